@@ -1,0 +1,35 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    """Options and attributes shared by the collection's file-editing modules."""
+
+    DOCUMENTATION = r"""
+options:
+  config_dir:
+    description:
+      - The Postfix configuration directory, as C(postconf -c) takes it.
+      - Point it at another instance's directory to manage a multi-instance setup.
+    type: path
+    default: /etc/postfix
+  backup:
+    description:
+      - Keep a time-stamped copy of a file before it is changed.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Computes the full result and diff, and validates with the real Postfix tools
+        against a scratch copy; writes nothing.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - Postfix (C(postconf)) on the managed host; on Debian and Ubuntu the C(postfix) package.
+"""

@@ -1,0 +1,78 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that runs Postfix's commands (private to the collection).
+
+Every command runs with LANG=C so that its messages parse the same everywhere.
+The runner is AnsibleModule.run_command, passed in, so this file has no
+Ansible import and can be driven by tests with any compatible callable.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import CommandError
+
+SBIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
+C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+_UNUSED = re.compile(r"^\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)$")
+
+
+def parse_parameters(output):
+    """Parse ``name = value`` lines as printed by ``postconf -n``."""
+    values = {}
+    for line in output.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep:
+            values[name] = value.strip()
+        elif line.endswith(" ="):
+            values[line[:-2]] = ""
+    return values
+
+
+def parse_unused(stderr):
+    """Parameters postconf does not know, as ``{name: value}`` from its warnings."""
+    unused = {}
+    for line in stderr.splitlines():
+        match = _UNUSED.match(line)
+        if match:
+            unused[match.group(1)] = match.group(2).strip()
+    return unused
+
+
+class Postfix(object):
+    """Postfix's command-line tools, found once and run with LANG=C."""
+
+    def __init__(self, get_bin_path, run_command):
+        self._get_bin_path = get_bin_path
+        self._run_command = run_command
+        self._bins = {}
+
+    def binary(self, name):
+        if name not in self._bins:
+            path = self._get_bin_path(name, opt_dirs=SBIN_DIRS)
+            if not path:
+                raise CommandError("%s not found (looked in PATH and %s): is Postfix installed? "
+                                   "On Debian and Ubuntu it is the package 'postfix'."
+                                   % (name, ", ".join(SBIN_DIRS)))
+            self._bins[name] = path
+        return self._bins[name]
+
+    def run(self, name, args, data=None, check=True):
+        """Run a Postfix tool; return (rc, stdout, stderr), raising CommandError on failure if ``check``."""
+        argv = [self.binary(name)] + list(args)
+        rc, out, err = self._run_command(argv, data=data, binary_data=data is not None,
+                                         environ_update=C_LOCALE)
+        if check and rc != 0:
+            message = (err or out).strip() or "exit code %d" % rc
+            raise CommandError("%s failed: %s" % (" ".join(argv), message),
+                               rc=rc, stdout=out, stderr=err, cmd=argv)
+        return rc, out, err
+
+    def non_default(self, config_dir):
+        """``postconf -n`` of a directory: (known values, unknown-parameter values, stderr)."""
+        rc, out, err = self.run("postconf", ["-c", config_dir, "-n"])
+        values = parse_parameters(out)
+        if values.get("config_directory") == config_dir:
+            del values["config_directory"]
+        return values, parse_unused(err), err

@@ -1,0 +1,116 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``postconf`` module's work: main.cf edits confirmed by Postfix (private to the collection)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+from .base import FileEditModule
+from .errors import ConfigError, InputError, ValidationError
+from .files import write_new_file
+from .lines import normalize_space
+from .main_cf import check_parameter_name, list_words, plan_edit, render_value
+from .parameters import RESTART_PARAMETERS, obsolete_warning
+
+# Postfix waits for a main.cf younger than about two seconds to settle;
+# a backdated scratch copy makes the read-back instant.
+SETTLED_AGE = 10
+
+
+def requested_parameters(params):
+    """Turn module arguments into ``(wanted, remove, list_valued)``; raise InputError on bad input."""
+    name, parameters, state = params["name"], params["parameters"], params["state"]
+    if state == "absent":
+        if name is not None:
+            if params["value"] is not None:
+                raise InputError("value", "must not be given with state=absent (postconf -X takes names only)")
+            names = [name]
+        elif isinstance(parameters, dict):
+            names = list(parameters)
+        elif isinstance(parameters, list):
+            names = parameters
+        elif isinstance(parameters, str):
+            names = list_words(parameters)  # ad-hoc: parameters=a,b
+        else:
+            raise InputError("parameters", "with state=absent, give a list of names or a mapping")
+        for item in names:
+            check_parameter_name(item, "parameters" if name is None else "name")
+        return {}, list(names), set()
+
+    if name is not None:
+        items = {name: params["value"]}
+        where = "name"
+    elif isinstance(parameters, dict):
+        items = parameters
+        where = "parameters"
+    else:
+        raise InputError("parameters", "with state=present, give a mapping of names to values")
+    wanted = {}
+    for item, value in items.items():
+        check_parameter_name(item, where)
+        wanted[item] = render_value(item, value)
+    list_valued = set(item for item, value in items.items() if isinstance(value, (list, tuple)))
+    return wanted, [], list_valued
+
+
+class PostconfEdit(FileEditModule):
+    """Set or remove main.cf parameters in one locked, validated, atomic edit."""
+
+    def execute(self):
+        params = self.module.params
+        wanted, remove, list_valued = requested_parameters(params)
+        config_dir = params["config_dir"]
+        if not os.path.isdir(config_dir):
+            raise ConfigError("config_dir: %s is not a directory" % config_dir, path=config_dir)
+        path = os.path.join(config_dir, "main.cf")
+        if not os.path.isfile(path):
+            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=path)
+        self.postfix.binary("postconf")  # fail early, before any work, if Postfix is missing
+
+        for name in sorted(wanted):
+            warning = obsolete_warning(name)
+            if warning:
+                self.warnings.append(warning)
+
+        def compute(text):
+            return plan_edit(text, wanted, remove, list_valued)
+
+        def validate(new_text, changes):
+            self._read_back(config_dir, new_text, changes)
+
+        changed, changes = self.edit_file(path, compute, validate)
+        self.result.update(
+            changed=changed,
+            config_file=path,
+            changes=dict((change.name, change.as_dict()) for change in changes),
+            restart_required=any(change.name in RESTART_PARAMETERS for change in changes),
+        )
+
+    def _read_back(self, config_dir, new_text, changes):
+        """Have the real ``postconf`` read ``new_text`` and confirm every change."""
+        scratch = tempfile.mkdtemp(prefix="mailtls-postconf-", dir=self.module.tmpdir)
+        try:
+            write_new_file(os.path.join(scratch, "main.cf"), new_text, time.time() - SETTLED_AGE)
+            master = os.path.join(config_dir, "master.cf")
+            if os.path.isfile(master):
+                shutil.copy2(master, os.path.join(scratch, "master.cf"))
+            known, unknown, _stderr = self.postfix.non_default(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for change in changes:
+            seen = known.get(change.name, unknown.get(change.name))
+            if change.after is None:
+                if seen is not None:
+                    raise ValidationError("%s: still set to %r after removal, according to postconf"
+                                          % (change.name, seen), parameter=change.name)
+                continue
+            if seen is None or normalize_space(seen) != change.after:
+                raise ValidationError("%s: postconf reads back %r instead of %r; nothing was changed"
+                                      % (change.name, seen, change.after), parameter=change.name)
+            if change.name in unknown:
+                self.warnings.append("%s is not a parameter this Postfix knows (postconf reports it unused); "
+                                     "check its spelling" % change.name)
