@@ -1,0 +1,121 @@
+"""The main.cf document: postconf -e/-X semantics without needless rewrites."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import (
+    MainCf,
+    check_parameter_name,
+    plan_edit,
+    render_value,
+)
+
+SAMPLE = """\
+# header comment
+myhostname = mx.example.com
+mynetworks = 127.0.0.0/8,
+# a comment inside the list
+  [::1]/128
+
+smtp_tls_security_level=may
+relayhost =
+"""
+
+
+def test_round_trip_is_byte_identical():
+    assert MainCf(SAMPLE).render() == SAMPLE
+
+
+def test_values_are_read_like_postfix():
+    doc = MainCf(SAMPLE)
+    assert doc.value("mynetworks") == "127.0.0.0/8, [::1]/128"
+    assert doc.value("smtp_tls_security_level") == "may"
+    assert doc.value("relayhost") == ""
+    assert doc.value("unset") is None
+
+
+def test_replace_keeps_interleaved_comment_and_drops_continuation():
+    text, changes = plan_edit(SAMPLE, {"mynetworks": "10.0.0.0/8"}, [])
+    assert text == SAMPLE.replace("mynetworks = 127.0.0.0/8,\n", "mynetworks = 10.0.0.0/8\n").replace(
+        "  [::1]/128\n", "")
+    assert [(c.name, c.before, c.after) for c in changes] == [
+        ("mynetworks", "127.0.0.0/8, [::1]/128", "10.0.0.0/8")]
+
+
+def test_new_parameters_are_appended_in_name_order():
+    text, _ = plan_edit(SAMPLE, {"zeta": "1", "alpha": "2"}, [])
+    assert text == SAMPLE + "alpha = 2\nzeta = 1\n"
+
+
+def test_missing_final_newline_is_added_before_appending():
+    text, _ = plan_edit("a = 1", {"b": "2"}, [])
+    assert text == "a = 1\nb = 2\n"
+
+
+def test_unchanged_value_is_not_rewritten_even_when_spelled_differently():
+    text, changes = plan_edit(SAMPLE, {"smtp_tls_security_level": "may", "relayhost": ""}, [])
+    assert text == SAMPLE
+    assert changes == []
+
+
+def test_list_value_compares_elements_not_separators():
+    source = "mynetworks = 127.0.0.0/8 [::1]/128\n"
+    wanted = {"mynetworks": render_value("mynetworks", ["127.0.0.0/8", "[::1]/128"])}
+    text, changes = plan_edit(source, wanted, [], list_valued={"mynetworks"})
+    assert text == source and changes == []
+    text, changes = plan_edit(source, wanted, [])
+    assert changes, "as a plain string the value differs"
+
+
+def test_duplicates_are_all_rewritten_like_postconf():
+    source = "a = 1\nb = 2\na = 3\n"
+    text, changes = plan_edit(source, {"a": "3"}, [])
+    assert text == "a = 3\nb = 2\na = 3\n"
+    assert [(c.before, c.after) for c in changes] == [("3", "3")]
+
+
+def test_remove_drops_every_setting_and_its_continuations():
+    source = "a = 1\n  2\n# keep\nb = 2\na = 3\n"
+    text, changes = plan_edit(source, {}, ["a", "missing"])
+    assert text == "# keep\nb = 2\n"
+    assert [(c.name, c.before, c.after) for c in changes] == [("a", "3", None)]
+
+
+def test_name_must_match_whole_key():
+    text, changes = plan_edit("smtp_tls_security_levelx = 1\n", {"smtp_tls_security_level": "may"}, [])
+    assert text.endswith("smtp_tls_security_level = may\n") and text.startswith("smtp_tls_security_levelx = 1\n")
+
+
+@pytest.mark.parametrize("value, text", [
+    (True, "yes"), (False, "no"), (3600, "3600"), ("  may  ", "may"),
+    (["a", "b"], "a, b"), ([], ""), ("", ""), (["x", True], "x, yes"),
+])
+def test_render_value(value, text):
+    assert render_value("p", value) == text
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("may\nsmtpd_use_tls = yes", "newline"),
+    ("a\rb", "carriage return"),
+    ("a\0b", "NUL"),
+    ({"a": 1}, "mapping"),
+    (None, "value is required"),
+    (["ok", "bad\nline"], "newline"),
+])
+def test_render_value_refuses(value, problem):
+    with pytest.raises(InputError, match=problem) as info:
+        render_value("smtp_tls_security_level", value)
+    assert str(info.value).startswith("smtp_tls_security_level: ")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a=b", "#a", "a\nb", "-x", 7, None, "ä"])
+def test_bad_parameter_names(name):
+    with pytest.raises(InputError, match="not a valid Postfix parameter name"):
+        check_parameter_name(name)
+
+
+@pytest.mark.parametrize("name", ["myhostname", "smtp-amavis_destination_recipient_limit", "x.y", "_u1"])
+def test_good_parameter_names(name):
+    check_parameter_name(name)
