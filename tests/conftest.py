@@ -49,9 +49,14 @@ def postconf(*args, check=True):
 
 
 def effective_config(config_dir):
-    """``postconf -n`` of a directory without its config_directory line, plus unknown parameters."""
+    """``postconf -n`` of a directory without its config_directory line, plus unknown parameters.
+
+    A fatal error is part of the result too: both sides must fail alike.
+    """
     settle(Path(config_dir) / "main.cf")
-    result = postconf("-c", str(config_dir), "-n")
+    result = postconf("-c", str(config_dir), "-n", check=False)
+    if result.returncode != 0:
+        return ["fatal"], [line.replace(str(config_dir), "DIR") for line in result.stderr.splitlines()]
     lines = [line for line in result.stdout.splitlines() if not line.startswith("config_directory = ")]
     unused = sorted(line.split("unused parameter: ", 1)[1]
                     for line in result.stderr.splitlines() if "unused parameter: " in line)
