@@ -44,15 +44,15 @@ def run_playbook(tmp_path, tasks, check=False, diff=False, extra_args=()):
         registered.append((name, var))
         body.append(dict(task, name=name, register=var))
     collect = "{%s}" % ", ".join("%s: (%s | default({}))" % (json.dumps(n), v) for n, v in registered)
-    body.append({
+    collect_task = {
         "name": "collect results",
-        "delegate_to": "localhost",
         "check_mode": False,
+        "diff": False,
         "ansible.builtin.copy": {"dest": str(out_file), "content": "{{ %s | to_json }}" % collect},
-    })
+    }
     playbook = tmp_path / "play.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                     "connection": "local", "tasks": body}]))
+    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "connection": "local",
+                                     "tasks": [{"block": body, "always": [collect_task]}]}]))
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
     if check:
         cmd.append("--check")
