@@ -22,13 +22,17 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Computes the full result and diff, and validates with the real Postfix tools
         against a scratch copy; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
 requirements:
   - Postfix (C(postconf)) on the managed host; on Debian and Ubuntu the C(postfix) package.

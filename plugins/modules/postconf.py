@@ -22,7 +22,7 @@ description:
   - Warns about parameter names Postfix does not know and about obsolete TLS parameters such as
     C(smtpd_use_tls), naming the modern replacement.
 author:
-  - mailtls.postfix developers
+  - mailtls.postfix developers (@mailtls)
 options:
   name:
     description:

@@ -59,7 +59,7 @@ def run_playbook(tmp_path, tasks, check=False, diff=False, extra_args=()):
     if diff:
         cmd.append("--diff")
     cmd.extend(extra_args)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env())
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=ansible_env())
     results = json.loads(out_file.read_text()) if out_file.exists() else {}
     out_file.unlink(missing_ok=True)
     return proc.returncode, results, textwrap.dedent(proc.stdout + proc.stderr)

@@ -82,16 +82,16 @@ NAMES = ["myhostname", "mydomain", "relayhost", "mynetworks", "smtp_tls_security
 def generated_main_cf(rng):
     """A random but valid main.cf: duplicates, continuations, comments, odd spacing."""
     out = []
-    for _ in range(rng.randint(0, 12)):
+    for _line in range(rng.randint(0, 12)):
         kind = rng.random()
         if kind < 0.2:
             out.append(rng.choice(["# comment\n", "\n", "   \n", "  # indented = comment\n", "#name = x\n"]))
             continue
         name = rng.choice(NAMES)
         spacing = rng.choice(["=", " = ", "  =\t", " ="])
-        value = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 3)))
+        value = " ".join(rng.choice(WORDS) for _word in range(rng.randint(0, 3)))
         out.append("%s%s%s%s\n" % (name, spacing, value, rng.choice(["", " ", "\t"])))
-        for _ in range(rng.choice([0, 0, 1, 2])):
+        for _continuation in range(rng.choice([0, 0, 1, 2])):
             if rng.random() < 0.3:
                 out.append("# between\n")
             out.append("%s%s\n" % (rng.choice([" ", "\t", "    "]), rng.choice(WORDS)))
@@ -138,7 +138,7 @@ def test_missing_final_newline_does_not_corrupt_like_postconf_37(tmp_path):
     reference_edit(theirs, {"relayhost": "[smart.example.com]"}, [])
     # Postfix 3.7 writes "myhostname = mx.example.comrelayhost = ...": one broken parameter.
     assert (theirs / "main.cf").read_text() == "myhostname = mx.example.comrelayhost = [smart.example.com]\n"
-    new_text, _ = plan_edit(text, {"relayhost": "[smart.example.com]"}, [])
+    new_text = plan_edit(text, {"relayhost": "[smart.example.com]"}, [])[0]
     assert new_text == "myhostname = mx.example.com\nrelayhost = [smart.example.com]\n"
     ours = make_config_dir(tmp_path / "ours", new_text)
     assert effective_config(ours)[0] == ["myhostname = mx.example.com", "relayhost = [smart.example.com]"]

@@ -46,7 +46,7 @@ def test_line_kind(line, kind):
 
 def test_comments_inside_a_logical_line_do_not_end_it():
     lines = split_lines("a = 1,\n# note\n\n  2\nb = 3\n  4")
-    assert [(start, members) for start, members in logical_lines(lines)] == [(0, [0, 3]), (4, [4, 5])]
+    assert list(logical_lines(lines)) == [(0, [0, 3]), (4, [4, 5])]
     assert joined_text(lines, [0, 3]) == "a = 1,  2"
 
 

@@ -45,12 +45,12 @@ def test_replace_keeps_interleaved_comment_and_drops_continuation():
 
 
 def test_new_parameters_are_appended_in_name_order():
-    text, _ = plan_edit(SAMPLE, {"zeta": "1", "alpha": "2"}, [])
+    text = plan_edit(SAMPLE, {"zeta": "1", "alpha": "2"}, [])[0]
     assert text == SAMPLE + "alpha = 2\nzeta = 1\n"
 
 
 def test_missing_final_newline_is_added_before_appending():
-    text, _ = plan_edit("a = 1", {"b": "2"}, [])
+    text = plan_edit("a = 1", {"b": "2"}, [])[0]
     assert text == "a = 1\nb = 2\n"
 
 

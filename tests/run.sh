@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every test, on a fresh Debian 12 machine as root: set-up, unit and integration tests on
+# the real Postfix, ansible-doc of every module, collection build, sanity and lint.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash tests/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
+export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "ansible-doc renders every module"
+for module in plugins/modules/*.py; do
+  name=$(basename "$module" .py)
+  ansible-doc "mailtls.postfix.$name" > /dev/null
+  echo "ok mailtls.postfix.$name"
+done
+
+step "collection build and install"
+build=$(mktemp -d)
+ansible-galaxy collection build --force --output-path "$build" . > /dev/null
+ansible-galaxy collection install --force -p "$build/installed" "$build"/mailtls-postfix-*.tar.gz > /dev/null
+test -f "$build/installed/ansible_collections/mailtls/postfix/plugins/modules/postconf.py"
+rm -rf "$build"
+echo "ok build and install"
+
+step "ansible-lint (production profile)"
+ansible-lint --offline -q
+
+step "ansible-test sanity"
+bash tests/sanity.sh
+
+step "pytest: unit and integration tests on the real Postfix"
+pytest -n 2 "$@"
