@@ -12,9 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
-CORPUS = ROOT.parent / "shared" / "corpus" / "main.cf"
-if not CORPUS.is_dir():  # CI lays shared/ beside the clone
-    CORPUS = Path(os.environ.get("MAILTLS_CORPUS", ROOT / "tests" / "data" / "corpus"))
+# Real-world main.cf files; CI lays shared/ beside the clone.
+CORPUS = Path(os.environ.get("MAILTLS_CORPUS", ROOT.parent / "shared" / "corpus" / "main.cf"))
 MASTER_CF_DIST = Path("/usr/share/postfix/master.cf.dist")
 MAIN_CF_DIST = Path("/usr/share/postfix/main.cf.dist")
 
@@ -75,4 +74,6 @@ def config_dir(tmp_path):
 
 def debian_main_cf():
     """main.cf as Debian 12's postfix package installs it (its main.cf.tls appended)."""
-    return (CORPUS / "debian12-installed.main.cf").read_text() + (CORPUS / "debian12-main.cf.tls").read_text()
+    if (CORPUS / "debian12-installed.main.cf").exists():
+        return (CORPUS / "debian12-installed.main.cf").read_text() + (CORPUS / "debian12-main.cf.tls").read_text()
+    return Path("/usr/share/postfix/main.cf.debian").read_text() + Path("/usr/share/postfix/main.cf.tls").read_text()
