@@ -69,6 +69,35 @@ class Postfix(object):
                                rc=rc, stdout=out, stderr=err, cmd=argv)
         return rc, out, err
 
+    def parameter(self, config_dir, name):
+        """One parameter's value as Postfix sees it (default or set), unexpanded."""
+        return self.run("postconf", ["-c", config_dir, "-h", name])[1].strip()
+
+    def map_types(self, config_dir):
+        """The lookup table types this Postfix supports (``postconf -m``)."""
+        return set(self.run("postconf", ["-c", config_dir, "-m"])[1].split())
+
+    def postmap(self, config_dir, table):
+        """Build the index of ``type:path``."""
+        self.run("postmap", ["-c", config_dir, table])
+
+    def query(self, config_dir, table, keys):
+        """Look many keys up in one postmap process; return ``{key: value}`` for those found."""
+        if not keys:
+            return {}
+        data = "".join(key + "\n" for key in keys)
+        # postmap -q exits 1 when no key was found; only other failures are errors.
+        rc, out, err = self.run("postmap", ["-c", config_dir, "-q", "-", table], data=data, check=False)
+        if rc not in (0, 1) or "fatal:" in err:
+            raise CommandError("postmap -q - %s failed: %s" % (table, (err or out).strip() or "exit code %d" % rc),
+                               rc=rc, stderr=err)
+        found = {}
+        for line in out.splitlines():
+            key, sep, value = line.partition("\t")
+            if sep:
+                found[key] = value
+        return found
+
     def non_default(self, config_dir):
         """``postconf -n`` of a directory: (known values, unknown-parameter values, stderr)."""
         rc, out, err = self.run("postconf", ["-c", config_dir, "-n"])

@@ -74,24 +74,42 @@ class EditLock(object):
                 return self
             os.close(fd)
 
-    def replace(self, text):
-        """Write ``text`` into the locked temp file and rename it over the original."""
+    def write(self, text, new_file_mode=0o644):
+        """Write ``text`` into the locked temp file, with the original's mode and owner."""
         data = text.encode(ENCODING, ERRORS)
         try:
-            original = os.stat(self.path)
+            try:
+                original = os.stat(self.path)
+                mode, owner = original.st_mode & 0o7777, (original.st_uid, original.st_gid)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+                mode, owner = new_file_mode, (os.geteuid(), os.getegid())
             os.ftruncate(self.fd, 0)
             view = memoryview(data)
             while view:
                 view = view[os.write(self.fd, view):]
             os.fsync(self.fd)
-            os.fchmod(self.fd, original.st_mode & 0o7777)
-            if (original.st_uid, original.st_gid) != (os.geteuid(), os.getegid()):
-                os.fchown(self.fd, original.st_uid, original.st_gid)
-            os.rename(self.tmp_path, self.path)
+            os.fchmod(self.fd, mode)
+            if owner != (os.geteuid(), os.getegid()):
+                os.fchown(self.fd, *owner)
         except OSError as exc:
             raise ConfigError("cannot write %s: %s; the original file is unchanged"
+                              % (self.tmp_path, exc.strerror or exc), path=self.path)
+
+    def commit(self):
+        """Rename the written temp file over the original: the atomic step."""
+        try:
+            os.rename(self.tmp_path, self.path)
+        except OSError as exc:
+            raise ConfigError("cannot replace %s: %s; the original file is unchanged"
                               % (self.path, exc.strerror or exc), path=self.path)
         self._close()
+
+    def replace(self, text):
+        """Write ``text`` and rename it over the original."""
+        self.write(text)
+        self.commit()
 
     def _close(self):
         if self.fd is not None:

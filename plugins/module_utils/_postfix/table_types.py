@@ -1,0 +1,52 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Postfix lookup-table types that live in files (private to the collection). Pure data."""
+
+from __future__ import annotations
+
+from .errors import InputError
+
+# Types postmap compiles into an index, and the files it writes beside the source.
+INDEX_SUFFIXES = {
+    "hash": [".db"],
+    "btree": [".db"],
+    "lmdb": [".lmdb"],
+    "cdb": [".cdb"],
+    "dbm": [".dir", ".pag"],
+    "sdbm": [".dir", ".pag"],
+}
+# Types Postfix reads from the source itself; a change needs a reload.
+FLAT_TYPES = frozenset(["texthash", "regexp", "pcre", "cidr"])
+# Types whose keys are patterns, not words to look up: no per-key verification.
+PATTERN_TYPES = frozenset(["regexp", "pcre", "cidr"])
+# Debian packages that add a map type to Postfix.
+TYPE_PACKAGES = {
+    "lmdb": "postfix-lmdb",
+    "cdb": "postfix-cdb",
+    "pcre": "postfix-pcre",
+    "mysql": "postfix-mysql",
+    "pgsql": "postfix-pgsql",
+    "ldap": "postfix-ldap",
+    "sqlite": "postfix-sqlite",
+}
+
+
+def is_indexed(table_type):
+    return table_type in INDEX_SUFFIXES
+
+
+def folds_keys(table_type):
+    """postmap folds keys to lower case for indexed and hash-like tables."""
+    return table_type not in PATTERN_TYPES
+
+
+def check_type(table_type, available, where="type"):
+    """Raise InputError unless ``table_type`` is a file table this Postfix supports."""
+    if table_type not in INDEX_SUFFIXES and table_type not in FLAT_TYPES:
+        raise InputError(where, "%r is not a file-based lookup table type; use one of %s"
+                         % (table_type, ", ".join(sorted(set(INDEX_SUFFIXES) | FLAT_TYPES))))
+    if table_type not in available:
+        package = TYPE_PACKAGES.get(table_type)
+        hint = " (on Debian and Ubuntu install the package '%s')" % package if package else ""
+        raise InputError(where, "this Postfix does not support the %r table type: postconf -m does not list it%s"
+                         % (table_type, hint))

@@ -1,0 +1,209 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""TLS policy entries as typed data (private to the collection). Pure: no Ansible, no I/O.
+
+A policy is a destination key and a value ``level [name=value ...]`` as
+TLS_README and postconf(5) (smtp_tls_policy_maps) describe them. Every
+attribute is checked against the levels it applies to and the Postfix
+version that introduced it, so a typo or a ``match`` on ``encrypt`` fails
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InputError
+
+LEVELS = ("none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
+TLS_LEVELS = LEVELS[1:]
+LEVEL_SINCE = {"dane": (2, 11), "dane-only": (2, 11), "fingerprint": (2, 5)}
+
+_PROTOCOL = re.compile(r"^(!|>=|<=)?(SSLv2|SSLv3|TLSv1|TLSv1\.[0-3])$")
+_CIPHER_NAME = re.compile(r"^!?[A-Za-z0-9+_.\-]+$")
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2})+$")
+_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
+_DOMAIN = re.compile(r"^%s(\.%s)*$" % (_LABEL, _LABEL))
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_IPV6 = re.compile(r"^ipv6:[0-9a-f:.]+$")
+_SERVICE = re.compile(r"^([0-9]{1,5}|[a-z][a-z0-9-]*)$")
+_MATCH_KEYWORDS = ("hostname", "nexthop", "dot-nexthop")
+
+
+def _words(name, value, separators):
+    """A list attribute given as a list or as text; returns its non-empty items."""
+    if isinstance(value, (list, tuple)):
+        items = [str(item) for item in value]
+    elif isinstance(value, str):
+        items = re.split("[%s]" % re.escape(separators), value)
+    else:
+        raise InputError(name, "must be a string or a list, not %s" % type(value).__name__)
+    items = [item.strip() for item in items if item.strip()]
+    if not items:
+        raise InputError(name, "must not be empty")
+    return items
+
+
+def _protocols(name, value, level):
+    items = _words(name, value, ":, ")
+    for item in items:
+        if not _PROTOCOL.match(item):
+            raise InputError(name, "%r is not a TLS protocol (SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, "
+                                   "optionally prefixed with !, >= or <=)" % item)
+    return ":".join(items)
+
+
+def _ciphers(name, value, level):
+    grades = ("export", "low", "medium", "high", "null")
+    if value not in grades:
+        raise InputError(name, "%r is not a cipher grade; use one of %s" % (value, ", ".join(grades)))
+    return value
+
+
+def _exclude(name, value, level):
+    items = _words(name, value, ":, ")
+    for item in items:
+        if not _CIPHER_NAME.match(item):
+            raise InputError(name, "%r is not an OpenSSL cipher or cipher-class name" % item)
+    return ":".join(items)
+
+
+def _match(name, value, level):
+    if level == "fingerprint":
+        items = _words(name, value, "|, ")
+        for item in items:
+            if not _FINGERPRINT.match(item):
+                raise InputError(name, "%r is not a certificate or public-key fingerprint "
+                                       "(hex bytes, optionally separated by ':')" % item)
+        return "|".join(item.upper() for item in items)
+    items = _words(name, value, ":, ")
+    for item in items:
+        host = item[1:] if item.startswith(".") else item
+        if item not in _MATCH_KEYWORDS and not _DOMAIN.match(host.lower()):
+            raise InputError(name, "%r is neither hostname, nexthop, dot-nexthop nor a domain name" % item)
+    return ":".join(items)
+
+
+def _tafile(name, value, level):
+    items = _words(name, value, ": ")
+    for item in items:
+        if not item.startswith("/"):
+            raise InputError(name, "%r must be an absolute path" % item)
+    return ":".join(items)
+
+
+def _yes_no(name, value, level):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value in ("yes", "no"):
+        return value
+    raise InputError(name, "must be a boolean (yes or no), got %r" % (value,))
+
+
+def _servername(name, value, level):
+    if not isinstance(value, str) or not (value == "hostname" or _DOMAIN.match(value.lower())):
+        raise InputError(name, "must be 'hostname' or a DNS name, got %r" % (value,))
+    return value
+
+
+# attribute -> (renderer, levels it applies to, first Postfix version with it)
+ATTRIBUTES = {
+    "ciphers": (_ciphers, TLS_LEVELS, (2, 6)),
+    "protocols": (_protocols, TLS_LEVELS, (2, 6)),
+    "exclude": (_exclude, TLS_LEVELS, (2, 6)),
+    "match": (_match, ("fingerprint", "verify", "secure"), (2, 5)),
+    "tafile": (_tafile, ("verify", "secure"), (2, 11)),
+    "connection_reuse": (_yes_no, TLS_LEVELS, (3, 4)),
+    "servername": (_servername, TLS_LEVELS, (3, 4)),
+    "enable_rpk": (_yes_no, ("may", "encrypt", "fingerprint"), (3, 9)),
+}
+
+
+def parse_version(text):
+    """'3.7.11' -> (3, 7, 11)."""
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def _since(version):
+    return ".".join(str(part) for part in version)
+
+
+def normalize_destination(destination, where="destination"):
+    """Return the table key Postfix looks up for a next-hop destination, lower-cased.
+
+    Accepts ``example.com``, ``.example.com`` (its sub-domains), ``example.com:587``,
+    ``[mx.example.com]``, ``[mx.example.com]:587``, ``[192.0.2.1]`` and ``[ipv6:2001:db8::1]``.
+    """
+    if not isinstance(destination, str) or not destination.strip():
+        raise InputError(where, "a destination must be a non-empty string, got %r" % (destination,))
+    key = destination.strip().lower()
+    problem = "%r is not a next-hop destination (example.com, .example.com, [mx.example.com]:587, " \
+              "[192.0.2.1])" % destination
+    if key.startswith("["):
+        host, sep, port = key[1:].partition("]")
+        if not sep or (port and not (port.startswith(":") and _SERVICE.match(port[1:]))):
+            raise InputError(where, problem)
+        if _IPV4.match(host):
+            if any(int(part) > 255 for part in host.split(".")):
+                raise InputError(where, problem)
+        elif not (_IPV6.match(host) or _DOMAIN.match(host)):
+            raise InputError(where, problem)
+        return key
+    host, sep, port = key.partition(":")
+    if sep and not _SERVICE.match(port):
+        raise InputError(where, problem)
+    bare = host[1:] if host.startswith(".") else host
+    if not _DOMAIN.match(bare):
+        raise InputError(where, problem)
+    return key
+
+
+class Policy(object):
+    """One destination's TLS policy, validated and rendered as a table value."""
+
+    __slots__ = ("destination", "level", "attributes")
+
+    def __init__(self, destination, level, attributes=None, postfix_version=None):
+        self.destination = normalize_destination(destination)
+        prefix = "%s: " % self.destination
+        if level not in LEVELS:
+            raise InputError("level", "%s%r is not a TLS security level; use one of %s"
+                             % (prefix, level, ", ".join(LEVELS)))
+        if postfix_version and level in LEVEL_SINCE and postfix_version < LEVEL_SINCE[level]:
+            raise InputError("level", "%slevel %s needs Postfix %s or later" % (prefix, level, _since(LEVEL_SINCE[level])))
+        self.level = level
+        rendered = {}
+        for name, value in sorted((attributes or {}).items()):
+            where_attr = "attributes.%s" % name
+            if name not in ATTRIBUTES:
+                raise InputError(where_attr, "%sunknown TLS policy attribute; known: %s"
+                                 % (prefix, ", ".join(sorted(ATTRIBUTES))))
+            render, levels, since = ATTRIBUTES[name]
+            if level not in levels:
+                raise InputError(where_attr, "%sdoes not apply to level %s (only to %s)"
+                                 % (prefix, level, ", ".join(levels)))
+            if postfix_version and postfix_version < since:
+                raise InputError(where_attr, "%sneeds Postfix %s or later; this host runs %s"
+                                 % (prefix, _since(since), _since(postfix_version)))
+            try:
+                rendered[name] = render(name, value, level)
+            except InputError as exc:
+                raise InputError(where_attr, prefix + str(exc).split(": ", 1)[1])
+        self.attributes = rendered
+
+    def value(self):
+        """The table value: the level, then attributes in name order."""
+        return " ".join([self.level] + ["%s=%s" % item for item in sorted(self.attributes.items())])
+
+    def keys(self, include_subdomains=False):
+        """The table keys for this policy; with sub-domains, also the ``.domain`` key."""
+        return self.keys_for(self.destination, include_subdomains)
+
+    @staticmethod
+    def keys_for(destination, include_subdomains):
+        if not include_subdomains:
+            return [destination]
+        if destination.startswith((".", "[")) or ":" in destination:
+            raise InputError("include_subdomains", "%s: only a plain domain can cover its sub-domains"
+                             % destination)
+        return [destination, "." + destination]

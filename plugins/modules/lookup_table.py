@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: lookup_table
+short_description: Manage entries of a Postfix lookup table and rebuild its index only when needed
+version_added: 0.1.0
+description:
+  - Adds, changes and removes entries of a file-based Postfix lookup table (C(hash), C(btree),
+    C(lmdb), C(cdb), C(texthash), C(regexp), C(pcre), C(cidr), ...), keeping comments, order and
+    unrelated entries of the source file.
+  - Keys are folded to lower case for the types whose keys C(postmap) folds, so the same key written
+    twice is one entry; like C(postmap), the first of duplicate keys wins, and an update removes the
+    duplicates.
+  - C(postmap) runs only when the source changed, or when the index is missing or older than the
+    source (a half set-up host is repaired), never in check mode. The index is built from a
+    temporary copy and renamed into place, so a running Postfix never reads a half-built table.
+  - Before anything goes live, C(postmap -q) must resolve every added or changed key to its new
+    value, and a removed key to nothing.
+  - For flat types (C(texthash), C(regexp), C(pcre), C(cidr)) no C(postmap) runs, and the result says
+    that Postfix needs a reload.
+  - One parse, one write and at most one C(postmap) per call, however many entries.
+author:
+  - mailtls.postfix developers (@mailtls)
+options:
+  path:
+    description:
+      - The table's source file. It is created when it does not exist; its directory must exist.
+    type: path
+    required: true
+  type:
+    description:
+      - The table type, as in C(type:path) in main.cf.
+      - Defaults to the instance's C(default_database_type) (C(hash) on Debian 12; C(lmdb) on newer
+        distributions).
+      - A type that C(postconf -m) does not list fails, naming the package that provides it.
+    type: str
+  key:
+    description:
+      - One key to manage. A key is one word without whitespace. Mutually exclusive with O(entries).
+    type: str
+  value:
+    description:
+      - The value of O(key) with O(state=present).
+    type: str
+  entries:
+    description:
+      - Many entries in one call.
+      - With O(state=present), a mapping of keys to values.
+      - With O(state=absent), a list of keys.
+      - Mutually exclusive with O(key).
+    type: raw
+  state:
+    description:
+      - Whether the entries should be present or absent.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With O(state=present), remove every entry whose key is not in O(entries) or O(key), so that
+        the task is the single source of truth for the table.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - mailtls.postfix.common
+  - ansible.builtin.files
+seealso:
+  - module: mailtls.postfix.tls_policy
+  - name: postmap(1)
+    description: Postfix lookup table management.
+    link: https://www.postfix.org/postmap.1.html
+  - name: DATABASE_README
+    description: Postfix lookup table overview.
+    link: https://www.postfix.org/DATABASE_README.html
+"""
+
+EXAMPLES = r"""
+- name: Relay a domain through a smarthost
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/transport
+    key: example.org
+    value: smtp:[relay.example.net]:587
+
+- name: Own the whole sender access table
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/sender_access
+    type: lmdb
+    entries:
+      spammer.example: REJECT
+      partner.example: OK
+    exclusive: true
+
+- name: Remove entries
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/transport
+    entries: [old.example, older.example]
+    state: absent
+"""
+
+RETURN = r"""
+table:
+  description: The table as main.cf names it.
+  returned: always
+  type: str
+  sample: hash:/etc/postfix/transport
+added:
+  description: Keys added (or that would be added in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [example.org]
+updated:
+  description: Keys whose value changed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+removed:
+  description: Keys removed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+postmap_run:
+  description: Whether the index was (or in check mode would be) rebuilt.
+  returned: always
+  type: bool
+  sample: true
+reload_required:
+  description: Whether Postfix must be reloaded to see the change (flat table types only).
+  returned: always
+  type: bool
+  sample: false
+backup_file:
+  description: The backup copy, when O(backup=true) and the source changed.
+  returned: changed and O(backup=true)
+  type: str
+  sample: /etc/postfix/transport.2104.2026-11-25@14:42:01~
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import LookupTableEdit
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            type=dict(type="str"),
+            key=dict(type="str", no_log=False),
+            value=dict(type="str"),
+            entries=dict(type="raw"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            exclusive=dict(type="bool", default=False),
+            config_dir=dict(type="path", default="/etc/postfix"),
+            backup=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("key", "entries")],
+        required_one_of=[("key", "entries")],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    run_module(module, LookupTableEdit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tls_policy
+short_description: Manage Postfix TLS policy table entries as typed data
+version_added: 0.1.0
+description:
+  - Manages entries of the table named by C(smtp_tls_policy_maps), each a destination with a TLS
+    security level and attributes, validated before anything is written.
+  - Levels and attributes follow Postfix's TLS_README. Each attribute is checked against the
+    levels it applies to (a C(match) on C(encrypt) is an error) and the Postfix version that
+    introduced it (C(connection_reuse) needs 3.4).
+  - Destinations are normalised to the keys Postfix looks up (lower case), and O(include_subdomains)
+    adds the C(.example.com) entry that covers every sub-domain.
+  - Built on the same engine as M(mailtls.postfix.lookup_table), with the same guarantees: comments
+    and unrelated entries kept, C(postmap) only when needed and never in check mode, atomic
+    index replacement, and a C(postmap -q) read-back of every changed key before it goes live.
+  - This module edits the table only; point C(smtp_tls_policy_maps) at it with
+    M(mailtls.postfix.postconf), for example C(hash:/etc/postfix/tls_policy).
+author:
+  - mailtls.postfix developers (@mailtls)
+options:
+  path:
+    description:
+      - The table's source file. It is created when it does not exist.
+    type: path
+    default: /etc/postfix/tls_policy
+  type:
+    description:
+      - The table type. Defaults to the instance's C(default_database_type).
+    type: str
+  destination:
+    description:
+      - The next-hop destination of one policy, as Postfix looks it up.
+      - C(example.com) (the domain, after MX lookup), C(.example.com) (its sub-domains),
+        C([mx.example.com]) or C([mx.example.com]:587) (a host without MX lookup),
+        C([192.0.2.1]), C(example.com:587).
+      - Mutually exclusive with O(policies).
+    type: str
+  level:
+    description:
+      - The TLS security level for O(destination). Required with O(state=present).
+    type: str
+    choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
+  attributes:
+    description:
+      - Policy attributes for O(destination), by name.
+      - C(ciphers) (a grade such as C(high)), C(protocols) and C(exclude) (lists), C(match) (a list of
+        names or keywords for C(verify)/C(secure), of fingerprints for C(fingerprint)), C(tafile),
+        C(servername), C(connection_reuse) and C(enable_rpk) (booleans).
+    type: dict
+    default: {}
+  include_subdomains:
+    description:
+      - Also add (or remove) the C(.domain) entry, so that the policy covers every sub-domain of
+        O(destination) too. Only for a plain domain.
+    type: bool
+    default: false
+  policies:
+    description:
+      - Many policies in one call: one parse, one write, one C(postmap).
+      - Mutually exclusive with O(destination).
+    type: list
+    elements: dict
+    suboptions:
+      destination:
+        description: As O(destination).
+        type: str
+        required: true
+      level:
+        description: As O(level).
+        type: str
+        choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
+      attributes:
+        description: As O(attributes).
+        type: dict
+        default: {}
+      include_subdomains:
+        description: As O(include_subdomains).
+        type: bool
+        default: false
+  state:
+    description:
+      - Whether the policies should be present or absent.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - With O(state=present), remove every entry not given in this call.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - mailtls.postfix.common
+notes:
+  - The table keeps its owner and mode; a new one is created C(0644) and owned by the user the
+    module runs as. (The file options of M(mailtls.postfix.lookup_table) are not offered here
+    because O(attributes) names the policy attributes.)
+seealso:
+  - module: mailtls.postfix.lookup_table
+  - module: mailtls.postfix.postconf
+  - name: Postfix TLS_README, per-destination policies
+    description: The levels and attributes this module validates.
+    link: https://www.postfix.org/TLS_README.html#client_tls_policy
+"""
+
+EXAMPLES = r"""
+- name: Force TLS to a partner and its sub-domains (the how-to's "encrypt encrypt")
+  mailtls.postfix.tls_policy:
+    destination: partner.example
+    level: encrypt
+    include_subdomains: true
+
+- name: Several policies at once
+  mailtls.postfix.tls_policy:
+    policies:
+      - destination: bank.example
+        level: secure
+        attributes:
+          match: [nexthop, dot-nexthop]
+          protocols: [">=TLSv1.2"]
+      - destination: "[relay.example.net]:587"
+        level: encrypt
+        attributes:
+          ciphers: high
+      - destination: legacy.example
+        level: may
+
+- name: Point Postfix at the table
+  mailtls.postfix.postconf:
+    name: smtp_tls_policy_maps
+    value: hash:/etc/postfix/tls_policy
+
+- name: Stop forcing TLS to a destination
+  mailtls.postfix.tls_policy:
+    destination: partner.example
+    include_subdomains: true
+    state: absent
+"""
+
+RETURN = r"""
+policies:
+  description: The table entries requested, as keys and rendered values.
+  returned: always
+  type: dict
+  sample:
+    partner.example: encrypt
+    .partner.example: encrypt
+table:
+  description: The table as main.cf names it.
+  returned: always
+  type: str
+  sample: hash:/etc/postfix/tls_policy
+added:
+  description: Keys added.
+  returned: always
+  type: list
+  elements: str
+  sample: [partner.example, .partner.example]
+updated:
+  description: Keys whose policy changed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+removed:
+  description: Keys removed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+postmap_run:
+  description: Whether the index was (or in check mode would be) rebuilt.
+  returned: always
+  type: bool
+  sample: true
+reload_required:
+  description: Whether Postfix must be reloaded to see the change (flat table types only).
+  returned: always
+  type: bool
+  sample: false
+backup_file:
+  description: The backup copy, when O(backup=true) and the source changed.
+  returned: changed and O(backup=true)
+  type: str
+  sample: /etc/postfix/tls_policy.2104.2026-11-25@14:42:01~
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TlsPolicyEdit
+
+LEVELS = ["none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure"]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="/etc/postfix/tls_policy"),
+            type=dict(type="str"),
+            destination=dict(type="str"),
+            level=dict(type="str", choices=LEVELS),
+            attributes=dict(type="dict", default={}),
+            include_subdomains=dict(type="bool", default=False),
+            policies=dict(type="list", elements="dict", options=dict(
+                destination=dict(type="str", required=True),
+                level=dict(type="str", choices=LEVELS),
+                attributes=dict(type="dict", default={}),
+                include_subdomains=dict(type="bool", default=False),
+            )),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            exclusive=dict(type="bool", default=False),
+            config_dir=dict(type="path", default="/etc/postfix"),
+            backup=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("destination", "policies")],
+        required_one_of=[("destination", "policies")],
+        supports_check_mode=True,
+    )
+    run_module(module, TlsPolicyEdit)
+
+
+if __name__ == "__main__":
+    main()
