@@ -77,3 +77,14 @@ def debian_main_cf():
     if (CORPUS / "debian12-installed.main.cf").exists():
         return (CORPUS / "debian12-installed.main.cf").read_text() + (CORPUS / "debian12-main.cf.tls").read_text()
     return Path("/usr/share/postfix/main.cf.debian").read_text() + Path("/usr/share/postfix/main.cf.tls").read_text()
+
+
+def postmap(*args, data=None, check=True):
+    """Run the real postmap with LANG=C."""
+    return subprocess.run(["postmap", *args], input=data, capture_output=True, text=True, check=check,
+                          env=dict(os.environ, LANG="C", LC_ALL="C"))
+
+
+def dump_table(table):
+    """``postmap -s`` of a table as a sorted list of lines."""
+    return sorted(postmap("-s", table).stdout.splitlines())

@@ -1,0 +1,98 @@
+"""The lookup-table document: postmap's key rules, per-entry edits, exclusive mode."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import (
+    LookupTable,
+    check_key,
+    check_value,
+)
+
+SOURCE = """\
+# TLS policy for partners
+partner.example   encrypt
+# a comment between
+bank.example secure
+    match=nexthop:dot-nexthop
+PARTNER.example may
+"""
+
+
+def test_round_trip_and_postmap_semantics():
+    table = LookupTable(SOURCE)
+    assert table.render() == SOURCE
+    assert table.value("Partner.Example") == "encrypt"  # folded; the first duplicate wins
+    assert table.value("bank.example") == "secure    match=nexthop:dot-nexthop"
+    assert table.value("nope") is None
+
+
+def test_pattern_tables_do_not_fold():
+    table = LookupTable("/^A/ OK\n", fold_case=False)
+    assert table.value("/^A/") == "OK" and table.value("/^a/") is None
+
+
+def test_unchanged_entry_is_left_alone():
+    text, change = LookupTable("a.example encrypt\n").edited({"A.EXAMPLE": "encrypt"})
+    assert text == "a.example encrypt\n" and not change
+
+
+def test_update_replaces_first_line_and_drops_continuations_and_duplicates():
+    text, change = LookupTable(SOURCE).edited({"bank.example": "verify", "partner.example": "encrypt"})
+    assert text == ("# TLS policy for partners\n"
+                    "partner.example encrypt\n"
+                    "# a comment between\n"
+                    "bank.example verify\n")
+    assert change.as_dict() == {"added": [], "updated": ["bank.example", "partner.example"], "removed": []}
+
+
+def test_add_appends_in_given_order_after_a_final_newline():
+    text, change = LookupTable("x.example may").edited({"z.example": "encrypt", "b.example": "may"})
+    assert text == "x.example may\nz.example encrypt\nb.example may\n"
+    assert change.added == ["z.example", "b.example"]
+
+
+def test_remove_and_exclusive():
+    text, change = LookupTable(SOURCE).edited({}, remove=["BANK.example", "missing"])
+    assert text == "# TLS policy for partners\npartner.example   encrypt\n# a comment between\nPARTNER.example may\n"
+    assert change.removed == ["bank.example"]
+    text, change = LookupTable(SOURCE).edited({"new.example": "may"}, exclusive=True)
+    assert text == "# TLS policy for partners\n# a comment between\nnew.example may\n"
+    assert sorted(change.removed) == ["bank.example", "partner.example"] and change.added == ["new.example"]
+
+
+def test_exclusive_keeps_listed_entries_untouched():
+    text, change = LookupTable(SOURCE).edited({"partner.example": "encrypt",
+                                               "bank.example": "secure    match=nexthop:dot-nexthop"},
+                                              exclusive=True)
+    # bank.example already holds its value (over two lines): untouched. partner.example has a
+    # duplicate that postmap ignores: rewritten once, the duplicate dropped.
+    assert text == ("# TLS policy for partners\n"
+                    "partner.example encrypt\n"
+                    "# a comment between\n"
+                    "bank.example secure\n"
+                    "    match=nexthop:dot-nexthop\n")
+    assert change.as_dict() == {"added": [], "updated": ["partner.example"], "removed": []}
+
+
+def test_large_table_edit_is_one_pass():
+    source = "".join("dest%d.example encrypt\n" % i for i in range(100000))
+    text, change = LookupTable(source).edited({"dest5.example": "may"})
+    assert change.updated == ["dest5.example"]
+    assert text.count("\n") == 100000 and "dest5.example may\n" in text
+
+
+@pytest.mark.parametrize("key", ["", "a b", "a\tb", "#x", "a\nb", "a\0b", None, 5])
+def test_bad_keys(key):
+    with pytest.raises(InputError):
+        check_key(key)
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("encrypt\nevil.example may", "newline"), ("a\rb", "carriage return"), ("   ", "empty"), (7, "string"),
+])
+def test_bad_values(value, problem):
+    with pytest.raises(InputError, match=problem):
+        check_value("k.example", value)

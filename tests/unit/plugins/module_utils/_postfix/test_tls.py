@@ -1,0 +1,89 @@
+"""TLS policies as typed data: destinations, levels, attributes and version gates."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import (
+    Policy,
+    normalize_destination,
+    parse_version,
+)
+
+V37 = (3, 7, 11)
+
+
+@pytest.mark.parametrize("given, key", [
+    ("Example.COM", "example.com"),
+    (".example.com", ".example.com"),
+    ("example.com:587", "example.com:587"),
+    ("[MX.example.com]", "[mx.example.com]"),
+    ("[mx.example.com]:587", "[mx.example.com]:587"),
+    ("[mx.example.com]:submission", "[mx.example.com]:submission"),
+    ("[192.0.2.1]", "[192.0.2.1]"),
+    ("[ipv6:2001:db8::1]:25", "[ipv6:2001:db8::1]:25"),
+    (" localhost ", "localhost"),
+])
+def test_destinations(given, key):
+    assert normalize_destination(given) == key
+
+
+@pytest.mark.parametrize("given", [
+    "", "exa mple.com", "[mx.example.com", "[mx.example.com]587", "[300.1.1.1]", "-bad.example",
+    "example..com", "example.com:", "a/b", None, "[mx.example.com]:99999x", "*.example.com",
+])
+def test_bad_destinations(given):
+    with pytest.raises(InputError, match="destination"):
+        normalize_destination(given)
+
+
+def test_values_render_in_canonical_order():
+    policy = Policy("Bank.Example", "secure", {"protocols": [">=TLSv1.2"], "match": ["nexthop", "dot-nexthop"],
+                                               "ciphers": "high"}, V37)
+    assert policy.destination == "bank.example"
+    assert policy.value() == "secure ciphers=high match=nexthop:dot-nexthop protocols=>=TLSv1.2"
+    assert Policy("x.example", "encrypt", {"protocols": "!SSLv2, !SSLv3"}).value() == \
+        "encrypt protocols=!SSLv2:!SSLv3"
+    assert Policy("x.example", "fingerprint", {"match": ["ab:cd:ef", "0102"]}).value() == \
+        "fingerprint match=AB:CD:EF|0102"
+    assert Policy("x.example", "may", {"connection_reuse": True}, V37).value() == "may connection_reuse=yes"
+
+
+def test_subdomain_keys():
+    assert Policy("partner.example", "encrypt").keys(include_subdomains=True) == ["partner.example",
+                                                                                  ".partner.example"]
+    with pytest.raises(InputError, match="only a plain domain"):
+        Policy("[mx.example]", "encrypt").keys(include_subdomains=True)
+
+
+@pytest.mark.parametrize("level, attributes, problem", [
+    ("maybe", {}, "not a TLS security level"),
+    ("encrypt", {"match": "hostname"}, "does not apply to level encrypt"),
+    ("none", {"ciphers": "high"}, "does not apply to level none"),
+    ("may", {"tafile": "/etc/ta.pem"}, "does not apply to level may"),
+    ("encrypt", {"cipher": "high"}, "unknown TLS policy attribute"),
+    ("encrypt", {"ciphers": "strong"}, "not a cipher grade"),
+    ("encrypt", {"protocols": ["TLSv1.4"]}, "not a TLS protocol"),
+    ("encrypt", {"protocols": []}, "must not be empty"),
+    ("encrypt", {"protocols": 12}, "must be a string or a list"),
+    ("encrypt", {"exclude": ["a b"]}, "not an OpenSSL cipher"),
+    ("verify", {"match": ["host name"]}, "neither hostname"),
+    ("fingerprint", {"match": "xyz"}, "not a certificate or public-key fingerprint"),
+    ("secure", {"tafile": "relative.pem"}, "absolute path"),
+    ("encrypt", {"connection_reuse": "maybe"}, "must be a boolean"),
+    ("encrypt", {"servername": "bad name"}, "must be 'hostname' or a DNS name"),
+    ("fingerprint", {"enable_rpk": True}, "needs Postfix 3.9 or later; this host runs 3.7.11"),
+])
+def test_bad_policies(level, attributes, problem):
+    with pytest.raises(InputError, match=problem) as info:
+        Policy("partner.example", level, attributes, V37)
+    assert "partner.example" in str(info.value)
+
+
+def test_version_gates():
+    with pytest.raises(InputError, match="needs Postfix 3.4"):
+        Policy("x.example", "encrypt", {"connection_reuse": True}, (3, 3, 0))
+    with pytest.raises(InputError, match="level dane needs Postfix 2.11"):
+        Policy("x.example", "dane", {}, (2, 10, 0))
+    assert parse_version("3.7.11") == (3, 7, 11) and parse_version("3.10-20240101") == (3, 10, 20240101)
