@@ -16,7 +16,7 @@ description:
     introduced it (C(connection_reuse) needs 3.4).
   - Destinations are normalised to the keys Postfix looks up (lower case), and O(include_subdomains)
     adds the C(.example.com) entry that covers every sub-domain.
-  - Built on the same engine as M(mailtls.postfix.lookup_table), with the same guarantees: comments
+  - Built on the same engine as M(mailtls.postfix.lookup_table), with the same guarantees. Comments
     and unrelated entries kept, C(postmap) only when needed and never in check mode, atomic
     index replacement, and a C(postmap -q) read-back of every changed key before it goes live.
   - This module edits the table only; point C(smtp_tls_policy_maps) at it with
@@ -62,7 +62,7 @@ options:
     default: false
   policies:
     description:
-      - Many policies in one call: one parse, one write, one C(postmap).
+      - Many policies in one call, with one parse, one write and one C(postmap).
       - Mutually exclusive with O(destination).
     type: list
     elements: dict

@@ -146,4 +146,3 @@ class LookupTable(object):
         """The key as the file writes it (first occurrence)."""
         members = self.entries[folded][0][0]
         return _split_entry(self.lines[members[0]].rstrip("\n"))[0]
-
