@@ -143,13 +143,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-policies:
-  description: The table entries requested, as keys and rendered values.
-  returned: always
-  type: dict
-  sample:
-    partner.example: encrypt
-    .partner.example: encrypt
 table:
   description: The table as main.cf names it.
   returned: always

@@ -143,3 +143,11 @@ def test_missing_directory_and_config_dir(localhost, config_dir, tmp_path):
     result = lookup(localhost, tmp_path / "empty", path=str(config_dir / "t"), key="a", value="OK")
     assert result["failed"] and result["msg"] == "config_dir: %s has no main.cf" % (tmp_path / "empty")
     assert not (config_dir / "t").exists()
+
+
+def test_large_change_verifies_without_pipe_deadlock(localhost, config_dir):
+    # Regression: the read-back of 20,000 keys once deadlocked on a full stdout pipe.
+    entries = dict(("dest%d.example.net" % i, "encrypt protocols=>=TLSv1.2") for i in range(20000))
+    result = lookup(localhost, config_dir, path=str(config_dir / "big"), entries=entries)
+    assert result["changed"] and len(result["added"]) == 20000
+    assert len(dump_table("hash:%s" % (config_dir / "big"))) == 20000

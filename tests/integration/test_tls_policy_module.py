@@ -23,7 +23,7 @@ def test_seed_forced_destination_with_subdomains(localhost, config_dir):
     result = tls_policy(localhost, config_dir, destination="Partner.Example", level="encrypt",
                         include_subdomains=True)
     assert result["changed"] is True and result["postmap_run"] is True
-    assert result["policies"] == {"partner.example": "encrypt", ".partner.example": "encrypt"}
+    assert result["added"] == ["partner.example", ".partner.example"]
     assert (config_dir / "tls_policy").read_text() == "partner.example encrypt\n.partner.example encrypt\n"
     table = "hash:%s" % (config_dir / "tls_policy")
     assert resolve(table, "partner.example", ".partner.example") == {

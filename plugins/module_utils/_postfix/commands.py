@@ -9,7 +9,9 @@ Ansible import and can be driven by tests with any compatible callable.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 
 from .errors import CommandError
 
@@ -85,9 +87,16 @@ class Postfix(object):
         """Look many keys up in one postmap process; return ``{key: value}`` for those found."""
         if not keys:
             return {}
-        data = "".join(key + "\n" for key in keys)
+        argv = [self.binary("postmap"), "-c", config_dir, "-q", "-", table]
+        data = "".join(key + "\n" for key in keys).encode("utf-8", "surrogateescape")
+        # Not run_command: it writes all of stdin before reading stdout, which deadlocks
+        # once postmap's answers fill the pipe. communicate() does both at once.
+        proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=dict(os.environ, **C_LOCALE), check=False)
+        rc = proc.returncode
+        out = proc.stdout.decode("utf-8", "surrogateescape")
+        err = proc.stderr.decode("utf-8", "surrogateescape")
         # postmap -q exits 1 when no key was found; only other failures are errors.
-        rc, out, err = self.run("postmap", ["-c", config_dir, "-q", "-", table], data=data, check=False)
         if rc not in (0, 1) or "fatal:" in err:
             raise CommandError("postmap -q - %s failed: %s" % (table, (err or out).strip() or "exit code %d" % rc),
                                rc=rc, stderr=err)

@@ -68,6 +68,8 @@ def logical_lines(lines):
 
 def joined_text(lines, members):
     """The logical line as Postfix sees it: the member lines joined without newlines."""
+    if len(members) == 1:
+        return lines[members[0]].rstrip("\n")
     return "".join(lines[i].rstrip("\n") for i in members)
 
 

@@ -14,6 +14,8 @@ same key written twice is one entry.
 
 from __future__ import annotations
 
+import re
+
 from .errors import InputError
 from .lines import SPACE, ensure_final_newline, joined_text, logical_lines, split_lines
 
@@ -44,11 +46,12 @@ def check_value(key, value):
     return value
 
 
+_ENTRY = re.compile(r"([^%s]*)[%s]*(.*?)[%s]*\Z" % ((re.escape(SPACE),) * 3), re.S)
+
+
 def _split_entry(text):
-    for index, char in enumerate(text):
-        if char in SPACE:
-            return text[:index], text[index:].strip(SPACE)
-    return text, ""
+    """(key, value) of a logical line: the first word, and the rest without surrounding space."""
+    return _ENTRY.match(text).groups()
 
 
 class TableChange(object):

@@ -19,7 +19,7 @@ from .errors import ConfigError, InputError, ValidationError
 from .files import EditLock, read_text
 from .table import LookupTable, check_key, check_value
 from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, folds_keys, is_indexed
-from .tls import Policy, normalize_destination, parse_version
+from .tls import normalize_destination, parse_version, policy_keys, render_policy
 
 
 def _mtime(path):
@@ -29,6 +29,15 @@ def _mtime(path):
         if exc.errno == errno.ENOENT:
             return None
         raise
+
+
+def _identity(path):
+    """What tells us a file was replaced or rewritten since we read it."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def names_from(value, where):
@@ -68,16 +77,19 @@ class TableModule(FileEditModule):
         def plan():
             exists = os.path.exists(path)
             original = read_text(path) if exists else ""
+            seen.append(_identity(path))
             new_text, change = LookupTable(original, fold).edited(wanted, remove, exclusive)
             source_time = _mtime(path)
             stale = indexed and (exists or bool(change)) and (
                 bool(change) or any(_mtime(index) is None or _mtime(index) < source_time for index in index_paths))
             return original, new_text, change, stale
 
+        seen = []
         original, new_text, change, stale = plan()
         if (change or stale) and not self.module.check_mode:
             with EditLock(path) as lock:
-                original, new_text, change, stale = plan()  # again, under the lock
+                if _identity(path) != seen[0]:
+                    original, new_text, change, stale = plan()  # changed meanwhile: again, under the lock
                 if change or stale:
                     self._build_and_swap(lock, config_dir, table_type, index_paths, new_text, change, wanted)
         self.result.update(
@@ -185,19 +197,23 @@ class TlsPolicyEdit(TableModule):
         version = parse_version(self.postfix.parameter(config_dir, "mail_version"))
 
         wanted, remove = {}, []
+        rendered = {}  # a fleet's table repeats a few policies many times: validate each once
         for request in requests:
+            destination = normalize_destination(request["destination"])
+            keys = policy_keys(destination, request["include_subdomains"])
             if params["state"] == "absent":
-                key = normalize_destination(request["destination"])
-                remove.extend(Policy.keys_for(key, request["include_subdomains"]))
+                remove.extend(keys)
                 continue
             if request["level"] is None:
-                raise InputError("level", "%s: a level is required with state=present" % request["destination"])
-            policy = Policy(request["destination"], request["level"], request["attributes"], version)
-            for key in policy.keys(request["include_subdomains"]):
-                if key in wanted and wanted[key] != policy.value():
+                raise InputError("level", "%s: a level is required with state=present" % destination)
+            attributes = request["attributes"] or {}
+            signature = (request["level"], repr(sorted(attributes.items())))
+            if signature not in rendered:
+                rendered[signature] = render_policy(request["level"], attributes, version, destination)
+            value = rendered[signature]
+            for key in keys:
+                if wanted.setdefault(key, value) != value:
                     raise InputError("policies", "%s is given twice with different policies" % key)
-                wanted[key] = policy.value()
-        self.result["policies"] = wanted
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
 
 

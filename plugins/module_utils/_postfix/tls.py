@@ -137,6 +137,8 @@ def normalize_destination(destination, where="destination"):
     if not isinstance(destination, str) or not destination.strip():
         raise InputError(where, "a destination must be a non-empty string, got %r" % (destination,))
     key = destination.strip().lower()
+    if _DOMAIN.match(key):  # the common case, first
+        return key
     problem = "%r is not a next-hop destination (example.com, .example.com, [mx.example.com]:587, " \
               "[192.0.2.1])" % destination
     if key.startswith("["):
@@ -158,52 +160,41 @@ def normalize_destination(destination, where="destination"):
     return key
 
 
-class Policy(object):
-    """One destination's TLS policy, validated and rendered as a table value."""
+def render_policy(level, attributes=None, postfix_version=None, destination="policy"):
+    """Validate a level and its attributes; return the table value ``level [name=value ...]``.
 
-    __slots__ = ("destination", "level", "attributes")
+    Attributes come in name order, so equal policies render equally.
+    ``destination`` only names the entry in error messages.
+    """
+    prefix = "%s: " % destination
+    if level not in LEVELS:
+        raise InputError("level", "%s%r is not a TLS security level; use one of %s"
+                         % (prefix, level, ", ".join(LEVELS)))
+    if postfix_version and level in LEVEL_SINCE and postfix_version < LEVEL_SINCE[level]:
+        raise InputError("level", "%slevel %s needs Postfix %s or later" % (prefix, level, _since(LEVEL_SINCE[level])))
+    words = [level]
+    for name, value in sorted((attributes or {}).items()):
+        where = "attributes.%s" % name
+        if name not in ATTRIBUTES:
+            raise InputError(where, "%sunknown TLS policy attribute; known: %s"
+                             % (prefix, ", ".join(sorted(ATTRIBUTES))))
+        render, levels, since = ATTRIBUTES[name]
+        if level not in levels:
+            raise InputError(where, "%sdoes not apply to level %s (only to %s)" % (prefix, level, ", ".join(levels)))
+        if postfix_version and postfix_version < since:
+            raise InputError(where, "%sneeds Postfix %s or later; this host runs %s"
+                             % (prefix, _since(since), _since(postfix_version)))
+        try:
+            words.append("%s=%s" % (name, render(name, value, level)))
+        except InputError as exc:
+            raise InputError(where, prefix + str(exc).split(": ", 1)[1])
+    return " ".join(words)
 
-    def __init__(self, destination, level, attributes=None, postfix_version=None):
-        self.destination = normalize_destination(destination)
-        prefix = "%s: " % self.destination
-        if level not in LEVELS:
-            raise InputError("level", "%s%r is not a TLS security level; use one of %s"
-                             % (prefix, level, ", ".join(LEVELS)))
-        if postfix_version and level in LEVEL_SINCE and postfix_version < LEVEL_SINCE[level]:
-            raise InputError("level", "%slevel %s needs Postfix %s or later" % (prefix, level, _since(LEVEL_SINCE[level])))
-        self.level = level
-        rendered = {}
-        for name, value in sorted((attributes or {}).items()):
-            where_attr = "attributes.%s" % name
-            if name not in ATTRIBUTES:
-                raise InputError(where_attr, "%sunknown TLS policy attribute; known: %s"
-                                 % (prefix, ", ".join(sorted(ATTRIBUTES))))
-            render, levels, since = ATTRIBUTES[name]
-            if level not in levels:
-                raise InputError(where_attr, "%sdoes not apply to level %s (only to %s)"
-                                 % (prefix, level, ", ".join(levels)))
-            if postfix_version and postfix_version < since:
-                raise InputError(where_attr, "%sneeds Postfix %s or later; this host runs %s"
-                                 % (prefix, _since(since), _since(postfix_version)))
-            try:
-                rendered[name] = render(name, value, level)
-            except InputError as exc:
-                raise InputError(where_attr, prefix + str(exc).split(": ", 1)[1])
-        self.attributes = rendered
 
-    def value(self):
-        """The table value: the level, then attributes in name order."""
-        return " ".join([self.level] + ["%s=%s" % item for item in sorted(self.attributes.items())])
-
-    def keys(self, include_subdomains=False):
-        """The table keys for this policy; with sub-domains, also the ``.domain`` key."""
-        return self.keys_for(self.destination, include_subdomains)
-
-    @staticmethod
-    def keys_for(destination, include_subdomains):
-        if not include_subdomains:
-            return [destination]
-        if destination.startswith((".", "[")) or ":" in destination:
-            raise InputError("include_subdomains", "%s: only a plain domain can cover its sub-domains"
-                             % destination)
-        return [destination, "." + destination]
+def policy_keys(destination, include_subdomains=False):
+    """The table keys of a normalised destination; with sub-domains, also ``.domain``."""
+    if not include_subdomains:
+        return [destination]
+    if destination.startswith((".", "[")) or ":" in destination:
+        raise InputError("include_subdomains", "%s: only a plain domain can cover its sub-domains" % destination)
+    return [destination, "." + destination]

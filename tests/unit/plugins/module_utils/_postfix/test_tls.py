@@ -6,9 +6,10 @@ import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import (
-    Policy,
     normalize_destination,
     parse_version,
+    policy_keys,
+    render_policy,
 )
 
 V37 = (3, 7, 11)
@@ -39,22 +40,20 @@ def test_bad_destinations(given):
 
 
 def test_values_render_in_canonical_order():
-    policy = Policy("Bank.Example", "secure", {"protocols": [">=TLSv1.2"], "match": ["nexthop", "dot-nexthop"],
-                                               "ciphers": "high"}, V37)
-    assert policy.destination == "bank.example"
-    assert policy.value() == "secure ciphers=high match=nexthop:dot-nexthop protocols=>=TLSv1.2"
-    assert Policy("x.example", "encrypt", {"protocols": "!SSLv2, !SSLv3"}).value() == \
-        "encrypt protocols=!SSLv2:!SSLv3"
-    assert Policy("x.example", "fingerprint", {"match": ["ab:cd:ef", "0102"]}).value() == \
-        "fingerprint match=AB:CD:EF|0102"
-    assert Policy("x.example", "may", {"connection_reuse": True}, V37).value() == "may connection_reuse=yes"
+    value = render_policy("secure", {"protocols": [">=TLSv1.2"], "match": ["nexthop", "dot-nexthop"],
+                                     "ciphers": "high"}, V37)
+    assert value == "secure ciphers=high match=nexthop:dot-nexthop protocols=>=TLSv1.2"
+    assert render_policy("encrypt", {"protocols": "!SSLv2, !SSLv3"}) == "encrypt protocols=!SSLv2:!SSLv3"
+    assert render_policy("fingerprint", {"match": ["ab:cd:ef", "0102"]}) == "fingerprint match=AB:CD:EF|0102"
+    assert render_policy("may", {"connection_reuse": True}, V37) == "may connection_reuse=yes"
+    assert render_policy("none") == "none"
 
 
 def test_subdomain_keys():
-    assert Policy("partner.example", "encrypt").keys(include_subdomains=True) == ["partner.example",
-                                                                                  ".partner.example"]
+    assert policy_keys("partner.example", include_subdomains=True) == ["partner.example", ".partner.example"]
+    assert policy_keys("partner.example") == ["partner.example"]
     with pytest.raises(InputError, match="only a plain domain"):
-        Policy("[mx.example]", "encrypt").keys(include_subdomains=True)
+        policy_keys("[mx.example]", include_subdomains=True)
 
 
 @pytest.mark.parametrize("level, attributes, problem", [
@@ -77,13 +76,13 @@ def test_subdomain_keys():
 ])
 def test_bad_policies(level, attributes, problem):
     with pytest.raises(InputError, match=problem) as info:
-        Policy("partner.example", level, attributes, V37)
+        render_policy(level, attributes, V37, "partner.example")
     assert "partner.example" in str(info.value)
 
 
 def test_version_gates():
     with pytest.raises(InputError, match="needs Postfix 3.4"):
-        Policy("x.example", "encrypt", {"connection_reuse": True}, (3, 3, 0))
+        render_policy("encrypt", {"connection_reuse": True}, (3, 3, 0))
     with pytest.raises(InputError, match="level dane needs Postfix 2.11"):
-        Policy("x.example", "dane", {}, (2, 10, 0))
+        render_policy("dane", {}, (2, 10, 0))
     assert parse_version("3.7.11") == (3, 7, 11) and parse_version("3.10-20240101") == (3, 10, 20240101)

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Benchmark: tls_policy on large tables next to plain postmap. Prints figures; never run by tests.
+
+Runs the module the way Ansible runs it on a host (a Python process given its
+arguments as JSON) with ansible-core's
+module_utils importable (the venv's Python), so the figures are the module's own work: parse, edit,
+write, postmap, and the postmap -q read-back of every changed key. Each
+figure is the median of --repeat runs; peak memory is the largest resident
+set of the module process and its children (postmap included).
+
+    .venv/bin/python tests/bench/table_bench.py [--sizes 1000 10000 100000] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+COLLECTIONS = ROOT / ".cache" / "collections"
+
+
+def run_module(args):
+    """Run tls_policy with ``args``; return (seconds, peak MiB, result)."""
+    payload = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+    argv = [sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.tls_policy"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(COLLECTIONS), LANG="C", LC_ALL="C"))
+    proc.stdin.write(payload)
+    proc.stdin.close()
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    result = json.loads(out)
+    if status != 0 or result.get("failed"):
+        raise SystemExit("module failed: %s %s" % (out[-2000:], err[-2000:]))
+    return elapsed, usage.ru_maxrss / 1024.0, result
+
+
+def plain_postmap(config_dir, source):
+    start = time.perf_counter()
+    subprocess.run(["postmap", "-c", str(config_dir), "hash:%s" % source], check=True)
+    return time.perf_counter() - start
+
+
+def median(samples):
+    return statistics.median(samples)
+
+
+def bench(size, repeat, workdir):
+    config_dir = workdir / ("n%d" % size)
+    config_dir.mkdir()
+    shutil.copy("/usr/share/postfix/main.cf.debian", config_dir / "main.cf")
+    old = time.time() - 60
+    os.utime(config_dir / "main.cf", (old, old))
+    table = config_dir / "tls_policy"
+    policies = [{"destination": "dest%d.example.net" % i, "level": "encrypt"} for i in range(size)]
+    base = {"path": str(table), "type": "hash", "config_dir": str(config_dir), "policies": policies}
+
+    first, noop, one, postmap_times, peaks = [], [], [], [], []
+    for _round in range(repeat):
+        for path in config_dir.glob("tls_policy*"):
+            path.unlink()
+        seconds, peak, result = run_module(base)
+        assert result["changed"] and len(result["added"]) == size
+        first.append(seconds)
+        peaks.append(peak)
+        before = (table.stat().st_mtime_ns, (config_dir / "tls_policy.db").stat().st_mtime_ns)
+        seconds, peak, result = run_module(base)
+        assert not result["changed"] and not result["postmap_run"]
+        assert before == (table.stat().st_mtime_ns, (config_dir / "tls_policy.db").stat().st_mtime_ns)
+        noop.append(seconds)
+        peaks.append(peak)
+        changed = dict(base, policies=policies[:-1] + [dict(policies[-1], level="verify")])
+        seconds, peak, result = run_module(changed)
+        assert result["updated"] == ["dest%d.example.net" % (size - 1)]
+        one.append(seconds)
+        peaks.append(peak)
+        postmap_times.append(plain_postmap(config_dir, table))
+    return {
+        "size": size,
+        "first": median(first), "noop": median(noop), "one": median(one),
+        "postmap": median(postmap_times), "peak_mib": max(peaks),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--markdown", help="append a Markdown table of the figures to this file")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="mailtls-bench-"))
+    try:
+        rows = [bench(size, args.repeat, workdir) for size in args.sizes]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    header = "| entries | first apply (s) | no-op rerun (s) | one-entry change (s) | plain postmap (s) | " \
+             "first apply / postmap | peak memory (MiB) |"
+    lines = [header, "|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append("| {size:,} | {first:.2f} | {noop:.2f} | {one:.2f} | {postmap:.2f} | {ratio:.1f}x | {peak_mib:.0f} |"
+                     .format(ratio=row["first"] / row["postmap"], **row))
+    machine = "%s, %s, %d cores, Python %s, %s" % (platform.node(), platform.machine(), os.cpu_count(),
+                                                 platform.python_version(),
+                                                 subprocess.run(["postconf", "-h", "mail_version"], capture_output=True,
+                                                                text=True, check=True).stdout.strip())
+    text = "\n".join(["Machine: %s (Postfix %s); median of %d runs." % (machine.rsplit(", ", 1)[0],
+                                                                         machine.rsplit(", ", 1)[1], args.repeat),
+                      ""] + lines) + "\n"
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "a") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
