@@ -72,7 +72,22 @@ def run_module(module, module_class):
         module.fail_json(msg=str(exc), **_fail_details(exc))
     for warning in runner.warnings:
         module.warn(warning)
-    module.exit_json(**runner.result)
+    module.exit_json(invocation={"module_args": summarized_arguments(module.params)}, **runner.result)
+
+
+# Ansible echoes every argument back in ``invocation``; for a 100,000-entry table
+# that echo costs more than the edit. Larger collections are echoed as a count.
+ECHO_LIMIT = 1000
+
+
+def summarized_arguments(params):
+    """Module arguments for the result's ``invocation``, big collections replaced by a count."""
+    summary = {}
+    for name, value in params.items():
+        if isinstance(value, (list, dict)) and len(value) > ECHO_LIMIT:
+            value = "(%d items, not echoed)" % len(value)
+        summary[name] = value
+    return summary
 
 
 def _fail_details(exc):
