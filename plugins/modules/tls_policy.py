@@ -39,16 +39,22 @@ options:
       - C(example.com) (the domain, after MX lookup), C(.example.com) (its sub-domains),
         C([mx.example.com]) or C([mx.example.com]:587) (a host without MX lookup),
         C([192.0.2.1]), C(example.com:587).
-      - Mutually exclusive with O(policies).
     type: str
+  destinations:
+    description:
+      - Several destinations that get the same O(level), O(attributes) and O(include_subdomains).
+    type: list
+    elements: str
   level:
     description:
-      - The TLS security level for O(destination). Required with O(state=present).
+      - The TLS security level for O(destination) and O(destinations), and the default for the
+        items of O(policies). Required with O(state=present), here or in every policy.
     type: str
     choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
   attributes:
     description:
-      - Policy attributes for O(destination), by name.
+      - Policy attributes for O(destination) and O(destinations), by name, and the default for
+        the items of O(policies).
       - C(ciphers) (a grade such as C(high)), C(protocols) and C(exclude) (lists), C(match) (a list of
         names or keywords for C(verify)/C(secure), of fingerprints for C(fingerprint)), C(tafile),
         C(servername), C(connection_reuse) and C(enable_rpk) (booleans).
@@ -57,13 +63,14 @@ options:
   include_subdomains:
     description:
       - Also add (or remove) the C(.domain) entry, so that the policy covers every sub-domain of
-        O(destination) too. Only for a plain domain.
+        the destination too. Only for a plain domain. The default for the items of O(policies).
     type: bool
     default: false
   policies:
     description:
       - Many policies in one call, with one parse, one write and one C(postmap).
-      - Mutually exclusive with O(destination).
+      - Can be combined with O(destination) and O(destinations); a key may appear only once with
+        one policy.
     type: list
     elements: dict
     suboptions:
@@ -72,17 +79,15 @@ options:
         type: str
         required: true
       level:
-        description: As O(level).
+        description: As O(level); when not set, O(level).
         type: str
         choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
       attributes:
-        description: As O(attributes).
+        description: As O(attributes); when not set, O(attributes).
         type: dict
-        default: {}
       include_subdomains:
-        description: As O(include_subdomains).
+        description: As O(include_subdomains); when not set, O(include_subdomains).
         type: bool
-        default: false
   state:
     description:
       - Whether the policies should be present or absent.
@@ -114,6 +119,11 @@ EXAMPLES = r"""
     destination: partner.example
     level: encrypt
     include_subdomains: true
+
+- name: The same policy for several destinations
+  mailtls.postfix.tls_policy:
+    destinations: [a.example, b.example]
+    level: may
 
 - name: Several policies at once
   mailtls.postfix.tls_policy:
@@ -197,22 +207,22 @@ def main():
             path=dict(type="path", default="/etc/postfix/tls_policy"),
             type=dict(type="str"),
             destination=dict(type="str"),
+            destinations=dict(type="list", elements="str"),
             level=dict(type="str", choices=LEVELS),
             attributes=dict(type="dict", default={}),
             include_subdomains=dict(type="bool", default=False),
             policies=dict(type="list", elements="dict", options=dict(
                 destination=dict(type="str", required=True),
                 level=dict(type="str", choices=LEVELS),
-                attributes=dict(type="dict", default={}),
-                include_subdomains=dict(type="bool", default=False),
+                attributes=dict(type="dict"),
+                include_subdomains=dict(type="bool"),
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             config_dir=dict(type="path", default="/etc/postfix"),
             backup=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("destination", "policies")],
-        required_one_of=[("destination", "policies")],
+        required_one_of=[("destination", "destinations", "policies")],
         supports_check_mode=True,
     )
     run_module(module, TlsPolicyEdit)

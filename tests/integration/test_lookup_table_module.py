@@ -151,3 +151,15 @@ def test_large_change_verifies_without_pipe_deadlock(localhost, config_dir):
     result = lookup(localhost, config_dir, path=str(config_dir / "big"), entries=entries)
     assert result["changed"] and len(result["added"]) == 20000
     assert len(dump_table("hash:%s" % (config_dir / "big"))) == 20000
+
+
+def test_empty_table_is_created_so_main_cf_can_name_it(localhost, config_dir):
+    path = config_dir / "tls_policy"
+    result = lookup(localhost, config_dir, path=str(path), entries={})
+    assert result["changed"] is True and result["postmap_run"] is True
+    assert path.read_text() == "" and (config_dir / "tls_policy.db").exists()
+    assert lookup(localhost, config_dir, path=str(path), entries={})["changed"] is False
+    # state=absent never creates a table
+    other = config_dir / "other"
+    assert lookup(localhost, config_dir, path=str(other), entries=["x"], state="absent")["changed"] is False
+    assert not other.exists()

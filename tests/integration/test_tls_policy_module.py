@@ -97,3 +97,15 @@ def test_bad_policies_change_nothing(localhost, config_dir, args, message):
     assert result.get("failed") is True, result
     assert message in result["msg"]
     assert snapshot(config_dir) == before
+
+
+def test_destinations_and_defaults_for_policies(localhost, config_dir):
+    result = tls_policy(localhost, config_dir, destinations=["a.example", "B.example"], level="encrypt",
+                        include_subdomains=True,
+                        policies=[{"destination": "c.example"},
+                                  {"destination": "d.example", "level": "verify", "include_subdomains": False,
+                                   "attributes": {"match": ["hostname"]}}])
+    assert result["changed"] is True
+    assert (config_dir / "tls_policy").read_text() == (
+        "a.example encrypt\n.a.example encrypt\nb.example encrypt\n.b.example encrypt\n"
+        "c.example encrypt\n.c.example encrypt\nd.example verify match=hostname\n")

@@ -79,34 +79,39 @@ class TableModule(FileEditModule):
             original = read_text(path) if exists else ""
             seen.append(_identity(path))
             new_text, change = LookupTable(original, fold).edited(wanted, remove, exclusive)
+            # A table main.cf may name must exist even when it has no entries yet.
+            create = not exists and self.module.params["state"] == "present"
             source_time = _mtime(path)
-            stale = indexed and (exists or bool(change)) and (
-                bool(change) or any(_mtime(index) is None or _mtime(index) < source_time for index in index_paths))
-            return original, new_text, change, stale
+            stale = indexed and (exists or bool(change) or create) and (
+                bool(change) or create
+                or any(_mtime(index) is None or _mtime(index) < source_time for index in index_paths))
+            return original, new_text, change, stale, create
 
         seen = []
-        original, new_text, change, stale = plan()
-        if (change or stale) and not self.module.check_mode:
+        original, new_text, change, stale, create = plan()
+        if (change or stale or create) and not self.module.check_mode:
             with EditLock(path) as lock:
                 if _identity(path) != seen[0]:
-                    original, new_text, change, stale = plan()  # changed meanwhile: again, under the lock
-                if change or stale:
-                    self._build_and_swap(lock, config_dir, table_type, index_paths, new_text, change, wanted)
+                    # changed meanwhile: again, under the lock
+                    original, new_text, change, stale, create = plan()
+                if change or stale or create:
+                    self._build_and_swap(lock, config_dir, table_type, index_paths, new_text, change,
+                                         bool(change or create), wanted)
         self.result.update(
             table="%s:%s" % (table_type, path),
             added=change.added, updated=change.updated, removed=change.removed,
             postmap_run=bool(stale),
             reload_required=bool(change) and not indexed,
         )
-        if change and self.module._diff:
+        if (change or create) and self.module._diff:
             self.result.setdefault("diff", []).append({
                 "before": original, "after": new_text, "before_header": path, "after_header": path})
-        changed = bool(change) or bool(stale)
+        changed = bool(change or stale or create)
         if os.path.exists(path) and "mode" in self.module.params:  # tls_policy has no file options
             changed = self._set_attributes(path, changed)
         self.result["changed"] = changed
 
-    def _build_and_swap(self, lock, config_dir, table_type, index_paths, new_text, change, wanted):
+    def _build_and_swap(self, lock, config_dir, table_type, index_paths, new_text, change, replace_source, wanted):
         tmp_indexes = [lock.tmp_path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
         try:
             lock.write(new_text)
@@ -114,7 +119,7 @@ class TableModule(FileEditModule):
             if tmp_indexes:
                 self.postfix.postmap(config_dir, tmp_table)
             self._verify(config_dir, tmp_table, table_type, change, wanted)
-            if change:
+            if replace_source:
                 if self.module.params.get("backup") and os.path.exists(lock.path):
                     self.result["backup_file"] = self.module.backup_local(lock.path)
                 lock.commit()
@@ -187,10 +192,7 @@ class TlsPolicyEdit(TableModule):
 
     def execute(self):
         params = self.module.params
-        if params["destination"] is not None:
-            requests = [dict((name, params[name]) for name in POLICY_FIELDS)]
-        else:
-            requests = params["policies"]
+        requests = policy_requests(params)
         if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
         config_dir, path, table_type = self.resolve_table()
@@ -217,4 +219,19 @@ class TlsPolicyEdit(TableModule):
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
 
 
-POLICY_FIELDS = ("destination", "level", "attributes", "include_subdomains")
+def policy_requests(params):
+    """destination, destinations and policies as one list of complete requests.
+
+    The top-level level, attributes and include_subdomains are the defaults of
+    every item of ``policies`` that does not set them.
+    """
+    defaults = {"level": params["level"], "attributes": params["attributes"],
+                "include_subdomains": params["include_subdomains"]}
+    destinations = ([params["destination"]] if params["destination"] is not None else []) + \
+        list(params["destinations"] or [])
+    requests = [dict(defaults, destination=destination) for destination in destinations]
+    for item in params["policies"] or []:
+        request = dict((name, defaults[name] if item.get(name) is None else item[name]) for name in defaults)
+        request["destination"] = item["destination"]
+        requests.append(request)
+    return requests
