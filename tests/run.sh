@@ -34,3 +34,13 @@ bash tests/sanity.sh
 
 step "pytest: unit and integration tests on the real Postfix"
 pytest -n 2 "$@"
+
+step "molecule: a sender and two receivers prove TLS with real mail"
+bash tests/molecule/host-setup.sh
+bash tests/molecule/build-image.sh
+for scenario in extensions/molecule/*/molecule.yml; do
+  name=$(basename "$(dirname "$scenario")")
+  start=$SECONDS
+  molecule test -s "$name"
+  echo "molecule scenario $name: $((SECONDS - start)) s"
+done

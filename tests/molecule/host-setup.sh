@@ -3,7 +3,7 @@
 # with the settings measured in the shared molecule-podman notes. Idempotent.
 set -euo pipefail
 
-packages=(podman debootstrap runc)
+packages=(podman debootstrap runc catatonit netavark aardvark-dns)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -16,9 +16,11 @@ if ((${#missing[@]})); then
 fi
 
 # crun fails here ("cgroups in hybrid mode not supported") and the default ulimits exceed the
-# machine's hard nofile limit: use runc, cgroupfs, file events, and explicit ulimits.
+# machine's hard nofile limit: use runc, cgroupfs, file events, and explicit ulimits. Debian's
+# podman defaults to CNI networks without DNS; netavark with aardvark-dns lets the test hosts
+# find each other by name.
 conf=/etc/containers/containers.conf
-marker="# mailtls.postfix molecule settings"
+marker="# mailtls.postfix molecule settings v2"
 if ! grep -qF "$marker" "$conf" 2>/dev/null; then
   mkdir -p /etc/containers
   if [[ -s "$conf" ]] && grep -qE '^\[(engine|containers)\]' "$conf"; then
@@ -33,5 +35,8 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
+
+[network]
+network_backend = "netavark"
 CONF
 fi
