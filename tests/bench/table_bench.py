@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: tls_policy on large tables next to plain postmap. Prints figures; never run by tests.
 
 Runs the module the way Ansible runs it on a host (a Python process given its
@@ -112,13 +111,12 @@ def main():
     for row in rows:
         lines.append("| {size:,} | {first:.2f} | {noop:.2f} | {one:.2f} | {postmap:.2f} | {ratio:.1f}x | {peak_mib:.0f} |"
                      .format(ratio=row["first"] / row["postmap"], **row))
-    machine = "%s, %s, %d cores, Python %s, %s" % (platform.node(), platform.machine(), os.cpu_count(),
-                                                 platform.python_version(),
-                                                 subprocess.run(["postconf", "-h", "mail_version"], capture_output=True,
-                                                                text=True, check=True).stdout.strip())
-    text = "\n".join(["Machine: %s (Postfix %s); median of %d runs." % (machine.rsplit(", ", 1)[0],
-                                                                         machine.rsplit(", ", 1)[1], args.repeat),
-                      ""] + lines) + "\n"
+    postfix_version = subprocess.run(["postconf", "-h", "mail_version"], capture_output=True,
+                                     text=True, check=True).stdout.strip()
+    machine = "%s, %s, %d cores, Python %s" % (platform.node(), platform.machine(), os.cpu_count(),
+                                               platform.python_version())
+    heading = "Machine: %s (Postfix %s); median of %d runs." % (machine, postfix_version, args.repeat)
+    text = "\n".join([heading, ""] + lines) + "\n"
     print(text)
     if args.markdown:
         with open(args.markdown, "a") as handle:

@@ -2,7 +2,6 @@
 # Build the test hosts' image locally (no registry here): debootstrap Debian 12 with Postfix
 # and the tools the scenarios use, then podman import. Rebuilt only when this recipe changes.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 name=localhost/mailtls-postfix-debian12
 packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules
 tag=$( (cat "$0"; echo "$packages") | sha256sum | cut -c1-12)
