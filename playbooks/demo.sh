@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# The main job, on a fresh Debian 12 machine as root: set up, then run the demo
-# playbook twice (the second run must change nothing).
+# The main job, on a fresh Debian 12 machine as root: the how-to's whole story.
+#  1. the sending-side settings applied to a sandboxed Postfix config directory, twice
+#     (the second run changes nothing);
+#  2. three real Postfix hosts (podman): the receiving side on one, forced TLS from another,
+#     probe mails sent, and the Received header with ESMTPS shown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/tests/setup.sh"
+cd "$root"
+bash tests/setup.sh
+export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections" ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
+
 for run in first second; do
-  echo "=== $run run"
-  "$root/.venv/bin/ansible-playbook" -i localhost, --diff "$root/playbooks/demo_sending_tls.yml"
+  echo "=== sandbox, $run run"
+  ansible-playbook -i localhost, --diff playbooks/demo_sending_tls.yml
 done
+
+echo "=== fleet: a sender, a receiver with TLS, a receiver without"
+bash tests/molecule/host-setup.sh
+bash tests/molecule/build-image.sh
+trap 'molecule destroy -s tls_fleet > /dev/null 2>&1 || true' EXIT
+molecule destroy -s tls_fleet > /dev/null 2>&1 || true
+molecule create -s tls_fleet
+molecule prepare -s tls_fleet
+molecule converge -s tls_fleet
+molecule verify -s tls_fleet
+echo "=== the forced mail as the TLS receiver got it"
+podman exec mailtls-rx-tls sh -c "awk '/^From /{m=\$0 ORS; next} {m=m \$0 ORS} END{}; /^\$/ && m ~ /TLS probe/ {print m; exit}' /var/mail/probe" \
+  | grep -E -A6 '^Received: from sender'
+echo "=== the sender's queue: the mail forced towards the receiver without TLS waits there"
+podman exec mailtls-sender postqueue -p
