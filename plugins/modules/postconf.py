@@ -46,6 +46,16 @@ options:
       - With O(state=absent), a list of names (a mapping's keys are also accepted).
       - Mutually exclusive with O(name).
     type: raw
+  validate:
+    description:
+      - A command that must succeed before the live main.cf is replaced, run after C(postconf)
+        has confirmed the new values. C(%s) stands for a scratch configuration directory holding
+        the new main.cf and a copy of master.cf.
+      - V(postfix -c %s check) catches what C(postconf) accepts but Postfix would not start with,
+        such as an unknown C(mail_owner); it also checks the queue directory, as C(postfix check)
+        always does. The roles of this collection use it.
+      - Runs in check mode too, like the read-back.
+    type: str
   state:
     description:
       - V(present) sets the parameters, like C(postconf -e).
@@ -90,6 +100,12 @@ EXAMPLES = r"""
   mailtls.postfix.postconf:
     name: smtpd_use_tls
     state: absent
+
+- name: Change the mail owner only if Postfix would still start
+  mailtls.postfix.postconf:
+    name: mail_owner
+    value: postfix
+    validate: postfix -c %s check
 
 - name: Edit a second Postfix instance, keeping a backup
   mailtls.postfix.postconf:
@@ -153,6 +169,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             config_dir=dict(type="path", default="/etc/postfix"),
             backup=dict(type="bool", default=False),
+            validate=dict(type="str"),
         ),
         mutually_exclusive=[("name", "parameters")],
         required_one_of=[("name", "parameters")],

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -63,6 +64,8 @@ class PostconfEdit(FileEditModule):
     def execute(self):
         params = self.module.params
         wanted, remove, list_valued = requested_parameters(params)
+        if params["validate"] is not None and "%s" not in params["validate"]:
+            raise InputError("validate", "must contain %s, which stands for the scratch configuration directory")
         config_dir = params["config_dir"]
         if not os.path.isdir(config_dir):
             raise ConfigError("config_dir: %s is not a directory" % config_dir, path=config_dir)
@@ -99,6 +102,8 @@ class PostconfEdit(FileEditModule):
             if os.path.isfile(master):
                 shutil.copy2(master, os.path.join(scratch, "master.cf"))
             known, unknown, _stderr = self.postfix.non_default(scratch)
+            if self.module.params["validate"]:
+                self._run_validate(scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         for change in changes:
@@ -114,3 +119,15 @@ class PostconfEdit(FileEditModule):
             if change.name in unknown:
                 self.warnings.append("%s is not a parameter this Postfix knows (postconf reports it unused); "
                                      "check its spelling" % change.name)
+
+    def _run_validate(self, scratch):
+        """Run the user's validate command on the scratch directory; raise if it fails."""
+        template = self.module.params["validate"]
+        argv = [scratch if word == "%s" else word.replace("%s", scratch) for word in shlex.split(template)]
+        rc, out, err = self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
+        if rc != 0:
+            # Without a terminal, postfix(1) often logs its reason only to the mail log.
+            message = (err or out).strip().replace(scratch, "<new config>") or \
+                "exit code %d; Postfix logs the reason to its mail log" % rc
+            raise ValidationError("validate: %r rejected the new main.cf: %s; nothing was changed"
+                                  % (template, message), rc=rc)
