@@ -48,6 +48,7 @@ def run_playbook(tmp_path, tasks, check=False, diff=False, extra_args=()):
         "name": "collect results",
         "check_mode": False,
         "diff": False,
+        "changed_when": False,
         "ansible.builtin.copy": {"dest": str(out_file), "content": "{{ %s | to_json }}" % collect},
     }
     playbook = tmp_path / "play.yml"

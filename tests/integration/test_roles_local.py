@@ -1,0 +1,132 @@
+"""The roles on this machine against a sandboxed config directory: results, idempotence, bad input.
+
+The service is left alone (server_manage_service: false); the handlers' `postfix check`
+still runs. The fleet with real mail is the molecule scenario's job.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from conftest import effective_config, settle
+from helpers import run_playbook, snapshot
+
+
+def role_task(role, config_dir, **role_vars):
+    role_vars.update(server_config_dir=str(config_dir), server_manage_packages=False, server_manage_service=False)
+    return {"name": role, "ansible.builtin.include_role": {"name": "mailtls.postfix." + role}, "vars": role_vars}
+
+
+@pytest.fixture
+def key_pair(tmp_path):
+    """A certificate and its key, and a second key that does not match."""
+    cert, key, other = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "other.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=mx.test",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(["openssl", "genrsa", "-out", str(other), "2048"], check=True, capture_output=True)
+    for path in (key, other):
+        os.chmod(str(path), 0o600)
+    return cert, key, other
+
+
+def test_tls_receiving_applies_once_from_content(tmp_path, config_dir, key_pair):
+    cert, key, _other = key_pair
+    files = tmp_path / "tls"
+    task = role_task("tls_receiving", config_dir, tls_receiving_cert_file=str(files / "cert.pem"),
+                     tls_receiving_key_file=str(files / "private" / "key.pem"),
+                     tls_receiving_cert_content=cert.read_text(), tls_receiving_key_content=key.read_text())
+    rc, _results, output = run_playbook(tmp_path, [task], diff=True)
+    assert rc == 0, output
+    assert "changed=" in output and key.read_text() not in output, "the key is never logged"
+    lines = effective_config(config_dir)[0]
+    for expected in ("smtpd_tls_security_level = may", "smtpd_tls_cert_file = %s/cert.pem" % files,
+                     "smtpd_tls_loglevel = 1", "smtpd_tls_mandatory_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+                     "smtpd_tls_received_header = yes"):
+        assert expected in lines
+    assert oct(os.stat(str(files / "private" / "key.pem")).st_mode & 0o777) == "0o600"
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0 and "changed=0" in output, output
+    assert snapshot(config_dir) == before
+
+
+def test_tls_forced_check_then_apply_then_noop(tmp_path, config_dir):
+    task = role_task("tls_forced", config_dir, tls_forced_policy_table=str(config_dir / "tls_policy"),
+                     tls_forced_destinations=["partner.example",
+                                              {"destination": "bank.example", "level": "secure",
+                                               "attributes": {"match": ["nexthop"]}, "include_subdomains": False}])
+    settle(config_dir / "main.cf")
+    pristine = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task], check=True, diff=True)
+    assert rc == 0 and "+smtp_tls_policy_maps = hash:%s/tls_policy" % config_dir in output, output
+    assert snapshot(config_dir) == pristine
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    assert (config_dir / "tls_policy").read_text() == (
+        "partner.example encrypt\n.partner.example encrypt\nbank.example secure match=nexthop\n")
+    assert "smtp_tls_policy_maps = hash:%s/tls_policy" % config_dir in effective_config(config_dir)[0]
+    settle(config_dir / "main.cf")
+    applied = snapshot(config_dir)
+    for check in (True, False):
+        rc, _results, output = run_playbook(tmp_path, [task], check=check)
+        assert rc == 0 and "changed=0" in output, output
+    assert snapshot(config_dir) == applied
+
+
+def test_tls_opportunistic_for_all_mail_and_listed_destinations(tmp_path, config_dir):
+    task = role_task("tls_opportunistic", config_dir, tls_opportunistic_policy_table=str(config_dir / "tls_policy"),
+                     tls_opportunistic_destinations=["legacy.example"])
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    lines = effective_config(config_dir)[0]
+    assert "smtp_tls_security_level = may" in lines and "smtp_tls_loglevel = 1" in lines
+    assert (config_dir / "tls_policy").read_text() == "legacy.example may\n"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("mismatch", "is not the certificate of the key"),
+    ("world_readable", "so users other than its owner can read it"),
+    ("missing", "does not exist"),
+    ("contradictory", "give both tls_receiving_cert_content and tls_receiving_key_content, or neither"),
+    ("bad_level", "value of tls_receiving_security_level must be one of: none, may, encrypt, got: strict"),
+])
+def test_tls_receiving_refuses_bad_input(tmp_path, config_dir, key_pair, case, message):
+    cert, key, other = key_pair
+    role_vars = {"tls_receiving_cert_file": str(cert), "tls_receiving_key_file": str(key)}
+    if case == "mismatch":
+        role_vars["tls_receiving_key_file"] = str(other)
+    elif case == "world_readable":
+        os.chmod(str(key), 0o644)
+    elif case == "missing":
+        role_vars["tls_receiving_cert_file"] = str(tmp_path / "nope.pem")
+    elif case == "contradictory":
+        role_vars["tls_receiving_cert_content"] = cert.read_text()
+    elif case == "bad_level":
+        role_vars["tls_receiving_security_level"] = "strict"
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [role_task("tls_receiving", config_dir, **role_vars)])
+    assert rc != 0
+    assert message in " ".join(output.split()), output
+    assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("role_vars, message", [
+    ({"tls_forced_level": "maybe"}, "value of tls_forced_level must be one of"),
+    ({"tls_forced_destinations": [{"destination": "a.example", "attributes": {"match": "hostname"}}]},
+     "attributes.match: a.example: does not apply to level encrypt"),
+    ({"tls_forced_destinations": ["not a destination"]}, "is not a next-hop destination"),
+    ({"tls_forced_table_type": "pcre"}, "install the package 'postfix-pcre'"),
+])
+def test_tls_forced_refuses_bad_input(tmp_path, config_dir, role_vars, message):
+    role_vars.setdefault("tls_forced_destinations", ["partner.example"])
+    role_vars["tls_forced_policy_table"] = str(config_dir / "tls_policy")
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [role_task("tls_forced", config_dir, **role_vars)])
+    assert rc != 0
+    assert message in " ".join(output.split()), output
+    assert snapshot(config_dir) == before
