@@ -163,3 +163,12 @@ def test_empty_table_is_created_so_main_cf_can_name_it(localhost, config_dir):
     other = config_dir / "other"
     assert lookup(localhost, config_dir, path=str(other), entries=["x"], state="absent")["changed"] is False
     assert not other.exists()
+
+
+def test_non_utf8_bytes_survive_a_table_edit(localhost, config_dir):
+    path = config_dir / "access"
+    path.write_bytes(b"# f\xfcr Partner\na.example OK\n")
+    result = lookup(localhost, config_dir, path=str(path), key="b.example", value="REJECT")
+    assert result["changed"] is True
+    assert path.read_bytes() == b"# f\xfcr Partner\na.example OK\nb.example REJECT\n"
+    assert query("hash:%s" % path, "a.example", "b.example") == {"a.example": "OK", "b.example": "REJECT"}

@@ -165,3 +165,11 @@ def test_postfix_not_installed(tmp_path, config_dir):
     assert proc.returncode != 0
     assert "postconf not found" in proc.stdout and "the package 'postfix'" in proc.stdout
     assert snapshot(config_dir) == before
+
+
+def test_non_utf8_bytes_survive_an_edit(localhost, tmp_path):
+    raw = b"# Konfiguration f\xfcr den Server (Latin-1)\nmyhostname = mx.example.com\n"
+    config_dir = make_config_dir(tmp_path / "latin1", raw.decode("utf-8", "surrogateescape"))
+    result = postconf_module(localhost, config_dir, name="relayhost", value="[smart.example.com]")
+    assert result["changed"] is True
+    assert (config_dir / "main.cf").read_bytes() == raw + b"relayhost = [smart.example.com]\n"
