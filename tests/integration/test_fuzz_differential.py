@@ -43,7 +43,7 @@ NOISE = st.sampled_from(["# comment\n", "\n", "   \n", "  # indented = comment\n
 @st.composite
 def main_cf_texts(draw):
     out = []
-    for _ in range(draw(st.integers(0, 10))):
+    for _line in range(draw(st.integers(0, 10))):
         if draw(st.booleans()) and draw(st.booleans()):
             out.append(draw(NOISE))
             continue
@@ -114,7 +114,7 @@ TABLE_VALUES = st.sampled_from(["encrypt", "may", "verify match=hostname", "OK",
 @st.composite
 def table_texts(draw):
     out = []
-    for _ in range(draw(st.integers(0, 10))):
+    for _line in range(draw(st.integers(0, 10))):
         if draw(st.booleans()) and draw(st.booleans()):
             out.append(draw(NOISE))
             continue

@@ -14,8 +14,8 @@ from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
 from .files import write_new_file
 from .lines import normalize_space
-from .main_cf import check_parameter_name, list_words, plan_edit, render_value
-from .parameters import RESTART_PARAMETERS, obsolete_warning
+from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
+from .parameters import RESTART_PARAMETERS, migrate_obsolete, obsolete_warning
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
 # a backdated scratch copy makes the read-back instant.
@@ -64,16 +64,6 @@ class PostconfEdit(FileEditModule):
     def execute(self):
         params = self.module.params
         wanted, remove, list_valued = requested_parameters(params)
-        if params["validate"] is not None and "%s" not in params["validate"]:
-            raise InputError("validate", "must contain %s, which stands for the scratch configuration directory")
-        config_dir = params["config_dir"]
-        if not os.path.isdir(config_dir):
-            raise ConfigError("config_dir: %s is not a directory" % config_dir, path=config_dir)
-        path = os.path.join(config_dir, "main.cf")
-        if not os.path.isfile(path):
-            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=path)
-        self.postfix.binary("postconf")  # fail early, before any work, if Postfix is missing
-
         for name in sorted(wanted):
             warning = obsolete_warning(name)
             if warning:
@@ -82,16 +72,38 @@ class PostconfEdit(FileEditModule):
         def compute(text):
             return plan_edit(text, wanted, remove, list_valued)
 
-        def validate(new_text, changes):
-            self._read_back(config_dir, new_text, changes)
+        self.edit_main_cf(compute, lambda changes: changes)
 
-        changed, changes = self.edit_file(path, compute, validate)
+    def main_cf_path(self):
+        """Check validate, config_dir, main.cf and Postfix; return (config_dir, main.cf path)."""
+        params = self.module.params
+        if params.get("validate") is not None and "%s" not in params["validate"]:
+            raise InputError("validate", "must contain %s, which stands for the scratch configuration directory")
+        config_dir = params["config_dir"]
+        if not os.path.isdir(config_dir):
+            raise ConfigError("config_dir: %s is not a directory" % config_dir, path=config_dir)
+        path = os.path.join(config_dir, "main.cf")
+        if not os.path.isfile(path):
+            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=path)
+        self.postfix.binary("postconf")  # fail early, before any work, if Postfix is missing
+        return config_dir, path
+
+    def edit_main_cf(self, compute, changes_of):
+        """Run the shared edit flow on main.cf; ``compute(text)`` returns (new_text, info)."""
+        config_dir, path = self.main_cf_path()
+
+        def validate(new_text, info):
+            self._read_back(config_dir, new_text, changes_of(info))
+
+        changed, info = self.edit_file(path, compute, validate)
+        changes = changes_of(info)
         self.result.update(
             changed=changed,
             config_file=path,
             changes=dict((change.name, change.as_dict()) for change in changes),
             restart_required=any(change.name in RESTART_PARAMETERS for change in changes),
         )
+        return info
 
     def _read_back(self, config_dir, new_text, changes):
         """Have the real ``postconf`` read ``new_text`` and confirm every change."""
@@ -102,7 +114,7 @@ class PostconfEdit(FileEditModule):
             if os.path.isfile(master):
                 shutil.copy2(master, os.path.join(scratch, "master.cf"))
             known, unknown, _stderr = self.postfix.non_default(scratch)
-            if self.module.params["validate"]:
+            if self.module.params.get("validate"):
                 self._run_validate(scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -131,3 +143,18 @@ class PostconfEdit(FileEditModule):
                 "exit code %d; Postfix logs the reason to its mail log" % rc
             raise ValidationError("validate: %r rejected the new main.cf: %s; nothing was changed"
                                   % (template, message), rc=rc)
+
+
+class TlsMigrate(PostconfEdit):
+    """Replace obsolete TLS parameters with the security levels, as Postfix reads them."""
+
+    def execute(self):
+        def compute(text):
+            document = MainCf(text)
+            values = dict((name, document.value(name)) for name in document.settings)
+            wanted, remove, notes = migrate_obsolete(values)
+            new_text, changes = plan_edit(text, wanted, remove)
+            return new_text, (changes, notes)
+
+        _changes, notes = self.edit_main_cf(compute, lambda info: info[0])
+        self.result["notes"] = notes

@@ -1,0 +1,80 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The postfix_info module's work: what a Postfix instance runs, read-only (private)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .base import FileEditModule
+from .errors import ConfigError
+from .files import read_text
+from .lines import normalize_space
+from .parameters import OBSOLETE_PARAMETERS
+from .table import LookupTable
+from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, is_indexed
+from .tls import parse_version
+
+_TLS_NAME = re.compile(r"(^|_)tls_|_tls$|^tls")
+_MAP = re.compile(r"^([a-z0-9]+):(/\S+)$")
+POLICY_PARAMETERS = ("smtp_tls_policy_maps", "lmtp_tls_policy_maps")
+
+
+def table_summary(spec, count_entries=True):
+    """Describe one ``type:path`` table: existence, entries, index freshness."""
+    match = _MAP.match(spec)
+    if not match:
+        return {"table": spec, "file": False}
+    table_type, path = match.groups()
+    summary = {"table": spec, "file": True, "type": table_type, "path": path, "exists": os.path.isfile(path)}
+    if summary["exists"] and count_entries:
+        summary["entries"] = len(LookupTable(read_text(path), fold_case=table_type not in PATTERN_TYPES).entries)
+    if is_indexed(table_type) and summary["exists"]:
+        source_time = os.stat(path).st_mtime
+        indexes = [path + suffix for suffix in INDEX_SUFFIXES[table_type]]
+        summary["index_fresh"] = all(os.path.isfile(index) and os.stat(index).st_mtime >= source_time
+                                     for index in indexes)
+    return summary
+
+
+class PostfixInfo(FileEditModule):
+    """Read-only facts about one Postfix instance."""
+
+    def execute(self):
+        config_dir = self.module.params["config_dir"]
+        if not os.path.isfile(os.path.join(config_dir, "main.cf")):
+            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
+        _rc, out, _err = self.postfix.run("postconf", ["-c", config_dir])
+        effective = self._parse(out)
+        explicit, unknown, _err = self.postfix.non_default(config_dir)
+        # Postfix 3.7 no longer knows some obsolete names (smtpd_tls_cipherlist): they show up
+        # only as "unused parameter" warnings, and are reported all the same.
+        set_in_main_cf = dict(unknown, **explicit)
+        version = effective.get("mail_version", "")
+        policy_tables = {}
+        for name in POLICY_PARAMETERS:
+            specs = [word for word in re.split(r"[\s,]+", effective.get(name, "")) if word]
+            policy_tables[name] = [table_summary(spec, self.module.params["count_entries"]) for spec in specs]
+        self.result.update(
+            changed=False,
+            config_dir=config_dir,
+            version=version,
+            version_info=list(parse_version(version)),
+            map_types=sorted(self.postfix.map_types(config_dir)),
+            default_database_type=effective.get("default_database_type"),
+            tls=dict((name, value) for name, value in sorted(effective.items()) if _TLS_NAME.search(name)),
+            tls_explicit=dict((name, value) for name, value in sorted(explicit.items()) if _TLS_NAME.search(name)),
+            policy_tables=policy_tables,
+            obsolete=[{"name": name, "value": set_in_main_cf[name], "replacement": OBSOLETE_PARAMETERS[name]}
+                      for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS],
+        )
+
+    @staticmethod
+    def _parse(output):
+        values = {}
+        for line in output.splitlines():
+            name, sep, value = line.partition(" =")
+            if sep:
+                values[name] = normalize_space(value)
+        return values
