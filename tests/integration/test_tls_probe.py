@@ -1,0 +1,168 @@
+"""tls_probe against a real Postfix instance on loopback with one smtpd per certificate case."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import postconf
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from helpers import run_module
+
+BASE_PORT = 25250
+# port offset -> (what the smtpd presents, certificate name, valid days from/to now)
+CASES = {
+    "self_signed": 0,
+    "no_tls": 1,
+    "trusted": 2,
+    "wrong_name": 3,
+    "expired": 4,
+}
+
+
+def make_cert(name, issuer_key, issuer_name, key, start_days, end_days, ca=False):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+               .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now + datetime.timedelta(days=start_days))
+               .not_valid_after(now + datetime.timedelta(days=end_days))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if not ca:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+    return builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def write_pair(directory, stem, cert, key):
+    (directory / (stem + ".pem")).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / (stem + ".key")).write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / (stem + ".key")).chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def smtp_servers():
+    """One Postfix instance, five smtpd listeners on 127.0.0.1, each a certificate case."""
+    # Postfix's own user must reach the data directory: pytest's tmp tree is root-only.
+    root = Path(tempfile.mkdtemp(prefix="mailtls-probe-", dir="/tmp"))
+    root.chmod(0o755)
+    conf, certs = root / "conf", root / "certs"
+    conf.mkdir()
+    certs.mkdir()
+    (root / "queue").mkdir()
+    (root / "data").mkdir()
+    shutil.chown(str(root / "data"), "postfix")
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = make_cert("mailtls test CA", None, None, ca_key, -1, 30, ca=True)
+    (certs / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cases = {"self_signed": ("localhost", None, 0, 30), "trusted": ("localhost", ca, -1, 30),
+             "wrong_name": ("other.test", ca, -1, 30), "expired": ("localhost", ca, -30, -1)}
+    for stem, (name, issuer, start, end) in cases.items():
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = make_cert(name, ca_key if issuer else None, issuer.subject if issuer else None, key, start, end)
+        write_pair(certs, stem, cert, key)
+
+    (conf / "main.cf").write_text("\n".join([
+        "compatibility_level = 3.6",
+        "queue_directory = %s/queue" % root,
+        "data_directory = %s/data" % root,
+        "inet_interfaces = 127.0.0.1",
+        "inet_protocols = ipv4",
+        "myhostname = probe.test",
+        "mydestination =",
+        "maillog_file_prefixes = %s" % root,
+        "maillog_file = %s/mail.log" % root,
+        "smtpd_tls_security_level = may",
+        "smtpd_tls_cert_file = %s/certs/self_signed.pem" % root,
+        "smtpd_tls_key_file = %s/certs/self_signed.key" % root,
+        ""]))
+    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
+    listeners = []
+    for case, offset in CASES.items():
+        port = BASE_PORT + offset
+        if case == "no_tls":
+            options = "-o smtpd_tls_security_level=none"
+        else:
+            options = "-o smtpd_tls_cert_file=%s/%s.pem -o smtpd_tls_key_file=%s/%s.key" % (certs, case, certs, case)
+        listeners.append("127.0.0.1:%d inet n - n - - smtpd %s" % (port, options))
+    # Not chrooted: the instance lives in a temporary directory.
+    master = master.replace(" y       -       -       ", " n       -       -       ")
+    (conf / "master.cf").write_text(master + "\n".join(listeners) + "\n")
+    old = time.time() - 10
+    os.utime(str(conf / "main.cf"), (old, old))
+    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and ":%d " % (BASE_PORT + 4) not in subprocess.run(
+                ["ss", "-ltn"], capture_output=True, text=True, check=False).stdout:
+            time.sleep(0.2)
+        yield {"ports": dict((case, BASE_PORT + offset) for case, offset in CASES.items()),
+               "ca": str(certs / "ca.pem"), "config_dir": str(conf)}
+    finally:
+        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
+        shutil.rmtree(str(root), ignore_errors=True)
+
+
+def probe(localhost, servers, case, **args):
+    return run_module(localhost, "mailtls.postfix.tls_probe", destination="[localhost]:%d" % servers["ports"][case],
+                      ca_file=servers["ca"], timeout=10, host_lookup="native", **args)
+
+
+def test_self_signed_passes_encrypt_not_verify(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "self_signed")
+    assert result["changed"] is False
+    assert result["starttls"] is True and result["established"] is True and result["trust"] == "Untrusted"
+    assert result["protocol"] == "TLSv1.3" and result["cipher"].startswith("TLS_")
+    assert result["passes"] == {"may": True, "encrypt": True, "verify": False, "secure": False}
+    certificate = result["certificate"]
+    assert certificate["names"] == ["localhost"] and certificate["expired"] is False
+    assert 28 <= certificate["days_left"] <= 30 and len(certificate["fingerprint_sha256"].split(":")) == 32
+
+
+def test_no_starttls_fails_encrypt(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "no_tls")
+    assert result["starttls"] is False and result["established"] is False and result["certificate"] is None
+    assert result["passes"] == {"may": True, "encrypt": False, "verify": False, "secure": False}
+
+
+def test_trusted_matching_certificate_passes_everything(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "trusted")
+    assert result["trust"] in ("Trusted", "Verified")
+    assert result["passes"] == {"may": True, "encrypt": True, "verify": True, "secure": True}
+    assert result["certificate"]["issuer"].endswith("mailtls test CA")
+
+
+def test_wrong_name_fails_verify(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "wrong_name")
+    assert result["certificate"]["names"] == ["other.test"]
+    assert result["passes"] == {"may": True, "encrypt": True, "verify": False, "secure": False}
+
+
+def test_expired_certificate_is_reported_and_fails_verify(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "expired")
+    assert result["certificate"]["expired"] is True and result["certificate"]["days_left"] < 0
+    assert result["passes"]["encrypt"] is True and result["passes"]["verify"] is False
+
+
+def test_unreachable_and_bad_input(localhost, smtp_servers):
+    result = run_module(localhost, "mailtls.postfix.tls_probe", destination="[localhost]:%d" % (BASE_PORT + 9),
+                        timeout=5, host_lookup="native")
+    assert result["established"] is False and result["passes"]["encrypt"] is False
+    assert any("Connection refused" in error for error in result["errors"])
+    result = run_module(localhost, "mailtls.postfix.tls_probe", destination="not a destination")
+    assert result["failed"] and "is not a next-hop destination" in result["msg"]
+    result = run_module(localhost, "mailtls.postfix.tls_probe", destination="x.example", port=70000)
+    assert result["failed"] and result["msg"] == "port: 70000 is not a TCP port"
+    assert postconf("-c", smtp_servers["config_dir"], "-h", "myhostname").stdout.strip() == "probe.test"
