@@ -16,6 +16,7 @@ from helpers import run_playbook, snapshot
 
 def role_task(role, config_dir, **role_vars):
     role_vars.update(server_config_dir=str(config_dir), server_manage_packages=False, server_manage_service=False)
+    role_vars.setdefault("tls_forced_preflight", "skip")  # no network here; test_tls_probe covers it
     return {"name": role, "ansible.builtin.include_role": {"name": "mailtls.postfix." + role}, "vars": role_vars}
 
 

@@ -11,14 +11,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import postconf
+from conftest import postconf, settle
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from helpers import run_module
+from helpers import run_module, run_playbook, snapshot
 
-BASE_PORT = 25250
+# Each pytest-xdist worker runs its own instance, on its own ports.
+BASE_PORT = 25250 + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 # port offset -> (what the smtpd presents, certificate name, valid days from/to now)
 CASES = {
     "self_signed": 0,
@@ -166,3 +167,30 @@ def test_unreachable_and_bad_input(localhost, smtp_servers):
     result = run_module(localhost, "mailtls.postfix.tls_probe", destination="x.example", port=70000)
     assert result["failed"] and result["msg"] == "port: 70000 is not a TCP port"
     assert postconf("-c", smtp_servers["config_dir"], "-h", "myhostname").stdout.strip() == "probe.test"
+
+
+@pytest.mark.parametrize("preflight, case, outcome", [
+    ("refuse", "no_tls", "cannot take level encrypt (no STARTTLS)"),
+    ("refuse", "self_signed", "ok"),
+    ("warn", "no_tls", "forcing it anyway (tls_forced_preflight: warn)"),
+])
+def test_tls_forced_preflight_gate(tmp_path, config_dir, smtp_servers, preflight, case, outcome):
+    destination = "[localhost]:%d" % smtp_servers["ports"][case]
+    task = {"name": "forced", "ansible.builtin.include_role": {"name": "mailtls.postfix.tls_forced"},
+            "vars": {"server_config_dir": str(config_dir), "server_manage_packages": False,
+                     "server_manage_service": False, "tls_forced_policy_table": str(config_dir / "tls_policy"),
+                     "tls_forced_destinations": [destination], "tls_forced_include_subdomains": False,
+                     "tls_forced_preflight": preflight, "tls_forced_preflight_host_lookup": "native",
+                     "tls_forced_preflight_timeout": 5}}
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task])
+    if outcome == "ok":
+        assert rc == 0, output
+        assert (config_dir / "tls_policy").read_text() == "%s encrypt\n" % destination
+    elif preflight == "refuse":
+        assert rc != 0 and outcome in " ".join(output.split()), output
+        assert "nothing was changed" in output and snapshot(config_dir) == before
+    else:
+        assert rc == 0 and outcome in " ".join(output.split()), output
+        assert (config_dir / "tls_policy").read_text() == "%s encrypt\n" % destination
