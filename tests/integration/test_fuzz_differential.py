@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from conftest import effective_config, make_config_dir, postconf, postmap
+from conftest import effective_config, make_config_dir, postconf, postmap, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +93,7 @@ def test_main_cf_edits_match_postconf(text, edit):
         (ours / "main.cf").write_text(new_text)
         if sets:
             postconf("-c", str(theirs), "-e", *["%s=%s" % item for item in sorted(sets.items())])
+            settle(theirs / "main.cf")  # else the -X below waits 2 s for the file to settle
         if removals:
             postconf("-c", str(theirs), "-X", *removals)
 

@@ -11,7 +11,7 @@ import random
 import shutil
 
 import pytest
-from conftest import MAIN_CF_DIST, corpus_files, effective_config, make_config_dir, postconf
+from conftest import MAIN_CF_DIST, corpus_files, effective_config, make_config_dir, postconf, settle
 from helpers import run_module
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf, plan_edit
@@ -46,6 +46,7 @@ def reference_edit(config_dir, sets, removals):
     """Apply the same edit with the real postconf."""
     if sets:
         postconf("-c", str(config_dir), "-e", *["%s=%s" % item for item in sorted(sets.items())])
+        settle(config_dir / "main.cf")  # else the -X below waits 2 s for the file to settle
     if removals:
         postconf("-c", str(config_dir), "-X", *removals)
 
