@@ -10,6 +10,8 @@ cd "$root"
 bash tests/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections" ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
+export ANSIBLE_HOME="$root/.cache/ansible-home"
+rm -rf "$ANSIBLE_HOME"
 
 for run in first second; do
   echo "=== sandbox, $run run"

@@ -8,6 +8,10 @@ bash tests/setup.sh
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
 export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
+# Ansible's home inside the project, emptied on every run: molecule and ansible-lint install
+# the collection under test there, and a copy left from an earlier run would shadow the source.
+export ANSIBLE_HOME="$root/.cache/ansible-home"
+rm -rf "$ANSIBLE_HOME" "$root/.ansible"
 
 step() { printf '\n=== %s\n' "$*"; }
 

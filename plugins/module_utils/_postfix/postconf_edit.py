@@ -15,6 +15,7 @@ from .errors import ConfigError, InputError, ValidationError
 from .files import write_new_file
 from .lines import normalize_space
 from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
+from .master_cf import FIELDS as MASTER_FIELDS, Entry, plan_master_edit, wanted_entry
 from .parameters import RESTART_PARAMETERS, migrate_obsolete, obsolete_warning
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
@@ -158,3 +159,54 @@ class TlsMigrate(PostconfEdit):
 
         _changes, notes = self.edit_main_cf(compute, lambda info: info[0])
         self.result["notes"] = notes
+
+
+class MasterCfEdit(PostconfEdit):
+    """One master.cf service entry, confirmed by ``postconf -M`` on a scratch copy."""
+
+    def execute(self):
+        params = self.module.params
+        key = "%s/%s" % (params["service"], params["type"])
+        if params["state"] == "present":
+            if not params["command"]:
+                raise InputError("command", "is required with state=present (for example smtpd)")
+            fields = dict((name, params[name]) for name in MASTER_FIELDS)
+            replacement = wanted_entry(params["service"], params["type"], fields,
+                                       [params["command"]] + list(params["args"] or []), params["options"])
+        else:
+            wanted_entry(params["service"], params["type"], {}, ["x"], {})  # validates the key only
+            replacement = None
+        config_dir, _main_cf = self.main_cf_path()
+        path = os.path.join(config_dir, "master.cf")
+        if not os.path.isfile(path):
+            raise ConfigError("config_dir: %s has no master.cf" % config_dir, path=path)
+
+        def compute(text):
+            new_text, before, after = plan_master_edit(text, key, replacement)
+            return new_text, (before, after)
+
+        def validate(new_text, info):
+            self._confirm_master(config_dir, new_text, key, replacement)
+
+        changed, (before, after) = self.edit_file(path, compute, validate)
+        self.result.update(changed=changed, config_file=path, service=key,
+                           before=before if changed else after, after=after)
+
+    def _confirm_master(self, config_dir, new_text, key, replacement):
+        scratch = tempfile.mkdtemp(prefix="mailtls-master-", dir=self.module.tmpdir)
+        try:
+            shutil.copy2(os.path.join(config_dir, "main.cf"), os.path.join(scratch, "main.cf"))
+            write_new_file(os.path.join(scratch, "master.cf"), new_text)
+            _rc, out, _err = self.postfix.run("postconf", ["-c", scratch, "-M", key])
+            if self.module.params.get("validate"):
+                self._run_validate(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        words = out.split()
+        if replacement is None:
+            if words:
+                raise ValidationError("%s: postconf -M still shows %r after removal" % (key, out.strip()))
+            return
+        if not words or not Entry(words).same_as(replacement):
+            raise ValidationError("%s: postconf -M reads back %r instead of %r; nothing was changed"
+                                  % (key, out.strip(), replacement.render().strip()))
