@@ -10,7 +10,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import effective_config, settle
+from conftest import effective_config, postconf, settle
 from helpers import run_playbook, snapshot
 
 
@@ -131,3 +131,20 @@ def test_tls_forced_refuses_bad_input(tmp_path, config_dir, role_vars, message):
     assert rc != 0
     assert message in " ".join(output.split()), output
     assert snapshot(config_dir) == before
+
+
+def test_tls_receiving_submission_services(tmp_path, config_dir, key_pair):
+    cert, key, _other = key_pair
+    task = role_task("tls_receiving", config_dir, tls_receiving_cert_file=str(cert), tls_receiving_key_file=str(key),
+                     tls_receiving_submission=True, tls_receiving_submissions=True)
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    submission = postconf("-c", str(config_dir), "-M", "submission/inet").stdout.split()
+    assert submission[:8] == ["submission", "inet", "n", "-", "y", "-", "-", "smtpd"]
+    assert "smtpd_tls_security_level=encrypt" in submission
+    assert "smtpd_tls_wrappermode=yes" in postconf("-c", str(config_dir), "-M", "submissions/inet").stdout
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0 and "changed=0" in output, output
+    task["vars"]["tls_receiving_submission"] = False
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0 and postconf("-c", str(config_dir), "-M", "submission/inet").stdout == ""
