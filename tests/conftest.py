@@ -88,3 +88,15 @@ def postmap(*args, data=None, check=True):
 def dump_table(table):
     """``postmap -s`` of a table as a sorted list of lines."""
     return sorted(postmap("-s", table).stdout.splitlines())
+
+
+def untouched(text, names):
+    """The physical lines of a main.cf that do not belong to a setting of ``names``."""
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf
+
+    document = MainCf(text)
+    owned = set()
+    for name in names:
+        for setting in document.settings.get(name, []):
+            owned.update(setting.members)
+    return [line for index, line in enumerate(document.lines) if index not in owned]

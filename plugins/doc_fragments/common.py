@@ -37,3 +37,20 @@ attributes:
 requirements:
   - Postfix (C(postconf)) on the managed host; on Debian and Ubuntu the C(postfix) package.
 """
+
+    # For the read-only modules (postfix_info, tls_probe).
+    READ_ONLY = r"""
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module changes nothing; it runs the same in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+"""

@@ -26,17 +26,8 @@ options:
     description: Count the entries of file-based policy tables (reads each source once).
     type: bool
     default: true
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - mailtls.postfix.common.read_only
 requirements:
   - Postfix (C(postconf)) on the managed host.
 seealso:

@@ -54,17 +54,8 @@ options:
     description: Seconds to wait for each connection.
     type: int
     default: 30
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: N/A
-    platforms: posix
+extends_documentation_fragment:
+  - mailtls.postfix.common.read_only
 requirements:
   - C(posttls-finger) (Debian package C(postfix)) and C(openssl) on the host that probes.
 seealso:

@@ -17,11 +17,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from conftest import effective_config, make_config_dir, postconf, postmap, settle
+from conftest import effective_config, make_config_dir, postconf, postmap, settle, untouched
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf, plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
 
 EXAMPLES = int(os.environ.get("MAILTLS_FUZZ_EXAMPLES", "60"))
@@ -67,15 +67,6 @@ def main_cf_edits(draw):
     sets = draw(st.dictionaries(st.sampled_from(NAMES), EDIT_VALUES, max_size=4))
     removals = draw(st.lists(st.sampled_from([n for n in NAMES if n not in sets]), max_size=3, unique=True))
     return sets, removals
-
-
-def untouched(text, names):
-    document = MainCf(text)
-    owned = set()
-    for name in names:
-        for setting in document.settings.get(name, []):
-            owned.update(setting.members)
-    return [line for index, line in enumerate(document.lines) if index not in owned]
 
 
 @FUZZ

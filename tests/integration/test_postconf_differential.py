@@ -11,10 +11,10 @@ import random
 import shutil
 
 import pytest
-from conftest import MAIN_CF_DIST, corpus_files, effective_config, make_config_dir, postconf, settle
+from conftest import MAIN_CF_DIST, corpus_files, effective_config, make_config_dir, postconf, settle, untouched
 from helpers import run_module
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf, plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
 
 REAL_FILES = corpus_files() + [MAIN_CF_DIST]
 
@@ -30,16 +30,6 @@ SETS = {
     "mailtls_note": "managed by mailtls.postfix",
 }
 REMOVALS = ["smtpd_tls_security_level", "smtpd_recipient_restrictions", "biff", "smtpd_use_tls"]
-
-
-def untouched(text, names):
-    """The physical lines of a main.cf that do not belong to a setting of ``names``."""
-    document = MainCf(text)
-    owned = set()
-    for name in names:
-        for setting in document.settings.get(name, []):
-            owned.update(setting.members)
-    return [line for index, line in enumerate(document.lines) if index not in owned]
 
 
 def reference_edit(config_dir, sets, removals):
