@@ -39,7 +39,7 @@ def test_validate_keeps_a_config_postfix_check_rejects_off_disk(localhost, confi
                         name="mail_owner", value="nosuchuser", validate="postfix -c %s check")
     assert result["failed"] is True
     assert "validate: 'postfix -c %s check' rejected the new main.cf" in result["msg"]
-    assert "nothing was changed" in result["msg"]
+    assert "parameter mail_owner: unknown user name value: nosuchuser; nothing was changed" in result["msg"]
     assert snapshot(config_dir) == before
     # postconf alone accepts it: without validate, check mode would predict the change.
     result = module_process("postconf", {"config_dir": str(config_dir), "name": "mail_owner",

@@ -10,6 +10,7 @@ Ansible import and can be driven by tests with any compatible callable.
 from __future__ import annotations
 
 import os
+import pty
 import re
 import subprocess
 
@@ -114,3 +115,36 @@ class Postfix(object):
         if values.get("config_directory") == config_dir:
             del values["config_directory"]
         return values, parse_unused(err), err
+
+
+def run_with_terminal(argv):
+    """Run ``argv`` with its stderr on a pseudo-terminal; return (rc, stdout, stderr).
+
+    postfix(1) and its scripts write their diagnostics to stderr only when it is a
+    terminal (otherwise to the mail log alone); a validate command's reason belongs in
+    the module's error message.
+    """
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                                env=dict(os.environ, **C_LOCALE))
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        out = proc.stdout.read()
+        proc.stdout.close()
+        rc = proc.wait()
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    err = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return rc, out.decode("utf-8", "replace"), err

@@ -11,6 +11,7 @@ import tempfile
 import time
 
 from .base import FileEditModule
+from .commands import run_with_terminal
 from .errors import ConfigError, InputError, ValidationError
 from .files import write_new_file
 from .lines import normalize_space
@@ -137,11 +138,9 @@ class PostconfEdit(FileEditModule):
         """Run the user's validate command on the scratch directory; raise if it fails."""
         template = self.module.params["validate"]
         argv = [scratch if word == "%s" else word.replace("%s", scratch) for word in shlex.split(template)]
-        rc, out, err = self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
+        rc, out, err = run_with_terminal(argv)
         if rc != 0:
-            # Without a terminal, postfix(1) often logs its reason only to the mail log.
-            message = (err or out).strip().replace(scratch, "<new config>") or \
-                "exit code %d; Postfix logs the reason to its mail log" % rc
+            message = (err or out).strip().replace(scratch, "<new config>") or "exit code %d" % rc
             raise ValidationError("validate: %r rejected the new main.cf: %s; nothing was changed"
                                   % (template, message), rc=rc)
 
