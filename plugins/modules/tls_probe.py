@@ -147,6 +147,12 @@ passes:
   returned: always
   type: dict
   sample: {may: true, encrypt: true, verify: false, secure: false}
+dnssec_validation:
+  description:
+    - Whether the host's resolver validates DNSSEC, as posttls-finger's probe of it found
+      (DANE needs it); null when it did not probe (no DNS lookups, or nothing to report).
+  returned: always
+  type: bool
 errors:
   description: What posttls-finger reported as failures (connection, verification).
   returned: always

@@ -148,3 +148,15 @@ def test_tls_receiving_submission_services(tmp_path, config_dir, key_pair):
     task["vars"]["tls_receiving_submission"] = False
     rc, _results, output = run_playbook(tmp_path, [task])
     assert rc == 0 and postconf("-c", str(config_dir), "-M", "submission/inet").stdout == ""
+
+
+def test_tls_forced_dane_and_mta_sts_compose_policy_maps(tmp_path, config_dir):
+    task = role_task("tls_forced", config_dir, tls_forced_policy_table=str(config_dir / "tls_policy"),
+                     tls_forced_destinations=["partner.example", {"destination": "dane.example", "level": "dane"}],
+                     tls_forced_mta_sts_socketmap="inet:127.0.0.1:8461:postfix")
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    lines = effective_config(config_dir)[0]
+    assert "smtp_tls_policy_maps = hash:%s/tls_policy, socketmap:inet:127.0.0.1:8461:postfix" % config_dir in lines
+    assert "smtp_dns_support_level = dnssec" in lines
+    assert "dane.example dane\n" in (config_dir / "tls_policy").read_text()

@@ -38,6 +38,9 @@ def parse_finger(output):
         "cipher": established.group(4) if established else None,
         "leaf_pem": pem[0] if pem else None,
         "errors": failures,
+        # posttls-finger probes the resolver (dnssec_probe) when it looks names up in DNS.
+        "dnssec_validation": None if "dnssec_probe" not in output and "DNSSEC validation" not in output
+        else "DNSSEC validation may be unavailable" not in output,
     }
 
 

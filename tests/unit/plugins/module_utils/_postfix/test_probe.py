@@ -50,3 +50,10 @@ def test_x509():
     assert facts["names"] == ["localhost", "mx.test"] and facts["fingerprint_sha256"] == "AB:CD"
     assert facts["days_left"] == 30 and facts["expired"] is False
     assert parse_x509(text, now=now + 31 * 86400)["expired"] is True
+
+
+def test_dnssec_probe_warning():
+    warned = ("posttls-finger: warning: DNSSEC validation may be unavailable\n"
+              "posttls-finger: warning: reason: dnssec_probe 'ns:.' received a response that is not DNSSEC validated\n")
+    assert parse_finger(warned + PLAIN_SESSION)["dnssec_validation"] is False
+    assert parse_finger(PLAIN_SESSION)["dnssec_validation"] is None
