@@ -160,3 +160,24 @@ def test_tls_forced_dane_and_mta_sts_compose_policy_maps(tmp_path, config_dir):
     assert "smtp_tls_policy_maps = hash:%s/tls_policy, socketmap:inet:127.0.0.1:8461:postfix" % config_dir in lines
     assert "smtp_dns_support_level = dnssec" in lines
     assert "dane.example dane\n" in (config_dir / "tls_policy").read_text()
+
+
+def test_tls_forced_refuses_an_mta_sts_server_that_does_not_answer(tmp_path, config_dir):
+    task = role_task("tls_forced", config_dir, tls_forced_policy_table=str(config_dir / "tls_policy"),
+                     tls_forced_destinations=[], tls_forced_preflight="refuse",
+                     tls_forced_mta_sts_socketmap="inet:127.0.0.1:9")
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc != 0
+    assert "the MTA-STS policy server at socketmap:inet:127.0.0.1:9 does not answer" in " ".join(output.split())
+    assert "Connection refused" in " ".join(output.split()) and snapshot(config_dir) == before
+
+
+def test_server_migrates_the_how_to_obsolete_parameters(tmp_path, config_dir):
+    with open(str(config_dir / "main.cf"), "a") as handle:
+        handle.write("smtpd_use_tls = yes\n")
+    rc, _results, output = run_playbook(tmp_path, [role_task("server", config_dir)])
+    assert rc == 0, output
+    lines = effective_config(config_dir)[0]
+    assert "smtpd_tls_security_level = may" in lines and not any(line.startswith("smtpd_use_tls") for line in lines)
