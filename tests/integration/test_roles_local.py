@@ -165,12 +165,12 @@ def test_tls_forced_dane_and_mta_sts_compose_policy_maps(tmp_path, config_dir):
 def test_tls_forced_refuses_an_mta_sts_server_that_does_not_answer(tmp_path, config_dir):
     task = role_task("tls_forced", config_dir, tls_forced_policy_table=str(config_dir / "tls_policy"),
                      tls_forced_destinations=[], tls_forced_preflight="refuse",
-                     tls_forced_mta_sts_socketmap="inet:127.0.0.1:9")
+                     tls_forced_mta_sts_socketmap="inet:127.0.0.1:9:postfix")
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     rc, _results, output = run_playbook(tmp_path, [task])
     assert rc != 0
-    assert "the MTA-STS policy server at socketmap:inet:127.0.0.1:9 does not answer" in " ".join(output.split())
+    assert "the MTA-STS policy server at socketmap:inet:127.0.0.1:9:postfix does not answer" in " ".join(output.split())
     assert "Connection refused" in " ".join(output.split()) and snapshot(config_dir) == before
 
 
