@@ -181,3 +181,20 @@ def test_server_migrates_the_how_to_obsolete_parameters(tmp_path, config_dir):
     assert rc == 0, output
     lines = effective_config(config_dir)[0]
     assert "smtpd_tls_security_level = may" in lines and not any(line.startswith("smtpd_use_tls") for line in lines)
+
+
+def test_forced_and_opportunistic_share_the_table_and_policy_maps(tmp_path, config_dir):
+    shared = {"tls_forced_policy_table": str(config_dir / "tls_policy"),
+              "tls_opportunistic_policy_table": str(config_dir / "tls_policy"),
+              "tls_forced_destinations": ["partner.example"],
+              "tls_opportunistic_destinations": ["legacy.example"],
+              "tls_forced_mta_sts_socketmap": "inet:127.0.0.1:8461:postfix"}
+    tasks = [role_task("tls_forced", config_dir, **shared), role_task("tls_opportunistic", config_dir, **shared)]
+    rc, _results, output = run_playbook(tmp_path, tasks)
+    assert rc == 0, output
+    assert (config_dir / "tls_policy").read_text() == (
+        "partner.example encrypt\n.partner.example encrypt\nlegacy.example may\n")
+    assert "smtp_tls_policy_maps = hash:%s/tls_policy, socketmap:inet:127.0.0.1:8461:postfix" % config_dir \
+        in effective_config(config_dir)[0]
+    rc, _results, output = run_playbook(tmp_path, tasks)
+    assert rc == 0 and "changed=0" in output, output
