@@ -146,11 +146,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import LookupTableEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=edit_spec(
             path=dict(type="path", required=True),
             type=dict(type="str"),
             key=dict(type="str", no_log=False),
@@ -158,8 +159,6 @@ def main():
             entries=dict(type="raw"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
-            config_dir=dict(type="path", default="/etc/postfix"),
-            backup=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("key", "entries")],
         required_one_of=[("key", "entries")],

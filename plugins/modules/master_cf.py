@@ -138,11 +138,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import MasterCfEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=edit_spec(
             service=dict(type="str", required=True),
             type=dict(type="str", required=True, choices=["inet", "unix", "unix-dgram", "fifo", "pass"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -154,9 +155,7 @@ def main():
             command=dict(type="str"),
             args=dict(type="list", elements="str", default=[]),
             options=dict(type="dict", default={}),
-            validate=dict(type="str"),
-            config_dir=dict(type="path", default="/etc/postfix"),
-            backup=dict(type="bool", default=False),
+            validate=VALIDATE,
         ),
         add_file_common_args=True,
         supports_check_mode=True,

@@ -158,18 +158,17 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import PostconfEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=edit_spec(
             name=dict(type="str"),
             value=dict(type="raw"),
             parameters=dict(type="raw"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            config_dir=dict(type="path", default="/etc/postfix"),
-            backup=dict(type="bool", default=False),
-            validate=dict(type="str"),
+            validate=VALIDATE,
         ),
         mutually_exclusive=[("name", "parameters")],
         required_one_of=[("name", "parameters")],

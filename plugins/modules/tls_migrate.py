@@ -86,15 +86,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import TlsMigrate
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config_dir=dict(type="path", default="/etc/postfix"),
-            backup=dict(type="bool", default=False),
-            validate=dict(type="str"),
-        ),
+        argument_spec=edit_spec(validate=VALIDATE),
         add_file_common_args=True,
         supports_check_mode=True,
     )

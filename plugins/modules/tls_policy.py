@@ -197,13 +197,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TlsPolicyEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
 
 LEVELS = ["none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure"]
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=edit_spec(
             path=dict(type="path", default="/etc/postfix/tls_policy"),
             type=dict(type="str"),
             destination=dict(type="str"),
@@ -219,8 +220,6 @@ def main():
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
-            config_dir=dict(type="path", default="/etc/postfix"),
-            backup=dict(type="bool", default=False),
         ),
         required_one_of=[("destination", "destinations", "policies")],
         supports_check_mode=True,
