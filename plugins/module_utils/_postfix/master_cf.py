@@ -79,12 +79,17 @@ class Entry(object):
         return "".join(lines)
 
 
-def wanted_entry(service, service_type, fields, command, options):
-    """Validate and build the entry a module asks for."""
+def check_service(service, service_type):
+    """Raise InputError unless ``service/service_type`` can key a master.cf entry."""
     if not _SERVICE.match(service or ""):
         raise InputError("service", "%r is not a master.cf service name" % (service,))
     if service_type not in TYPES:
         raise InputError("type", "%r is not a service type; use one of %s" % (service_type, ", ".join(TYPES)))
+
+
+def wanted_entry(service, service_type, fields, command, options):
+    """Validate and build the entry a module asks for."""
+    check_service(service, service_type)
     words = [service, service_type]
     for name in FIELDS:
         value = "-" if fields.get(name) is None else fields[name]

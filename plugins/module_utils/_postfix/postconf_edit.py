@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -13,10 +14,10 @@ import time
 from .base import FileEditModule
 from .commands import run_with_terminal
 from .errors import ConfigError, InputError, ValidationError
-from .files import write_new_file
+from .files import read_text, write_new_file
 from .lines import normalize_space
 from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
-from .master_cf import FIELDS as MASTER_FIELDS, Entry, plan_master_edit, wanted_entry
+from .master_cf import FIELDS as MASTER_FIELDS, Entry, check_service, plan_master_edit, wanted_entry
 from .parameters import RESTART_PARAMETERS, migrate_obsolete, obsolete_warning
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
@@ -107,19 +108,30 @@ class PostconfEdit(FileEditModule):
         )
         return info
 
-    def _read_back(self, config_dir, new_text, changes):
-        """Have the real ``postconf`` read ``new_text`` and confirm every change."""
-        scratch = tempfile.mkdtemp(prefix="mailtls-postconf-", dir=self.module.tmpdir)
+    @contextlib.contextmanager
+    def scratch_config(self, config_dir, main_cf_text=None, master_cf_text=None):
+        """A scratch configuration directory: config_dir's main.cf and master.cf, or the given texts.
+
+        main.cf is backdated, so Postfix reads it without waiting for it to settle.
+        """
+        scratch = tempfile.mkdtemp(prefix="mailtls-config-", dir=self.module.tmpdir)
         try:
-            write_new_file(os.path.join(scratch, "main.cf"), new_text, time.time() - SETTLED_AGE)
-            master = os.path.join(config_dir, "master.cf")
-            if os.path.isfile(master):
-                shutil.copy2(master, os.path.join(scratch, "master.cf"))
-            known, unknown, _stderr = self.postfix.non_default(scratch)
-            if self.module.params.get("validate"):
-                self._run_validate(scratch)
+            for name, text in (("main.cf", main_cf_text), ("master.cf", master_cf_text)):
+                live = os.path.join(config_dir, name)
+                if text is None and os.path.isfile(live):
+                    text = read_text(live)
+                if text is not None:
+                    write_new_file(os.path.join(scratch, name), text,
+                                   time.time() - SETTLED_AGE if name == "main.cf" else None)
+            yield scratch
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _read_back(self, config_dir, new_text, changes):
+        """Have the real ``postconf`` read ``new_text`` and confirm every change."""
+        with self.scratch_config(config_dir, main_cf_text=new_text) as scratch:
+            known, unknown, _stderr = self.postfix.non_default(scratch)
+            self._run_validate(scratch, "main.cf")
         for change in changes:
             seen = known.get(change.name, unknown.get(change.name))
             if change.after is None:
@@ -134,15 +146,17 @@ class PostconfEdit(FileEditModule):
                 self.warnings.append("%s is not a parameter this Postfix knows (postconf reports it unused); "
                                      "check its spelling" % change.name)
 
-    def _run_validate(self, scratch):
-        """Run the user's validate command on the scratch directory; raise if it fails."""
-        template = self.module.params["validate"]
+    def _run_validate(self, scratch, edited):
+        """Run the user's validate command, if any, on the scratch directory; raise if it fails."""
+        template = self.module.params.get("validate")
+        if not template:
+            return
         argv = [scratch if word == "%s" else word.replace("%s", scratch) for word in shlex.split(template)]
         rc, out, err = run_with_terminal(argv)
         if rc != 0:
             message = (err or out).strip().replace(scratch, "<new config>") or "exit code %d" % rc
-            raise ValidationError("validate: %r rejected the new main.cf: %s; nothing was changed"
-                                  % (template, message), rc=rc)
+            raise ValidationError("validate: %r rejected the new %s: %s; nothing was changed"
+                                  % (template, edited, message), rc=rc)
 
 
 class TlsMigrate(PostconfEdit):
@@ -173,7 +187,7 @@ class MasterCfEdit(PostconfEdit):
             replacement = wanted_entry(params["service"], params["type"], fields,
                                        [params["command"]] + list(params["args"] or []), params["options"])
         else:
-            wanted_entry(params["service"], params["type"], {}, ["x"], {})  # validates the key only
+            check_service(params["service"], params["type"])
             replacement = None
         config_dir, _main_cf = self.main_cf_path()
         path = os.path.join(config_dir, "master.cf")
@@ -188,19 +202,12 @@ class MasterCfEdit(PostconfEdit):
             self._confirm_master(config_dir, new_text, key, replacement)
 
         changed, (before, after) = self.edit_file(path, compute, validate)
-        self.result.update(changed=changed, config_file=path, service=key,
-                           before=before if changed else after, after=after)
+        self.result.update(changed=changed, config_file=path, service=key, before=before, after=after)
 
     def _confirm_master(self, config_dir, new_text, key, replacement):
-        scratch = tempfile.mkdtemp(prefix="mailtls-master-", dir=self.module.tmpdir)
-        try:
-            shutil.copy2(os.path.join(config_dir, "main.cf"), os.path.join(scratch, "main.cf"))
-            write_new_file(os.path.join(scratch, "master.cf"), new_text)
+        with self.scratch_config(config_dir, master_cf_text=new_text) as scratch:
             _rc, out, _err = self.postfix.run("postconf", ["-c", scratch, "-M", key])
-            if self.module.params.get("validate"):
-                self._run_validate(scratch)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            self._run_validate(scratch, "master.cf")
         words = out.split()
         if replacement is None:
             if words:

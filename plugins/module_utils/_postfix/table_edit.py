@@ -35,16 +35,25 @@ def _identity(path):
     """What tells us a file was replaced or rewritten since we read it."""
     try:
         stat = os.stat(path)
-    except OSError:
-        return None
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
+def _index_older(index_paths, source_time):
+    """True if an index file is missing or older than its source."""
+    for index in index_paths:
+        index_time = _mtime(index)
+        if index_time is None or index_time < source_time:
+            return True
+    return False
+
+
 def names_from(value, where):
-    """Keys to remove, given as one string, a list, or a mapping's keys."""
-    if isinstance(value, dict):
-        return list(value)
-    if isinstance(value, (list, tuple)):
+    """Keys to remove, given as a list or a mapping's keys."""
+    if isinstance(value, (dict, list, tuple)):
         return list(value)
     raise InputError(where, "with state=absent, give a list of keys")
 
@@ -75,25 +84,26 @@ class TableModule(FileEditModule):
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
 
         def plan():
-            exists = os.path.exists(path)
+            identity = _identity(path)
+            exists = identity is not None
             original = read_text(path) if exists else ""
-            seen.append(_identity(path))
             new_text, change = LookupTable(original, fold).edited(wanted, remove, exclusive)
             # A table main.cf may name must exist even when it has no entries yet.
             create = not exists and self.module.params["state"] == "present"
-            source_time = _mtime(path)
-            stale = indexed and (exists or bool(change) or create) and (
-                bool(change) or create
-                or any(_mtime(index) is None or _mtime(index) < source_time for index in index_paths))
-            return original, new_text, change, stale, create
+            if not indexed:
+                stale = False
+            elif change or create:
+                stale = True
+            else:
+                stale = exists and _index_older(index_paths, _mtime(path))
+            return identity, original, new_text, change, stale, create
 
-        seen = []
-        original, new_text, change, stale, create = plan()
+        identity, original, new_text, change, stale, create = plan()
         if (change or stale or create) and not self.module.check_mode:
             with EditLock(path) as lock:
-                if _identity(path) != seen[0]:
+                if _identity(path) != identity:
                     # changed meanwhile: again, under the lock
-                    original, new_text, change, stale, create = plan()
+                    identity, original, new_text, change, stale, create = plan()
                 if change or stale or create:
                     self._build_and_swap(lock, config_dir, table_type, index_paths, new_text, change,
                                          bool(change or create), wanted)
