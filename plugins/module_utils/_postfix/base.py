@@ -9,9 +9,14 @@ the lock and what follows; a no-op run opens nothing for writing.
 
 from __future__ import annotations
 
+import grp
+import pwd
+import re
+import stat
+
 from .commands import Postfix
-from .errors import PostfixError
-from .files import EditLock, read_text
+from .errors import InputError, PostfixError
+from .files import EditLock, FileAttributes, read_text
 
 
 class FileEditModule(object):
@@ -25,6 +30,10 @@ class FileEditModule(object):
 
     def execute(self):
         raise NotImplementedError
+
+    def echoed_arguments(self):
+        """The arguments the result echoes in ``invocation``; modules with secrets mask them."""
+        return summarized_arguments(self.module.params)
 
     def edit_file(self, path, compute, validate=None):
         """Edit ``path`` so that it holds ``compute(text)[0]``; return ``(changed, info)``.
@@ -49,7 +58,7 @@ class FileEditModule(object):
                 if new_text != original:
                     if self.module.params.get("backup"):
                         self.result["backup_file"] = self.module.backup_local(path)
-                    lock.replace(new_text)
+                    lock.replace(new_text, self.wanted_attributes(path))
         changed = new_text != original
         if changed and self.module._diff:
             self.result.setdefault("diff", []).append({
@@ -58,9 +67,73 @@ class FileEditModule(object):
             })
         return self._set_attributes(path, changed), info
 
+    def wanted_attributes(self, path, default_mode=0o644):
+        """The mode and owner ``path`` must have once written: the module's file options, else its own."""
+        attributes = FileAttributes.of(path, default_mode)
+        params = self.module.params
+        if params.get("mode") is not None:
+            attributes.mode = mode_bits(self.module, params["mode"], attributes.mode)
+        if params.get("owner"):
+            attributes.uid = account_id(params["owner"], pwd.getpwnam, "owner")
+        if params.get("group"):
+            attributes.gid = account_id(params["group"], grp.getgrnam, "group")
+        return attributes
+
     def _set_attributes(self, path, changed):
         file_args = self.module.load_file_common_arguments(self.module.params, path=path)
         return self.module.set_fs_attributes_if_different(file_args, changed)
+
+
+class _ModeOf(object):
+    """What AnsibleModule's symbolic-mode parser reads of a stat result."""
+
+    def __init__(self, mode):
+        self.st_mode = stat.S_IFREG | mode
+
+
+def mode_bits(module, mode, current):
+    """A file mode as Ansible's ``mode`` option gives it (octal text, number or symbolic) -> bits."""
+    if isinstance(mode, int):
+        return mode
+    if re.fullmatch(r"[0-7]+", str(mode)):
+        return int(str(mode), 8)
+    try:
+        return module._symbolic_mode_to_octal(_ModeOf(current), str(mode))
+    except Exception as exc:  # Ansible raises ValueError or its own error types here
+        raise InputError("mode", "%r is not a file mode: %s" % (mode, exc))
+
+
+def account_id(name, lookup, where):
+    """A user or group given by name or number -> its id."""
+    if str(name).isdigit():
+        return int(name)
+    try:
+        return getattr(lookup(str(name)), "pw_uid" if where == "owner" else "gr_gid")
+    except KeyError:
+        raise InputError(where, "%r does not exist on this host" % (name,))
+
+
+def reportable(value):
+    """``value`` with every text made valid UTF-8, so any result can be reported.
+
+    Postfix's files are bytes; bytes that are not UTF-8 come in as surrogates
+    and go out as ``\\xNN`` escapes (Ansible refuses to deserialize the raw bytes).
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            try:
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raw = value.encode("utf-8", "backslashreplace")
+            return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return dict((reportable(key), reportable(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [reportable(item) for item in value]
+    return value
 
 
 def run_module(module, module_class):
@@ -69,10 +142,11 @@ def run_module(module, module_class):
     try:
         runner.execute()
     except PostfixError as exc:
-        module.fail_json(msg=str(exc), **_fail_details(exc))
+        module.fail_json(msg=reportable(str(exc)), **reportable(_fail_details(exc)))
     for warning in runner.warnings:
-        module.warn(warning)
-    module.exit_json(invocation={"module_args": summarized_arguments(module.params)}, **runner.result)
+        module.warn(reportable(warning))
+    invocation = {"module_args": runner.echoed_arguments()}
+    module.exit_json(invocation=invocation, **reportable(runner.result))
 
 
 # Ansible echoes every argument back in ``invocation``; for a 100,000-entry table

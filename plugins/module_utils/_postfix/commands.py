@@ -18,13 +18,23 @@ from .errors import CommandError
 
 SBIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
-_UNUSED = re.compile(r"^\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)$")
+_UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)")
+_TABLE_WARNING = re.compile(r"\S*postmap: warning: \S+ map .*, line (\d+): (.*)")
+
+
+def output_lines(output):
+    """A command's output as lines: split on newlines only.
+
+    str.splitlines() also splits on form feeds, U+2028 and other characters a
+    Postfix value may hold.
+    """
+    return [line for line in output.split("\n") if line]
 
 
 def parse_parameters(output):
     """Parse ``name = value`` lines as printed by ``postconf -n``."""
     values = {}
-    for line in output.splitlines():
+    for line in output_lines(output):
         name, sep, value = line.partition(" = ")
         if sep:
             values[name] = value.strip()
@@ -36,8 +46,8 @@ def parse_parameters(output):
 def parse_unused(stderr):
     """Parameters postconf does not know, as ``{name: value}`` from its warnings."""
     unused = {}
-    for line in stderr.splitlines():
-        match = _UNUSED.match(line)
+    for line in output_lines(stderr):
+        match = _UNUSED.fullmatch(line)
         if match:
             unused[match.group(1)] = match.group(2).strip()
     return unused
@@ -88,6 +98,26 @@ class Postfix(object):
         """Look many keys up in one postmap process; return ``{key: value}`` for those found."""
         if not keys:
             return {}
+        out, _err = self._query(config_dir, table, keys)
+        found = {}
+        for line in output_lines(out):
+            key, sep, value = line.partition("\t")
+            if sep:
+                found[key] = value
+        return found
+
+    def table_warnings(self, config_dir, table):
+        """What postmap warns about while it reads a pattern table: [(line number, message)]."""
+        _out, err = self._query(config_dir, table, ["mailtls-probe.invalid"])
+        warnings = []
+        for line in output_lines(err):
+            match = _TABLE_WARNING.fullmatch(line)
+            if match:
+                warnings.append((int(match.group(1)), match.group(2)))
+        return warnings
+
+    def _query(self, config_dir, table, keys):
+        """``postmap -q -`` of ``keys``; return (stdout, stderr)."""
         argv = [self.binary("postmap"), "-c", config_dir, "-q", "-", table]
         data = "".join(key + "\n" for key in keys).encode("utf-8", "surrogateescape")
         # Not run_command: it writes all of stdin before reading stdout, which deadlocks
@@ -99,14 +129,10 @@ class Postfix(object):
         err = proc.stderr.decode("utf-8", "surrogateescape")
         # postmap -q exits 1 when no key was found; only other failures are errors.
         if rc not in (0, 1) or "fatal:" in err:
-            raise CommandError("postmap -q - %s failed: %s" % (table, (err or out).strip() or "exit code %d" % rc),
+            # stderr only: stdout holds the values found, which may be secrets.
+            raise CommandError("postmap -q - %s failed: %s" % (table, err.strip() or "exit code %d" % rc),
                                rc=rc, stderr=err)
-        found = {}
-        for line in out.splitlines():
-            key, sep, value = line.partition("\t")
-            if sep:
-                found[key] = value
-        return found
+        return out, err
 
     def non_default(self, config_dir):
         """``postconf -n`` of a directory: (known values, unknown-parameter values, stderr)."""

@@ -8,6 +8,12 @@ still the one at that name, write it, then rename it over ``FILE``. A
 concurrent ``postconf -e`` and a concurrent run of our modules therefore wait
 for each other instead of losing an edit, and a crash mid-write leaves the
 original file in place.
+
+The temporary is never reached through a link and is always a plain file of
+ours: it is created with O_EXCL and mode 0600, opened with O_NOFOLLOW, and
+refused when it is a FIFO, a device, a hard link or someone else's. It gets
+the final mode and owner before the first byte of the new text is written, so
+a secret table is never readable by others, not even for a moment.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 
 from .errors import ConfigError
 
@@ -22,31 +29,123 @@ ENCODING = "utf-8"
 # Bytes that are not UTF-8 (a Latin-1 comment, say) survive a round trip.
 ERRORS = "surrogateescape"
 TMP_SUFFIX = ".tmp"
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class FileAttributes(object):
+    """The mode and owner a written file ends up with."""
+
+    __slots__ = ("mode", "uid", "gid")
+
+    def __init__(self, mode, uid, gid):
+        self.mode, self.uid, self.gid = mode, uid, gid
+
+    @classmethod
+    def of(cls, path, default_mode):
+        """The attributes of ``path``, or ``default_mode`` owned by us when it does not exist."""
+        try:
+            found = os.stat(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise ConfigError("cannot stat %s: %s" % (path, exc.strerror), path=path)
+            return cls(default_mode, os.geteuid(), os.getegid())
+        return cls(stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid)
+
+    def apply(self, fd):
+        """Give an open file these attributes (owner first: chown clears set-id bits)."""
+        current = os.fstat(fd)
+        if (current.st_uid, current.st_gid) != (self.uid, self.gid):
+            os.fchown(fd, self.uid, self.gid)
+        os.fchmod(fd, self.mode)
+
+
+def open_regular(path, flags=os.O_RDONLY):
+    """Open ``path``; raise ConfigError unless it is a regular file (never blocks on a FIFO)."""
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | _CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise ConfigError("%s is a symbolic link; refusing to write through it" % path, path=path)
+        if exc.errno == errno.ENXIO:
+            raise ConfigError("%s is not a regular file (a FIFO or socket)" % path, path=path)
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigError("%s is not a regular file" % path, path=path)
+    return fd, info
+
+
+def read_bytes(path):
+    """Return the bytes of the regular file ``path``; raise ConfigError naming the path otherwise."""
+    try:
+        fd, _info = open_regular(path, os.O_RDONLY)
+    except (IOError, OSError) as exc:
+        raise ConfigError("cannot read %s: %s" % (path, exc.strerror or exc), path=path)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def read_text(path):
-    """Return the text of ``path``; raise ConfigError naming the path if it cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode(ENCODING, ERRORS)
-    except (IOError, OSError) as exc:
-        raise ConfigError("cannot read %s: %s" % (path, exc.strerror or exc), path=path)
+    """Return the text of ``path`` (non-UTF-8 bytes kept as surrogates)."""
+    return read_bytes(path).decode(ENCODING, ERRORS)
 
 
 def write_new_file(path, text, mtime=None):
-    """Write a scratch file (no locking); optionally set its mtime."""
-    with open(path, "wb") as handle:
+    """Write a scratch file in a private directory (no locking); optionally set its mtime."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
         handle.write(text.encode(ENCODING, ERRORS))
     if mtime is not None:
         os.utime(path, (mtime, mtime))
+
+
+def remove_leftover(path):
+    """Remove what another writer left at ``path`` once it is done with it.
+
+    A writer that still works on the file holds an flock on it (see
+    ``hold``): wait for it. A link, FIFO or crash leftover is removed, not
+    followed.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        fd = None  # a link or something we cannot open: just remove it
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if not os.path.samestat(os.fstat(fd), os.lstat(path)):
+                    return  # its writer renamed it into place meanwhile
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return
+                raise
+        finally:
+            os.close(fd)
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise ConfigError("cannot remove the leftover %s: %s" % (path, exc.strerror), path=path)
+
+
+def hold(path):
+    """Open ``path`` (a plain file we just made) and flock it; return the descriptor to close later."""
+    fd, _info = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 class EditLock(object):
     """Exclusive edit of one file, interoperable with Postfix's edit_file(3).
 
     Use as a context manager; inside it, read the file, then call
-    ``replace(text)`` at most once. Leaving without ``replace`` removes the
-    lock file, so a no-op or failed edit leaves nothing behind.
+    ``replace(text)`` at most once (or ``write`` and ``commit``). Leaving
+    without committing removes the lock file, so a no-op or failed edit
+    leaves nothing behind.
     """
 
     def __init__(self, path):
@@ -54,16 +153,35 @@ class EditLock(object):
         self.tmp_path = path + TMP_SUFFIX
         self.fd = None
 
+    def _open(self):
+        """Create the temporary (or open another writer's), refusing anything but a plain file of ours."""
+        flags = os.O_WRONLY | os.O_NOFOLLOW
+        try:
+            fd, info = open_regular(self.tmp_path, flags | os.O_CREAT | os.O_EXCL)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise ConfigError("cannot create %s: %s" % (self.tmp_path, exc.strerror), path=self.tmp_path)
+            try:
+                fd, info = open_regular(self.tmp_path, flags)
+            except OSError as again:
+                if again.errno == errno.ENOENT:
+                    return None  # the other writer renamed it meanwhile: try again
+                raise ConfigError("cannot open %s: %s" % (self.tmp_path, again.strerror), path=self.tmp_path)
+        if info.st_nlink != 1 or info.st_uid != os.geteuid():
+            os.close(fd)
+            raise ConfigError("%s is a hard link or belongs to another user; refusing to write to it"
+                              % self.tmp_path, path=self.tmp_path)
+        return fd
+
     def __enter__(self):
         while True:
-            try:
-                fd = os.open(self.tmp_path, os.O_CREAT | os.O_WRONLY, 0o600)
-            except OSError as exc:
-                raise ConfigError("cannot create %s: %s" % (self.tmp_path, exc.strerror), path=self.tmp_path)
+            fd = self._open()
+            if fd is None:
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX)
             # Another writer may have renamed the file we locked into place meanwhile.
             try:
-                same = os.path.samestat(os.fstat(fd), os.stat(self.tmp_path))
+                same = os.path.samestat(os.fstat(fd), os.lstat(self.tmp_path))
             except OSError as exc:
                 if exc.errno != errno.ENOENT:
                     os.close(fd)
@@ -74,31 +192,22 @@ class EditLock(object):
                 return self
             os.close(fd)
 
-    def write(self, text, new_file_mode=0o644):
-        """Write ``text`` into the locked temp file, with the original's mode and owner."""
+    def write(self, text, attributes):
+        """Write ``text`` into the locked temporary, which gets ``attributes`` before any byte of it."""
         data = text.encode(ENCODING, ERRORS)
         try:
-            try:
-                original = os.stat(self.path)
-                mode, owner = original.st_mode & 0o7777, (original.st_uid, original.st_gid)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise
-                mode, owner = new_file_mode, (os.geteuid(), os.getegid())
-            os.ftruncate(self.fd, 0)
+            os.ftruncate(self.fd, 0)  # a crashed writer's leftover goes before the mode may widen
+            attributes.apply(self.fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(self.fd, view):]
             os.fsync(self.fd)
-            os.fchmod(self.fd, mode)
-            if owner != (os.geteuid(), os.getegid()):
-                os.fchown(self.fd, *owner)
         except OSError as exc:
             raise ConfigError("cannot write %s: %s; the original file is unchanged"
                               % (self.tmp_path, exc.strerror or exc), path=self.path)
 
     def commit(self):
-        """Rename the written temp file over the original: the atomic step."""
+        """Rename the written temporary over the original: the atomic step."""
         try:
             os.rename(self.tmp_path, self.path)
         except OSError as exc:
@@ -106,9 +215,9 @@ class EditLock(object):
                               % (self.path, exc.strerror or exc), path=self.path)
         self._close()
 
-    def replace(self, text):
+    def replace(self, text, attributes):
         """Write ``text`` and rename it over the original."""
-        self.write(text)
+        self.write(text, attributes)
         self.commit()
 
     def _close(self):

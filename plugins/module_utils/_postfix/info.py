@@ -8,12 +8,12 @@ import os
 import re
 
 from .base import FileEditModule
+from .commands import output_lines
 from .errors import ConfigError
 from .files import read_text
 from .lines import normalize_space
 from .parameters import OBSOLETE_PARAMETERS
-from .table import LookupTable
-from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, is_indexed
+from .table_types import INDEX_SUFFIXES, is_indexed, table_document
 from .tls import parse_version
 
 _TLS_NAME = re.compile(r"(^|_)tls_|_tls$|^tls")
@@ -29,7 +29,7 @@ def table_summary(spec, count_entries=True):
     table_type, path = match.groups()
     summary = {"table": spec, "file": True, "type": table_type, "path": path, "exists": os.path.isfile(path)}
     if summary["exists"] and count_entries:
-        summary["entries"] = len(LookupTable(read_text(path), fold_case=table_type not in PATTERN_TYPES).entries)
+        summary["entries"] = len(table_document(table_type, read_text(path)).entries)
     if is_indexed(table_type) and summary["exists"]:
         source_time = os.stat(path).st_mtime
         indexes = [path + suffix for suffix in INDEX_SUFFIXES[table_type]]
@@ -73,7 +73,7 @@ class PostfixInfo(FileEditModule):
     @staticmethod
     def _parse(output):
         values = {}
-        for line in output.splitlines():
+        for line in output_lines(output):
             name, sep, value = line.partition(" =")
             if sep:
                 values[name] = normalize_space(value)

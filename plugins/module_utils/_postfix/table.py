@@ -4,6 +4,11 @@
 
 Pure: no Ansible, no I/O. Built on the same logical-line grammar as main.cf.
 
+In pattern tables (regexp, pcre, cidr) ``if``/``endif`` lines open and close
+blocks: they are structure, not entries, and the entries inside a block belong
+to it. Only entries outside every block are managed; the same pattern inside
+two blocks is two rules, never a duplicate.
+
 An entry is a logical line ``key value``: the key is the first
 whitespace-delimited word, the value the rest with surrounding whitespace
 removed (continuation lines are joined as Postfix joins them). For indexed
@@ -20,6 +25,7 @@ from .errors import InputError
 from .lines import SPACE, ensure_final_newline, joined_text, logical_lines, split_lines
 
 _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
+MASK = "********"
 
 
 def check_key(key, where="key"):
@@ -31,6 +37,8 @@ def check_key(key, where="key"):
             raise InputError(where, "key %r contains whitespace or a NUL byte; postmap keys are one word" % key)
     if key.startswith("#"):
         raise InputError(where, "key %r starts with '#', which makes the line a comment" % key)
+    if _block_keyword(key):
+        raise InputError(where, "key %r is a pattern table's %s keyword, not a key" % (key, key.lower()))
 
 
 def check_value(key, value):
@@ -52,6 +60,12 @@ _ENTRY = re.compile(r"([^%s]*)[%s]*(.*?)[%s]*\Z" % ((re.escape(SPACE),) * 3), re
 def _split_entry(text):
     """(key, value) of a logical line: the first word, and the rest without surrounding space."""
     return _ENTRY.match(text).groups()
+
+
+def _block_keyword(word):
+    """'if' or 'endif' (any case, as Postfix's pattern tables read them), else None."""
+    folded = word.lower()
+    return folded if folded in ("if", "endif") else None
 
 
 class TableChange(object):
@@ -76,20 +90,50 @@ class TableChange(object):
 class LookupTable(object):
     """A table source that renders back byte for byte until it is edited."""
 
-    def __init__(self, text, fold_case=True):
+    def __init__(self, text, fold_case=True, blocks=False):
         self.fold_case = fold_case
         self.lines = split_lines(text)
         # folded key -> [(members, value)] in file order; the first one is what postmap keeps
         self.entries = {}
+        self.logical = []  # (members, key, value) of every content line, blocks and nested rules included
+        self.has_blocks = False
+        depth = 0
         for start, members in logical_lines(self.lines):
             key, value = _split_entry(joined_text(self.lines, members))
-            self.entries.setdefault(self.fold(key), []).append((members, value))
+            self.logical.append((members, key, value))
+            keyword = _block_keyword(key) if blocks else None
+            if keyword:
+                self.has_blocks = True
+                depth = depth + 1 if keyword == "if" else max(depth - 1, 0)
+            elif depth == 0:
+                self.entries.setdefault(self.fold(key), []).append((members, value))
 
     def fold(self, key):
         return key.lower() if self.fold_case else key
 
     def render(self):
         return "".join(self.lines)
+
+    def masked(self):
+        """The text with every value replaced by a mask: what a secret table may show."""
+        out = []
+        starts = dict((members[0], (members, key)) for members, key, _value in self.logical)
+        hidden = set(index for members, _key, _value in self.logical for index in members[1:])
+        for index, line in enumerate(self.lines):
+            if index in starts:
+                key = starts[index][1]
+                out.append(line if _block_keyword(key) else "%s %s\n" % (key, MASK))
+            elif index not in hidden:
+                out.append(line)
+        return "".join(out)
+
+    def line_numbers(self, keys):
+        """The physical line numbers (1-based) of the top-level entries of ``keys``."""
+        numbers = set()
+        for key in keys:
+            for members, _value in self.entries.get(self.fold(key), []):
+                numbers.update(index + 1 for index in members)
+        return numbers
 
     def value(self, key):
         """The value postmap would store for ``key``, or None."""
@@ -109,7 +153,9 @@ class LookupTable(object):
         drop = set()   # line indexes to leave out
         wanted_folded = {}
         for key, value in wanted.items():
-            wanted_folded[self.fold(key)] = (key, value)
+            check_key(key, "entries")
+            # Nothing reaches the file that a table line cannot hold, whoever built the value.
+            wanted_folded[self.fold(key)] = (key, check_value(key, value))
         for folded, (key, value) in wanted_folded.items():
             found = self.entries.get(folded)
             if not found:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
-from .files import EditLock, read_text
-from .table import LookupTable, check_key, check_value
-from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, folds_keys, is_indexed
+from .files import EditLock, hold, open_regular, read_text, remove_leftover
+from .table import check_key, check_value
+from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
 from .tls import normalize_destination, parse_version, policy_keys, render_policy
 
 
@@ -58,8 +59,29 @@ def names_from(value, where):
     raise InputError(where, "with state=absent, give a list of keys")
 
 
+class TablePlan(object):
+    """What one edit of a table source and its index will do."""
+
+    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale")
+
+    def __init__(self, identity, original, document, new_text, change, create, stale):
+        self.identity, self.original, self.document = identity, original, document
+        self.new_text, self.change, self.create, self.stale = new_text, change, create, stale
+
+    @property
+    def writes_source(self):
+        return bool(self.change or self.create)
+
+    @property
+    def needs_work(self):
+        return bool(self.change or self.create or self.stale)
+
+
 class TableModule(FileEditModule):
     """Base for modules that edit one lookup table."""
+
+    # Set by a module whose table holds secrets: no value is ever shown, and others cannot read it.
+    secret = False
 
     def resolve_table(self):
         """Check config_dir, the table's directory and type; return (config_dir, path, type)."""
@@ -77,59 +99,103 @@ class TableModule(FileEditModule):
         check_type(table_type, self.postfix.map_types(config_dir))
         return config_dir, path, table_type
 
+    def table_attributes(self, path):
+        """Mode and owner of the source, and so of its index and every temporary."""
+        attributes = self.wanted_attributes(path, 0o600 if self.secret else 0o644)
+        if self.secret:
+            if self.module.params.get("mode") is not None and attributes.mode & 0o007:
+                raise InputError("mode", "%04o lets every user read a secret table; use 0600 or 0640"
+                                 % attributes.mode)
+            attributes.mode &= ~0o007
+        return attributes
+
+    def _plan(self, path, table_type, index_paths, wanted, remove, exclusive):
+        identity = _identity(path)
+        exists = identity is not None
+        original = read_text(path) if exists else ""
+        document = table_document(table_type, original)
+        if exclusive and document.has_blocks:
+            raise InputError("exclusive", "%s has if/endif blocks, which this module does not manage; "
+                                          "it cannot own the whole table" % path)
+        new_text, change = document.edited(wanted, remove, exclusive)
+        # A table main.cf may name must exist even when it has no entries yet.
+        create = not exists and self.module.params["state"] == "present"
+        if not index_paths:
+            stale = False
+        elif change or create:
+            stale = True
+        else:
+            stale = exists and _index_older(index_paths, _mtime(path))
+        return TablePlan(identity, original, document, new_text, change, create, stale)
+
     def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False):
         """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result."""
-        fold = folds_keys(table_type)
-        indexed = is_indexed(table_type)
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
-
-        def plan():
-            identity = _identity(path)
-            exists = identity is not None
-            original = read_text(path) if exists else ""
-            new_text, change = LookupTable(original, fold).edited(wanted, remove, exclusive)
-            # A table main.cf may name must exist even when it has no entries yet.
-            create = not exists and self.module.params["state"] == "present"
-            if not indexed:
-                stale = False
-            elif change or create:
-                stale = True
-            else:
-                stale = exists and _index_older(index_paths, _mtime(path))
-            return identity, original, new_text, change, stale, create
-
-        identity, original, new_text, change, stale, create = plan()
-        if (change or stale or create) and not self.module.check_mode:
+        attributes = self.table_attributes(path)
+        plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
+        if plan.needs_work and not self.module.check_mode:
             with EditLock(path) as lock:
-                if _identity(path) != identity:
+                if _identity(path) != plan.identity:
                     # changed meanwhile: again, under the lock
-                    identity, original, new_text, change, stale, create = plan()
-                if change or stale or create:
-                    self._build_and_swap(lock, config_dir, table_type, index_paths, new_text, change,
-                                         bool(change or create), wanted)
+                    plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
+                if plan.needs_work:
+                    self._build_and_swap(lock, config_dir, table_type, index_paths, plan, attributes, wanted)
+        change = plan.change
         self.result.update(
             table="%s:%s" % (table_type, path),
             added=change.added, updated=change.updated, removed=change.removed,
-            postmap_run=bool(stale),
-            reload_required=bool(change) and not indexed,
+            postmap_run=bool(plan.stale),
+            reload_required=bool(change) and not index_paths,
         )
-        if (change or create) and self.module._diff:
+        if plan.writes_source and self.module._diff:
+            before, after = plan.original, plan.new_text
+            if self.secret:
+                before, after = plan.document.masked(), table_document(table_type, after).masked()
             self.result.setdefault("diff", []).append({
-                "before": original, "after": new_text, "before_header": path, "after_header": path})
-        changed = bool(change or stale or create)
+                "before": before, "after": after, "before_header": path, "after_header": path})
+        changed = plan.needs_work
+        if plan.identity is not None or not self.module.check_mode:
+            changed = self._keep_attributes([path] + index_paths, attributes) or changed
         if os.path.exists(path) and "mode" in self.module.params:  # tls_policy has no file options
             changed = self._set_attributes(path, changed)
         self.result["changed"] = changed
 
-    def _build_and_swap(self, lock, config_dir, table_type, index_paths, new_text, change, replace_source, wanted):
+    def _keep_attributes(self, paths, attributes):
+        """Give the source and its index files ``attributes``; True if any had others."""
+        changed = False
+        for path in paths:
+            try:
+                found = os.stat(path)
+            except OSError:
+                continue  # an index check mode would create
+            if (stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid) == \
+                    (attributes.mode, attributes.uid, attributes.gid):
+                continue
+            changed = True
+            if not self.module.check_mode:
+                fd, _info = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+                try:
+                    attributes.apply(fd)
+                finally:
+                    os.close(fd)
+        return changed
+
+    def _build_and_swap(self, lock, config_dir, table_type, index_paths, plan, attributes, wanted):
         tmp_indexes = [lock.tmp_path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
+        for tmp_index in tmp_indexes:
+            remove_leftover(tmp_index)  # postmap would write through a link left there
+        held = []
         try:
-            lock.write(new_text)
+            lock.write(plan.new_text, attributes)
             tmp_table = "%s:%s" % (table_type, lock.tmp_path)
             if tmp_indexes:
                 self.postfix.postmap(config_dir, tmp_table)
-            self._verify(config_dir, tmp_table, table_type, change, wanted)
-            if replace_source:
+                self._keep_attributes(tmp_indexes, attributes)
+            self._verify(config_dir, tmp_table, table_type, plan, wanted, lock.path)
+            # Committing the source releases its lock; the next writer must still wait until
+            # our index is renamed into place. (Not earlier: postmap -q takes a shared lock.)
+            held = [hold(tmp_index) for tmp_index in tmp_indexes]
+            if plan.writes_source:
                 if self.module.params.get("backup") and os.path.exists(lock.path):
                     self.result["backup_file"] = self.module.backup_local(lock.path)
                 lock.commit()
@@ -137,23 +203,43 @@ class TableModule(FileEditModule):
                 os.rename(tmp_index, index)
         finally:
             for tmp_index in tmp_indexes:
-                if os.path.exists(tmp_index):
+                if os.path.lexists(tmp_index):
                     os.unlink(tmp_index)
+            for fd in held:
+                os.close(fd)
 
-    def _verify(self, config_dir, table, table_type, change, wanted):
-        """Every added or updated key must resolve to its value; removed keys to nothing."""
-        if table_type in PATTERN_TYPES:
-            return
+    def _verify(self, config_dir, table, table_type, plan, wanted, path):
+        """Postfix itself must read every entry written: keys resolve to their values, patterns parse."""
+        change = plan.change
         keys = change.added + change.updated
+        name = "%s:%s" % (table_type, path)
+        if table_type in PATTERN_TYPES:
+            self._verify_patterns(config_dir, table, table_type, keys, plan.new_text, name)
+            return
         found = self.postfix.query(config_dir, table, keys + change.removed)
         for key in keys:
             if found.get(key) != wanted[key]:
+                if self.secret:
+                    raise ValidationError("%s: postmap does not resolve %r to the value given; nothing was changed"
+                                          % (name, key), key=key)
                 raise ValidationError("%s: postmap resolves %r to %r instead of %r; nothing was changed"
-                                      % (table, key, found.get(key), wanted[key]), key=key)
+                                      % (name, key, found.get(key), wanted[key]), key=key)
         for key in change.removed:
             if key in found:
-                raise ValidationError("%s: removed key %r still resolves to %r; nothing was changed"
-                                      % (table, key, found[key]), key=key)
+                raise ValidationError("%s: removed key %r still resolves%s; nothing was changed"
+                                      % (name, key, "" if self.secret else " to %r" % found[key]), key=key)
+
+    def _verify_patterns(self, config_dir, table, table_type, keys, new_text, name):
+        """postmap skips a pattern it cannot parse, with a warning: ours must raise none."""
+        ours = table_document(table_type, new_text).line_numbers(keys)
+        problems = self.postfix.table_warnings(config_dir, table)
+        rejected = ["line %d: %s" % (line, message) for line, message in problems if line in ours]
+        if rejected:
+            raise ValidationError("%s: postmap would skip what this task writes (%s); nothing was changed"
+                                  % (name, "; ".join(rejected)))
+        for line, message in problems:
+            self.warnings.append("%s: postmap skips line %d, which this task did not write: %s"
+                                 % (name, line, message))
 
 
 def requested_entries(params):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from .errors import InputError
+from .table import LookupTable
 
 # Types postmap compiles into an index, and the files it writes beside the source.
 INDEX_SUFFIXES = {
@@ -38,6 +39,11 @@ def is_indexed(table_type):
 def folds_keys(table_type):
     """postmap folds keys to lower case for indexed and hash-like tables."""
     return table_type not in PATTERN_TYPES
+
+
+def table_document(table_type, text):
+    """A table source parsed the way postmap reads this type."""
+    return LookupTable(text, fold_case=folds_keys(table_type), blocks=table_type in PATTERN_TYPES)
 
 
 def check_type(table_type, available, where="type"):
