@@ -51,12 +51,18 @@ options:
     description: The command (the daemon name, such as C(smtpd)). Required with O(state=present).
     type: str
   args:
-    description: Further command arguments, one word each (not C(-o) options; use O(options)).
+    description:
+      - Further command arguments, one word each, such as C(-v).
+      - C(-o name=value) (or C(-oname=value)) words are options; they come first, then those of
+        O(options). A name given in both with different values is an error.
     type: list
     elements: str
     default: []
   options:
-    description: C(-o name=value) options of the entry, in the order given.
+    description:
+      - C(-o name=value) options of the entry, in the order given.
+      - A value is one word (no spaces or control characters); an empty or null value writes
+        C(-o name=), as in C(-o content_filter=). Booleans become C(yes)/C(no).
     type: dict
     default: {}
   validate:

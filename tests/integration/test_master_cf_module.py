@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import postconf, settle
-from helpers import run_module, snapshot
+from helpers import run_module, run_playbook, snapshot
 
 SUBMISSION = {"service": "submission", "type": "inet", "private": "n", "chroot": "y", "command": "smtpd",
               "options": {"syslog_name": "postfix/submission", "smtpd_tls_security_level": "encrypt",
@@ -70,12 +70,86 @@ def test_change_option_and_remove(localhost, config_dir):
      "chroot: 'maybe' is not a valid chroot field"),
     ({"service": "submission", "type": "inet"}, "command: is required with state=present"),
     ({"service": "submission", "type": "inet", "command": "smtpd", "options": {"a": "two words"}},
-     "a: a -o value must be one word"),
+     "options: a: 'two words' must not contain a space"),
     ({"service": "submission", "type": "inet", "command": "smtpd", "args": ["has space"]},
-     "command: give the command and its arguments as a list of words"),
+     "args: 'has space' must not contain a space"),
 ])
 def test_bad_input_changes_nothing(localhost, config_dir, args, message):
     before = snapshot(config_dir)
     result = master(localhost, config_dir, **args)
     assert result.get("failed") is True and message in result["msg"], result
+    assert snapshot(config_dir) == before
+
+
+def test_options_in_args_are_kept_and_merged(localhost, config_dir):
+    args = dict(SUBMISSION, args=["-o", "smtpd_tls_security_level=encrypt", "-osmtpd_tls_auth_only=yes"],
+                options={"syslog_name": "postfix/submission", "smtpd_tls_security_level": "encrypt"})
+    result = master(localhost, config_dir, **args)
+    assert result["changed"] is True, result
+    assert entry(config_dir, "submission/inet") == [
+        "submission", "inet", "n", "-", "y", "-", "-", "smtpd", "-o", "smtpd_tls_security_level=encrypt",
+        "-o", "smtpd_tls_auth_only=yes", "-o", "syslog_name=postfix/submission"]
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    assert master(localhost, config_dir, **args)["changed"] is False
+    assert snapshot(config_dir) == before
+
+
+def test_option_in_args_and_options_with_different_values_is_refused(localhost, config_dir):
+    before = snapshot(config_dir)
+    result = master(localhost, config_dir, **dict(SUBMISSION, args=["-o", "smtpd_tls_security_level=may"]))
+    assert result.get("failed") is True
+    assert result["msg"] == ("options: smtpd_tls_security_level is given as 'may' in args and as 'encrypt' "
+                             "in options; give it once")
+    assert snapshot(config_dir) == before
+
+
+def _bad(field, value):
+    args = dict(SUBMISSION)
+    if field == "options":
+        args["options"] = {value: "yes"}
+    elif field == "options value":
+        args["options"] = {"syslog_name": value}
+    elif field == "args":
+        args["args"] = ["-v", value]
+    else:
+        args[field] = value
+    return args
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("service", "submission\n", "service: 'submission\\n' is not a master.cf service name"),
+    ("service", "-submission", "service: '-submission' is not a master.cf service name"),
+    ("private", "n\n", "private: 'n\\n' is not a valid private field"),
+    ("unprivileged", "n\r", "unprivileged: 'n\\r' is not a valid unprivileged field"),
+    ("chroot", "y\n", "chroot: 'y\\n' is not a valid chroot field"),
+    ("wakeup", "60\n", "wakeup: '60\\n' is not a valid wakeup field"),
+    ("maxproc", "100\n", "maxproc: '100\\n' is not a valid maxproc field"),
+    ("command", "smtpd\n", "command: 'smtpd\\n' must not contain a newline"),
+    ("command", "-smtpd", "command: '-smtpd' must not start with '-'"),
+    ("args", "-v\t", "args: '-v\\t' must not contain a tab"),
+    ("options", "syslog_name\n", "options: 'syslog_name\\n' is not a parameter name"),
+    ("options value", "yes\0", "options: syslog_name: 'yes\\x00' must not contain a NUL byte"),
+])
+def test_bad_field_fails_before_anything_is_written(localhost, config_dir, field, value, message):
+    before = snapshot(config_dir)
+    result = master(localhost, config_dir, **_bad(field, value))
+    assert result.get("failed") is True and result["msg"] == message, result
+    assert snapshot(config_dir) == before
+
+
+def test_bad_type_is_refused_by_the_argument_spec(localhost, config_dir):
+    before = snapshot(config_dir)
+    result = master(localhost, config_dir, **dict(SUBMISSION, type="inet\n"))
+    assert result.get("failed") is True and "value of type must be one of" in result["msg"], result
+    assert snapshot(config_dir) == before
+
+
+def test_check_diff_of_an_injected_newline_shows_nothing(tmp_path, config_dir):
+    before = snapshot(config_dir)
+    task = {"name": "inject", "mailtls.postfix.master_cf": dict(
+        _bad("service", "submission\n"), config_dir=str(config_dir), wakeup="60\n")}
+    rc, results, output = run_playbook(tmp_path, [task], check=True, diff=True)
+    assert rc != 0 and results["inject"]["msg"].startswith("service: 'submission\\n'"), output
+    assert "diff" not in results["inject"] and "+submission" not in output and "60\n" not in output
     assert snapshot(config_dir) == before

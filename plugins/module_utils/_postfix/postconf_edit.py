@@ -184,8 +184,8 @@ class MasterCfEdit(PostconfEdit):
             if not params["command"]:
                 raise InputError("command", "is required with state=present (for example smtpd)")
             fields = dict((name, params[name]) for name in MASTER_FIELDS)
-            replacement = wanted_entry(params["service"], params["type"], fields,
-                                       [params["command"]] + list(params["args"] or []), params["options"])
+            replacement = wanted_entry(params["service"], params["type"], fields, params["command"],
+                                       params["args"], params["options"])
         else:
             check_service(params["service"], params["type"])
             replacement = None
