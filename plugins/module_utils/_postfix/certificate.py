@@ -1,0 +1,397 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tls_certificate module's work: a server certificate and its private key (private).
+
+Everything is decided before a byte is written, in check mode too: both PEMs are
+read with openssl (key material only on stdin or in a private temporary
+directory, never in argv), the certificate must carry the key's public key, an
+encrypted or unreadable key is refused, and so is an existing key that users
+other than its owner and group can read. Only then are both files replaced
+together: both temporaries are locked and written first, then renamed back to
+back, so a refusal or a failure leaves the live pair as it was.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import errno
+import grp
+import hashlib
+import os
+import re
+import shutil
+import socket
+import stat
+import tempfile
+
+from .base import FileEditModule
+from .commands import C_LOCALE, output_lines
+from .errors import CommandError, ConfigError, InputError
+from .files import ENCODING, ERRORS, TMP_SUFFIX, EditLock, FileAttributes, open_regular
+from .probe import parse_x509
+
+MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+KEY_HIDDEN = "(private key not shown)"
+_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
+_PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
+_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+# A self-signed pair's key, as the role always made it.
+SELF_SIGNED_KEY = "rsa:2048"
+CERT_DIR_MODE, KEY_DIR_MODE, PARENT_DIR_MODE = 0o755, 0o700, 0o755
+
+
+def file_mode(parameter, value):
+    """A file mode given as octal text (``"0600"``) or as YAML's octal number -> bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        bits = value
+    elif isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value.strip()):
+        bits = int(value.strip(), 8)
+    else:
+        raise InputError(parameter, "%r is not a file mode; give it as quoted octal text such as '0600'" % (value,))
+    if not 0 <= bits <= 0o777:
+        raise InputError(parameter, "%r is not a file mode (decimal %d?); give it as quoted octal text such as "
+                                    "'0600'" % (value, bits))
+    return bits
+
+
+def key_file_mode(value):
+    """``key_mode`` -> bits; a mode that lets other users at the key is refused."""
+    bits = file_mode("key_mode", value)
+    if bits & 0o007:
+        raise InputError("key_mode", "%04o gives users other than the owner and group access to the private key; "
+                                     "use 0600, or 0640 with key_group" % bits)
+    return bits
+
+
+def group_id(name):
+    """``key_group`` by name or number -> gid."""
+    if str(name).isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(str(name)).gr_gid
+    except KeyError:
+        raise InputError("key_group", "group %r does not exist on this host" % (name,))
+
+
+def pem_text(text):
+    """PEM text as written: with a final newline (``lookup('file')`` strips it)."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def holds_private_key(text):
+    return bool(_PRIVATE_KEY.search(text))
+
+
+def is_encrypted(text):
+    """Whether a PEM private key is protected by a passphrase (PKCS#8 or the traditional format)."""
+    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or bool(re.search(r"^Proc-Type:\s*4,\s*ENCRYPTED", text, re.M))
+
+
+def redact_keys(text):
+    """``text`` with every private-key block replaced by one line: for diffs of a certificate file."""
+    return _PRIVATE_KEY.sub(KEY_HIDDEN, text)
+
+
+def public_key_der(output):
+    """The DER SubjectPublicKeyInfo of the first ``PUBLIC KEY`` block openssl printed, or None."""
+    match = _PUBLIC_KEY.search(output)
+    if not match:
+        return None
+    try:
+        return base64.b64decode("".join(match.group(1).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def tlsa_3_1_1(spki_der):
+    """DANE ``3 1 1`` record data: SHA-256 of the DER SubjectPublicKeyInfo, in hex."""
+    return hashlib.sha256(spki_der).hexdigest()
+
+
+def first_line(text):
+    lines = output_lines(text)
+    return lines[0].strip() if lines else "no reason given"
+
+
+class _Pem(object):
+    """Where a PEM comes from, for messages: the parameter and the file it is for."""
+
+    def __init__(self, parameter, path, text):
+        self.parameter, self.path, self.text = parameter, path, text
+
+    def error(self, problem):
+        if self.parameter.endswith("_content"):
+            noun = "key" if self.parameter == "key_content" else "certificate"
+            return InputError(self.parameter, "the %s given for %s %s; nothing was changed" % (noun, self.path, problem))
+        return ConfigError("%s: %s %s; nothing was changed" % (self.parameter, self.path, problem), path=self.path)
+
+
+class TlsCertificate(FileEditModule):
+    """The tls_certificate module: check a certificate and key pair, and install it when given."""
+
+    def execute(self):
+        params = self.module.params
+        cert_file, key_file = params["cert_file"], params["key_file"]
+        given = params["cert_content"] is not None
+        if params["self_signed"] and given:
+            raise InputError("self_signed", "cannot be combined with cert_content and key_content")
+        key_mode = key_file_mode(params["key_mode"])
+        cert_mode = file_mode("cert_mode", params["cert_mode"])
+        key_gid = group_id(params["key_group"]) if params["key_group"] else None
+        if params["self_signed_days"] <= 0:
+            raise InputError("self_signed_days", "must be a positive number of days")
+        if os.path.normpath(cert_file) == os.path.normpath(key_file) and (given or params["self_signed"]):
+            raise InputError("key_file", "is cert_file as well; the module writes the certificate and the key to "
+                                         "two files (Postfix reads the key from smtpd_tls_key_file)")
+
+        cert_found, key_found = self._exists(cert_file, "cert_file"), self._exists(key_file, "key_file")
+        if key_found:
+            self._refuse_exposed_key(key_file)
+        generate = params["self_signed"] and not cert_found and not key_found
+        if params["self_signed"] and cert_found != key_found:
+            missing, there = ("key_file", "cert_file") if cert_found else ("cert_file", "key_file")
+            raise ConfigError("%s: %s does not exist but %s %s does; self_signed generates both or neither: "
+                              "remove the other one or install the missing file; nothing was changed"
+                              % (missing, params[missing], there, params[there]))
+
+        if given or generate:
+            if given:
+                cert = _Pem("cert_content", cert_file, pem_text(params["cert_content"]))
+                key = _Pem("key_content", key_file, pem_text(params["key_content"]))
+            else:
+                cert_text, key_text = self._generate(params["self_signed_subject"], params["self_signed_days"])
+                cert, key = _Pem("cert_file", cert_file, cert_text), _Pem("key_file", key_file, key_text)
+            facts = self._check_pair(cert, key)
+            current_cert = self._current(cert_file, "cert_file")
+            current_key = self._current(key_file, "key_file")
+            writes = []
+            if current_cert != cert.text.encode(ENCODING, ERRORS):
+                writes.append((cert_file, cert.text, self._attributes(cert_file, cert_mode, None)))
+            if current_key != key.text.encode(ENCODING, ERRORS):
+                writes.append((key_file, key.text, self._attributes(key_file, key_mode, key_gid)))
+            for path, _text, _attributes in writes:
+                self._refuse_odd_temporary(path)
+            if writes and not self.module.check_mode:
+                self._install(writes, cert_file, key_file)
+            self._report(writes, cert_file, key_file, current_cert, current_key, cert.text)
+            if generate and self.module.check_mode:
+                facts = None  # the pair a real run generates is another one
+        else:
+            cert = _Pem("cert_file", cert_file, self._read_existing(cert_file, "cert_file"))
+            key = _Pem("key_file", key_file, self._read_existing(key_file, "key_file"))
+            facts = self._check_pair(cert, key)
+            self.result.update(changed=False, cert_changed=False, key_changed=False)
+        self.result["certificate"] = facts
+        if facts and facts.get("expired"):
+            self.warnings.append("cert_file: the certificate for %s expired on %s" % (cert_file, facts["not_after"]))
+
+    def echoed_arguments(self):
+        echoed = super().echoed_arguments()
+        if echoed.get("key_content") is not None:
+            echoed["key_content"] = MASK
+        return echoed
+
+    # --- what is on disk ---------------------------------------------------------------
+
+    @staticmethod
+    def _lstat(path, parameter):
+        try:
+            return os.lstat(path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            raise ConfigError("%s: cannot look at %s: %s" % (parameter, path, exc.strerror), path=path)
+
+    def _exists(self, path, parameter):
+        """Whether something is at ``path``; anything but a file or a link to one is refused."""
+        found = self._lstat(path, parameter)
+        if found is None:
+            return False
+        if stat.S_ISLNK(found.st_mode):
+            try:
+                found = os.stat(path)
+            except OSError:
+                raise ConfigError("%s: %s is a dangling symbolic link; nothing was changed" % (parameter, path),
+                                  path=path)
+        if not stat.S_ISREG(found.st_mode):
+            raise ConfigError("%s: %s is not a regular file (a directory, FIFO, socket or device); nothing was "
+                              "changed" % (parameter, path), path=path)
+        return True
+
+    @staticmethod
+    def _refuse_exposed_key(key_file):
+        """An existing key that other users can read (or write) is refused, whatever the run would do."""
+        mode = stat.S_IMODE(os.stat(key_file).st_mode)
+        if mode & 0o007:
+            raise ConfigError("key_file: the private key %s has mode %04o, so users other than its owner and group "
+                              "can read it (consider it exposed); make it 0600 (or 0640 for a trusted group) and "
+                              "replace the key if others may have read it; nothing was changed" % (key_file, mode),
+                              path=key_file)
+
+    @staticmethod
+    def _read(path, parameter, flags):
+        try:
+            fd, _info = open_regular(path, os.O_RDONLY | flags)
+        except ConfigError as exc:
+            raise ConfigError("%s: %s; nothing was changed" % (parameter, exc), path=path)
+        except OSError as exc:
+            raise ConfigError("%s: cannot read %s: %s; nothing was changed" % (parameter, path, exc.strerror),
+                              path=path)
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
+
+    def _read_existing(self, path, parameter):
+        """A file the run only reads: Postfix follows a link (Let's Encrypt's live/ names are links), so do we."""
+        if self._lstat(path, parameter) is None:
+            raise ConfigError("%s: %s does not exist; give cert_content and key_content, set self_signed, or "
+                              "install the files first; nothing was changed" % (parameter, path), path=path)
+        return self._read(path, parameter, 0).decode(ENCODING, ERRORS)
+
+    def _current(self, path, parameter):
+        """The bytes of a file the run may replace, or None; a link there is refused, never followed."""
+        found = self._lstat(path, parameter)
+        if found is None:
+            return None
+        if stat.S_ISLNK(found.st_mode):
+            raise ConfigError("%s: %s is a symbolic link; refusing to replace it (give the path it points to); "
+                              "nothing was changed" % (parameter, path), path=path)
+        return self._read(path, parameter, os.O_NOFOLLOW)
+
+    @staticmethod
+    def _refuse_odd_temporary(path):
+        """The lock file Postfix's editor uses must be a plain file or absent: check mode predicts the refusal."""
+        found = TlsCertificate._lstat(path + TMP_SUFFIX, "file")
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            raise ConfigError("%s%s is a symbolic link or not a regular file; refusing to write through it; "
+                              "nothing was changed" % (path, TMP_SUFFIX), path=path + TMP_SUFFIX)
+
+    @staticmethod
+    def _attributes(path, mode, gid):
+        """Owned by us (root), the module's mode; the group is key_group, else the file's own, else ours."""
+        if gid is None:
+            gid = FileAttributes.of(path, mode).gid
+        return FileAttributes(mode, os.geteuid(), gid)
+
+    # --- openssl -----------------------------------------------------------------------
+
+    def _openssl(self, args, data=None, cwd=None):
+        openssl = self.module.get_bin_path("openssl")
+        if not openssl:
+            raise CommandError("openssl not found in PATH; install the package 'openssl'")
+        return self.module.run_command([openssl] + args, data=data, binary_data=data is not None,
+                                       environ_update=C_LOCALE, cwd=cwd)
+
+    def _public_key_of_key(self, key):
+        """The key's SubjectPublicKeyInfo (DER); the key goes to openssl on stdin only."""
+        if not holds_private_key(key.text):
+            raise key.error("is not a PEM private key (no '-----BEGIN ... PRIVATE KEY-----' block)")
+        if is_encrypted(key.text):
+            raise key.error("is encrypted with a passphrase, which Postfix cannot give at startup; "
+                            "decrypt it first (openssl pkey -in KEY -out KEY.plain)")
+        # An empty -passin: openssl never prompts on a terminal for a key we did not recognise as encrypted.
+        rc, out, err = self._openssl(["pkey", "-pubout", "-passin", "pass:"], data=key.text)
+        spki = public_key_der(out) if rc == 0 else None
+        if spki is None:
+            raise key.error("is not a private key openssl can read: %s" % first_line(err))
+        return spki
+
+    def _read_certificate(self, cert):
+        """Facts of the first certificate (the server's own) and its SubjectPublicKeyInfo (DER)."""
+        if _CERTIFICATE not in cert.text:
+            raise cert.error("is not a PEM certificate (no '%s' block)" % _CERTIFICATE)
+        rc, out, err = self._openssl(["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",
+                                      "-ext", "subjectAltName", "-pubkey"], data=cert.text)
+        spki = public_key_der(out) if rc == 0 else None
+        if spki is None:
+            raise cert.error("is not a certificate openssl can read: %s" % first_line(err))
+        facts = parse_x509(out)
+        facts["tlsa_3_1_1"] = tlsa_3_1_1(spki)
+        return facts, spki
+
+    def _check_pair(self, cert, key):
+        if cert.parameter == "cert_content" and holds_private_key(cert.text):
+            raise cert.error("holds a private key; give the key in key_content only (the certificate file is "
+                             "readable by everyone)")
+        facts, cert_spki = self._read_certificate(cert)
+        key_spki = self._public_key_of_key(key)
+        if cert_spki != key_spki:
+            if cert.parameter == "cert_content":
+                raise InputError("cert_content", "the certificate given for %s is not the certificate of the key "
+                                 "given for %s (their public keys differ); neither file was changed"
+                                 % (cert.path, key.path))
+            raise ConfigError("cert_file: %s is not the certificate of the key %s (their public keys differ); "
+                              "nothing was changed" % (cert.path, key.path), path=cert.path)
+        return facts
+
+    def _generate(self, subject, days):
+        """A new self-signed pair, made in a private directory under the module's temporary directory."""
+        subject = subject or "/CN=%s" % socket.getfqdn()
+        workdir = tempfile.mkdtemp(prefix="tls_certificate-", dir=self.module.tmpdir)  # mode 0700
+        try:
+            rc, out, err = self._openssl(["req", "-x509", "-newkey", SELF_SIGNED_KEY, "-nodes", "-sha256",
+                                          "-days", str(days), "-subj", subject,
+                                          "-keyout", "key.pem", "-out", "cert.pem"], cwd=workdir)
+            if rc != 0:
+                raise InputError("self_signed_subject", "openssl could not make a self-signed certificate for %r: %s"
+                                 % (subject, first_line(err or out)))
+            texts = []
+            for name in ("cert.pem", "key.pem"):
+                with open(os.path.join(workdir, name), "rb") as handle:
+                    texts.append(handle.read().decode(ENCODING, ERRORS))
+            return texts[0], texts[1]
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    # --- writing -----------------------------------------------------------------------
+
+    def _install(self, writes, cert_file, key_file):
+        """Lock and write every temporary first, then rename them back to back."""
+        self._make_directory(os.path.dirname(key_file), KEY_DIR_MODE)
+        self._make_directory(os.path.dirname(cert_file), CERT_DIR_MODE)
+        with contextlib.ExitStack() as stack:
+            locks = []
+            for path, text, attributes in writes:
+                lock = stack.enter_context(EditLock(path))
+                parameter = "cert_file" if path == cert_file else "key_file"
+                if self._current(path, parameter) != text.encode(ENCODING, ERRORS):
+                    locks.append((lock, text, attributes))
+            for lock, text, attributes in locks:
+                lock.write(text, attributes)
+            for lock, _text, _attributes in locks:
+                lock.commit()
+
+    @staticmethod
+    def _make_directory(directory, mode):
+        """Create a missing directory (and missing parents, 0755); an existing one is never changed."""
+        if not directory or os.path.lexists(directory):
+            return
+        TlsCertificate._make_directory(os.path.dirname(directory), PARENT_DIR_MODE)
+        try:
+            os.mkdir(directory, 0o700)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                return  # made meanwhile by someone else: theirs, left alone
+            raise ConfigError("cannot create the directory %s: %s" % (directory, exc.strerror), path=directory)
+        # mkdir's mode is cut by the umask; set it on the directory we made, never through a link.
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+
+    def _report(self, writes, cert_file, key_file, current_cert, current_key, cert_text):
+        written = set(path for path, _text, _attributes in writes)
+        self.result.update(changed=bool(written), cert_changed=cert_file in written, key_changed=key_file in written)
+        if not self.module._diff or not written:
+            return
+        diff = []
+        if cert_file in written:
+            before = current_cert.decode(ENCODING, ERRORS) if current_cert is not None else ""
+            diff.append({"before": redact_keys(before), "after": redact_keys(cert_text),
+                         "before_header": cert_file, "after_header": cert_file})
+        if key_file in written:
+            diff.append({"prepared": "%s: the private key %s (its content is not shown)\n"
+                                     % (key_file, "is created" if current_key is None else "changes")})
+        self.result["diff"] = diff

@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tls_certificate
+short_description: Check a server certificate and its private key, and install them together
+version_added: 0.1.0
+description:
+  - Makes sure the certificate Postfix presents (C(smtpd_tls_cert_file)) belongs to its private key
+    (C(smtpd_tls_key_file)) before either is used. The certificate must carry the key's public key
+    (the SubjectPublicKeyInfo is compared), both must be PEM that openssl can read, and the key must not
+    be encrypted (Postfix cannot give a passphrase at startup).
+  - With O(cert_content) and O(key_content), writes both files, each only when its bytes change, after
+    all checks passed (the checks run in check mode too). Both temporary files are
+    written first (created C(0600), given their final mode and owner before the first byte) and then
+    renamed over the live files one right after the other, under the lock Postfix's own editor uses.
+  - With O(self_signed), generates a key and a self-signed certificate when neither file exists yet (labs
+    and tests).
+  - With only the paths, checks the existing files and changes nothing.
+  - An existing key file that users other than its owner and group can read (or write) is refused in every
+    case, naming the file and its mode; nothing is changed.
+  - A missing directory is created (the key's C(0700), the certificate's C(0755), missing parents C(0755);
+    a directory shared by both is created C(0700)). An existing directory is never changed.
+  - A symbolic link, FIFO, socket or device at a path the module would write is refused. When the module
+    only reads (paths only), a link is followed as Postfix follows it.
+  - The key's content never appears in a result, diff, warning or error.
+author:
+  - mailtls.postfix developers (@mailtls)
+options:
+  cert_file:
+    description:
+      - Path of the certificate file (C(smtpd_tls_cert_file)), PEM. It may hold the chain after the server's
+        certificate; the first certificate is the one checked against the key.
+    type: path
+    required: true
+  key_file:
+    description: Path of the private key file (C(smtpd_tls_key_file)), PEM, not encrypted.
+    type: path
+    required: true
+  cert_content:
+    description:
+      - PEM text of the certificate (and its chain) to write to O(cert_file). A final newline is added when
+        missing.
+      - Requires O(key_content); cannot be combined with O(self_signed). It must not hold a private key.
+    type: str
+  key_content:
+    description:
+      - PEM text of the private key to write to O(key_file). Never logged or returned.
+      - Requires O(cert_content).
+    type: str
+  self_signed:
+    description:
+      - Generate a new key (RSA, 2048 bits) and a self-signed certificate when neither O(cert_file) nor
+        O(key_file) exists. When both exist they are checked like existing files; when only one exists
+        the module fails.
+      - Check mode generates a trial pair to check the arguments, and writes nothing.
+    type: bool
+    default: false
+  self_signed_subject:
+    description:
+      - Subject of a generated certificate, as C(openssl req -subj) takes it.
+      - Defaults to C(/CN=) and the host's fully qualified name.
+    type: str
+  self_signed_days:
+    description: Validity of a generated certificate, in days.
+    type: int
+    default: 365
+  key_mode:
+    description:
+      - Mode of the key file when the module writes it, as quoted octal text.
+      - A mode that grants other users (the last digit) any access is refused.
+      - An existing key whose bytes do not change keeps its mode.
+    type: raw
+    default: "0600"
+  key_group:
+    description:
+      - Group of the key file when the module writes it, by name or number (for example C(ssl-cert) with
+        O(key_mode=0640)). Without it a replaced key keeps its group and a new one gets root's.
+    type: str
+  cert_mode:
+    description: Mode of the certificate file when the module writes it, as quoted octal text.
+    type: raw
+    default: "0644"
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Runs every check (with openssl) and predicts C(changed), C(cert_changed) and C(key_changed);
+        writes nothing and creates no directory.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details:
+      - The certificate's PEM before and after; for the key only a line saying that it changes.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+requirements:
+  - C(openssl) on the managed host (Debian package C(openssl)).
+notes:
+  - Run it as root. The files are owned by the user the module runs as.
+  - Postfix reads the files when a process starts; notify a reload when RV(changed) is true.
+seealso:
+  - module: mailtls.postfix.postconf
+  - module: mailtls.postfix.tls_probe
+  - name: Postfix TLS support
+    description: Server-side certificate and key files.
+    link: https://www.postfix.org/TLS_README.html#server_cert_key
+"""
+
+EXAMPLES = r"""
+- name: Install the server certificate and its key (checked to belong together first)
+  mailtls.postfix.tls_certificate:
+    cert_file: /etc/ssl/certs/mx.example.pem
+    key_file: /etc/ssl/private/mx.example.key
+    cert_content: "{{ lookup('file', 'mx.example.fullchain.pem') }}"
+    key_content: "{{ mx_example_key }}"  # from a vault
+    key_mode: "0640"
+    key_group: ssl-cert
+  register: certificate
+  notify: Reload Postfix
+
+- name: Check the pair Let's Encrypt renews, changing nothing
+  mailtls.postfix.tls_certificate:
+    cert_file: /etc/letsencrypt/live/mx.example/fullchain.pem
+    key_file: /etc/letsencrypt/live/mx.example/privkey.pem
+  register: certificate
+
+- name: Publish the DANE record of that key
+  ansible.builtin.debug:
+    msg: "_25._tcp.mx.example. IN TLSA 3 1 1 {{ certificate.certificate.tlsa_3_1_1 }}"
+
+- name: A self-signed pair for a lab host, made once
+  mailtls.postfix.tls_certificate:
+    cert_file: /etc/ssl/certs/mailtls-smtpd.pem
+    key_file: /etc/ssl/private/mailtls-smtpd.key
+    self_signed: true
+    self_signed_subject: /CN=mx.lab.example
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the certificate file or the key file was (or in check mode would be) written.
+  returned: always
+  type: bool
+cert_changed:
+  description: Whether the certificate file was (would be) written.
+  returned: always
+  type: bool
+key_changed:
+  description: Whether the key file was (would be) written.
+  returned: always
+  type: bool
+certificate:
+  description:
+    - The server's certificate (the first in O(cert_file)).
+    - Null in check mode when the pair would be generated (a real run generates another one).
+  returned: always
+  type: dict
+  contains:
+    subject:
+      description: Subject, as openssl prints it.
+      type: str
+      sample: CN = mx.example
+    issuer:
+      description: Issuer, as openssl prints it.
+      type: str
+    names:
+      description: DNS names (subject alternative names, and the common name).
+      type: list
+      elements: str
+    not_after:
+      description: Expiry, as openssl prints it.
+      type: str
+      sample: Nov 27 19:17:29 2026 GMT
+    days_left:
+      description: Whole days until expiry (negative when expired).
+      type: int
+    expired:
+      description: Whether the certificate has expired (the module then warns).
+      type: bool
+    fingerprint_sha256:
+      description: SHA-256 fingerprint of the certificate, as a C(fingerprint) TLS policy's C(match) takes it.
+      type: str
+      sample: "D7:71:28:E4:FF:AF:6B:27:77:71:E8:F2:EB:47:56:E7:98:1C:06:80:31:CA:20:6E:DC:16:35:0E:FE:CF:10:44"
+    tlsa_3_1_1:
+      description:
+        - SHA-256 of the DER SubjectPublicKeyInfo, in hex - the data of a DANE C(3 1 1) TLSA record.
+          It stays the same when the certificate is renewed with the same key.
+      type: str
+      sample: 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import TlsCertificate
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cert_file=dict(type="path", required=True),
+            key_file=dict(type="path", required=True),
+            cert_content=dict(type="str"),
+            key_content=dict(type="str", no_log=True),
+            self_signed=dict(type="bool", default=False),
+            self_signed_subject=dict(type="str"),
+            self_signed_days=dict(type="int", default=365),
+            key_mode=dict(type="raw", default="0600"),
+            key_group=dict(type="str"),
+            cert_mode=dict(type="raw", default="0644"),
+        ),
+        required_together=[["cert_content", "key_content"]],
+        supports_check_mode=True,
+    )
+    run_module(module, TlsCertificate)
+
+
+if __name__ == "__main__":
+    main()
