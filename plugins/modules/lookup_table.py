@@ -65,6 +65,17 @@ options:
         the task is the single source of truth for the table.
     type: bool
     default: false
+  secret:
+    description:
+      - The table holds secrets, such as the SASL client's C(sasl_passwd).
+      - No value is ever shown, in the result, the diff (values appear as C(********)), the echoed
+        arguments, warnings or errors; keys are shown.
+      - A new table is created C(0600); an existing one loses every permission for other users. A
+        O(mode) that lets other users read it is refused. The index (C(.db), C(.lmdb), ...) and every
+        temporary file get the source's mode and owner before the first byte is written.
+      - Set C(no_log) on the task as well when the keys themselves are confidential.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailtls.postfix.common
   - ansible.builtin.files
@@ -93,6 +104,13 @@ EXAMPLES = r"""
       spammer.example: REJECT
       partner.example: OK
     exclusive: true
+
+- name: The SASL client's password table, 0600 with its index, values never shown
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/sasl_passwd
+    entries:
+      "[smtp.example.net]:587": "user@example.net:{{ relay_password }}"
+    secret: true
 
 - name: Remove entries
   mailtls.postfix.lookup_table:
@@ -159,6 +177,7 @@ def main():
             entries=dict(type="raw"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
+            secret=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("key", "entries")],
         required_one_of=[("key", "entries")],

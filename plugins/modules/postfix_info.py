@@ -93,9 +93,11 @@ tls_explicit:
     smtpd_tls_security_level: may
 policy_tables:
   description:
-    - For C(smtp_tls_policy_maps) and C(lmtp_tls_policy_maps), each table named, with its type,
-      path, whether it exists, its entry count and, for indexed types, whether the index is at
-      least as new as the source.
+    - For C(smtp_tls_policy_maps) and C(lmtp_tls_policy_maps), each table Postfix opens (after
+      C($name) expansion, with C(inline:{...}) and other braced tables kept whole), with its type
+      and, for file-based types, its path, whether it exists, its entry count and, for indexed
+      types, whether the index is at least as new as the source. Tables without a source file
+      (C(inline), C(socketmap), C(static), ...) have C(file=false).
   returned: always
   type: dict
   sample:
@@ -107,6 +109,19 @@ policy_tables:
         exists: true
         entries: 2
         index_fresh: true
+      - table: "inline:{ {partner.example = encrypt} }"
+        file: false
+        type: inline
+    lmtp_tls_policy_maps: []
+policy_maps:
+  description:
+    - The elements of C(smtp_tls_policy_maps) and C(lmtp_tls_policy_maps) as main.cf writes them
+      (C($name) not expanded, braced tables whole), empty when main.cf does not set them. What a
+      task that adds a table to the list should keep.
+  returned: always
+  type: dict
+  sample:
+    smtp_tls_policy_maps: [$tls_policy, "inline:{ {partner.example = encrypt} }"]
     lmtp_tls_policy_maps: []
 obsolete:
   description: Obsolete TLS parameters main.cf sets, with their replacement.

@@ -63,7 +63,9 @@ options:
   include_subdomains:
     description:
       - Also add (or remove) the C(.domain) entry, so that the policy covers every sub-domain of
-        the destination too. Only for a plain domain. The default for the items of O(policies).
+        the destination too. The default for the items of O(policies).
+      - Applies to plain domains only; a destination without sub-domains (C([mx.example.com]),
+        C(example.com:587), C(.example.com)) gets its own entry alone.
     type: bool
     default: false
   policies:
@@ -99,6 +101,16 @@ options:
       - With O(state=present), remove every entry not given in this call.
     type: bool
     default: false
+  downgrade:
+    description:
+      - Whether an entry that already exists with a stronger level may be replaced by a weaker one.
+      - With V(false), such an entry stays as it is, is listed in RV(kept), and a warning says so. This
+        is how two roles share one table without one silently weakening the other's forced TLS.
+      - Strength, after Postfix's TLS_README - C(none) < C(may) < C(dane) (opportunistic DANE) <
+        C(encrypt) < C(dane-only), C(fingerprint), C(verify) < C(secure). Levels of equal rank are not
+        ordered, so they replace each other.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - mailtls.postfix.common
 notes:
@@ -176,6 +188,12 @@ removed:
   type: list
   elements: str
   sample: []
+kept:
+  description: Keys left at their stronger level because O(downgrade=false).
+  returned: always
+  type: list
+  elements: str
+  sample: [partner.example]
 postmap_run:
   description: Whether the index was (or in check mode would be) rebuilt.
   returned: always
@@ -198,8 +216,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TlsPolicyEdit
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
-
-LEVELS = ["none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure"]
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
 
 
 def main():
@@ -209,17 +226,18 @@ def main():
             type=dict(type="str"),
             destination=dict(type="str"),
             destinations=dict(type="list", elements="str"),
-            level=dict(type="str", choices=LEVELS),
+            level=dict(type="str", choices=list(LEVELS)),
             attributes=dict(type="dict", default={}),
             include_subdomains=dict(type="bool", default=False),
             policies=dict(type="list", elements="dict", options=dict(
                 destination=dict(type="str", required=True),
-                level=dict(type="str", choices=LEVELS),
+                level=dict(type="str", choices=list(LEVELS)),
                 attributes=dict(type="dict"),
                 include_subdomains=dict(type="bool"),
             )),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
+            downgrade=dict(type="bool", default=True),
         ),
         required_one_of=[("destination", "destinations", "policies")],
         supports_check_mode=True,

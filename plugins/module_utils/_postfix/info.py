@@ -8,25 +8,30 @@ import os
 import re
 
 from .base import FileEditModule
-from .commands import output_lines
+from .commands import output_lines, parse_parameters
 from .errors import ConfigError
 from .files import read_text
-from .lines import normalize_space
+from .lines import normalize_space, split_list
 from .parameters import OBSOLETE_PARAMETERS
-from .table_types import INDEX_SUFFIXES, is_indexed, table_document
+from .table_types import FILE_TYPES, INDEX_SUFFIXES, is_indexed, table_document
 from .tls import parse_version
 
 _TLS_NAME = re.compile(r"(^|_)tls_|_tls$|^tls")
-_MAP = re.compile(r"^([a-z0-9]+):(/\S+)$")
+_MAP = re.compile(r"([a-z0-9]+):(.*)", re.S)
 POLICY_PARAMETERS = ("smtp_tls_policy_maps", "lmtp_tls_policy_maps")
 
 
 def table_summary(spec, count_entries=True):
-    """Describe one ``type:path`` table: existence, entries, index freshness."""
-    match = _MAP.match(spec)
-    if not match:
-        return {"table": spec, "file": False}
-    table_type, path = match.groups()
+    """Describe one table of a list as Postfix reads it: existence, entries, index freshness.
+
+    ``spec`` is one element of an expanded map list: ``hash:/etc/postfix/x``,
+    ``inline:{ {a=b} }``, ``socketmap:inet:...``. Only types with a source file
+    are looked at on disk.
+    """
+    match = _MAP.fullmatch(spec)
+    table_type, path = match.groups() if match else (None, None)
+    if table_type not in FILE_TYPES or not path.startswith("/"):
+        return {"table": spec, "file": False, "type": table_type}
     summary = {"table": spec, "file": True, "type": table_type, "path": path, "exists": os.path.isfile(path)}
     if summary["exists"] and count_entries:
         summary["entries"] = len(table_document(table_type, read_text(path)).entries)
@@ -52,10 +57,13 @@ class PostfixInfo(FileEditModule):
         # only as "unused parameter" warnings, and are reported all the same.
         set_in_main_cf = dict(unknown, **explicit)
         version = effective.get("mail_version", "")
-        policy_tables = {}
-        for name in POLICY_PARAMETERS:
-            specs = [word for word in re.split(r"[\s,]+", effective.get(name, "")) if word]
-            policy_tables[name] = [table_summary(spec, self.module.params["count_entries"]) for spec in specs]
+        # The tables Postfix opens: $name expanded, {...} groups kept whole.
+        expanded = parse_parameters(self.postfix.run("postconf", ["-c", config_dir, "-x"] + list(POLICY_PARAMETERS))[1])
+        policy_tables = dict((name, [table_summary(spec, self.module.params["count_entries"])
+                                     for spec in split_list(expanded.get(name, ""))])
+                             for name in POLICY_PARAMETERS)
+        # What main.cf writes, element by element, for a caller that rewrites the list.
+        policy_maps = dict((name, split_list(explicit.get(name, ""))) for name in POLICY_PARAMETERS)
         self.result.update(
             changed=False,
             config_dir=config_dir,
@@ -66,6 +74,7 @@ class PostfixInfo(FileEditModule):
             tls=dict((name, value) for name, value in sorted(effective.items()) if _TLS_NAME.search(name)),
             tls_explicit=dict((name, value) for name, value in sorted(explicit.items()) if _TLS_NAME.search(name)),
             policy_tables=policy_tables,
+            policy_maps=policy_maps,
             obsolete=[{"name": name, "value": set_in_main_cf[name], "replacement": OBSOLETE_PARAMETERS[name]}
                       for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS],
         )

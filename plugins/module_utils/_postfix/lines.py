@@ -78,6 +78,33 @@ def normalize_space(value):
     return " ".join(word for word in _SPACE_RUN.split(value) if word)
 
 
+# What separates the elements of a Postfix list (CHARS_COMMA_SP in Postfix's sources).
+LIST_SEPARATORS = ", \t\r\n"
+
+
+def split_list(value):
+    """The elements of a Postfix list, as Postfix splits it (mystrtokq).
+
+    Commas and whitespace separate elements, except inside ``{...}``: the
+    whole of ``inline:{ {a=b}, {c=d} }`` is one element.
+    """
+    words, current, depth = [], [], 0
+    for char in value:
+        if depth == 0 and char in LIST_SEPARATORS:
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+        current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
 def ensure_final_newline(lines):
     """Give the last line a newline, as Postfix does when it rewrites a file."""
     if lines and not lines[-1].endswith("\n"):

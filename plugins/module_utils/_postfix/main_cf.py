@@ -26,21 +26,20 @@ from .lines import (
     logical_lines,
     normalize_space,
     split_lines,
+    split_list,
 )
 
 # Names Postfix accepts in main.cf: built-in and user-defined parameters, and
 # per-service ones such as ``smtp-amavis_destination_recipient_limit``.
-PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # fullmatch: "$" accepts a final newline
 # The end of a name at the start of a logical line, as strcspn(" \t\r\n=").
 _NAME_END = re.compile(r"[ \t\r\n=]")
-# Postfix list separators (whitespace and commas), for list-valued input.
-_LIST_SEPARATORS = re.compile(r"[ \t\n\v\f\r,]+")
 _FORBIDDEN_IN_VALUE = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
 
 
 def check_parameter_name(name, where="name"):
     """Raise InputError unless ``name`` is a well-formed main.cf parameter name."""
-    if not isinstance(name, str) or not PARAMETER_NAME.match(name):
+    if not isinstance(name, str) or not PARAMETER_NAME.fullmatch(name):
         raise InputError(where, "%r is not a valid Postfix parameter name "
                                 "(letters, digits, '_', '-' and '.' only)" % (name,))
 
@@ -71,8 +70,8 @@ def render_value(name, value):
 
 
 def list_words(value):
-    """The elements of a Postfix list, ignoring how they are separated."""
-    return [word for word in _LIST_SEPARATORS.split(value) if word]
+    """The elements of a Postfix list, ignoring how they are separated (``{...}`` groups kept whole)."""
+    return split_list(value)
 
 
 def _split_assignment(text):

@@ -18,9 +18,9 @@ import stat
 from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
 from .files import EditLock, hold, open_regular, read_text, remove_leftover
-from .table import check_key, check_value
+from .table import MASK, check_key, check_value
 from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
-from .tls import normalize_destination, parse_version, policy_keys, render_policy
+from .tls import normalize_destination, parse_version, policy_keys, render_policy, weakens
 
 
 def _mtime(path):
@@ -109,6 +109,10 @@ class TableModule(FileEditModule):
             attributes.mode &= ~0o007
         return attributes
 
+    def adjusted(self, document, wanted):
+        """The entries to write, given what the table holds; a module may keep some it has."""
+        return wanted
+
     def _plan(self, path, table_type, index_paths, wanted, remove, exclusive):
         identity = _identity(path)
         exists = identity is not None
@@ -117,7 +121,7 @@ class TableModule(FileEditModule):
         if exclusive and document.has_blocks:
             raise InputError("exclusive", "%s has if/endif blocks, which this module does not manage; "
                                           "it cannot own the whole table" % path)
-        new_text, change = document.edited(wanted, remove, exclusive)
+        new_text, change = document.edited(self.adjusted(document, wanted), remove, exclusive)
         # A table main.cf may name must exist even when it has no entries yet.
         create = not exists and self.module.params["state"] == "present"
         if not index_paths:
@@ -275,12 +279,26 @@ def requested_entries(params):
 class LookupTableEdit(TableModule):
     """The lookup_table module: per-entry edits of any file-based table."""
 
+    def __init__(self, module):
+        super().__init__(module)
+        self.secret = bool(module.params.get("secret"))
+
     def execute(self):
         wanted, remove = requested_entries(self.module.params)
         if self.module.params["state"] == "absent" and self.module.params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
         config_dir, path, table_type = self.resolve_table()
         self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"])
+
+    def echoed_arguments(self):
+        """With ``secret``, the echo shows keys and never a value."""
+        echoed = super().echoed_arguments()
+        if self.secret:
+            if echoed.get("value") is not None:
+                echoed["value"] = MASK
+            if isinstance(echoed.get("entries"), dict):
+                echoed["entries"] = dict((key, MASK) for key in echoed["entries"])
+        return echoed
 
 
 class TlsPolicyEdit(TableModule):
@@ -313,6 +331,23 @@ class TlsPolicyEdit(TableModule):
                 if wanted.setdefault(key, value) != value:
                     raise InputError("policies", "%s is given twice with different policies" % key)
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
+        self.result["kept"] = sorted(self.kept)
+        for key in self.result["kept"]:
+            self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
+                                 % (key, self.kept[key], wanted[key]))
+
+    kept = {}
+
+    def adjusted(self, document, wanted):
+        """With downgrade=false, an entry whose level is stronger than the wanted one stays."""
+        self.kept = {}
+        if self.module.params["downgrade"]:
+            return wanted
+        for key, value in wanted.items():
+            current = document.value(key)
+            if current is not None and weakens(current, value):
+                self.kept[key] = current
+        return dict((key, value) for key, value in wanted.items() if key not in self.kept)
 
 
 def policy_requests(params):

@@ -18,6 +18,7 @@ INDEX_SUFFIXES = {
 }
 # Types Postfix reads from the source itself; a change needs a reload.
 FLAT_TYPES = frozenset(["texthash", "regexp", "pcre", "cidr"])
+FILE_TYPES = frozenset(INDEX_SUFFIXES) | FLAT_TYPES
 # Types whose keys are patterns, not words to look up: no per-key verification.
 PATTERN_TYPES = frozenset(["regexp", "pcre", "cidr"])
 # Debian packages that add a map type to Postfix.
@@ -48,9 +49,9 @@ def table_document(table_type, text):
 
 def check_type(table_type, available, where="type"):
     """Raise InputError unless ``table_type`` is a file table this Postfix supports."""
-    if table_type not in INDEX_SUFFIXES and table_type not in FLAT_TYPES:
+    if table_type not in FILE_TYPES:
         raise InputError(where, "%r is not a file-based lookup table type; use one of %s"
-                         % (table_type, ", ".join(sorted(set(INDEX_SUFFIXES) | FLAT_TYPES))))
+                         % (table_type, ", ".join(sorted(FILE_TYPES))))
     if table_type not in available:
         package = TYPE_PACKAGES.get(table_type)
         hint = " (on Debian and Ubuntu install the package '%s')" % package if package else ""

@@ -18,16 +18,24 @@ from .errors import InputError
 LEVELS = ("none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure")
 TLS_LEVELS = LEVELS[1:]
 LEVEL_SINCE = {"dane": (2, 11), "dane-only": (2, 11), "fingerprint": (2, 5)}
+# How much each level guarantees (TLS_README, "TLS client security levels"): none sends in clear;
+# may encrypts when it can; dane falls back to may without usable TLSA records; encrypt requires
+# encryption; dane-only, fingerprint and verify also authenticate the server; secure verifies the
+# name against the next hop. Levels of equal rank authenticate differently and are not ordered.
+LEVEL_STRENGTH = {"none": 0, "may": 1, "dane": 2, "encrypt": 3, "dane-only": 4, "fingerprint": 4,
+                  "verify": 4, "secure": 5}
 
-_PROTOCOL = re.compile(r"^(!|>=|<=)?(SSLv2|SSLv3|TLSv1|TLSv1\.[0-3])$")
-_CIPHER_NAME = re.compile(r"^!?[A-Za-z0-9+_.\-]+$")
-_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2})+$")
+# Validating patterns are used with fullmatch: "$" would also match before a final newline.
+_PROTOCOL = re.compile(r"(!|>=|<=)?(SSLv2|SSLv3|TLSv1|TLSv1\.[0-3])")
+_CIPHER_NAME = re.compile(r"!?[A-Za-z0-9+_.\-]+")
+_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{2}(:?[0-9A-Fa-f]{2})+")
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
-_DOMAIN = re.compile(r"^%s(\.%s)*$" % (_LABEL, _LABEL))
-_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_IPV6 = re.compile(r"^ipv6:[0-9a-f:.]+$")
-_SERVICE = re.compile(r"^([0-9]{1,5}|[a-z][a-z0-9-]*)$")
+_DOMAIN = re.compile(r"%s(\.%s)*" % (_LABEL, _LABEL))
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_IPV6 = re.compile(r"ipv6:[0-9a-f:.]+")
+_SERVICE = re.compile(r"[0-9]{1,5}|[a-z][a-z0-9-]*")
 _MATCH_KEYWORDS = ("hostname", "nexthop", "dot-nexthop")
+_ONE_WORD = re.compile(r"[!-~\u00a0-\ud7ff\ue000-\U0010ffff]+")  # printable: no space, control or stray byte
 
 
 def _words(name, value, separators):
@@ -47,7 +55,7 @@ def _words(name, value, separators):
 def _protocols(name, value, level):
     items = _words(name, value, ":, ")
     for item in items:
-        if not _PROTOCOL.match(item):
+        if not _PROTOCOL.fullmatch(item):
             raise InputError(name, "%r is not a TLS protocol (SSLv3, TLSv1, TLSv1.1, TLSv1.2, TLSv1.3, "
                                    "optionally prefixed with !, >= or <=)" % item)
     return ":".join(items)
@@ -63,7 +71,7 @@ def _ciphers(name, value, level):
 def _exclude(name, value, level):
     items = _words(name, value, ":, ")
     for item in items:
-        if not _CIPHER_NAME.match(item):
+        if not _CIPHER_NAME.fullmatch(item):
             raise InputError(name, "%r is not an OpenSSL cipher or cipher-class name" % item)
     return ":".join(items)
 
@@ -72,14 +80,14 @@ def _match(name, value, level):
     if level == "fingerprint":
         items = _words(name, value, "|, ")
         for item in items:
-            if not _FINGERPRINT.match(item):
+            if not _FINGERPRINT.fullmatch(item):
                 raise InputError(name, "%r is not a certificate or public-key fingerprint "
                                        "(hex bytes, optionally separated by ':')" % item)
         return "|".join(item.upper() for item in items)
     items = _words(name, value, ":, ")
     for item in items:
         host = item[1:] if item.startswith(".") else item
-        if item not in _MATCH_KEYWORDS and not _DOMAIN.match(host.lower()):
+        if item not in _MATCH_KEYWORDS and not _DOMAIN.fullmatch(host.lower()):
             raise InputError(name, "%r is neither hostname, nexthop, dot-nexthop nor a domain name" % item)
     return ":".join(items)
 
@@ -101,7 +109,7 @@ def _yes_no(name, value, level):
 
 
 def _servername(name, value, level):
-    if not isinstance(value, str) or not (value == "hostname" or _DOMAIN.match(value.lower())):
+    if not isinstance(value, str) or not (value == "hostname" or _DOMAIN.fullmatch(value.lower())):
         raise InputError(name, "must be 'hostname' or a DNS name, got %r" % (value,))
     return value
 
@@ -128,6 +136,20 @@ def _since(version):
     return ".".join(str(part) for part in version)
 
 
+def valid_service(port):
+    """A TCP port (1-65535) or a service name, as a next hop may carry."""
+    if not _SERVICE.fullmatch(port):
+        return False
+    return not port.isdigit() or 0 < int(port) < 65536
+
+
+def destination_port(destination):
+    """The port a normalised destination names, or None."""
+    host_end = destination.rfind("]") + 1 if destination.startswith("[") else 0
+    _host, sep, port = destination[host_end:].rpartition(":")
+    return port if sep else None
+
+
 def normalize_destination(destination, where="destination"):
     """Return the table key Postfix looks up for a next-hop destination, lower-cased.
 
@@ -137,25 +159,25 @@ def normalize_destination(destination, where="destination"):
     if not isinstance(destination, str) or not destination.strip():
         raise InputError(where, "a destination must be a non-empty string, got %r" % (destination,))
     key = destination.strip().lower()
-    if _DOMAIN.match(key):  # the common case, first
+    if _DOMAIN.fullmatch(key):  # the common case, first
         return key
     problem = "%r is not a next-hop destination (example.com, .example.com, [mx.example.com]:587, " \
               "[192.0.2.1])" % destination
     if key.startswith("["):
         host, sep, port = key[1:].partition("]")
-        if not sep or (port and not (port.startswith(":") and _SERVICE.match(port[1:]))):
+        if not sep or (port and not (port.startswith(":") and valid_service(port[1:]))):
             raise InputError(where, problem)
-        if _IPV4.match(host):
+        if _IPV4.fullmatch(host):
             if any(int(part) > 255 for part in host.split(".")):
                 raise InputError(where, problem)
-        elif not (_IPV6.match(host) or _DOMAIN.match(host)):
+        elif not (_IPV6.fullmatch(host) or _DOMAIN.fullmatch(host)):
             raise InputError(where, problem)
         return key
     host, sep, port = key.partition(":")
-    if sep and not _SERVICE.match(port):
+    if sep and not valid_service(port):
         raise InputError(where, problem)
     bare = host[1:] if host.startswith(".") else host
-    if not _DOMAIN.match(bare):
+    if not _DOMAIN.fullmatch(bare):
         raise InputError(where, problem)
     return key
 
@@ -185,16 +207,36 @@ def render_policy(level, attributes=None, postfix_version=None, destination="pol
             raise InputError(where, "%sneeds Postfix %s or later; this host runs %s"
                              % (prefix, _since(since), _since(postfix_version)))
         try:
-            words.append("%s=%s" % (name, render(name, value, level)))
+            rendered = render(name, value, level)
         except InputError as exc:
             raise InputError(where, prefix + str(exc).split(": ", 1)[1])
+        # One word whatever the renderer let through: a space or newline would add attributes or lines.
+        if not _ONE_WORD.fullmatch(rendered):
+            raise InputError(where, "%s%r holds whitespace or control characters" % (prefix, rendered))
+        words.append("%s=%s" % (name, rendered))
     return " ".join(words)
 
 
+def has_subdomains(destination):
+    """Only a plain domain has sub-domains: not ``[host]``, ``host:port`` or ``.domain`` (itself a pattern)."""
+    return not destination.startswith((".", "[")) and ":" not in destination
+
+
+def weakens(current_policy, new_policy):
+    """True if replacing the table value ``current_policy`` by ``new_policy`` lowers the level."""
+    current = current_policy.split(None, 1)[0].lower() if current_policy.strip() else ""
+    new = new_policy.split(None, 1)[0].lower()
+    if current not in LEVEL_STRENGTH:
+        return False  # not a level we know (a hand-written entry): the caller's policy wins
+    return LEVEL_STRENGTH[new] < LEVEL_STRENGTH[current]
+
+
 def policy_keys(destination, include_subdomains=False):
-    """The table keys of a normalised destination; with sub-domains, also ``.domain``."""
-    if not include_subdomains:
-        return [destination]
-    if destination.startswith((".", "[")) or ":" in destination:
-        raise InputError("include_subdomains", "%s: only a plain domain can cover its sub-domains" % destination)
-    return [destination, "." + destination]
+    """The table keys of a normalised destination; with sub-domains, also ``.domain``.
+
+    ``include_subdomains`` does not apply to a destination that has none (a
+    bracketed next hop or one with a port): it gets its own key only.
+    """
+    if include_subdomains and has_subdomains(destination):
+        return [destination, "." + destination]
+    return [destination]

@@ -52,8 +52,9 @@ def test_values_render_in_canonical_order():
 def test_subdomain_keys():
     assert policy_keys("partner.example", include_subdomains=True) == ["partner.example", ".partner.example"]
     assert policy_keys("partner.example") == ["partner.example"]
-    with pytest.raises(InputError, match="only a plain domain"):
-        policy_keys("[mx.example]", include_subdomains=True)
+    # A next hop without sub-domains gets its own key only: the default simply does not apply.
+    for destination in ("[mx.example]", "[mx.example]:587", "partner.example:587", ".partner.example"):
+        assert policy_keys(destination, include_subdomains=True) == [destination]
 
 
 @pytest.mark.parametrize("level, attributes, problem", [
