@@ -12,13 +12,29 @@ import tempfile
 import time
 
 from .base import FileEditModule
-from .commands import run_with_terminal
+from .commands import parse_parameters, run_with_terminal
 from .errors import ConfigError, InputError, ValidationError
 from .files import read_text, write_new_file
 from .lines import normalize_space
 from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
-from .master_cf import FIELDS as MASTER_FIELDS, Entry, check_service, plan_master_edit, wanted_entry
-from .parameters import RESTART_PARAMETERS, migrate_obsolete, obsolete_warning
+from .master_cf import (
+    FIELDS as MASTER_FIELDS,
+    Entry,
+    MasterCf,
+    check_service,
+    edit_options,
+    plan_master_edit,
+    wanted_entry,
+)
+from .parameters import (
+    RESTART_PARAMETERS,
+    ROLE_PARAMETERS,
+    TLS_ROLES,
+    Service,
+    effective_levels,
+    obsolete_warning,
+    plan_tls_migration,
+)
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
 # a backdated scratch copy makes the read-back instant.
@@ -130,8 +146,12 @@ class PostconfEdit(FileEditModule):
     def _read_back(self, config_dir, new_text, changes):
         """Have the real ``postconf`` read ``new_text`` and confirm every change."""
         with self.scratch_config(config_dir, main_cf_text=new_text) as scratch:
-            known, unknown, _stderr = self.postfix.non_default(scratch)
+            self._confirm_changes(scratch, changes)
             self._run_validate(scratch, "main.cf")
+
+    def _confirm_changes(self, scratch, changes):
+        """Raise unless ``postconf -n`` of the scratch directory shows every change."""
+        known, unknown, _stderr = self.postfix.non_default(scratch)
         for change in changes:
             seen = known.get(change.name, unknown.get(change.name))
             if change.after is None:
@@ -160,18 +180,121 @@ class PostconfEdit(FileEditModule):
 
 
 class TlsMigrate(PostconfEdit):
-    """Replace obsolete TLS parameters with the security levels, as Postfix reads them."""
+    """Replace the obsolete TLS switches with security levels in main.cf and master.cf.
+
+    The plan is made from what Postfix reads (``postconf -x``), so references such as
+    ``$enable_tls`` count, and it keeps the level of every role, globally and in every
+    service. master.cf is written before main.cf; both states are confirmed first.
+    """
 
     def execute(self):
-        def compute(text):
-            document = MainCf(text)
-            values = dict((name, document.value(name)) for name in document.settings)
-            wanted, remove, notes = migrate_obsolete(values)
-            new_text, changes = plan_edit(text, wanted, remove)
-            return new_text, (changes, notes)
+        config_dir, main_path = self.main_cf_path()
+        master_path = os.path.join(config_dir, "master.cf")
+        has_master = os.path.isfile(master_path)
+        main_text = read_text(main_path)
+        master_text = read_text(master_path) if has_master else None
+        with self.scratch_config(config_dir, main_text, master_text) as scratch:
+            defaults = parse_parameters(self.postfix.run("postconf", ["-c", scratch, "-d"] + list(ROLE_PARAMETERS))[1])
+            main, services = self._tls_state(scratch, master_text)
+        plan = plan_tls_migration(_main_raw(main_text), main, services, defaults)
+        levels = effective_levels(main, services, defaults)
+        new_master = {}  # the master.cf text main.cf's edit is checked with (the planned one in check mode)
+        confirmed = set()
 
-        _changes, notes = self.edit_main_cf(compute, lambda info: info[0])
-        self.result["notes"] = notes
+        def confirm(master_cf_text, main_cf_text, main_changes):
+            if (master_cf_text, main_cf_text) not in confirmed:
+                self._confirm_migration(config_dir, master_cf_text, main_text, main_cf_text, main_changes,
+                                        levels, defaults)
+                confirmed.add((master_cf_text, main_cf_text))
+
+        def compute_main(text):
+            return plan_edit(text, plan.main_set, plan.main_remove)
+
+        planned_main, planned_changes = compute_main(main_text)
+        master_changes = {}
+        changed = False
+        if has_master:
+            def compute_master(text):
+                new_master["text"], changes = edit_options(text, plan.services)
+                return new_master["text"], changes
+
+            changed, master_changes = self.edit_file(
+                master_path, compute_master, lambda text, _info: confirm(text, planned_main, planned_changes))
+            if "backup_file" in self.result:
+                self.result["master_cf_backup_file"] = self.result.pop("backup_file")
+        main_changed, changes = self.edit_file(
+            main_path, compute_main, lambda text, main_changes: confirm(new_master.get("text"), text, main_changes))
+        self.result.update(
+            changed=changed or main_changed,
+            config_file=main_path,
+            master_cf_file=master_path if has_master else None,
+            changes=dict((change.name, change.as_dict()) for change in changes),
+            master_cf_changes=master_changes,
+            notes=plan.notes,
+            tls_levels=_levels_by_place(levels),
+            restart_required=False,
+        )
+
+    def _tls_state(self, scratch, master_text):
+        """What Postfix reads in a scratch directory: (main.cf's expanded values, master.cf's Services)."""
+        main = parse_parameters(self.postfix.run("postconf", ["-c", scratch, "-x", "-n"])[1])
+        main.pop("config_directory", None)
+        if master_text is None:
+            return main, []
+        expanded = {}
+        for name, value in parse_parameters(self.postfix.run("postconf", ["-c", scratch, "-x", "-P"])[1]).items():
+            key, _sep, option = name.rpartition("/")
+            expanded.setdefault(key, {})[option] = value
+        services = []
+        for key, entries in MasterCf(master_text).entries.items():
+            entry = entries[-1]
+            raw = dict(entry.options)
+            overrides = expanded.get(key, {})
+            # Postfix 3.0's "-o { name = value }" form is read by Postfix but not by our parser.
+            hidden = sorted(name for name in set(overrides) - set(raw) if name in _TLS_PARAMETERS)
+            if hidden:
+                raise ConfigError("master.cf: %s sets %s in a form this module does not edit (-o { name = value }); "
+                                  "write it as -o name=value first; nothing was changed" % (key, ", ".join(hidden)))
+            command = os.path.basename(entry.command[0]) if entry.command else ""
+            services.append(Service(key, command, overrides, raw))
+        return main, services
+
+    def _confirm_migration(self, config_dir, master_cf_text, old_main, new_main, main_changes, levels, defaults):
+        """Have Postfix read both states - new master.cf with the old main.cf, then with the new
+        one - and confirm every level is what it was and every main.cf change; then validate."""
+        for main_cf_text in (old_main, new_main):
+            if master_cf_text is None and main_cf_text is old_main:
+                continue
+            with self.scratch_config(config_dir, main_cf_text, master_cf_text) as scratch:
+                main, services = self._tls_state(scratch, master_cf_text)
+                if main_cf_text is new_main:
+                    self._confirm_changes(scratch, main_changes)
+                    self._run_validate(scratch, "configuration")
+            now = effective_levels(main, services, defaults)
+            for place in sorted(set(levels) | set(now), key=lambda item: (item[0] or "", item[1])):
+                if now.get(place) != levels.get(place):
+                    raise ValidationError("%s: Postfix would apply the %s TLS level %s instead of %s %s; "
+                                          "nothing was changed"
+                                          % (place[0] or "main.cf", place[1], now.get(place), levels.get(place),
+                                             "once main.cf is written" if main_cf_text is new_main
+                                             else "between the two writes"))
+
+
+def _main_raw(text):
+    """What main.cf sets, as written (the last setting of each name)."""
+    document = MainCf(text)
+    return dict((name, document.value(name)) for name in document.settings if document.value(name) is not None)
+
+
+def _levels_by_place(levels):
+    """``{"main.cf": {role: level}, "service/type": {role: level}}`` for the result."""
+    by_place = {}
+    for (key, prefix), level in levels.items():
+        by_place.setdefault(key or "main.cf", {})[prefix] = level
+    return by_place
+
+
+_TLS_PARAMETERS = frozenset(name for role in TLS_ROLES for name in role.parameters if name)
 
 
 class MasterCfEdit(PostconfEdit):
