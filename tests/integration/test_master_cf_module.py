@@ -145,11 +145,16 @@ def test_bad_type_is_refused_by_the_argument_spec(localhost, config_dir):
     assert snapshot(config_dir) == before
 
 
-def test_check_diff_of_an_injected_newline_shows_nothing(tmp_path, config_dir):
+@pytest.mark.parametrize("field, value, message", [
+    ("service", "submission\n", "service: 'submission\\n'"),
+    ("wakeup", "60\n", "wakeup: '60\\n'"),
+    ("options", "syslog_name\n", "options: 'syslog_name\\n'"),
+    ("command", "smtpd\r", "command: 'smtpd\\r' must not contain a carriage return"),
+])
+def test_check_diff_of_an_injected_line_shows_nothing(tmp_path, config_dir, field, value, message):
     before = snapshot(config_dir)
-    task = {"name": "inject", "mailtls.postfix.master_cf": dict(
-        _bad("service", "submission\n"), config_dir=str(config_dir), wakeup="60\n")}
+    task = {"name": "inject", "mailtls.postfix.master_cf": dict(_bad(field, value), config_dir=str(config_dir))}
     rc, results, output = run_playbook(tmp_path, [task], check=True, diff=True)
-    assert rc != 0 and results["inject"]["msg"].startswith("service: 'submission\\n'"), output
-    assert "diff" not in results["inject"] and "+submission" not in output and "60\n" not in output
+    assert rc != 0 and results["inject"]["msg"].startswith(message), output
+    assert "diff" not in results["inject"] and "+submission" not in output
     assert snapshot(config_dir) == before
