@@ -142,7 +142,9 @@ def run_module(module, module_class):
     try:
         runner.execute()
     except PostfixError as exc:
-        module.fail_json(msg=reportable(str(exc)), **reportable(_fail_details(exc)))
+        # fail_json would echo every argument unless given the echo: secrets stay masked here too.
+        module.fail_json(msg=reportable(str(exc)), invocation={"module_args": runner.echoed_arguments()},
+                         **reportable(_fail_details(exc)))
     for warning in runner.warnings:
         module.warn(reportable(warning))
     invocation = {"module_args": runner.echoed_arguments()}

@@ -60,9 +60,12 @@ class FileAttributes(object):
 
 
 def open_regular(path, flags=os.O_RDONLY):
-    """Open ``path``; raise ConfigError unless it is a regular file (never blocks on a FIFO)."""
+    """Open ``path``; raise ConfigError unless it is a regular file (never blocks on a FIFO).
+
+    A file it creates is created 0600.
+    """
     try:
-        fd = os.open(path, flags | os.O_NONBLOCK | _CLOEXEC)
+        fd = os.open(path, flags | os.O_NONBLOCK | _CLOEXEC, 0o600)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK):
             raise ConfigError("%s is a symbolic link; refusing to write through it" % path, path=path)
