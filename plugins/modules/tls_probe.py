@@ -27,12 +27,14 @@ options:
     type: str
     required: true
   host:
-    description: Connect to this host instead of looking the destination up.
+    description:
+      - Connect to this host (a host name, IPv4 or IPv6 address) instead of looking the destination up.
     type: str
   port:
-    description: The port, with O(host) or a domain destination.
+    description:
+      - The port to connect to. Without it, the port in O(destination) (C([mx.example.com]:587)), else 25.
+      - Given both here and in O(destination), the two must be the same port.
     type: int
-    default: 25
   ca_path:
     description: Trusted CA directory for C(verify) and C(secure).
     type: path
@@ -41,7 +43,9 @@ options:
     description: Trusted CA file for C(verify) and C(secure), in addition to O(ca_path).
     type: path
   helo:
-    description: The name to send in EHLO; defaults to posttls-finger's (the host's name).
+    description:
+      - The domain name to send in EHLO (posttls-finger's C(-o myhostname=)); defaults to the host's
+        C(myhostname).
     type: str
   host_lookup:
     description:
@@ -51,7 +55,7 @@ options:
     choices: [dns, native, "dns, native"]
     default: dns
   timeout:
-    description: Seconds to wait for each connection.
+    description: Seconds to wait for each connection and each SMTP command, from 1 to 600.
     type: int
     default: 30
 extends_documentation_fragment:
@@ -85,7 +89,9 @@ target:
   type: str
   sample: "[mx.partner.example]:25"
 starttls:
-  description: Whether the server offered STARTTLS.
+  description:
+    - Whether the server offered STARTTLS, as a C(STARTTLS) keyword line of its EHLO reply (or a
+      TLS session was established). Text elsewhere in what the server sends never counts.
   returned: always
   type: bool
 established:
@@ -93,7 +99,10 @@ established:
   returned: always
   type: bool
 trust:
-  description: Postfix's verdict on the peer (V(Anonymous), V(Untrusted), V(Trusted), V(Verified)), or null.
+  description:
+    - Postfix's verdict on the peer (V(Anonymous), V(Untrusted), V(Trusted), V(Verified)), or null.
+    - Read only from the line posttls-finger itself writes for an established session, never from
+      the server's replies.
   returned: always
   type: str
   sample: Untrusted
@@ -154,7 +163,9 @@ dnssec_validation:
   returned: always
   type: bool
 errors:
-  description: What posttls-finger reported as failures (connection, verification).
+  description:
+    - The failures posttls-finger reported in its own messages (connection, greeting, EHLO or STARTTLS
+      rejected, certificate verification), in its words; a rejection quotes the server's reply.
   returned: always
   type: list
   elements: str
@@ -171,7 +182,7 @@ def main():
         argument_spec=dict(
             destination=dict(type="str", required=True),
             host=dict(type="str"),
-            port=dict(type="int", default=25),
+            port=dict(type="int"),
             ca_path=dict(type="path", default="/etc/ssl/certs"),
             ca_file=dict(type="path"),
             helo=dict(type="str"),

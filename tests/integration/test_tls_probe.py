@@ -165,7 +165,7 @@ def test_unreachable_and_bad_input(localhost, smtp_servers):
     result = run_module(localhost, "mailtls.postfix.tls_probe", destination="not a destination")
     assert result["failed"] and "is not a next-hop destination" in result["msg"]
     result = run_module(localhost, "mailtls.postfix.tls_probe", destination="x.example", port=70000)
-    assert result["failed"] and result["msg"] == "port: 70000 is not a TCP port"
+    assert result["failed"] and result["msg"] == "port: 70000 is not a TCP port (1-65535)"
     assert postconf("-c", smtp_servers["config_dir"], "-h", "myhostname").stdout.strip() == "probe.test"
 
 

@@ -10,38 +10,106 @@ The leaf certificate's dates and names are read with ``openssl x509``.
 from __future__ import annotations
 
 import calendar
+import ipaddress
 import re
+import socket
 import time
 
 from .base import FileEditModule
 from .errors import CommandError, InputError
-from .tls import normalize_destination
+from .tls import _DOMAIN, destination_port, normalize_destination
 
-_ESTABLISHED = re.compile(r"posttls-finger: (\w+) TLS connection established to (\S+): (TLSv[0-9.]+|SSLv[0-9]) "
-                          r"with cipher (\S+)")
-_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
-_FAILURE = re.compile(r"posttls-finger: (Failed to establish session.*|.*verification failed.*|fatal: .*|.*: No route.*)$")
+# posttls-finger writes everything (transcript, verdict, failures, the -C chain) to stdout.
+# Its own messages are single lines starting with this prefix. A server's text shows only
+# after "< " (the transcript) or after a fixed message start ("STARTTLS rejected: 454 ..."),
+# with CR, control and non-ASCII bytes as "?" and a bare LF starting a new "< " line; so
+# everything is read from the start of posttls-finger's own lines, never from the transcript.
+_PREFIX = "posttls-finger: "
+_VERDICT = re.compile(r"(Anonymous|Untrusted|Trusted|Verified) TLS connection established to (\S+): "
+                      r"(TLSv[0-9.]+|SSLv[0-9]) with cipher (\S+)(?: |$)")
+# posttls-finger's failure messages (posttls-finger.c and the TLS library), at the start of its line.
+_FAILURE = re.compile(r"(Failed to establish session to |Destination address lookup failed: |no MX host for "
+                      r"|SMTP service not available: |(EHLO|HELO|STARTTLS) rejected: "
+                      r"|(\w+ )?certificate verification failed for |TLSA lookup error for "
+                      r"|Failed to load trust anchor file: |fatal: |[a-z ]+ while (reading server greeting|sending ))")
+_DNSSEC_UNAVAILABLE = "warning: DNSSEC validation may be unavailable"
+_DNSSEC_PROBE = re.compile(r"(warning: )?(reason: )?dnssec_probe '[^']*' received ")
+# The -C chain comes after the session, unprefixed; its subjects are escaped (\x0A), PEM lines are exact.
+_CHAIN = "Certificate chain"
+_PEM_BEGIN, _PEM_END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+_BASE64 = re.compile(r"[A-Za-z0-9+/=]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_TIMEOUT = 600
 
 
 def parse_finger(output):
-    """Facts from one posttls-finger run (its stdout and stderr together)."""
-    established = _ESTABLISHED.search(output)
-    ehlo = [line.split("< 250", 1)[1][1:].strip() for line in output.splitlines() if "< 250" in line]
-    failures = [match.group(1) for match in (_FAILURE.search(line) for line in output.splitlines()) if match]
-    pem = _PEM.findall(output)
+    """Facts from one posttls-finger run's standard output (str or bytes).
+
+    Only posttls-finger's own lines count: a server's text, wherever it appears, never
+    makes a verdict, a failure, a STARTTLS offer, a DNSSEC finding or a certificate.
+    """
+    lines = _text(output).split("\n")  # never splitlines(): \x0c, \x1c, U+2028 ... are not line ends
+    own = [line[len(_PREFIX):] for line in lines if line.startswith(_PREFIX)]
+    messages = [line for line in own if not line.startswith(("<", ">"))]
+    established = next((match for match in map(_VERDICT.match, messages) if match), None)
+    dnssec_unavailable = _DNSSEC_UNAVAILABLE in messages
+    dnssec_probed = dnssec_unavailable or any(_DNSSEC_PROBE.match(line) for line in messages)
+    pem = _certificates(lines)
     return {
-        "starttls": any(word.upper() == "STARTTLS" for word in ehlo) or bool(established),
+        "starttls": _offers_starttls(own) or bool(established),
         "established": bool(established),
         "trust": established.group(1) if established else None,
         "peer": established.group(2) if established else None,
         "protocol": established.group(3) if established else None,
         "cipher": established.group(4) if established else None,
-        "leaf_pem": pem[0] if pem else None,
-        "errors": failures,
+        "leaf_pem": pem[0] if pem and established else None,
+        "errors": [line for line in messages if _FAILURE.match(line)],
         # posttls-finger probes the resolver (dnssec_probe) when it looks names up in DNS.
-        "dnssec_validation": None if "dnssec_probe" not in output and "DNSSEC validation" not in output
-        else "DNSSEC validation may be unavailable" not in output,
+        "dnssec_validation": not dnssec_unavailable if dnssec_probed else None,
     }
+
+
+def _text(output):
+    """Text whatever the server sent: undecodable bytes (surrogate escapes included) become U+FFFD."""
+    if isinstance(output, bytes):
+        return output.decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", output)
+
+
+def _offers_starttls(own):
+    """Whether the first EHLO reply has a STARTTLS keyword line (RFC 5321: not its first line, the name)."""
+    for index, line in enumerate(own):
+        if line.startswith("> EHLO "):
+            break
+    else:
+        return False
+    for number, line in enumerate(own[index + 1:]):
+        if not line.startswith(("< 250-", "< 250 ")):
+            return False
+        keyword = re.split(r"[ =]", line[len("< 250-"):], 1)[0]
+        if number > 0 and keyword.upper() == "STARTTLS":
+            return True
+        if line.startswith("< 250 "):
+            return False
+    return False
+
+
+def _certificates(lines):
+    """The PEM blocks of the -C chain, which follows a "Certificate chain" line."""
+    blocks, current, in_chain = [], None, False
+    for line in lines:
+        if line == _CHAIN:
+            in_chain = True
+        elif not in_chain:
+            continue
+        elif line == _PEM_BEGIN:
+            current = [line]
+        elif current is not None and line == _PEM_END:
+            blocks.append("\n".join(current + [line]))
+            current = None
+        elif current is not None:
+            current = current + [line] if _BASE64.fullmatch(line) else None
+    return blocks
 
 
 def parse_x509(text, now=None):
@@ -74,33 +142,26 @@ class TlsProbe(FileEditModule):
 
     def execute(self):
         params = self.module.params
-        check_port(params["port"])
-        if params["timeout"] <= 0:
-            raise InputError("timeout", "must be a positive number of seconds")
-        destination = normalize_destination(params["destination"])
-        if params["host"]:
-            target = "[%s]:%d" % (params["host"], params["port"])
-        elif destination.startswith("["):
-            target = destination
-        else:
-            target = destination if params["port"] == 25 else "%s:%d" % (destination, params["port"])
+        check_timeout(params["timeout"])
+        target, destination = probe_target(params["destination"], params["host"], params["port"])
         base = ["-t", str(params["timeout"]), "-T", str(params["timeout"]), "-h", params["host_lookup"]]
         if params["ca_file"]:
             base += ["-F", params["ca_file"]]
         if params["ca_path"]:
             base += ["-P", params["ca_path"]]
-        if params["helo"]:
-            base += ["-H", params["helo"]]
+        if params["helo"] is not None:
+            # -H would be client certificate chain files: the EHLO name is myhostname.
+            base += ["-o", "myhostname=%s" % check_helo(params["helo"])]
 
-        opportunistic = self._finger(base + ["-C", "-l", "may", target])
+        opportunistic = self._finger(base + ["-C", "-l", "may", "--", target])
         result = dict((key, value) for key, value in opportunistic.items() if key != "leaf_pem")
         result["target"] = target
         result["certificate"] = self._certificate(opportunistic["leaf_pem"]) if opportunistic["leaf_pem"] else None
         passes = {"may": True, "encrypt": opportunistic["established"]}
         for level in ("verify", "secure"):
             if opportunistic["established"]:
-                strict = self._finger(base + ["-l", level, target] + self._match(level, destination))
-                passes[level] = strict["trust"] == "Verified"
+                strict = self._finger(base + ["-l", level, "--", target] + self._match(level, destination))
+                passes[level] = strict["established"] and strict["trust"] == "Verified"
             else:
                 passes[level] = False
         result["passes"] = passes
@@ -116,8 +177,8 @@ class TlsProbe(FileEditModule):
     def _finger(self, args):
         rc, out, err = self.postfix.run("posttls-finger", args, check=False)
         if rc not in (0, 1):
-            raise CommandError("posttls-finger %s failed: %s" % (" ".join(args), (err or out).strip()), rc=rc)
-        return parse_finger(out + "\n" + err)
+            raise CommandError("posttls-finger %s failed: %s" % (" ".join(args), _text(err or out).strip()), rc=rc)
+        return parse_finger(out)  # stderr stays empty: posttls-finger logs to stdout
 
     def _certificate(self, pem):
         openssl = self.module.get_bin_path("openssl")
@@ -133,6 +194,75 @@ class TlsProbe(FileEditModule):
         return facts
 
 
-def check_port(port):
+def check_port(port, where="port"):
+    """A TCP port number (1-65535)."""
     if not 0 < port < 65536:
-        raise InputError("port", "%d is not a TCP port" % port)
+        raise InputError(where, "%d is not a TCP port (1-65535)" % port)
+    return port
+
+
+def check_timeout(timeout):
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise InputError("timeout", "%d is not a number of seconds from 1 to %d" % (timeout, MAX_TIMEOUT))
+    return timeout
+
+
+def _is_host_name(name):
+    # All-numeric names would be read as (bad) IPv4 addresses: 256.0.0.1, 1.2.3.
+    return (isinstance(name, str) and len(name) <= 253 and bool(_DOMAIN.fullmatch(name.lower()))
+            and not name.replace(".", "").isdigit())
+
+
+def check_host(host):
+    """A host name, IPv4 or IPv6 address; returns it as posttls-finger's ``[host]`` takes it."""
+    problem = "%r is not a host name, IPv4 or IPv6 address" % (host,)
+    if not isinstance(host, str):
+        raise InputError("host", problem)
+    if _is_host_name(host):
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise InputError("host", problem)
+    if "%" in host:  # a scope (fe80::1%eth0) is this host's business, not a destination
+        raise InputError("host", problem)
+    return str(address)
+
+
+def check_helo(helo):
+    if not _is_host_name(helo):
+        raise InputError("helo", "%r is not a domain name" % (helo,))
+    return helo
+
+
+def probe_target(destination, host=None, port=None):
+    """Return ``(target, key)``: posttls-finger's destination argument and the destination's policy key.
+
+    The port comes from ``port`` or the destination (``[mx.example]:587``), else 25; given in
+    both places it must be the same. ``host`` replaces the destination's host, not its port.
+    """
+    key = normalize_destination(destination)
+    own = destination_port(key)
+    name = key[:-len(own) - 1] if own is not None else key
+    # Whatever normalize_destination lets through, posttls-finger never sees a port out of range.
+    if own is not None and own.isdigit() and not 0 < int(own) < 65536:
+        raise InputError("destination", "%r names port %s, not a TCP port (1-65535)" % (destination, own))
+    if port is not None:
+        check_port(port)
+        if own is not None and _port_number(own) != port:
+            raise InputError("port", "%d differs from the port in destination %r (%s); give the port in one place"
+                             % (port, destination, own))
+        own = str(port)
+    if host is not None:
+        return "[%s]:%s" % (check_host(host), own or 25), key
+    return (name + ":" + own if own else name), key
+
+
+def _port_number(port):
+    """A port number or service name as a number (None for an unknown service)."""
+    if port.isdigit():
+        return int(port)
+    try:
+        return socket.getservbyname(port, "tcp")
+    except OSError:
+        return None
