@@ -6,6 +6,7 @@ still runs. The fleet with real mail is the molecule scenario's job.
 
 from __future__ import annotations
 
+import grp
 import os
 import subprocess
 
@@ -89,9 +90,10 @@ def test_tls_opportunistic_for_all_mail_and_listed_destinations(tmp_path, config
 
 @pytest.mark.parametrize("case, message", [
     ("mismatch", "is not the certificate of the key"),
-    ("world_readable", "so users other than its owner can read it"),
+    ("world_readable", "has mode 0644, so users other than its owner and group can read it"),
     ("missing", "does not exist"),
-    ("contradictory", "give both tls_receiving_cert_content and tls_receiving_key_content, or neither"),
+    ("contradictory", "parameters are required together: cert_content, key_content"),
+    ("self_signed_and_content", "self_signed: cannot be combined with cert_content and key_content"),
     ("bad_level", "value of tls_receiving_security_level must be one of: none, may, encrypt, got: strict"),
 ])
 def test_tls_receiving_refuses_bad_input(tmp_path, config_dir, key_pair, case, message):
@@ -105,6 +107,9 @@ def test_tls_receiving_refuses_bad_input(tmp_path, config_dir, key_pair, case, m
         role_vars["tls_receiving_cert_file"] = str(tmp_path / "nope.pem")
     elif case == "contradictory":
         role_vars["tls_receiving_cert_content"] = cert.read_text()
+    elif case == "self_signed_and_content":
+        role_vars.update(tls_receiving_cert_content=cert.read_text(), tls_receiving_key_content=key.read_text(),
+                         tls_receiving_self_signed=True)
     elif case == "bad_level":
         role_vars["tls_receiving_security_level"] = "strict"
     settle(config_dir / "main.cf")
@@ -113,6 +118,56 @@ def test_tls_receiving_refuses_bad_input(tmp_path, config_dir, key_pair, case, m
     assert rc != 0
     assert message in " ".join(output.split()), output
     assert snapshot(config_dir) == before
+
+
+def test_tls_receiving_mismatched_content_leaves_the_live_pair_byte_identical(tmp_path, config_dir, key_pair):
+    cert, key, other = key_pair
+    files = tmp_path / "tls"
+    role_vars = {"tls_receiving_cert_file": str(files / "cert.pem"),
+                 "tls_receiving_key_file": str(files / "private" / "key.pem"),
+                 "tls_receiving_cert_content": cert.read_text(), "tls_receiving_key_content": key.read_text()}
+    rc, _results, output = run_playbook(tmp_path, [role_task("tls_receiving", config_dir, **role_vars)])
+    assert rc == 0, output
+    settle(config_dir / "main.cf")
+    live, config = snapshot(files), snapshot(config_dir)
+    role_vars["tls_receiving_key_content"] = other.read_text()
+    for check in (False, True):
+        rc, _results, output = run_playbook(tmp_path, [role_task("tls_receiving", config_dir, **role_vars)],
+                                            check=check, diff=True)
+        assert rc != 0, output
+        assert snapshot(files) == live, "the live key is not replaced by one that does not match"
+        assert snapshot(config_dir) == config
+        assert ("the certificate given for %s/cert.pem is not the certificate of the key given for "
+                "%s/private/key.pem" % (files, files)) in " ".join(output.split()), output
+        assert other.read_text().splitlines()[5] not in output, "the key is never logged"
+
+
+def test_tls_receiving_leaves_existing_directories_alone(tmp_path, config_dir, key_pair):
+    cert, key, _other = key_pair
+    try:
+        gid = grp.getgrnam("ssl-cert").gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "--system", "ssl-cert"], check=True)
+        gid = grp.getgrnam("ssl-cert").gr_gid
+    private, shared = tmp_path / "ssl" / "private", tmp_path / "shared"
+    private.mkdir(parents=True)
+    os.chown(str(private), 0, gid)
+    os.chmod(str(private), 0o710)
+    shared.mkdir()
+    os.chmod(str(shared), 0o750)
+    for cert_file, key_file in ((tmp_path / "ssl" / "certs" / "cert.pem", private / "key.pem"),
+                                (shared / "cert.pem", shared / "key.pem")):
+        task = role_task("tls_receiving", config_dir, tls_receiving_cert_file=str(cert_file),
+                         tls_receiving_key_file=str(key_file), tls_receiving_cert_content=cert.read_text(),
+                         tls_receiving_key_content=key.read_text())
+        for _run in range(2):
+            rc, _results, output = run_playbook(tmp_path, [task])
+            assert rc == 0, output
+            for directory, expected in ((private, (0o710, 0, gid)), (shared, (0o750, 0, 0))):
+                found = os.stat(str(directory))
+                assert (found.st_mode & 0o7777, found.st_uid, found.st_gid) == expected, directory
+        assert key_file.read_text() == key.read_text()
+        assert "changed=0" in output, "the second run changes nothing"
 
 
 @pytest.mark.parametrize("role_vars, message", [
