@@ -142,6 +142,23 @@ def test_tls_receiving_mismatched_content_leaves_the_live_pair_byte_identical(tm
         assert other.read_text().splitlines()[5] not in output, "the key is never logged"
 
 
+def test_tls_receiving_self_signed_keeps_a_lone_existing_key(tmp_path, config_dir, key_pair):
+    _cert, pem, _other = key_pair
+    key = tmp_path / "keys" / "key.pem"
+    key.parent.mkdir()
+    key.write_bytes(pem.read_bytes())
+    os.chmod(str(key), 0o600)
+    task = role_task("tls_receiving", config_dir, tls_receiving_cert_file=str(tmp_path / "keys" / "cert.pem"),
+                     tls_receiving_key_file=str(key), tls_receiving_self_signed=True)
+    settle(config_dir / "main.cf")
+    before, config = snapshot(key.parent), snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc != 0, output
+    assert snapshot(key.parent) == before, "the existing key is not overwritten by a generated one"
+    assert snapshot(config_dir) == config
+    assert "self_signed generates both or neither" in " ".join(output.split()), output
+
+
 def test_tls_receiving_leaves_existing_directories_alone(tmp_path, config_dir, key_pair):
     cert, key, _other = key_pair
     try:
