@@ -12,7 +12,7 @@ description:
   - Reads a Postfix instance without changing anything. Returns its version, the lookup table types
     it supports (C(postconf -m)), C(default_database_type), every effective TLS parameter and the
     ones main.cf sets explicitly, the TLS policy tables in use with their entry counts and whether
-    their index is fresh, and the obsolete TLS parameters main.cf still sets.
+    their index is fresh, and the obsolete TLS parameters main.cf and master.cf still set.
   - What the roles need to make version-aware choices, and what a user wants to compare across a
     fleet.
 author:
@@ -124,7 +124,9 @@ policy_maps:
     smtp_tls_policy_maps: [$tls_policy, "inline:{ {partner.example = encrypt} }"]
     lmtp_tls_policy_maps: []
 obsolete:
-  description: Obsolete TLS parameters main.cf sets, with their replacement.
+  description:
+    - Obsolete TLS parameters main.cf sets, with their replacement, then those master.cf services
+      set with C(-o), with the service as C(service/type).
   returned: always
   type: list
   elements: dict
@@ -132,6 +134,10 @@ obsolete:
     - name: smtpd_use_tls
       value: "yes"
       replacement: smtpd_tls_security_level = may
+    - name: smtpd_enforce_tls
+      value: "yes"
+      replacement: smtpd_tls_security_level = encrypt
+      service: submission/inet
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -76,8 +76,22 @@ class PostfixInfo(FileEditModule):
             policy_tables=policy_tables,
             policy_maps=policy_maps,
             obsolete=[{"name": name, "value": set_in_main_cf[name], "replacement": OBSOLETE_PARAMETERS[name]}
-                      for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS],
+                      for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS] + self._obsolete_overrides(),
         )
+
+    def _obsolete_overrides(self):
+        """Obsolete TLS parameters master.cf services set with ``-o`` (postconf -P)."""
+        config_dir = self.module.params["config_dir"]
+        if not os.path.isfile(os.path.join(config_dir, "master.cf")):
+            return []
+        found = []
+        for line in output_lines(self.postfix.run("postconf", ["-c", config_dir, "-P"])[1]):
+            key, sep, value = line.partition(" = ")
+            service, _slash, name = key.rpartition("/")
+            if sep and name in OBSOLETE_PARAMETERS:
+                found.append({"name": name, "value": value, "replacement": OBSOLETE_PARAMETERS[name],
+                              "service": service})
+        return found
 
     @staticmethod
     def _parse(output):

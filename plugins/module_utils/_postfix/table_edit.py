@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
+import tempfile
 
 from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
-from .files import EditLock, hold, open_regular, read_text, remove_leftover
+from .files import EditLock, hold, open_regular, read_text, remove_leftover, write_new_file
 from .table import MASK, check_key, check_value
 from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
 from .tls import normalize_destination, parse_version, policy_keys, render_policy, weakens
@@ -137,6 +139,8 @@ class TableModule(FileEditModule):
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
         attributes = self.table_attributes(path)
         plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
+        if plan.change and self.module.check_mode and table_type in PATTERN_TYPES:
+            self._check_patterns_aside(config_dir, table_type, plan, path)
         if plan.needs_work and not self.module.check_mode:
             with EditLock(path) as lock:
                 if _identity(path) != plan.identity:
@@ -232,6 +236,18 @@ class TableModule(FileEditModule):
             if key in found:
                 raise ValidationError("%s: removed key %r still resolves%s; nothing was changed"
                                       % (name, key, "" if self.secret else " to %r" % found[key]), key=key)
+
+    def _check_patterns_aside(self, config_dir, table_type, plan, path):
+        """Check mode: Postfix reads the new patterns from a private copy, so the check predicts the run."""
+        scratch = tempfile.mkdtemp(prefix="mailtls-table-", dir=self.module.tmpdir)
+        try:
+            copy = os.path.join(scratch, os.path.basename(path))
+            write_new_file(copy, plan.new_text)
+            keys = plan.change.added + plan.change.updated
+            self._verify_patterns(config_dir, "%s:%s" % (table_type, copy), table_type, keys, plan.new_text,
+                                  "%s:%s" % (table_type, path))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _verify_patterns(self, config_dir, table, table_type, keys, new_text, name):
         """postmap skips a pattern it cannot parse, with a warning: ours must raise none."""
