@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS = ROOT / ".cache" / "collections"
-# Real-world main.cf files; CI lays shared/ beside the clone.
-CORPUS = Path(os.environ.get("MAILTLS_CORPUS", ROOT.parent / "shared" / "corpus" / "main.cf"))
+# Real-world main.cf files, kept in the repository (tests/corpus/main.cf/SOURCES.md).
+CORPUS = Path(os.environ.get("MAILTLS_CORPUS", ROOT / "tests" / "corpus" / "main.cf"))
 MASTER_CF_DIST = Path("/usr/share/postfix/master.cf.dist")
 MAIN_CF_DIST = Path("/usr/share/postfix/main.cf.dist")
 
@@ -63,7 +63,9 @@ def effective_config(config_dir):
 
 
 def corpus_files():
-    return sorted(CORPUS.glob("*.cf*")) if CORPUS.is_dir() else []
+    files = sorted(CORPUS.glob("*.cf*"))
+    assert files, "the main.cf corpus is missing from %s" % CORPUS  # never pass by testing nothing
+    return files
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 # with the settings measured in the shared molecule-podman notes. Idempotent.
 set -euo pipefail
 
-packages=(podman debootstrap runc catatonit netavark aardvark-dns)
+packages=(podman debootstrap runc catatonit netavark aardvark-dns iptables)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
