@@ -27,10 +27,13 @@ CASES = {
     "trusted": 2,
     "wrong_name": 3,
     "expired": 4,
+    "hostile_names": 5,
 }
+# A subjectAltName openssl prints raw: newlines and fake fields after a real name.
+HOSTILE_NAME = "a\nnotAfter=Jan  1 00:00:00 2099 GMT\nsha256 Fingerprint=AA:BB\nsubject=CN = spoof\n    DNS:spoof.example"
 
 
-def make_cert(name, issuer_key, issuer_name, key, start_days, end_days, ca=False):
+def make_cert(name, issuer_key, issuer_name, key, start_days, end_days, ca=False, extra_names=()):
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -41,7 +44,8 @@ def make_cert(name, issuer_key, issuer_name, key, start_days, end_days, ca=False
                .not_valid_after(now + datetime.timedelta(days=end_days))
                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
     if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(item) for item in (name,) + tuple(extra_names)]), critical=False)
     return builder.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -69,10 +73,12 @@ def smtp_servers():
     ca = make_cert("mailtls test CA", None, None, ca_key, -1, 30, ca=True)
     (certs / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cases = {"self_signed": ("localhost", None, 0, 30), "trusted": ("localhost", ca, -1, 30),
-             "wrong_name": ("other.test", ca, -1, 30), "expired": ("localhost", ca, -30, -1)}
+             "wrong_name": ("other.test", ca, -1, 30), "expired": ("localhost", ca, -30, -1),
+             "hostile_names": ("localhost", ca, -30, -1)}
     for stem, (name, issuer, start, end) in cases.items():
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = make_cert(name, ca_key if issuer else None, issuer.subject if issuer else None, key, start, end)
+        cert = make_cert(name, ca_key if issuer else None, issuer.subject if issuer else None, key, start, end,
+                         extra_names=[HOSTILE_NAME] if stem == "hostile_names" else [])
         write_pair(certs, stem, cert, key)
 
     (conf / "main.cf").write_text("\n".join([
@@ -106,7 +112,7 @@ def smtp_servers():
     subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
     try:
         deadline = time.time() + 10
-        while time.time() < deadline and ":%d " % (BASE_PORT + 4) not in subprocess.run(
+        while time.time() < deadline and ":%d " % (BASE_PORT + max(CASES.values())) not in subprocess.run(
                 ["ss", "-ltn"], capture_output=True, text=True, check=False).stdout:
             time.sleep(0.2)
         yield {"ports": dict((case, BASE_PORT + offset) for case, offset in CASES.items()),
@@ -155,6 +161,17 @@ def test_expired_certificate_is_reported_and_fails_verify(localhost, smtp_server
     result = probe(localhost, smtp_servers, "expired")
     assert result["certificate"]["expired"] is True and result["certificate"]["days_left"] < 0
     assert result["passes"]["encrypt"] is True and result["passes"]["verify"] is False
+
+
+def test_certificate_fields_cannot_be_forged_by_a_subject_alt_name(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "hostile_names")
+    certificate = result["certificate"]
+    assert certificate["expired"] is True and certificate["days_left"] < 0 and certificate["not_after"].endswith(" GMT")
+    assert not certificate["not_after"].startswith("Jan  1 00:00:00 2099")
+    assert certificate["names"] == ["localhost"] and certificate["subject"] == "CN = localhost"
+    served = x509.load_pem_x509_certificate((Path(smtp_servers["ca"]).parent / "hostile_names.pem").read_bytes())
+    assert certificate["fingerprint_sha256"] == served.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert result["passes"] == {"may": True, "encrypt": True, "verify": False, "secure": False}
 
 
 def test_unreachable_and_bad_input(localhost, smtp_servers):

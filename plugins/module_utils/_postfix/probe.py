@@ -107,34 +107,68 @@ def _certificates(lines):
         elif current is not None and line == _PEM_END:
             blocks.append("\n".join(current + [line]))
             current = None
-        elif current is not None:
-            current = current + [line] if _BASE64.fullmatch(line) else None
+        elif current is not None and _BASE64.fullmatch(line):
+            current.append(line)
+        else:
+            current = None  # not a PEM block after all
     return blocks
 
 
 def parse_x509(text, now=None):
-    """Facts from ``openssl x509 -noout -subject -issuer -enddate -fingerprint -sha256 -ext subjectAltName``."""
+    """Facts from ``openssl x509 -noout -subject -issuer -enddate -fingerprint -sha256 -ext subjectAltName``.
+
+    openssl escapes control bytes in the subject and issuer (one line each) but prints
+    subjectAltName values raw, newlines included: a name could carry a whole fake
+    ``notAfter=`` line. So every field is the first line openssl prints for it, before the
+    subjectAltName heading, and names are the valid DNS names of the one line after it.
+    """
     facts = {"subject": None, "issuer": None, "not_after": None, "names": [], "fingerprint_sha256": None}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("subject="):
-            facts["subject"] = line[len("subject="):].strip()
-        elif line.startswith("issuer="):
-            facts["issuer"] = line[len("issuer="):].strip()
-        elif line.startswith("notAfter="):
-            facts["not_after"] = line[len("notAfter="):].strip()
-        elif "Fingerprint=" in line:
-            facts["fingerprint_sha256"] = line.split("=", 1)[1].strip()
-        elif line.startswith("DNS:") or ", DNS:" in line:
-            facts["names"] = [item.strip()[4:] for item in line.split(",") if item.strip().startswith("DNS:")]
+    fields = {}
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if line.startswith("X509v3 Subject Alternative Name:"):
+            values = lines[index + 1].strip().split(", ") if index + 1 < len(lines) else []
+            if any(lines[index + 2:]):
+                values = values[:-1]  # it is the last thing printed: more lines mean its last name held a newline
+            facts["names"] = [value[4:] for value in values if value.startswith("DNS:") and _is_dns_name(value[4:])]
+            break
+        name, sep, value = line.partition("=")
+        if sep:
+            fields.setdefault(name.lower(), value.strip())
+    facts.update(subject=fields.get("subject"), issuer=fields.get("issuer"), not_after=fields.get("notafter"),
+                 fingerprint_sha256=fields.get("sha256 fingerprint"))
     if facts["not_after"]:
         expires = calendar.timegm(time.strptime(facts["not_after"].replace(" GMT", ""), "%b %d %H:%M:%S %Y"))
         facts["days_left"] = int((expires - (now or time.time())) // 86400)
         facts["expired"] = expires < (now or time.time())
-    cn = re.search(r"CN\s*=\s*([^,/]+)", facts["subject"] or "")
-    if cn and cn.group(1).strip() not in facts["names"]:
-        facts["names"].insert(0, cn.group(1).strip())
+    cn = next((value for key, value in _name_fields(facts["subject"] or "") if key == "CN"), None)
+    if cn and _is_dns_name(cn) and cn not in facts["names"]:
+        facts["names"].insert(0, cn)
     return facts
+
+
+# One attribute of openssl's default name output: CN = x, O = "a, b", OU = CN = y (a value
+# with a comma is quoted, "=" in a value is not escaped).
+_NAME_FIELD = re.compile(r'([A-Za-z][A-Za-z0-9.]*) = ("(?:[^"\\]|\\.)*"|(?:[^,+"\\]|\\.)*)(, | \+ |$)')
+
+
+def _name_fields(name):
+    """(attribute, value) pairs of a distinguished name as openssl prints it; stops where it stops parsing."""
+    fields, position = [], 0
+    while position < len(name):
+        match = _NAME_FIELD.match(name, position)
+        if not match:
+            break
+        value = match.group(2)
+        fields.append((match.group(1), value[1:-1] if value.startswith('"') else value))
+        if not match.group(3):
+            break
+        position = match.end()
+    return fields
+
+
+def _is_dns_name(name):
+    return _is_host_name(name[2:] if name.startswith("*.") else name)
 
 
 class TlsProbe(FileEditModule):

@@ -272,3 +272,40 @@ def test_timeout(timeout, good):
         with pytest.raises(InputError) as caught:
             check_timeout(timeout)
         assert str(caught.value) == "timeout: %d is not a number of seconds from 1 to 600" % timeout
+
+
+# openssl x509 (OpenSSL 3.0) for a certificate whose subjectAltName dNSName holds newlines and fake
+# fields: the subject is escaped, the name is printed raw.
+HOSTILE_X509 = (
+    "subject=CN = localhost, O = x\\E2\\80\\A8notAfter=Jan  1 00:00:00 2099 GMT\\0ADNS:nl.example\n"
+    "issuer=CN = localhost, O = x\\E2\\80\\A8notAfter=Jan  1 00:00:00 2099 GMT\\0ADNS:nl.example\n"
+    "notAfter=Nov 24 19:26:41 2026 GMT\n"
+    "sha256 Fingerprint=4E:2E:57:3F\n"
+    "X509v3 Subject Alternative Name: \n"
+    "    DNS:localhost, DNS:a\x0cb.example\n"
+    "notAfter=Jan  1 00:00:00 2099 GMT\n"
+    "sha256 Fingerprint=AA:BB\n"
+    "subject=CN = spoof\n"
+    "    DNS:spoof.example\n")
+
+
+def test_x509_fields_are_the_first_openssl_prints_and_names_are_dns_names():
+    now = calendar.timegm(time.strptime("Nov 25 15:40:00 2026", "%b %d %H:%M:%S %Y"))
+    facts = parse_x509(HOSTILE_X509, now=now)
+    assert facts["not_after"] == "Nov 24 19:26:41 2026 GMT" and facts["expired"] is True and facts["days_left"] == -1
+    assert facts["fingerprint_sha256"] == "4E:2E:57:3F" and facts["subject"].startswith("CN = localhost, O = x")
+    assert facts["names"] == ["localhost"]
+    truncated = HOSTILE_X509.replace("DNS:a\x0cb.example", "DNS:mx.example, DNS:a")  # "a" ended at a newline
+    assert parse_x509(truncated, now=now)["names"] == ["localhost", "mx.example"]
+    complete = HOSTILE_X509[:HOSTILE_X509.rindex("notAfter=Jan")].replace("DNS:a\x0cb.example", "DNS:a")
+    assert parse_x509(complete, now=now)["names"] == ["localhost", "a"]
+
+
+@pytest.mark.parametrize("subject, names", [
+    ('O = "a, CN = evil.example", OU = CN = evil2.example, CN = real.example', ["real.example"]),
+    ("CN = *.example.com", ["*.example.com"]),
+    ("CN = not a name, O = x", []),
+    ('CN = "quoted.example"', ["quoted.example"]),
+])
+def test_x509_common_name_is_the_cn_attribute(subject, names):
+    assert parse_x509("subject=%s\nissuer=CN = ca\n" % subject)["names"] == names
