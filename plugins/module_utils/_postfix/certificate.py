@@ -36,6 +36,7 @@ MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 KEY_HIDDEN = "(private key not shown)"
 _PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
 _PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
+_TRADITIONAL_ENCRYPTED = re.compile(r"^Proc-Type:\s*4,\s*ENCRYPTED", re.M)
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 # A self-signed pair's key, as the role always made it.
 SELF_SIGNED_KEY = "rsa:2048"
@@ -86,7 +87,7 @@ def holds_private_key(text):
 
 def is_encrypted(text):
     """Whether a PEM private key is protected by a passphrase (PKCS#8 or the traditional format)."""
-    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or bool(re.search(r"^Proc-Type:\s*4,\s*ENCRYPTED", text, re.M))
+    return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or bool(_TRADITIONAL_ENCRYPTED.search(text))
 
 
 def redact_keys(text):
@@ -111,8 +112,9 @@ def tlsa_3_1_1(spki_der):
 
 
 def first_line(text):
-    lines = output_lines(text)
-    return lines[0].strip() if lines else "no reason given"
+    """openssl's first message line, past the progress dots key generation prints."""
+    lines = [line.strip() for line in output_lines(text) if line.strip().strip(".+*-")]
+    return lines[0] if lines else "no reason given"
 
 
 class _Pem(object):
@@ -124,7 +126,8 @@ class _Pem(object):
     def error(self, problem):
         if self.parameter.endswith("_content"):
             noun = "key" if self.parameter == "key_content" else "certificate"
-            return InputError(self.parameter, "the %s given for %s %s; nothing was changed" % (noun, self.path, problem))
+            return InputError(self.parameter, "the %s given for %s %s; nothing was changed"
+                              % (noun, self.path, problem))
         return ConfigError("%s: %s %s; nothing was changed" % (self.parameter, self.path, problem), path=self.path)
 
 
@@ -135,6 +138,40 @@ class TlsCertificate(FileEditModule):
         params = self.module.params
         cert_file, key_file = params["cert_file"], params["key_file"]
         given = params["cert_content"] is not None
+        attributes = self._checked_arguments(given)
+        cert_found, key_found = self._exists(cert_file, "cert_file"), self._exists(key_file, "key_file")
+        if key_found:
+            self._refuse_exposed_key(key_file)
+        if params["self_signed"] and cert_found != key_found:
+            missing, there = ("key_file", "cert_file") if cert_found else ("cert_file", "key_file")
+            raise ConfigError("%s: %s does not exist but %s %s does; self_signed generates both or neither: "
+                              "remove the other one or install the missing file; nothing was changed"
+                              % (missing, params[missing], there, params[there]))
+        generate = params["self_signed"] and not cert_found and not key_found
+        if given:
+            cert = _Pem("cert_content", cert_file, pem_text(params["cert_content"]))
+            key = _Pem("key_content", key_file, pem_text(params["key_content"]))
+        elif generate:
+            cert_text, key_text = self._generate(params["self_signed_subject"], params["self_signed_days"])
+            cert, key = _Pem("cert_file", cert_file, cert_text), _Pem("key_file", key_file, key_text)
+        else:
+            # Only paths (or a self-signed pair made earlier): check what is there, write nothing.
+            cert = _Pem("cert_file", cert_file, self._read_existing(cert_file, "cert_file"))
+            key = _Pem("key_file", key_file, self._read_existing(key_file, "key_file"))
+        facts = self._check_pair(cert, key)
+        if given or generate:
+            self._put_pair(cert, key, attributes)
+            if generate and self.module.check_mode:
+                facts = None  # the pair a real run generates is another one
+        else:
+            self.result.update(changed=False, cert_changed=False, key_changed=False)
+        self.result["certificate"] = facts
+        if facts and facts.get("expired"):
+            self.warnings.append("cert_file: the certificate for %s expired on %s" % (cert_file, facts["not_after"]))
+
+    def _checked_arguments(self, given):
+        """Refuse contradictory or unsafe arguments; return the attributes of the files to write."""
+        params = self.module.params
         if params["self_signed"] and given:
             raise InputError("self_signed", "cannot be combined with cert_content and key_content")
         key_mode = key_file_mode(params["key_mode"])
@@ -142,50 +179,26 @@ class TlsCertificate(FileEditModule):
         key_gid = group_id(params["key_group"]) if params["key_group"] else None
         if params["self_signed_days"] <= 0:
             raise InputError("self_signed_days", "must be a positive number of days")
-        if os.path.normpath(cert_file) == os.path.normpath(key_file) and (given or params["self_signed"]):
+        same = os.path.normpath(params["cert_file"]) == os.path.normpath(params["key_file"])
+        if same and (given or params["self_signed"]):
             raise InputError("key_file", "is cert_file as well; the module writes the certificate and the key to "
                                          "two files (Postfix reads the key from smtpd_tls_key_file)")
+        return {"cert": (cert_mode, None), "key": (key_mode, key_gid)}
 
-        cert_found, key_found = self._exists(cert_file, "cert_file"), self._exists(key_file, "key_file")
-        if key_found:
-            self._refuse_exposed_key(key_file)
-        generate = params["self_signed"] and not cert_found and not key_found
-        if params["self_signed"] and cert_found != key_found:
-            missing, there = ("key_file", "cert_file") if cert_found else ("cert_file", "key_file")
-            raise ConfigError("%s: %s does not exist but %s %s does; self_signed generates both or neither: "
-                              "remove the other one or install the missing file; nothing was changed"
-                              % (missing, params[missing], there, params[there]))
-
-        if given or generate:
-            if given:
-                cert = _Pem("cert_content", cert_file, pem_text(params["cert_content"]))
-                key = _Pem("key_content", key_file, pem_text(params["key_content"]))
-            else:
-                cert_text, key_text = self._generate(params["self_signed_subject"], params["self_signed_days"])
-                cert, key = _Pem("cert_file", cert_file, cert_text), _Pem("key_file", key_file, key_text)
-            facts = self._check_pair(cert, key)
-            current_cert = self._current(cert_file, "cert_file")
-            current_key = self._current(key_file, "key_file")
-            writes = []
-            if current_cert != cert.text.encode(ENCODING, ERRORS):
-                writes.append((cert_file, cert.text, self._attributes(cert_file, cert_mode, None)))
-            if current_key != key.text.encode(ENCODING, ERRORS):
-                writes.append((key_file, key.text, self._attributes(key_file, key_mode, key_gid)))
-            for path, _text, _attributes in writes:
-                self._refuse_odd_temporary(path)
-            if writes and not self.module.check_mode:
-                self._install(writes, cert_file, key_file)
-            self._report(writes, cert_file, key_file, current_cert, current_key, cert.text)
-            if generate and self.module.check_mode:
-                facts = None  # the pair a real run generates is another one
-        else:
-            cert = _Pem("cert_file", cert_file, self._read_existing(cert_file, "cert_file"))
-            key = _Pem("key_file", key_file, self._read_existing(key_file, "key_file"))
-            facts = self._check_pair(cert, key)
-            self.result.update(changed=False, cert_changed=False, key_changed=False)
-        self.result["certificate"] = facts
-        if facts and facts.get("expired"):
-            self.warnings.append("cert_file: the certificate for %s expired on %s" % (cert_file, facts["not_after"]))
+    def _put_pair(self, cert, key, attributes):
+        """Write the checked pair where its bytes differ (nothing in check mode) and report."""
+        current = {}
+        writes = []
+        for name, pem in (("cert", cert), ("key", key)):
+            current[name] = self._current(pem.path, name + "_file")
+            if current[name] != pem.text.encode(ENCODING, ERRORS):
+                mode, gid = attributes[name]
+                writes.append((pem.path, pem.text, self._attributes(pem.path, mode, gid)))
+        for path, _text, _attributes in writes:
+            self._refuse_odd_temporary(path)
+        if writes and not self.module.check_mode:
+            self._install(writes, cert.path, key.path)
+        self._report(writes, cert.path, key.path, current["cert"], current["key"], cert.text)
 
     def echoed_arguments(self):
         echoed = super().echoed_arguments()
