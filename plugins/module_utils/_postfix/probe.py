@@ -222,8 +222,8 @@ class TlsProbe(FileEditModule):
             [openssl, "x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",
              "-ext", "subjectAltName"], data=pem, environ_update={"LANG": "C", "LC_ALL": "C"})
         if rc != 0:
-            return {"pem": pem, "error": err.strip()}
-        facts = parse_x509(out)
+            return {"pem": pem, "error": _text(err).strip()}
+        facts = parse_x509(_text(out))  # subjectAltName values come raw, whatever bytes they hold
         facts["pem"] = pem
         return facts
 
