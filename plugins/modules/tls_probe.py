@@ -133,7 +133,9 @@ certificate:
       description: Issuer.
       type: str
     names:
-      description: DNS names (subject alternative names, and the common name).
+      description:
+        - Valid DNS names among the subject alternative names, and the common name (its CN attribute).
+        - A subject alternative name openssl does not print whole (one holding a newline) is left out.
       type: list
       elements: str
     not_after:
