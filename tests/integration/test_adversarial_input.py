@@ -225,3 +225,19 @@ def test_server_migrates_obsolete_overrides_found_only_in_master_cf(tmp_path, co
     assert rc == 0, output
     assert "smtpd_enforce_tls" not in master_cf.read_text()
     assert "-o smtpd_tls_security_level=encrypt" in master_cf.read_text()
+
+
+def test_patterns_with_spaces_are_whole_keys(localhost, config_dir):
+    path = config_dir / "header_checks"
+    path.write_text("/^Subject: hello world/ REJECT greeting\n/^Subject: hello there/ REJECT other\n")
+    args = dict(config_dir=str(config_dir), path=str(path), type="regexp")
+    result = run_module(localhost, "mailtls.postfix.lookup_table", key="/^Subject: hello world/",
+                        value="DISCARD", **args)
+    assert result["updated"] == ["/^Subject: hello world/"] and result["added"] == [], result
+    assert path.read_text() == "/^Subject: hello world/ DISCARD\n/^Subject: hello there/ REJECT other\n"
+    assert postmap("-q", "Subject: hello there", "regexp:%s" % path).stdout == "REJECT other\n"
+    again = run_module(localhost, "mailtls.postfix.lookup_table", key="/^Subject: hello world/",
+                       value="DISCARD", **args)
+    assert again["changed"] is False
+    bad = run_module(localhost, "mailtls.postfix.lookup_table", key="/^Subject: x/ OK", value="DISCARD", **args)
+    assert bad["failed"] and bad["msg"].startswith("key: key '/^Subject: x/ OK' is not one /pattern/flags")

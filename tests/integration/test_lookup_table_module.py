@@ -119,9 +119,8 @@ def test_resolves_exactly_like_a_hand_written_postmapped_table(localhost, config
     ({"entries": {"a.example": ["x"]}}, "a.example: a value must be a string or a number, not list"),
     ({"entries": ["a.example"]}, "entries: with state=present, give a mapping"),
     ({"key": "a.example", "value": "OK", "type": "mysql"}, "type: 'mysql' is not a file-based lookup table type"),
-    ({"key": "a.example", "value": "OK", "type": "pcre"},
-     "type: this Postfix does not support the 'pcre' table type: postconf -m does not list it "
-     "(on Debian and Ubuntu install the package 'postfix-pcre')"),
+    ({"key": "a.example", "value": "OK", "type": "dbm"},
+     "type: this Postfix does not support the 'dbm' table type: postconf -m does not list it"),
     ({"key": "a.example", "value": "OK", "state": "absent"}, "value: must not be given with state=absent"),
     ({"key": "a.example", "value": "OK", "exclusive": True, "state": "absent"}, "value: must not be given"),
     ({"entries": {"a.example": "OK"}, "exclusive": True, "state": "absent"}, "exclusive: only applies"),

@@ -192,7 +192,7 @@ def test_tls_receiving_leaves_existing_directories_alone(tmp_path, config_dir, k
     ({"tls_forced_destinations": [{"destination": "a.example", "attributes": {"match": "hostname"}}]},
      "attributes.match: a.example: does not apply to level encrypt"),
     ({"tls_forced_destinations": ["not a destination"]}, "is not a next-hop destination"),
-    ({"tls_forced_table_type": "pcre"}, "install the package 'postfix-pcre'"),
+    ({"tls_forced_table_type": "dbm"}, "this Postfix does not support the 'dbm' table type"),
 ])
 def test_tls_forced_refuses_bad_input(tmp_path, config_dir, role_vars, message):
     role_vars.setdefault("tls_forced_destinations", ["partner.example"])

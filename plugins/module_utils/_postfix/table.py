@@ -28,17 +28,28 @@ _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
 MASK = "********"
 
 
-def check_key(key, where="key"):
-    """Raise InputError unless ``key`` can be a table key."""
+def check_key(key, where="key", delimited=False):
+    """Raise InputError unless ``key`` can be a table key.
+
+    In regexp and pcre tables (``delimited``) a key is a whole ``/pattern/flags``
+    (or ``!/pattern/``), which may hold spaces; elsewhere a key is one word.
+    ``delimited=None``: the table type is not known yet, spaces are left to a later check.
+    """
     if not isinstance(key, str) or not key:
         raise InputError(where, "a key must be a non-empty string, got %r" % (key,))
-    for char in SPACE + "\0":
+    for char, label in _FORBIDDEN.items():
         if char in key:
-            raise InputError(where, "key %r contains whitespace or a NUL byte; postmap keys are one word" % key)
+            raise InputError(where, "key %r contains %s, which a table line cannot hold" % (key, label))
     if key.startswith("#"):
         raise InputError(where, "key %r starts with '#', which makes the line a comment" % key)
-    if _block_keyword(key):
-        raise InputError(where, "key %r is a pattern table's %s keyword, not a key" % (key, key.lower()))
+    if _block_keyword(key.split()[0] if key.split() else key):
+        raise InputError(where, "key %r is a pattern table's %s keyword, not a key" % (key, key.split()[0].lower()))
+    if delimited:
+        if key[0] in SPACE or _split_pattern(key + " x")[0] != key:
+            raise InputError(where, "key %r is not one /pattern/flags (or !/pattern/flags) with its closing "
+                                    "delimiter" % key)
+    elif delimited is not None and any(char in key for char in SPACE):
+        raise InputError(where, "key %r contains whitespace; postmap keys are one word" % key)
 
 
 def check_value(key, value):
@@ -60,6 +71,24 @@ _ENTRY = re.compile(r"([^%s]*)[%s]*(.*?)[%s]*\Z" % ((re.escape(SPACE),) * 3), re
 def _split_entry(text):
     """(key, value) of a logical line: the first word, and the rest without surrounding space."""
     return _ENTRY.match(text).groups()
+
+
+def _split_pattern(text):
+    """(key, value) of a regexp or pcre rule: the key is ``[!]/pattern/flags``, spaces and all.
+
+    As Postfix reads it: the first character (after ``!``) delimits the pattern, a backslash
+    escapes the next character, letters after the closing delimiter are flags.
+    """
+    start = 1 if text.startswith("!") else 0
+    if start >= len(text) or text[start] in SPACE:
+        return _split_entry(text)
+    delimiter, index = text[start], start + 1
+    while index < len(text) and text[index] != delimiter:
+        index += 2 if text[index] == "\\" else 1
+    index += 1
+    while index < len(text) and text[index] not in SPACE:
+        index += 1
+    return text[:index], text[index:].strip(SPACE)
 
 
 def _block_keyword(word):
@@ -90,8 +119,9 @@ class TableChange(object):
 class LookupTable(object):
     """A table source that renders back byte for byte until it is edited."""
 
-    def __init__(self, text, fold_case=True, blocks=False):
+    def __init__(self, text, fold_case=True, blocks=False, delimited=False):
         self.fold_case = fold_case
+        self.delimited = delimited
         self.lines = split_lines(text)
         # folded key -> [(members, value)] in file order; the first one is what postmap keeps
         self.entries = {}
@@ -99,7 +129,7 @@ class LookupTable(object):
         self.has_blocks = False
         depth = 0
         for start, members in logical_lines(self.lines):
-            key, value = _split_entry(joined_text(self.lines, members))
+            key, value = self._split(joined_text(self.lines, members))
             self.logical.append((members, key, value))
             keyword = _block_keyword(key) if blocks else None
             if keyword:
@@ -107,6 +137,12 @@ class LookupTable(object):
                 depth = depth + 1 if keyword == "if" else max(depth - 1, 0)
             elif depth == 0:
                 self.entries.setdefault(self.fold(key), []).append((members, value))
+
+    def _split(self, text):
+        first = text.split(None, 1)[0] if text.strip(SPACE) else text
+        if self.delimited and not _block_keyword(first):
+            return _split_pattern(text)
+        return _split_entry(text)
 
     def fold(self, key):
         return key.lower() if self.fold_case else key
@@ -153,7 +189,7 @@ class LookupTable(object):
         drop = set()   # line indexes to leave out
         wanted_folded = {}
         for key, value in wanted.items():
-            check_key(key, "entries")
+            check_key(key, "entries", self.delimited)
             # Nothing reaches the file that a table line cannot hold, whoever built the value.
             wanted_folded[self.fold(key)] = (key, check_value(key, value))
         for folded, (key, value) in wanted_folded.items():
@@ -194,4 +230,4 @@ class LookupTable(object):
     def _spelling(self, folded):
         """The key as the file writes it (first occurrence)."""
         members = self.entries[folded][0][0]
-        return _split_entry(self.lines[members[0]].rstrip("\n"))[0]
+        return self._split(joined_text(self.lines, members))[0]

@@ -21,7 +21,7 @@ from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
 from .files import EditLock, hold, open_regular, read_text, remove_leftover, write_new_file
 from .table import MASK, check_key, check_value
-from .table_types import INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
+from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
 from .tls import normalize_destination, parse_version, policy_keys, render_policy, weakens
 
 
@@ -263,7 +263,11 @@ class TableModule(FileEditModule):
 
 
 def requested_entries(params):
-    """lookup_table arguments -> (wanted, remove); raise InputError on bad input."""
+    """lookup_table arguments -> (wanted, remove); raise InputError on bad input.
+
+    Keys are checked for what no table can hold; whether one may hold spaces (a
+    regexp ``/pattern/``) depends on the table type, checked once it is known.
+    """
     key, entries, state = params["key"], params["entries"], params["state"]
     if state == "absent":
         if key is not None:
@@ -273,7 +277,7 @@ def requested_entries(params):
         else:
             keys = names_from(entries, "entries")
         for item in keys:
-            check_key(item, "key" if key is not None else "entries")
+            check_key(item, "key" if key is not None else "entries", delimited=None)
         return {}, keys
     if key is not None:
         if params["value"] is None:
@@ -285,7 +289,7 @@ def requested_entries(params):
         raise InputError("entries", "with state=present, give a mapping of keys to values")
     wanted = {}
     for item, value in items.items():
-        check_key(item, "key" if key is not None else "entries")
+        check_key(item, "key" if key is not None else "entries", delimited=None)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InputError(item, "a value must be a string or a number, not %s" % type(value).__name__)
         wanted[item] = check_value(item, str(value))
@@ -300,10 +304,14 @@ class LookupTableEdit(TableModule):
         self.secret = bool(module.params.get("secret"))
 
     def execute(self):
-        wanted, remove = requested_entries(self.module.params)
-        if self.module.params["state"] == "absent" and self.module.params["exclusive"]:
+        params = self.module.params
+        wanted, remove = requested_entries(params)
+        if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
         config_dir, path, table_type = self.resolve_table()
+        # Keys once more, now that the type says whether they are words or /patterns/.
+        for key in list(wanted) + list(remove):
+            check_key(key, "key" if params["key"] is not None else "entries", table_type in DELIMITED_TYPES)
         self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"])
 
     def echoed_arguments(self):

@@ -21,6 +21,8 @@ FLAT_TYPES = frozenset(["texthash", "regexp", "pcre", "cidr"])
 FILE_TYPES = frozenset(INDEX_SUFFIXES) | FLAT_TYPES
 # Types whose keys are patterns, not words to look up: no per-key verification.
 PATTERN_TYPES = frozenset(["regexp", "pcre", "cidr"])
+# Types whose keys are /pattern/flags, which may hold spaces.
+DELIMITED_TYPES = frozenset(["regexp", "pcre"])
 # Debian packages that add a map type to Postfix.
 TYPE_PACKAGES = {
     "lmdb": "postfix-lmdb",
@@ -44,7 +46,8 @@ def folds_keys(table_type):
 
 def table_document(table_type, text):
     """A table source parsed the way postmap reads this type."""
-    return LookupTable(text, fold_case=folds_keys(table_type), blocks=table_type in PATTERN_TYPES)
+    return LookupTable(text, fold_case=folds_keys(table_type), blocks=table_type in PATTERN_TYPES,
+                       delimited=table_type in DELIMITED_TYPES)
 
 
 def check_type(table_type, available, where="type"):

@@ -96,3 +96,36 @@ def test_bad_keys(key):
 def test_bad_values(value, problem):
     with pytest.raises(InputError, match=problem):
         check_value("k.example", value)
+
+
+def test_check_type_names_the_package_that_adds_a_type():
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import check_type
+
+    check_type("hash", {"hash", "pcre"})
+    with pytest.raises(InputError, match=r"type: this Postfix does not support the 'pcre' table type: postconf -m "
+                                         r"does not list it \(on Debian and Ubuntu install the package 'postfix-pcre'\)"):
+        check_type("pcre", {"hash"})
+    with pytest.raises(InputError, match="'mysql' is not a file-based lookup table type"):
+        check_type("mysql", {"hash", "mysql"})
+
+
+@pytest.mark.parametrize("text, keys", [
+    ("if /^From:/\n/a/ X\nendif\nif /^To:/\n/a/ Y\nendif\n/b/ Z\n", ["/b/"]),
+    ("IF /x/\n  /a/ X\nENDIF\n/a/ top\n", ["/a/"]),
+    ("/^Subject: a b/i REJECT spaced\n!/x\\/y/ OK\n", ["/^Subject: a b/i", "!/x\\/y/"]),
+])
+def test_pattern_tables_manage_top_level_rules_only(text, keys):
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
+
+    document = table_document("regexp", text)
+    assert sorted(document.entries) == sorted(keys)
+    assert document.render() == text
+    new_text, change = document.edited({keys[0]: "NEW"})
+    assert change.updated == [keys[0]] and new_text.count("NEW") == 1
+
+
+def test_masked_shows_keys_and_structure_never_values():
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
+
+    document = LookupTable("# relay\n[smtp.example]:587 user:secret\n  continued-secret\n")
+    assert document.masked() == "# relay\n[smtp.example]:587 ********\n"
