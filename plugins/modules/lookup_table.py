@@ -162,7 +162,7 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module, secret_in_arguments
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import LookupTableEdit
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
 
@@ -183,6 +183,7 @@ def main():
         required_one_of=[("key", "entries")],
         add_file_common_args=True,
         supports_check_mode=True,
+        no_log=secret_in_arguments(),
     )
     run_module(module, LookupTableEdit)
 

@@ -241,3 +241,46 @@ def test_temporaries_get_the_final_mode_before_any_byte(tmp_path):
         assert stat.S_IMODE(os.stat(lock.tmp_path).st_mode) == 0o600
         lock.commit()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_backup_of_a_secret_table_is_as_private_as_the_table(tmp_path, config_dir):
+    path = config_dir / "sasl_passwd"
+    path.write_text("[smtp.example.net]:587 relay@example.net:old-%s\n" % PASSWORD)
+    path.chmod(0o644)
+    rc, results, output = run_playbook(tmp_path, [secret_task(config_dir, backup=True)])
+    assert rc == 0, output
+    backup = results["lookup_table"]["backup_file"]
+    assert stat.S_IMODE(os.stat(backup).st_mode) == 0o640 and "old-" + PASSWORD in open(backup).read()
+    assert PASSWORD not in output
+
+
+def test_a_secret_never_reaches_the_syslog_line_of_the_invocation(tmp_path, config_dir):
+    """AnsibleModule logs its arguments to syslog; a secret table's must not be among them."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import COLLECTIONS
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    log = tmp_path / "syslog.txt"
+    (hook / "sitecustomize.py").write_text(
+        "import syslog\n"
+        "def _capture(*args):\n"
+        "    with open(%r, 'a') as handle:\n"
+        "        handle.write(repr(args) + '\\n')\n"
+        "syslog.syslog = _capture\n" % str(log))
+    for secret in (True, False):
+        args = {"config_dir": str(config_dir), "path": str(config_dir / "sasl_passwd"), "secret": secret,
+                "key": "[smtp.example.net]:587", "value": "relay:" + PASSWORD}
+        payload = json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_syslog_facility="LOG_USER")})
+        proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.lookup_table"],
+                              input=payload, capture_output=True, text=True, check=False,
+                              env=dict(os.environ, PYTHONPATH="%s:%s" % (hook, COLLECTIONS)))
+        assert '"failed"' not in proc.stdout, proc.stdout
+        logged = log.read_text() if log.exists() else ""
+        if secret:
+            assert PASSWORD not in logged and PASSWORD not in proc.stdout
+        else:
+            assert PASSWORD in logged, "the capture works: without secret the value is logged"

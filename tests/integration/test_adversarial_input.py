@@ -241,3 +241,89 @@ def test_patterns_with_spaces_are_whole_keys(localhost, config_dir):
     assert again["changed"] is False
     bad = run_module(localhost, "mailtls.postfix.lookup_table", key="/^Subject: x/ OK", value="DISCARD", **args)
     assert bad["failed"] and bad["msg"].startswith("key: key '/^Subject: x/ OK' is not one /pattern/flags")
+
+
+# --- found by the second hostile review ----------------------------------------------------------
+
+def test_downgrade_false_keeps_stronger_entries_even_with_exclusive(localhost, config_dir):
+    path = config_dir / "tls_policy"
+    path.write_text("example.com secure match=nexthop\n.example.com encrypt\n")
+    postmap("hash:%s" % path)
+    result = run_module(localhost, "mailtls.postfix.tls_policy", config_dir=str(config_dir), path=str(path),
+                        destinations=["example.com", "other.example"], level="may", include_subdomains=True,
+                        downgrade=False, exclusive=True)
+    assert result["kept"] == [".example.com", "example.com"] and result["removed"] == [], result
+    assert path.read_text() == ("example.com secure match=nexthop\n.example.com encrypt\n"
+                                "other.example may\n.other.example may\n")
+
+
+def test_downgrade_false_respects_a_parent_domain_entry(localhost, config_dir):
+    path = config_dir / "tls_policy"
+    path.write_text(".example.com encrypt\n")
+    postmap("hash:%s" % path)
+    result = run_module(localhost, "mailtls.postfix.tls_policy", config_dir=str(config_dir), path=str(path),
+                        destination="mx1.example.com", level="may", downgrade=False)
+    assert result["changed"] is False and result["kept"] == ["mx1.example.com"], result
+    assert any("mx1.example.com keeps 'encrypt'" in warning for warning in result["warnings"])
+    assert path.read_text() == ".example.com encrypt\n"
+
+
+def test_a_rule_is_never_appended_inside_an_unclosed_if_block(tmp_path, config_dir):
+    path = config_dir / "checks"
+    path.write_text("if /^a/\n/x/ OK\n")
+    before = snapshot(config_dir)
+    play = [{"name": "add", "mailtls.postfix.lookup_table": {
+        "config_dir": str(config_dir), "path": str(path), "type": "regexp", "key": "/^bad[.]example$/",
+        "value": "REJECT"}}]
+    for check_mode in (True, False):
+        rc, results, output = run_playbook(tmp_path, play, check=check_mode)
+        assert rc != 0 and "an if block without its endif" in results["add"]["msg"], output
+    assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("module, args", [
+    ("postfix_info", {}),
+    ("postconf", {"name": "smtp_tls_loglevel", "value": "1"}),
+    ("master_cf", {"service": "submission", "type": "inet", "command": "smtpd"}),
+    ("tls_migrate", {}),
+    ("lookup_table", {"path": "TABLE", "key": "a.example", "value": "OK"}),
+])
+def test_a_fifo_master_cf_fails_at_once(tmp_path, config_dir, module, args):
+    (config_dir / "master.cf").unlink()
+    import os
+    os.mkfifo(str(config_dir / "master.cf"))
+    args = dict((name, str(config_dir / "t") if value == "TABLE" else value) for name, value in args.items())
+    play = [{"name": "fifo", "mailtls.postfix." + module: dict(args, config_dir=str(config_dir)),
+             "timeout": 60}]
+    rc, results, output = run_playbook(tmp_path, play)
+    assert rc != 0 and results["fifo"]["msg"].endswith("master.cf is not a regular file"), output
+
+
+def test_a_value_postconf_warns_about_is_refused(localhost, config_dir):
+    before = snapshot(config_dir)
+    result = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(config_dir),
+                        name="smtpd_banner", value="{ $myhostname ESMTP")
+    assert result["failed"] is True
+    assert result["msg"].startswith("postconf warns about the new main.cf: warning: main.cf: "
+                                    "missing '}' in"), result["msg"]
+    assert snapshot(config_dir) == before
+    # A value Postfix reads without complaint, braces and all, still goes through.
+    fine = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(config_dir),
+                      name="smtpd_banner", value="{ $myhostname ESMTP }")
+    assert fine["changed"] is True, fine
+
+
+@pytest.mark.parametrize("module", ["postconf", "lookup_table", "master_cf"])
+def test_check_mode_predicts_the_refusal_of_a_hard_linked_temporary(tmp_path, config_dir, module):
+    import os
+    args = {"postconf": {"name": "smtp_tls_loglevel", "value": "2"},
+            "lookup_table": {"path": str(config_dir / "t"), "key": "a.example", "value": "OK"},
+            "master_cf": {"service": "submission", "type": "inet", "command": "smtpd"}}[module]
+    target = {"postconf": "main.cf", "lookup_table": "t", "master_cf": "master.cf"}[module]
+    outside = tmp_path / "outside"
+    outside.write_text("x\n")
+    os.link(str(outside), str(config_dir / (target + ".tmp")))
+    play = [{"name": "linked", "mailtls.postfix." + module: dict(args, config_dir=str(config_dir))}]
+    for check_mode in (True, False):
+        rc, results, output = run_playbook(tmp_path, play, check=check_mode)
+        assert rc != 0 and "is a hard link or belongs to another user" in results["linked"]["msg"], output

@@ -89,7 +89,7 @@ def test_level_change_absent_and_exclusive(localhost, config_dir):
     ({"policies": [{"destination": "a.example", "level": "may"}, {"destination": "A.example", "level": "encrypt"}]},
      "policies: a.example is given twice with different policies"),
     ({"policies": [{"level": "may"}]}, "missing required arguments: destination"),
-    ({"destination": "a.example", "level": "may", "type": "pcre"}, "install the package 'postfix-pcre'"),
+    ({"destination": "a.example", "level": "may", "type": "dbm"}, "this Postfix does not support the 'dbm' table type"),
 ])
 def test_bad_policies_change_nothing(localhost, config_dir, args, message):
     (config_dir / "tls_policy").write_text("keep.example encrypt\n")

@@ -16,7 +16,7 @@ import stat
 
 from .commands import Postfix
 from .errors import InputError, PostfixError
-from .files import EditLock, FileAttributes, read_text
+from .files import EditLock, FileAttributes, backup_copy, read_text
 
 
 class FileEditModule(object):
@@ -46,6 +46,8 @@ class FileEditModule(object):
         new_text, info = compute(original)
         if new_text != original and validate:
             validate(new_text, info)
+        if new_text != original and self.module.check_mode:
+            refuse_as_the_run_would(path)
         if new_text != original and not self.module.check_mode:
             with EditLock(path) as lock:
                 current = read_text(path)
@@ -56,9 +58,10 @@ class FileEditModule(object):
                     if new_text != original and validate:
                         validate(new_text, info)
                 if new_text != original:
+                    attributes = self.wanted_attributes(path)
                     if self.module.params.get("backup"):
-                        self.result["backup_file"] = self.module.backup_local(path)
-                    lock.replace(new_text, self.wanted_attributes(path))
+                        self.result["backup_file"] = backup_copy(path, attributes)
+                    lock.replace(new_text, attributes)
         changed = new_text != original
         if changed and self.module._diff:
             self.result.setdefault("diff", []).append({
@@ -82,6 +85,27 @@ class FileEditModule(object):
     def _set_attributes(self, path, changed):
         file_args = self.module.load_file_common_arguments(self.module.params, path=path)
         return self.module.set_fs_attributes_if_different(file_args, changed)
+
+
+def refuse_as_the_run_would(path):
+    """Check mode: raise what taking the edit lock on ``path`` would raise, so the check predicts the run."""
+    refusal = EditLock(path).refusal()
+    if refusal:
+        raise refusal
+
+
+def secret_in_arguments(option="secret"):
+    """Whether the task sets ``option``, read before AnsibleModule logs its arguments to syslog.
+
+    AnsibleModule(no_log=...) is the only way to keep a secret out of that log line.
+    """
+    from ansible.module_utils.basic import _load_params
+    from ansible.module_utils.parsing.convert_bool import boolean
+
+    try:
+        return boolean(_load_params().get(option, False), strict=False)
+    except Exception:  # unreadable arguments: AnsibleModule reports that itself
+        return False
 
 
 class _ModeOf(object):

@@ -15,10 +15,14 @@ import re
 import subprocess
 
 from .errors import CommandError
+from .files import check_config_files
 
 SBIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
 _UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)")
+# Warnings that do not mean a broken main.cf: an unknown name (reported on its own), and
+# newer Postfix versions' notes on obsolete parameters.
+_HARMLESS_WARNING = re.compile(r"unused parameter: |will be removed|deprecated|obsolete", re.I)
 _TABLE_WARNING = re.compile(r"\S*postmap: warning: \S+ map .*, line (\d+): (.*)")
 
 
@@ -43,6 +47,12 @@ def parse_parameters(output):
     return values
 
 
+def config_warnings(stderr, config_dir):
+    """What postconf warns about a configuration, with the directory's name taken out."""
+    return [line[line.index("warning:"):].replace(config_dir, "<config>") for line in output_lines(stderr)
+            if "warning:" in line and not _HARMLESS_WARNING.search(line)]
+
+
 def parse_unused(stderr):
     """Parameters postconf does not know, as ``{name: value}`` from its warnings."""
     unused = {}
@@ -60,6 +70,7 @@ class Postfix(object):
         self._get_bin_path = get_bin_path
         self._run_command = run_command
         self._bins = {}
+        self._checked = set()
 
     def binary(self, name):
         if name not in self._bins:
@@ -71,8 +82,18 @@ class Postfix(object):
             self._bins[name] = path
         return self._bins[name]
 
+    def _readable_config(self, args):
+        """Refuse a main.cf or master.cf that is not a regular file: Postfix would block on a FIFO."""
+        if "-c" not in args:
+            return
+        config_dir = args[args.index("-c") + 1]
+        if config_dir not in self._checked:
+            check_config_files(config_dir)
+            self._checked.add(config_dir)
+
     def run(self, name, args, data=None, check=True):
         """Run a Postfix tool; return (rc, stdout, stderr), raising CommandError on failure if ``check``."""
+        self._readable_config(args)
         argv = [self.binary(name)] + list(args)
         rc, out, err = self._run_command(argv, data=data, binary_data=data is not None,
                                          environ_update=C_LOCALE)
@@ -118,6 +139,7 @@ class Postfix(object):
 
     def _query(self, config_dir, table, keys):
         """``postmap -q -`` of ``keys``; return (stdout, stderr)."""
+        self._readable_config(["-c", config_dir])
         argv = [self.binary("postmap"), "-c", config_dir, "-q", "-", table]
         data = "".join(key + "\n" for key in keys).encode("utf-8", "surrogateescape")
         # Not run_command: it writes all of stdin before reading stdout, which deadlocks

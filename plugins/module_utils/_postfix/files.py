@@ -22,6 +22,7 @@ import errno
 import fcntl
 import os
 import stat
+import time
 
 from .errors import ConfigError
 
@@ -94,6 +95,17 @@ def read_text(path):
     return read_bytes(path).decode(ENCODING, ERRORS)
 
 
+CONFIG_FILES = ("main.cf", "master.cf")
+
+
+def check_config_files(config_dir):
+    """Refuse a main.cf or master.cf that is there but is no regular file: Postfix would block on a FIFO."""
+    for name in CONFIG_FILES:
+        path = os.path.join(config_dir, name)
+        if os.path.lexists(path) and not os.path.isfile(path):
+            raise ConfigError("%s is not a regular file" % path, path=path)
+
+
 def write_new_file(path, text, mtime=None):
     """Write a scratch file in a private directory (no locking); optionally set its mtime."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
@@ -142,6 +154,35 @@ def hold(path):
     return fd
 
 
+def _foreign(info, path):
+    """The error for a temporary that is a hard link or someone else's file, else None."""
+    if info.st_nlink != 1 or info.st_uid != os.geteuid():
+        return ConfigError("%s is a hard link or belongs to another user; refusing to write to it" % path,
+                           path=path)
+    return None
+
+
+def backup_copy(path, attributes):
+    """Copy ``path`` beside itself as Ansible names backups (``FILE.PID.DATE~``); return the copy's path.
+
+    Unlike AnsibleModule.backup_local, the copy has ``attributes`` from its creation on: a
+    backup of a secret table is as private as the table.
+    """
+    data = read_bytes(path)
+    source = os.stat(path)
+    backup = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
+    fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+    try:
+        attributes.apply(fd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.utime(backup, ns=(source.st_atime_ns, source.st_mtime_ns))
+    return backup
+
+
 class EditLock(object):
     """Exclusive edit of one file, interoperable with Postfix's edit_file(3).
 
@@ -155,6 +196,18 @@ class EditLock(object):
         self.path = path
         self.tmp_path = path + TMP_SUFFIX
         self.fd = None
+
+    def refusal(self):
+        """Check mode: the error ``__enter__`` would raise for what lies at the temporary's name, or None."""
+        try:
+            found = os.lstat(self.tmp_path)
+        except OSError:
+            return None
+        if stat.S_ISLNK(found.st_mode):
+            return ConfigError("%s is a symbolic link; refusing to write through it" % self.tmp_path)
+        if not stat.S_ISREG(found.st_mode):
+            return ConfigError("%s is not a regular file" % self.tmp_path)
+        return _foreign(found, self.tmp_path)
 
     def _open(self):
         """Create the temporary (or open another writer's), refusing anything but a plain file of ours."""
@@ -170,10 +223,10 @@ class EditLock(object):
                 if again.errno == errno.ENOENT:
                     return None  # the other writer renamed it meanwhile: try again
                 raise ConfigError("cannot open %s: %s" % (self.tmp_path, again.strerror), path=self.tmp_path)
-        if info.st_nlink != 1 or info.st_uid != os.geteuid():
+        problem = _foreign(info, self.tmp_path)
+        if problem:
             os.close(fd)
-            raise ConfigError("%s is a hard link or belongs to another user; refusing to write to it"
-                              % self.tmp_path, path=self.tmp_path)
+            raise problem
         return fd
 
     def __enter__(self):

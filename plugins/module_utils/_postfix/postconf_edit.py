@@ -12,9 +12,9 @@ import tempfile
 import time
 
 from .base import FileEditModule
-from .commands import parse_parameters, run_with_terminal
+from .commands import config_warnings, parse_parameters, run_with_terminal
 from .errors import ConfigError, InputError, ValidationError
-from .files import read_text, write_new_file
+from .files import check_config_files, read_text, write_new_file
 from .lines import normalize_space
 from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
 from .master_cf import (
@@ -101,6 +101,7 @@ class PostconfEdit(FileEditModule):
         config_dir = params["config_dir"]
         if not os.path.isdir(config_dir):
             raise ConfigError("config_dir: %s is not a directory" % config_dir, path=config_dir)
+        check_config_files(config_dir)
         path = os.path.join(config_dir, "main.cf")
         if not os.path.isfile(path):
             raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=path)
@@ -146,12 +147,20 @@ class PostconfEdit(FileEditModule):
     def _read_back(self, config_dir, new_text, changes):
         """Have the real ``postconf`` read ``new_text`` and confirm every change."""
         with self.scratch_config(config_dir, main_cf_text=new_text) as scratch:
-            self._confirm_changes(scratch, changes)
+            warnings = config_warnings(self._confirm_changes(scratch, changes), scratch)
             self._run_validate(scratch, "main.cf")
+        if warnings:
+            with self.scratch_config(config_dir) as current:
+                known_before = config_warnings(self.postfix.non_default(current)[2], current)
+            new = [warning for warning in warnings if warning not in known_before]
+            if new:
+                # Postfix reads such a value its own way (a '{' without '}', say), with a warning each time.
+                raise ValidationError("postconf warns about the new main.cf: %s; nothing was changed"
+                                      % "; ".join(new))
 
     def _confirm_changes(self, scratch, changes):
-        """Raise unless ``postconf -n`` of the scratch directory shows every change."""
-        known, unknown, _stderr = self.postfix.non_default(scratch)
+        """Raise unless ``postconf -n`` of the scratch directory shows every change; return its stderr."""
+        known, unknown, stderr = self.postfix.non_default(scratch)
         for change in changes:
             seen = known.get(change.name, unknown.get(change.name))
             if change.after is None:
@@ -165,6 +174,7 @@ class PostconfEdit(FileEditModule):
             if change.name in unknown:
                 self.warnings.append("%s is not a parameter this Postfix knows (postconf reports it unused); "
                                      "check its spelling" % change.name)
+        return stderr
 
     def _run_validate(self, scratch, edited):
         """Run the user's validate command, if any, on the scratch directory; raise if it fails."""

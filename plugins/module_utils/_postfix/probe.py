@@ -17,7 +17,7 @@ import time
 
 from .base import FileEditModule
 from .errors import CommandError, InputError
-from .tls import _DOMAIN, destination_port, normalize_destination
+from .tls import destination_port, is_domain, normalize_destination
 
 # posttls-finger writes everything (transcript, verdict, failures, the -C chain) to stdout.
 # Its own messages are single lines starting with this prefix. A server's text shows only
@@ -243,7 +243,7 @@ def check_timeout(timeout):
 
 def _is_host_name(name):
     # All-numeric names would be read as (bad) IPv4 addresses: 256.0.0.1, 1.2.3.
-    return (isinstance(name, str) and len(name) <= 253 and bool(_DOMAIN.fullmatch(name.lower()))
+    return (isinstance(name, str) and len(name) <= 253 and is_domain(name)
             and not name.replace(".", "").isdigit())
 
 

@@ -137,6 +137,7 @@ class LookupTable(object):
                 depth = depth + 1 if keyword == "if" else max(depth - 1, 0)
             elif depth == 0:
                 self.entries.setdefault(self.fold(key), []).append((members, value))
+        self.open_blocks = depth
 
     def _split(self, text):
         first = text.split(None, 1)[0] if text.strip(SPACE) else text
@@ -216,6 +217,10 @@ class LookupTable(object):
                     drop.update(members)
         if not change:
             return self.render(), change
+        if change.added and self.open_blocks:
+            # Appended rules would land inside the block and match only when its condition does.
+            raise InputError("entries", "the table has an if block without its endif, so a new rule would be "
+                                        "read inside it; close the block first")
         out = []
         for index, line in enumerate(self.lines):
             if index in replace:

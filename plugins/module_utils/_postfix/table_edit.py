@@ -17,12 +17,12 @@ import shutil
 import stat
 import tempfile
 
-from .base import FileEditModule
+from .base import FileEditModule, refuse_as_the_run_would
 from .errors import ConfigError, InputError, ValidationError
-from .files import EditLock, hold, open_regular, read_text, remove_leftover, write_new_file
+from .files import EditLock, backup_copy, hold, open_regular, read_text, remove_leftover, write_new_file
 from .table import MASK, check_key, check_value
 from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
-from .tls import normalize_destination, parse_version, policy_keys, render_policy, weakens
+from .tls import covering_keys, normalize_destination, parse_version, policy_keys, render_policy, weakens
 
 
 def _mtime(path):
@@ -139,8 +139,10 @@ class TableModule(FileEditModule):
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
         attributes = self.table_attributes(path)
         plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
-        if plan.change and self.module.check_mode and table_type in PATTERN_TYPES:
-            self._check_patterns_aside(config_dir, table_type, plan, path)
+        if plan.needs_work and self.module.check_mode:
+            if table_type in PATTERN_TYPES and plan.change:
+                self._check_patterns_aside(config_dir, table_type, plan, path)
+            refuse_as_the_run_would(path)
         if plan.needs_work and not self.module.check_mode:
             with EditLock(path) as lock:
                 if _identity(path) != plan.identity:
@@ -205,7 +207,7 @@ class TableModule(FileEditModule):
             held = [hold(tmp_index) for tmp_index in tmp_indexes]
             if plan.writes_source:
                 if self.module.params.get("backup") and os.path.exists(lock.path):
-                    self.result["backup_file"] = self.module.backup_local(lock.path)
+                    self.result["backup_file"] = backup_copy(lock.path, attributes)
                 lock.commit()
             for tmp_index, index in zip(tmp_indexes, index_paths):
                 os.rename(tmp_index, index)
@@ -367,11 +369,19 @@ class TlsPolicyEdit(TableModule):
         self.kept = {}
         if self.module.params["downgrade"]:
             return wanted
+        adjusted = {}
         for key, value in wanted.items():
-            current = document.value(key)
-            if current is not None and weakens(current, value):
-                self.kept[key] = current
-        return dict((key, value) for key, value in wanted.items() if key not in self.kept)
+            covering = next((candidate for candidate in covering_keys(key)
+                             if document.value(candidate) is not None), None)
+            current = document.value(covering) if covering else None
+            if current is None or not weakens(current, value):
+                adjusted[key] = value
+                continue
+            self.kept[key] = current
+            if covering == key:
+                adjusted[key] = current  # kept as it is, so that exclusive does not remove it either
+            # Covered by a parent's .domain entry: adding our own entry would override it.
+        return adjusted
 
 
 def policy_requests(params):

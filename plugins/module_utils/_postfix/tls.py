@@ -136,6 +136,11 @@ def _since(version):
     return ".".join(str(part) for part in version)
 
 
+def is_domain(name):
+    """True if ``name`` is a DNS name as Postfix's tables and policies take it (any case)."""
+    return isinstance(name, str) and bool(_DOMAIN.fullmatch(name.lower()))
+
+
 def valid_service(port):
     """A TCP port (1-65535) or a service name, as a next hop may carry."""
     if not _SERVICE.fullmatch(port):
@@ -229,6 +234,18 @@ def weakens(current_policy, new_policy):
     if current not in LEVEL_STRENGTH:
         return False  # not a level we know (a hand-written entry): the caller's policy wins
     return LEVEL_STRENGTH[new] < LEVEL_STRENGTH[current]
+
+
+def covering_keys(key):
+    """The table keys whose policy applies to ``key``, most specific first.
+
+    TLS_README: a ``.example.com`` entry covers every sub-domain; the smtp
+    client looks the next hop up first, then its parent domains as ``.domain``.
+    """
+    if not has_subdomains(key.lstrip(".")) or key.startswith("["):
+        return [key]
+    labels = key.lstrip(".").split(".")
+    return [key] + ["." + ".".join(labels[index:]) for index in range(1, len(labels))]
 
 
 def policy_keys(destination, include_subdomains=False):
