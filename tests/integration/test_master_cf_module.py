@@ -82,7 +82,8 @@ def test_bad_input_changes_nothing(localhost, config_dir, args, message):
 
 
 def test_options_in_args_are_kept_and_merged(localhost, config_dir):
-    args = dict(SUBMISSION, args=["-o", "smtpd_tls_security_level=encrypt", "-osmtpd_tls_auth_only=yes"],
+    args = dict(SUBMISSION)
+    args.update(args=["-o", "smtpd_tls_security_level=encrypt", "-osmtpd_tls_auth_only=yes"],
                 options={"syslog_name": "postfix/submission", "smtpd_tls_security_level": "encrypt"})
     result = master(localhost, config_dir, **args)
     assert result["changed"] is True, result
@@ -140,7 +141,9 @@ def test_bad_field_fails_before_anything_is_written(localhost, config_dir, field
 
 def test_bad_type_is_refused_by_the_argument_spec(localhost, config_dir):
     before = snapshot(config_dir)
-    result = master(localhost, config_dir, **dict(SUBMISSION, type="inet\n"))
+    args = dict(SUBMISSION)
+    args["type"] = "inet\n"
+    result = master(localhost, config_dir, **args)
     assert result.get("failed") is True and "value of type must be one of" in result["msg"], result
     assert snapshot(config_dir) == before
 
