@@ -28,7 +28,7 @@ molecule prepare -s tls_fleet
 molecule converge -s tls_fleet
 molecule verify -s tls_fleet
 echo "=== the forced mail as the TLS receiver got it"
-podman exec mailtls-rx-tls sh -c "awk '/^From /{m=\$0 ORS; next} {m=m \$0 ORS} END{}; /^\$/ && m ~ /TLS probe/ {print m; exit}' /var/mail/probe" \
-  | grep -E -A6 '^Received: from sender'
+podman exec mailtls-deb12 sh -c "awk '/^From /{m=\$0 ORS; next} {m=m \$0 ORS} END{}; /^\$/ && m ~ /TLS probe/ {print m; exit}' /var/mail/probe" \
+  | grep -E -A6 '^Received: from tls11\.test'
 echo "=== the sender's queue: the mail forced towards the receiver without TLS waits there"
-podman exec mailtls-sender postqueue -p
+podman exec mailtls-deb11 postqueue -p

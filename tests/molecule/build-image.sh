@@ -1,25 +1,53 @@
 #!/usr/bin/env bash
-# Build the test hosts' image locally (no registry here): debootstrap Debian 12 with Postfix
-# and the tools the scenarios use, then podman import. Rebuilt only when this recipe changes.
+# Build the test hosts' images locally (no registry here): debootstrap a Debian release with
+# Postfix and the tools the scenarios use, then podman import. Each image is rebuilt only when
+# its recipe (this script, its suite, its package list) changes.
+#   build-image.sh [SUITE...]   SUITE: bullseye (Postfix 3.5), bookworm (3.7), trixie (3.10);
+#                               no argument builds all three.
 set -euo pipefail
-name=localhost/mailtls-postfix-debian12
-packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules
-tag=$( (cat "$0"; echo "$packages") | sha256sum | cut -c1-12)
 
-if podman image exists "$name:$tag"; then
-  echo "image $name:$tag is up to date"
-  exit 0
-fi
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-mirror=${mirror:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)}
-rootfs=$(mktemp -d /var/tmp/mailtls-rootfs.XXXXXX)
-trap 'rm -rf "$rootfs"' EXIT
-echo "building $name:$tag from $mirror"
-# debconf must not ask how to configure Postfix; the roles configure it.
-DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$mirror" \
-  > "$rootfs.log" 2>&1 || { tail -30 "$rootfs.log"; exit 1; }
-rm -f "$rootfs.log"
-rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-tar --numeric-owner -C "$rootfs" -c . | podman import --change 'CMD ["/bin/sleep","infinity"]' - "$name:$tag" > /dev/null
-podman tag "$name:$tag" "$name:latest"
-echo "built $name:$tag"
+# The same package names exist in all three suites (checked by building each).
+packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules
+
+build() {
+  local suite=$1 release
+  case $suite in
+    bullseye) release=11 ;;
+    bookworm) release=12 ;;
+    trixie) release=13 ;;
+    *) echo "build-image.sh: unknown suite '$suite' (bullseye, bookworm or trixie)" >&2; return 2 ;;
+  esac
+  local name=localhost/mailtls-postfix-debian$release
+  local tag
+  tag=$( (cat "$0"; echo "$suite $packages") | sha256sum | cut -c1-12)
+  if podman image exists "$name:$tag"; then
+    podman tag "$name:$tag" "$name:latest"
+    echo "image $name:$tag is up to date"
+    return 0
+  fi
+  local mirror rootfs start
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  mirror=${mirror:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)}
+  rootfs=$(mktemp -d /var/tmp/mailtls-rootfs.XXXXXX)
+  start=$SECONDS
+  echo "building $name:$tag ($suite) from $mirror"
+  # debconf must not ask how to configure Postfix; the roles configure it.
+  if ! DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$packages" \
+      "$suite" "$rootfs" "$mirror" > "$rootfs.log" 2>&1; then
+    tail -30 "$rootfs.log"
+    rm -rf "$rootfs" "$rootfs.log"
+    return 1
+  fi
+  rm -f "$rootfs.log"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar --numeric-owner -C "$rootfs" -c . \
+    | podman import --quiet --change 'CMD ["/bin/sleep","infinity"]' - "$name:$tag" > /dev/null
+  rm -rf "$rootfs"
+  podman tag "$name:$tag" "$name:latest"
+  echo "built $name:$tag in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$name:$tag" | awk '{printf "%d MB", $1/1e6}')"
+}
+
+(($#)) || set -- bullseye bookworm trixie
+for suite in "$@"; do
+  build "$suite"
+done
