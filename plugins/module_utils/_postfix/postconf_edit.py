@@ -35,6 +35,7 @@ from .parameters import (
     obsolete_warning,
     plan_tls_migration,
 )
+from .tls import parse_version, protocol_range_problem
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
 # a backdated scratch copy makes the read-back instant.
@@ -87,11 +88,26 @@ class PostconfEdit(FileEditModule):
             warning = obsolete_warning(name)
             if warning:
                 self.warnings.append(warning)
+        self._refuse_what_this_version_cannot_read(wanted)
 
         def compute(text):
             return plan_edit(text, wanted, remove, list_valued)
 
         self.edit_main_cf(compute, lambda changes: changes)
+
+    def _refuse_what_this_version_cannot_read(self, wanted):
+        """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail."""
+        ranges = [name for name in sorted(wanted) if name.endswith("_tls_protocols")
+                  or name.endswith("_tls_mandatory_protocols")]
+        ranges = [name for name in ranges if protocol_range_problem(wanted[name], (0,))]
+        if not ranges:
+            return
+        config_dir, _path = self.main_cf_path()
+        version = parse_version(self.postfix.parameter(config_dir, "mail_version"))
+        for name in ranges:
+            problem = protocol_range_problem(wanted[name], version)
+            if problem:
+                raise InputError(name, problem)
 
     def main_cf_path(self):
         """Check validate, config_dir, main.cf and Postfix; return (config_dir, main.cf path)."""

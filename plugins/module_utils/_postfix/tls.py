@@ -127,6 +127,21 @@ ATTRIBUTES = {
 }
 
 
+# Protocol ranges (">=TLSv1.2") came with Postfix 3.6; older versions abort every TLS session on them.
+PROTOCOL_RANGE_SINCE = (3, 6)
+
+
+def protocol_range_problem(value, postfix_version):
+    """Why a protocol list cannot be used with this Postfix (a range before 3.6), or None."""
+    if not postfix_version or postfix_version >= PROTOCOL_RANGE_SINCE:
+        return None
+    if not re.search(r"(^|[\s,:])(>=|<=)", value):
+        return None
+    return ("protocol ranges such as >=TLSv1.2 need Postfix %s or later; this host runs %s, which aborts "
+            "every TLS session on them: use the !SSLv2, !SSLv3, !TLSv1, !TLSv1.1 form"
+            % (_since(PROTOCOL_RANGE_SINCE), _since(postfix_version)))
+
+
 def parse_version(text):
     """'3.7.11' -> (3, 7, 11)."""
     return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
@@ -215,6 +230,8 @@ def render_policy(level, attributes=None, postfix_version=None, destination="pol
             rendered = render(name, value, level)
         except InputError as exc:
             raise InputError(where, prefix + str(exc).split(": ", 1)[1])
+        if name == "protocols" and protocol_range_problem(rendered, postfix_version):
+            raise InputError(where, prefix + protocol_range_problem(rendered, postfix_version))
         # One word whatever the renderer let through: a space or newline would add attributes or lines.
         if not _ONE_WORD.fullmatch(rendered):
             raise InputError(where, "%s%r holds whitespace or control characters" % (prefix, rendered))

@@ -87,3 +87,16 @@ def test_version_gates():
     with pytest.raises(InputError, match="level dane needs Postfix 2.11"):
         render_policy("dane", {}, (2, 10, 0))
     assert parse_version("3.7.11") == (3, 7, 11) and parse_version("3.10-20240101") == (3, 10, 20240101)
+
+
+@pytest.mark.parametrize("version, accepted", [((3, 5, 25), False), ((3, 6, 0), True), ((3, 10, 5), True)])
+def test_protocol_ranges_need_postfix_3_6(version, accepted):
+    attributes = {"protocols": [">=TLSv1.2"]}
+    if accepted:
+        assert render_policy("encrypt", attributes, version) == "encrypt protocols=>=TLSv1.2"
+    else:
+        with pytest.raises(InputError, match=r"attributes\.protocols: .*protocol ranges such as >=TLSv1\.2 need "
+                                             r"Postfix 3\.6 or later; this host runs 3\.5\.25"):
+            render_policy("encrypt", attributes, version)
+    # The form every version reads.
+    assert render_policy("encrypt", {"protocols": "!SSLv2:!SSLv3"}, version) == "encrypt protocols=!SSLv2:!SSLv3"
