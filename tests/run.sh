@@ -13,7 +13,14 @@ export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3
 export ANSIBLE_HOME="$root/.cache/ansible-home"
 rm -rf "$ANSIBLE_HOME" "$root/.ansible"
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each stage's time, printed when the next one starts and at the end (CI's budget is per run).
+stage="set-up" stage_start=$SECONDS
+step() {
+  printf '=== time: %s: %d s\n' "$stage" $((SECONDS - stage_start))
+  stage="$*" stage_start=$SECONDS
+  printf '\n=== %s\n' "$*"
+}
+trap 'printf "=== time: %s: %d s\n=== time: total: %d s\n" "$stage" $((SECONDS - stage_start)) $SECONDS' EXIT
 
 step "ansible-doc renders every module"
 for module in plugins/modules/*.py; do
@@ -39,7 +46,7 @@ bash tests/sanity.sh
 step "pytest: unit and integration tests on the real Postfix"
 pytest -n 2 "$@"
 
-step "molecule: a sender and two receivers prove TLS with real mail"
+step "molecule: a fleet of Postfix 3.5, 3.7 and 3.10 hosts proves TLS with real mail"
 bash tests/molecule/host-setup.sh
 bash tests/molecule/build-image.sh
 for scenario in extensions/molecule/*/molecule.yml; do
@@ -48,3 +55,9 @@ for scenario in extensions/molecule/*/molecule.yml; do
   molecule test -s "$name"
   echo "molecule scenario $name: $((SECONDS - start)) s"
 done
+
+step "AWX's engine: fleet.yml through ansible-runner on two podman Postfix hosts"
+bash tests/awx-runner.sh
+
+step "ansible-core 2.16, 2.17, 2.18: ansible-doc, sanity, fleet.yml check/apply/again/bad input"
+bash tests/ansible-versions.sh
