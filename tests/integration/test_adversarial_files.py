@@ -50,16 +50,22 @@ def writers(config_dir):
     ]
 
 
+def existing_writer(config_dir, index):
+    """One of ``writers``, with the file it writes already there (a table with its index)."""
+    module, args, target = writers(config_dir)[index]
+    if not target.exists():
+        target.write_text("existing.example OK\n")
+        postmap("hash:%s" % target)
+    return module, args, target
+
+
 def writer_ids():
     return ["postconf", "lookup_table", "tls_policy", "master_cf"]
 
 
 @pytest.mark.parametrize("index", range(4), ids=writer_ids())
 def test_symlinked_temporary_is_refused_and_its_target_untouched(tmp_path, config_dir, index):
-    module, args, target = writers(config_dir)[index]
-    if not target.exists():
-        target.write_text("existing.example OK\n")
-        postmap("hash:%s" % target)
+    module, args, target = existing_writer(config_dir, index)
     target_link = victim(tmp_path)
     os.symlink(str(target_link), str(target) + ".tmp")
     before = snapshot(config_dir)
@@ -71,10 +77,7 @@ def test_symlinked_temporary_is_refused_and_its_target_untouched(tmp_path, confi
 
 @pytest.mark.parametrize("index", range(4), ids=writer_ids())
 def test_fifo_or_hard_link_as_temporary_is_refused_without_hanging(tmp_path, config_dir, index):
-    module, args, target = writers(config_dir)[index]
-    if not target.exists():
-        target.write_text("existing.example OK\n")
-        postmap("hash:%s" % target)
+    module, args, target = existing_writer(config_dir, index)
     os.mkfifo(str(target) + ".tmp")
     # A reader on the FIFO, so that a writer that opens it blocking would not fail but write.
     reader = threading.Thread(target=lambda: open(str(target) + ".tmp", "rb").read(), daemon=True)
