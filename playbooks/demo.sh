@@ -2,8 +2,9 @@
 # The main job, on a fresh Debian 12 machine as root: the how-to's whole story.
 #  1. the sending-side settings applied to a sandboxed Postfix config directory, twice
 #     (the second run changes nothing);
-#  2. three real Postfix hosts (podman): the receiving side on one, forced TLS from another,
-#     probe mails sent, and the Received header with ESMTPS shown.
+#  2. four real Postfix hosts (podman): Debian 11, 12 and 13 (Postfix 3.5, 3.7, 3.10) receive TLS
+#     and force it round a ring, a fourth receives without TLS; probe mails sent, and the
+#     Received header with ESMTPS shown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +19,7 @@ for run in first second; do
   ansible-playbook -i localhost, --diff playbooks/demo_sending_tls.yml
 done
 
-echo "=== fleet: a sender, a receiver with TLS, a receiver without"
+echo "=== fleet: Postfix 3.5, 3.7 and 3.10 sending and receiving TLS, and a receiver without"
 bash tests/molecule/host-setup.sh
 bash tests/molecule/build-image.sh
 trap 'molecule destroy -s tls_fleet > /dev/null 2>&1 || true' EXIT

@@ -46,7 +46,7 @@ bash tests/sanity.sh
 step "pytest: unit and integration tests on the real Postfix"
 pytest -n 2 "$@"
 
-step "molecule: a fleet of Postfix 3.5, 3.7 and 3.10 hosts proves TLS with real mail"
+step "molecule: Postfix 3.5, 3.7 and 3.10 (Debian 11, 12, 13) send and receive TLS with real mail"
 bash tests/molecule/host-setup.sh
 bash tests/molecule/build-image.sh
 for scenario in extensions/molecule/*/molecule.yml; do
