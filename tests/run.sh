@@ -29,6 +29,13 @@ for module in plugins/modules/*.py; do
   echo "ok mailtls.postfix.$name"
 done
 
+step "ansible-doc renders every role's argument spec"
+for role in roles/*/; do
+  name=$(basename "$role")
+  ansible-doc -t role "mailtls.postfix.$name" > /dev/null
+  echo "ok role mailtls.postfix.$name"
+done
+
 step "collection build and install"
 build=$(mktemp -d)
 ansible-galaxy collection build --force --output-path "$build" . > /dev/null
