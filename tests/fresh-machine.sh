@@ -2,8 +2,10 @@
 # The README's two commands on a clean Debian 12, as a new user's machine runs them: a check
 # that fails when an install step is missing (on this machine things installed by hand hide
 # such a step; CI runs here and hides it too).
-#   tests/fresh-machine.sh [demo|tests|all]   default all: `bash playbooks/demo.sh`, then
-#                                             `bash tests/run.sh`; both run even if one fails.
+#   tests/fresh-machine.sh [demo|tests|all] [--keep-going]
+#     default all: `bash playbooks/demo.sh`, then `bash tests/run.sh`; both run even if one
+#     fails. --keep-going runs tests/run.sh without its `set -e`, so that every later step
+#     still meets the clean system when an earlier one fails on content (a lint finding).
 # How:
 #  - the clean system is a debootstrap minbase of bookworm plus ca-certificates and git (what a
 #    user needs to get the repository), nothing our set-up scripts install; no systemd as
@@ -22,11 +24,15 @@
 # Its own names only: container mailtls-fresh-run, image localhost/mailtls-fresh-debian12.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-what=${1:-all}
-case $what in
-  demo | tests | all) ;;
-  *) echo "usage: $0 [demo|tests|all]" >&2; exit 2 ;;
-esac
+what=all
+keep_going=no
+for arg in "$@"; do
+  case $arg in
+    demo | tests | all) what=$arg ;;
+    --keep-going) keep_going=yes ;;
+    *) echo "usage: $0 [demo|tests|all] [--keep-going]" >&2; exit 2 ;;
+  esac
+done
 
 image=localhost/mailtls-fresh-debian12
 container=mailtls-fresh-run
@@ -115,10 +121,18 @@ envs=(-e HOME=/root -e LANG=C.UTF-8 -e PATH=/usr/local/sbin:/usr/local/bin:/usr/
 for var in SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE PIP_CERT CURL_CA_BUNDLE GIT_SSL_CAINFO; do
   [[ -n ${!var:-} ]] && envs+=(-e "$var=${!var}")
 done
+# The scripts' own step lines ("=== ...") get the time since the stage began.
+stamp() {
+  local start=$SECONDS line
+  while IFS= read -r line || [[ -n $line ]]; do
+    [[ $line == '=== '* ]] && line="[+$((SECONDS - start)) s] $line"
+    printf '%s\n' "$line"
+  done
+}
 run() {  # stage name, command
   local start=$SECONDS
   log "=== fresh machine: $2"
-  if podman exec -w "$home" "${envs[@]}" "$container" bash -c "$2" < /dev/null; then
+  if podman exec -w "$home" "${envs[@]}" "$container" bash -c "$2" < /dev/null 2>&1 | stamp; then
     stage_done "$1" "$start" ok
   else
     stage_done "$1" "$start" "FAIL (exit $?)"
@@ -127,5 +141,16 @@ run() {  # stage name, command
 }
 
 [[ $what == tests ]] || run "bash playbooks/demo.sh" "bash playbooks/demo.sh"
-[[ $what == demo ]] || run "bash tests/run.sh" "bash tests/run.sh"
+# run.sh with `set -e` replaced by an ERR trap that names each failed command; exits 1 if any.
+keep_going_cmd=$(cat <<'SH'
+{ sed -e 's/^set -euo pipefail$/set -uo pipefail\ntrap '"'"'failed=1; echo "=== step failed (exit $?, line $LINENO): $BASH_COMMAND"'"'"' ERR/' \
+    -e "s|^root=.*|root=$PWD|" tests/run.sh
+  echo 'exit ${failed:-0}'; } > /tmp/run-keep-going.sh && bash /tmp/run-keep-going.sh
+SH
+)
+if [[ $what != demo && $keep_going == yes ]]; then
+  run "bash tests/run.sh (without set -e)" "$keep_going_cmd"
+elif [[ $what != demo ]]; then
+  run "bash tests/run.sh" "bash tests/run.sh"
+fi
 exit $status
