@@ -143,7 +143,7 @@ run() {  # stage name, command
 [[ $what == tests ]] || run "bash playbooks/demo.sh" "bash playbooks/demo.sh"
 # run.sh with `set -e` replaced by an ERR trap that names each failed command; exits 1 if any.
 keep_going_cmd=$(cat <<'SH'
-{ sed -e 's/^set -euo pipefail$/set -uo pipefail\ntrap '"'"'failed=1; echo "=== step failed (exit $?, line $LINENO): $BASH_COMMAND"'"'"' ERR/' \
+{ sed -e 's/^set -euo pipefail$/set -uo pipefail\ntrap '"'"'echo "=== step failed (exit $?, line $LINENO): $BASH_COMMAND"; failed=1'"'"' ERR/' \
     -e "s|^root=.*|root=$PWD|" tests/run.sh
   echo 'exit ${failed:-0}'; } > /tmp/run-keep-going.sh && bash /tmp/run-keep-going.sh
 SH
