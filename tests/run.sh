@@ -14,7 +14,7 @@ export ANSIBLE_HOME="$root/.cache/ansible-home"
 rm -rf "$ANSIBLE_HOME" "$root/.ansible"
 
 # Each stage's time, printed when the next one starts and at the end (CI's budget is per run).
-stage="set-up" stage_start=$SECONDS
+stage="set-up" stage_start=0  # SECONDS counts from the start of this script
 step() {
   printf '=== time: %s: %d s\n' "$stage" $((SECONDS - stage_start))
   stage="$*" stage_start=$SECONDS
