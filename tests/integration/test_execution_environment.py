@@ -49,7 +49,9 @@ def context(tmp_path_factory):
     run([VENV_BIN / "ansible-galaxy", "collection", "build", "--force", "--output-path", out, source])
     (built,) = out.glob("mailtls-postfix-*.tar.gz")
     built.rename(out / TARBALL)
-    run([VENV_BIN / "ansible-builder", "create", "-f", source / BUILD_DEFINITION, "-c", base / "context"])
+    # The file name would otherwise follow the container tool found on PATH (Dockerfile without podman).
+    run([VENV_BIN / "ansible-builder", "create", "-f", source / BUILD_DEFINITION, "-c", base / "context",
+         "--output-filename", "Containerfile"])
     return base / "context"
 
 
