@@ -330,6 +330,10 @@ class LookupTableEdit(TableModule):
 class TlsPolicyEdit(TableModule):
     """The tls_policy module: typed entries of smtp_tls_policy_maps."""
 
+    def __init__(self, module):
+        super().__init__(module)
+        self.kept = {}  # key -> the stronger policy downgrade=false left in place
+
     def execute(self):
         params = self.module.params
         requests = policy_requests(params)
@@ -361,8 +365,6 @@ class TlsPolicyEdit(TableModule):
         for key in self.result["kept"]:
             self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
                                  % (key, self.kept[key], wanted[key]))
-
-    kept = {}
 
     def adjusted(self, document, wanted):
         """With downgrade=false, an entry whose level is stronger than the wanted one stays."""
