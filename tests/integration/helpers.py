@@ -29,6 +29,13 @@ def run_module(localhost, module, **args):
     return result["localhost"]
 
 
+def run_module_on(host, localhost, module, **args):
+    """Run a module on a PostfixHost (conftest): through pytest-ansible here, else in its container."""
+    if host.container is None:
+        return run_module(localhost, module, **args)
+    return host.run_module(module, args)
+
+
 def run_playbook(tmp_path, tasks, check=False, diff=False, extra_args=()):
     """Run tasks in a one-play playbook with ansible-playbook; return (rc, results, output).
 

@@ -6,8 +6,10 @@ and every line we do not edit keeps its bytes. Random tables and edits: our tabl
 postmapped, must dump (``postmap -s``) exactly like a table written by hand from what
 Postfix itself read out of the original, with the edit applied.
 
-A fixed seed and a bounded number of cases run by default; set MAILTLS_FUZZ_EXAMPLES
-(e.g. 5000) for the long mode.
+Each case runs against the Postfix of Debian 12 here and of Debian 11 and 13 in containers
+(conftest.RELEASES). A fixed seed and a bounded number of cases run by default (fewer in the
+containers, where every Postfix command is a podman exec); set MAILTLS_FUZZ_EXAMPLES (e.g. 5000)
+for the long mode.
 """
 
 from __future__ import annotations
@@ -17,16 +19,22 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from conftest import effective_config, make_config_dir, postconf, postmap, settle, untouched
+import pytest
+from conftest import RELEASES, effective_config, make_config_dir, settle, untouched
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
 
-EXAMPLES = int(os.environ.get("MAILTLS_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+EXAMPLES = int(os.environ.get("MAILTLS_FUZZ_EXAMPLES", "0"))
+
+
+def fuzz(host):
+    """Hypothesis settings for a host: 60 cases here, 20 in a container, unless told otherwise."""
+    examples = EXAMPLES or (60 if host.container is None else 20)
+    return settings(max_examples=examples, derandomize=True, deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 NAMES = ["myhostname", "mydomain", "relayhost", "mynetworks", "smtp_tls_security_level",
          "smtpd_tls_security_level", "alias_maps", "user_param", "other.param", "smtp-x_limit",
@@ -69,26 +77,36 @@ def main_cf_edits(draw):
     return sets, removals
 
 
-@FUZZ
-@given(text=main_cf_texts(), edit=main_cf_edits())
-def test_main_cf_edits_match_postconf(text, edit):
+@pytest.mark.parametrize("release", RELEASES)
+def test_main_cf_edits_match_postconf(postfix_hosts, release):
+    host = postfix_hosts(release)
+
+    @fuzz(host)
+    @given(text=main_cf_texts(), edit=main_cf_edits())
+    def check(text, edit):
+        main_cf_edit_matches_postconf(host, text, edit)
+
+    check()
+
+
+def main_cf_edit_matches_postconf(host, text, edit):
     sets, removals = edit
     work = Path(tempfile.mkdtemp(prefix="mailtls-fuzz-"))
     try:
-        ours = make_config_dir(work / "ours", text)
-        # Postfix 3.7's postconf -e glues an appended parameter onto a last line without a
+        ours = make_config_dir(work / "ours", text, host)
+        # postconf -e of 3.5 and 3.7 glues an appended parameter onto a last line without a
         # newline; we add the newline, so the reference starts from the file with it.
-        theirs = make_config_dir(work / "theirs", text if not text or text.endswith("\n") else text + "\n")
+        theirs = make_config_dir(work / "theirs", text if not text or text.endswith("\n") else text + "\n", host)
         wanted = dict((name, value.strip()) for name, value in sets.items())
         new_text, changes = plan_edit(text, wanted, removals)
         (ours / "main.cf").write_text(new_text)
         if sets:
-            postconf("-c", str(theirs), "-e", *["%s=%s" % item for item in sorted(sets.items())])
+            host.postconf("-c", str(theirs), "-e", *["%s=%s" % item for item in sorted(sets.items())])
             settle(theirs / "main.cf")  # else the -X below waits 2 s for the file to settle
         if removals:
-            postconf("-c", str(theirs), "-X", *removals)
+            host.postconf("-c", str(theirs), "-X", *removals)
 
-        assert effective_config(ours) == effective_config(theirs)
+        assert effective_config(ours, host) == effective_config(theirs, host)
         changed = [change.name for change in changes]
         base = text + "\n" if changes and text and not text.endswith("\n") else text
         assert untouched(new_text, changed) == untouched(base, changed)
@@ -117,10 +135,20 @@ def table_texts(draw):
     return "".join(out)
 
 
-@FUZZ
-@given(text=table_texts(), wanted=st.dictionaries(KEYS, TABLE_VALUES, max_size=4),
-       remove=st.lists(KEYS, max_size=3), exclusive=st.booleans())
-def test_table_edits_resolve_like_a_hand_written_table(text, wanted, remove, exclusive):
+@pytest.mark.parametrize("release", RELEASES)
+def test_table_edits_resolve_like_a_hand_written_table(postfix_hosts, release):
+    host = postfix_hosts(release)
+
+    @fuzz(host)
+    @given(text=table_texts(), wanted=st.dictionaries(KEYS, TABLE_VALUES, max_size=4),
+           remove=st.lists(KEYS, max_size=3), exclusive=st.booleans())
+    def check(text, wanted, remove, exclusive):
+        table_edit_resolves_like_a_hand_written_table(host, text, wanted, remove, exclusive)
+
+    check()
+
+
+def table_edit_resolves_like_a_hand_written_table(host, text, wanted, remove, exclusive):
     # Two spellings of one key in one request are ambiguous; the modules take one spelling.
     folded = {}
     for key, value in wanted.items():
@@ -129,11 +157,11 @@ def test_table_edits_resolve_like_a_hand_written_table(text, wanted, remove, exc
     remove = [key for key in remove if key.lower() not in folded]
     work = Path(tempfile.mkdtemp(prefix="mailtls-fuzz-"))
     try:
-        make_config_dir(work, "")
+        make_config_dir(work, "", host)
         original = work / "original"
         original.write_text(text)
-        postmap("-c", str(work), "hash:%s" % original)
-        before = dict(line.split("\t", 1) for line in postmap("-s", "hash:%s" % original).stdout.splitlines())
+        host.postmap("-c", str(work), "hash:%s" % original)
+        before = dict(line.split("\t", 1) for line in host.postmap("-s", "hash:%s" % original).stdout.splitlines())
 
         expected = {} if exclusive else dict(before)
         if exclusive:
@@ -144,14 +172,14 @@ def test_table_edits_resolve_like_a_hand_written_table(text, wanted, remove, exc
             expected[key.lower()] = value
         hand = work / "hand"
         hand.write_text("".join("%s %s\n" % item for item in sorted(expected.items())))
-        postmap("-c", str(work), "hash:%s" % hand)
+        host.postmap("-c", str(work), "hash:%s" % hand)
 
         new_text = LookupTable(text).edited(wanted, remove, exclusive)[0]
         ours = work / "ours"
         ours.write_text(new_text)
-        postmap("-c", str(work), "hash:%s" % ours)
-        assert sorted(postmap("-s", "hash:%s" % ours).stdout.splitlines()) == \
-            sorted(postmap("-s", "hash:%s" % hand).stdout.splitlines())
+        host.postmap("-c", str(work), "hash:%s" % ours)
+        assert sorted(host.postmap("-s", "hash:%s" % ours).stdout.splitlines()) == \
+            sorted(host.postmap("-s", "hash:%s" % hand).stdout.splitlines())
         assert not LookupTable(new_text).edited(wanted, remove, exclusive)[1], "a second edit is a no-op"
     finally:
         shutil.rmtree(work)

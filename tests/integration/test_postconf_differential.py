@@ -1,8 +1,9 @@
 """Differential tests: our edits and the real ``postconf -e`` / ``-X`` give the same Postfix config.
 
-Real files (the shared corpus and Debian's main.cf.dist) go through the module
-itself; seeded generated files go through the engine, which the module runs,
-so that many cases stay fast.
+On each Postfix a fleet runs (3.5, 3.7, 3.10: conftest.RELEASES), against that version's own
+postconf. Real files (the corpus and the release's main.cf.dist) go through the module itself,
+with the release's Python; seeded generated files go through the engine, which the module
+runs, so that many cases stay fast.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import random
 import shutil
 
 import pytest
-from conftest import MAIN_CF_DIST, corpus_files, effective_config, make_config_dir, postconf, settle, untouched
-from helpers import run_module
+from conftest import CORPUS, RELEASES, corpus_files, effective_config, make_config_dir, settle, untouched
+from helpers import run_module_on
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
 
-REAL_FILES = corpus_files() + [MAIN_CF_DIST]
+# main.cf.dist is each release's own.
+REAL_FILES = [path.name for path in corpus_files()] + ["main.cf.dist"]
 
 # Edits that change something in every real file: the seed's sending side,
 # a replaced value, a multi-line value, removals, and a user-defined parameter.
@@ -32,34 +34,36 @@ SETS = {
 REMOVALS = ["smtpd_tls_security_level", "smtpd_recipient_restrictions", "biff", "smtpd_use_tls"]
 
 
-def reference_edit(config_dir, sets, removals):
-    """Apply the same edit with the real postconf."""
+def reference_edit(host, config_dir, sets, removals):
+    """Apply the same edit with the host's real postconf."""
     if sets:
-        postconf("-c", str(config_dir), "-e", *["%s=%s" % item for item in sorted(sets.items())])
+        host.postconf("-c", str(config_dir), "-e", *["%s=%s" % item for item in sorted(sets.items())])
         settle(config_dir / "main.cf")  # else the -X below waits 2 s for the file to settle
     if removals:
-        postconf("-c", str(config_dir), "-X", *removals)
+        host.postconf("-c", str(config_dir), "-X", *removals)
 
 
-@pytest.mark.parametrize("source", REAL_FILES, ids=lambda path: path.name)
-def test_module_matches_postconf_on_real_files(localhost, tmp_path, source):
-    text = source.read_text()
-    ours = make_config_dir(tmp_path / "ours", text)
-    theirs = make_config_dir(tmp_path / "theirs", text)
+@pytest.mark.parametrize("source", REAL_FILES)
+@pytest.mark.parametrize("release", RELEASES)
+def test_module_matches_postconf_on_real_files(localhost, postfix_hosts, tmp_path, release, source):
+    host = postfix_hosts(release)
+    text = host.dist_file(source) if source == "main.cf.dist" else (CORPUS / source).read_text()
+    ours = make_config_dir(tmp_path / "ours", text, host)
+    theirs = make_config_dir(tmp_path / "theirs", text, host)
 
-    result = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(ours), parameters=SETS)
+    result = run_module_on(host, localhost, "mailtls.postfix.postconf", config_dir=str(ours), parameters=SETS)
     assert result["changed"] is True, result
-    removed = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(ours),
-                         parameters=REMOVALS, state="absent")
+    removed = run_module_on(host, localhost, "mailtls.postfix.postconf", config_dir=str(ours),
+                            parameters=REMOVALS, state="absent")
     assert "failed" not in removed, removed
-    reference_edit(theirs, SETS, REMOVALS)
+    reference_edit(host, theirs, SETS, REMOVALS)
 
-    assert effective_config(ours) == effective_config(theirs)
+    assert effective_config(ours, host) == effective_config(theirs, host)
     new_text = (ours / "main.cf").read_text()
     names = list(SETS) + REMOVALS
     assert untouched(new_text, names) == untouched(text, names)
     # Every edited parameter changes here, so even the lines agree with postconf's; only the
-    # order of appended parameters may differ (3.7 appends in hash order, we in name order).
+    # order of appended parameters may differ (postconf appends in hash order, we in name order).
     their_text = (theirs / "main.cf").read_text()
     assert sorted(new_text.splitlines()) == sorted(their_text.splitlines())
 
@@ -99,21 +103,23 @@ def generated_edit(rng):
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_engine_matches_postconf_on_generated_files(tmp_path, seed):
+@pytest.mark.parametrize("release", RELEASES)
+def test_engine_matches_postconf_on_generated_files(postfix_hosts, tmp_path, release, seed):
+    host = postfix_hosts(release)
     rng = random.Random(seed)
     text = generated_main_cf(rng)
     sets, removals = generated_edit(rng)
-    ours = make_config_dir(tmp_path / "ours", text)
-    # Postfix 3.7's postconf -e glues an appended parameter onto a last line that has no
+    ours = make_config_dir(tmp_path / "ours", text, host)
+    # postconf -e of 3.5 and 3.7 glues an appended parameter onto a last line that has no
     # newline (see the test below); we add the newline, so compare with that file.
-    theirs = make_config_dir(tmp_path / "theirs", text if text.endswith("\n") or not text else text + "\n")
+    theirs = make_config_dir(tmp_path / "theirs", text if text.endswith("\n") or not text else text + "\n", host)
     wanted = dict((name, value.strip()) for name, value in sets.items())
 
     new_text, changes = plan_edit(text, wanted, removals)
     (ours / "main.cf").write_text(new_text)
-    reference_edit(theirs, sets, removals)
+    reference_edit(host, theirs, sets, removals)
 
-    assert effective_config(ours) == effective_config(theirs), (text, sets, removals)
+    assert effective_config(ours, host) == effective_config(theirs, host), (text, sets, removals)
     changed = [change.name for change in changes]
     # The only byte we add to an untouched line is a missing final newline.
     base = text + "\n" if changes and text and not text.endswith("\n") else text
@@ -123,13 +129,22 @@ def test_engine_matches_postconf_on_generated_files(tmp_path, seed):
     shutil.rmtree(tmp_path)
 
 
-def test_missing_final_newline_does_not_corrupt_like_postconf_37(tmp_path):
+# What each release's postconf -e makes of a last line without a newline.
+APPENDED_AFTER_LAST_LINE = {
+    "3.5": "myhostname = mx.example.comrelayhost = [smart.example.com]\n",  # glued: one broken parameter
+    "3.7": "myhostname = mx.example.comrelayhost = [smart.example.com]\n",
+    "3.10": "myhostname = mx.example.com\nrelayhost = [smart.example.com]\n",  # fixed upstream
+}
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_missing_final_newline_does_not_corrupt_like_older_postconf(postfix_hosts, tmp_path, release):
+    host = postfix_hosts(release)
     text = "myhostname = mx.example.com"
-    theirs = make_config_dir(tmp_path / "theirs", text)
-    reference_edit(theirs, {"relayhost": "[smart.example.com]"}, [])
-    # Postfix 3.7 writes "myhostname = mx.example.comrelayhost = ...": one broken parameter.
-    assert (theirs / "main.cf").read_text() == "myhostname = mx.example.comrelayhost = [smart.example.com]\n"
+    theirs = make_config_dir(tmp_path / "theirs", text, host)
+    reference_edit(host, theirs, {"relayhost": "[smart.example.com]"}, [])
+    assert (theirs / "main.cf").read_text() == APPENDED_AFTER_LAST_LINE[release]
     new_text = plan_edit(text, {"relayhost": "[smart.example.com]"}, [])[0]
     assert new_text == "myhostname = mx.example.com\nrelayhost = [smart.example.com]\n"
-    ours = make_config_dir(tmp_path / "ours", new_text)
-    assert effective_config(ours)[0] == ["myhostname = mx.example.com", "relayhost = [smart.example.com]"]
+    ours = make_config_dir(tmp_path / "ours", new_text, host)
+    assert effective_config(ours, host)[0] == ["myhostname = mx.example.com", "relayhost = [smart.example.com]"]
