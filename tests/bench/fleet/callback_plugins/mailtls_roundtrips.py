@@ -1,0 +1,71 @@
+"""Counts what each host cost a run: module round trips, changes, reloads and probes.
+
+Enabled by tests/bench/fleet_bench.py only. A round trip is one module executed on the host
+(each loop item counts); actions that stay on the controller (set_fact, debug, assert, fail,
+meta, includes) and skipped tasks cost none. The counts go to $MAILTLS_ROUNDTRIPS_FILE as JSON.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: mailtls_roundtrips
+type: aggregate
+short_description: Count module round trips, changes, reloads and probes per host (benchmark only)
+description:
+  - Writes per-host counts to the file named by E(MAILTLS_ROUNDTRIPS_FILE) at the end of the run.
+requirements:
+  - enable in ansible.cfg or with E(ANSIBLE_CALLBACKS_ENABLED)
+"""
+
+import collections
+import json
+import os
+
+from ansible.plugins.callback import CallbackBase
+
+CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_role", "import_role",
+                   "include_tasks", "import_tasks", "include_vars", "add_host", "group_by", "pause"}
+RELOADS = {"Reload Postfix", "Restart Postfix", "reload postfix", "restart postfix"}
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "mailtls_roundtrips"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        self.hosts = collections.defaultdict(collections.Counter)
+
+    def _count(self, result, failed=False):
+        action = result._task.action.rsplit(".", 1)[-1]
+        counts = self.hosts[result._host.get_name()]
+        if action in CONTROLLER_ONLY:
+            counts["controller_tasks"] += 1
+            return
+        items = result._result.get("results")
+        ran = [item for item in items if not item.get("skipped")] if isinstance(items, list) else [result._result]
+        counts["round_trips"] += len(ran)
+        counts["changed"] += sum(1 for item in ran if item.get("changed"))
+        counts["failed"] += int(failed)
+        if action == "tls_probe":
+            counts["probes"] += len(ran)
+        if result._task.name in RELOADS or any("reload" in (item.get("state") or "") for item in ran
+                                                         if action in ("service", "systemd")):
+            counts["reloads"] += len(ran)
+
+    def v2_runner_on_ok(self, result):
+        self._count(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._count(result, failed=not ignore_errors)
+
+    def v2_runner_on_unreachable(self, result):
+        self.hosts[result._host.get_name()]["unreachable"] += 1
+
+    def v2_playbook_on_stats(self, stats):
+        path = os.environ.get("MAILTLS_ROUNDTRIPS_FILE")
+        if path:
+            with open(path, "w") as out:
+                json.dump(dict((host, dict(counts)) for host, counts in self.hosts.items()), out)
