@@ -144,25 +144,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import MasterCfEdit
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec, master_service_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=edit_spec(
-            service=dict(type="str", required=True),
-            type=dict(type="str", required=True, choices=["inet", "unix", "unix-dgram", "fifo", "pass"]),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            private=dict(type="raw"),
-            unprivileged=dict(type="raw"),
-            chroot=dict(type="raw"),
-            wakeup=dict(type="raw"),
-            maxproc=dict(type="raw"),
-            command=dict(type="str"),
-            args=dict(type="list", elements="str", default=[]),
-            options=dict(type="dict", default={}),
-            validate=VALIDATE,
-        ),
+        argument_spec=edit_spec(validate=VALIDATE, **master_service_spec()),
         add_file_common_args=True,
         supports_check_mode=True,
     )

@@ -200,22 +200,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import TlsCertificate
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import certificate_spec
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            cert_file=dict(type="path", required=True),
-            key_file=dict(type="path", required=True),
-            cert_content=dict(type="str"),
-            key_content=dict(type="str", no_log=True),
-            self_signed=dict(type="bool", default=False),
-            self_signed_subject=dict(type="str"),
-            self_signed_days=dict(type="int", default=365),
-            key_mode=dict(type="raw", default="0600", no_log=False),
-            key_group=dict(type="str", no_log=False),
-            cert_mode=dict(type="raw", default="0644"),
-        ),
+        argument_spec=certificate_spec(),
         required_together=[["cert_content", "key_content"]],
         supports_check_mode=True,
     )

@@ -215,7 +215,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TlsPolicyEdit
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec, policy_item_spec
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
 
 
@@ -229,12 +229,7 @@ def main():
             level=dict(type="str", choices=list(LEVELS)),
             attributes=dict(type="dict", default={}),
             include_subdomains=dict(type="bool", default=False),
-            policies=dict(type="list", elements="dict", options=dict(
-                destination=dict(type="str", required=True),
-                level=dict(type="str", choices=list(LEVELS)),
-                attributes=dict(type="dict"),
-                include_subdomains=dict(type="bool"),
-            )),
+            policies=dict(type="list", elements="dict", options=policy_item_spec(LEVELS)),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             downgrade=dict(type="bool", default=True),

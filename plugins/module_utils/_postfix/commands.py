@@ -107,6 +107,12 @@ class Postfix(object):
         """One parameter's value as Postfix sees it (default or set), unexpanded."""
         return self.run("postconf", ["-c", config_dir, "-h", name])[1].strip()
 
+    def version(self, config_dir):
+        """``mail_version`` as a tuple of numbers, (3, 7, 11)."""
+        from .tls import parse_version
+
+        return parse_version(self.parameter(config_dir, "mail_version"))
+
     def map_types(self, config_dir):
         """The lookup table types this Postfix supports (``postconf -m``)."""
         return set(self.run("postconf", ["-c", config_dir, "-m"])[1].split())

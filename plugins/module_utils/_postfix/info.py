@@ -43,6 +43,28 @@ def table_summary(spec, count_entries=True):
     return summary
 
 
+def obsolete_in(postfix, config_dir, non_default=None):
+    """The obsolete TLS parameters main.cf sets, and those master.cf services set with ``-o``.
+
+    ``non_default`` is ``postconf -n``'s (known, unknown), when the caller has read it already.
+    """
+    explicit, unknown = non_default or postfix.non_default(config_dir)[:2]
+    # Postfix 3.7 no longer knows some obsolete names (smtpd_tls_cipherlist): they show up
+    # only as "unused parameter" warnings, and are reported all the same.
+    set_in_main_cf = dict(unknown, **explicit)
+    found = [{"name": name, "value": set_in_main_cf[name], "replacement": OBSOLETE_PARAMETERS[name]}
+             for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS]
+    if not os.path.isfile(os.path.join(config_dir, "master.cf")):
+        return found
+    for line in output_lines(postfix.run("postconf", ["-c", config_dir, "-P"])[1]):
+        key, sep, value = line.partition(" = ")
+        service, _slash, name = key.rpartition("/")
+        if sep and name in OBSOLETE_PARAMETERS:
+            found.append({"name": name, "value": value, "replacement": OBSOLETE_PARAMETERS[name],
+                          "service": service})
+    return found
+
+
 class PostfixInfo(FileEditModule):
     """Read-only facts about one Postfix instance."""
 
@@ -53,9 +75,6 @@ class PostfixInfo(FileEditModule):
         _rc, out, _err = self.postfix.run("postconf", ["-c", config_dir])
         effective = self._parse(out)
         explicit, unknown, _err = self.postfix.non_default(config_dir)
-        # Postfix 3.7 no longer knows some obsolete names (smtpd_tls_cipherlist): they show up
-        # only as "unused parameter" warnings, and are reported all the same.
-        set_in_main_cf = dict(unknown, **explicit)
         version = effective.get("mail_version", "")
         # The tables Postfix opens: $name expanded, {...} groups kept whole.
         expanded = parse_parameters(self.postfix.run("postconf", ["-c", config_dir, "-x"] + list(POLICY_PARAMETERS))[1])
@@ -75,23 +94,8 @@ class PostfixInfo(FileEditModule):
             tls_explicit=dict((name, value) for name, value in sorted(explicit.items()) if _TLS_NAME.search(name)),
             policy_tables=policy_tables,
             policy_maps=policy_maps,
-            obsolete=[{"name": name, "value": set_in_main_cf[name], "replacement": OBSOLETE_PARAMETERS[name]}
-                      for name in sorted(set_in_main_cf) if name in OBSOLETE_PARAMETERS] + self._obsolete_overrides(),
+            obsolete=obsolete_in(self.postfix, config_dir, (explicit, unknown)),
         )
-
-    def _obsolete_overrides(self):
-        """Obsolete TLS parameters master.cf services set with ``-o`` (postconf -P)."""
-        config_dir = self.module.params["config_dir"]
-        if not os.path.isfile(os.path.join(config_dir, "master.cf")):
-            return []
-        found = []
-        for line in output_lines(self.postfix.run("postconf", ["-c", config_dir, "-P"])[1]):
-            key, sep, value = line.partition(" = ")
-            service, _slash, name = key.rpartition("/")
-            if sep and name in OBSOLETE_PARAMETERS:
-                found.append({"name": name, "value": value, "replacement": OBSOLETE_PARAMETERS[name],
-                              "service": service})
-        return found
 
     @staticmethod
     def _parse(output):

@@ -160,11 +160,16 @@ class PostconfEdit(FileEditModule):
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _read_back(self, config_dir, new_text, changes):
-        """Have the real ``postconf`` read ``new_text`` and confirm every change."""
-        with self.scratch_config(config_dir, main_cf_text=new_text) as scratch:
+    def _read_back(self, config_dir, new_text, changes, master_cf_text=None, services=()):
+        """Have the real ``postconf`` read ``new_text`` (and ``master_cf_text``) and confirm every change.
+
+        ``services`` are master.cf ``(key, entry or None)`` pairs that ``postconf -M`` must show.
+        """
+        with self.scratch_config(config_dir, main_cf_text=new_text, master_cf_text=master_cf_text) as scratch:
             warnings = config_warnings(self._confirm_changes(scratch, changes), scratch)
-            self._run_validate(scratch, "main.cf")
+            for key, replacement in services:
+                self._confirm_service(scratch, key, replacement)
+            self._run_validate(scratch, "main.cf" if master_cf_text is None else "configuration")
         if warnings:
             with self.scratch_config(config_dir) as current:
                 known_before = config_warnings(self.postfix.non_default(current)[2], current)
@@ -191,6 +196,18 @@ class PostconfEdit(FileEditModule):
                 self.warnings.append("%s is not a parameter this Postfix knows (postconf reports it unused); "
                                      "check its spelling" % change.name)
         return stderr
+
+    def _confirm_service(self, scratch, key, replacement):
+        """Raise unless ``postconf -M`` of the scratch directory shows ``replacement`` (None: no entry)."""
+        _rc, out, _err = self.postfix.run("postconf", ["-c", scratch, "-M", key])
+        words = out.split()
+        if replacement is None:
+            if words:
+                raise ValidationError("%s: postconf -M still shows %r after removal" % (key, out.strip()))
+            return
+        if not words or not Entry(words).same_as(replacement):
+            raise ValidationError("%s: postconf -M reads back %r instead of %r; nothing was changed"
+                                  % (key, out.strip(), replacement.render().strip()))
 
     def _run_validate(self, scratch, edited):
         """Run the user's validate command, if any, on the scratch directory; raise if it fails."""
@@ -355,13 +372,5 @@ class MasterCfEdit(PostconfEdit):
 
     def _confirm_master(self, config_dir, new_text, key, replacement):
         with self.scratch_config(config_dir, master_cf_text=new_text) as scratch:
-            _rc, out, _err = self.postfix.run("postconf", ["-c", scratch, "-M", key])
+            self._confirm_service(scratch, key, replacement)
             self._run_validate(scratch, "master.cf")
-        words = out.split()
-        if replacement is None:
-            if words:
-                raise ValidationError("%s: postconf -M still shows %r after removal" % (key, out.strip()))
-            return
-        if not words or not Entry(words).same_as(replacement):
-            raise ValidationError("%s: postconf -M reads back %r instead of %r; nothing was changed"
-                                  % (key, out.strip(), replacement.render().strip()))

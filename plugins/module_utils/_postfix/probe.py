@@ -228,6 +228,31 @@ class TlsProbe(FileEditModule):
         return facts
 
 
+# The probe level that shows a server can take a policy level: verify and secure are checked as
+# such; every other forced level (dane, fingerprint, ...) needs at least a TLS session.
+_PROBED_AS = {"verify": "verify", "secure": "secure"}
+_DANE_LEVELS = ("dane", "dane-only")
+
+
+def preflight_verdict(destination, level, probe):
+    """Why ``destination`` cannot take ``level``, from a tls_probe result; None when it can."""
+    dane = level in _DANE_LEVELS
+    no_dnssec = dane and probe.get("dnssec_validation") is False
+    if probe.get("passes", {}).get(_PROBED_AS.get(level, "encrypt")) and not no_dnssec:
+        return None
+    if no_dnssec:
+        reason = "no DNSSEC-validating resolver on this host, which DANE needs"
+    elif not probe.get("established") and probe.get("errors"):
+        reason = probe["errors"][0]  # no connection at all, or the handshake failed
+    elif not probe.get("starttls"):
+        reason = "no STARTTLS"
+    else:
+        certificate = probe.get("certificate") or {}
+        reason = "TLS %s, %s%s" % (probe.get("protocol"), probe.get("trust") or "no session",
+                                   ", certificate expired" if certificate.get("expired") else "")
+    return "%s cannot take level %s (%s)" % (destination, level, reason)
+
+
 def check_port(port, where="port"):
     """A TCP port number (1-65535)."""
     if not 0 < port < 65536:

@@ -17,3 +17,47 @@ def edit_spec(**own):
 
 # The scratch-directory check of postconf, tls_migrate and master_cf.
 VALIDATE = dict(type="str")
+
+
+# One source for the options a single module and tls_profile's sub-options share.
+def certificate_spec():
+    """tls_certificate's options; tls_profile's ``certificate``."""
+    return dict(
+        cert_file=dict(type="path", required=True),
+        key_file=dict(type="path", required=True),
+        cert_content=dict(type="str"),
+        key_content=dict(type="str", no_log=True),
+        self_signed=dict(type="bool", default=False),
+        self_signed_subject=dict(type="str"),
+        self_signed_days=dict(type="int", default=365),
+        key_mode=dict(type="raw", default="0600", no_log=False),
+        key_group=dict(type="str", no_log=False),
+        cert_mode=dict(type="raw", default="0644"),
+    )
+
+
+def master_service_spec():
+    """master_cf's entry options; an item of tls_profile's ``master_services``."""
+    return dict(
+        service=dict(type="str", required=True),
+        type=dict(type="str", required=True, choices=["inet", "unix", "unix-dgram", "fifo", "pass"]),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        private=dict(type="raw"),
+        unprivileged=dict(type="raw"),
+        chroot=dict(type="raw"),
+        wakeup=dict(type="raw"),
+        maxproc=dict(type="raw"),
+        command=dict(type="str"),
+        args=dict(type="list", elements="str", default=[]),
+        options=dict(type="dict", default={}),
+    )
+
+
+def policy_item_spec(levels):
+    """An item of tls_policy's ``policies`` (and of tls_profile's ``policy_table.policies``)."""
+    return dict(
+        destination=dict(type="str", required=True),
+        level=dict(type="str", choices=list(levels)),
+        attributes=dict(type="dict"),
+        include_subdomains=dict(type="bool"),
+    )

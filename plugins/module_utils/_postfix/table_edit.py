@@ -22,7 +22,7 @@ from .errors import ConfigError, InputError, ValidationError
 from .files import EditLock, backup_copy, hold, open_regular, read_text, remove_leftover, write_new_file
 from .table import MASK, check_key, check_value
 from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
-from .tls import covering_keys, normalize_destination, parse_version, policy_keys, render_policy, weakens
+from .tls import covering_keys, normalize_destination, policy_keys, render_policy, weakens
 
 
 def _mtime(path):
@@ -340,14 +340,22 @@ class TlsPolicyEdit(TableModule):
         if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
         config_dir, path, table_type = self.resolve_table()
-        version = parse_version(self.postfix.parameter(config_dir, "mail_version"))
+        wanted, remove = self.wanted_policies(requests, params["state"], self.postfix.version(config_dir))
+        self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
+        self.result["kept"] = sorted(self.kept)
+        for key in self.result["kept"]:
+            self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
+                                 % (key, self.kept[key], wanted[key]))
 
+    @staticmethod
+    def wanted_policies(requests, state, version):
+        """Requests -> (wanted: key -> rendered policy, remove: keys); raise InputError on bad input."""
         wanted, remove = {}, []
         rendered = {}  # a fleet's table repeats a few policies many times: validate each once
         for request in requests:
             destination = normalize_destination(request["destination"])
             keys = policy_keys(destination, request["include_subdomains"])
-            if params["state"] == "absent":
+            if state == "absent":
                 remove.extend(keys)
                 continue
             if request["level"] is None:
@@ -360,11 +368,7 @@ class TlsPolicyEdit(TableModule):
             for key in keys:
                 if wanted.setdefault(key, value) != value:
                     raise InputError("policies", "%s is given twice with different policies" % key)
-        self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
-        self.result["kept"] = sorted(self.kept)
-        for key in self.result["kept"]:
-            self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
-                                 % (key, self.kept[key], wanted[key]))
+        return wanted, remove
 
     def adjusted(self, document, wanted):
         """With downgrade=false, an entry whose level is stronger than the wanted one stays."""

@@ -1,0 +1,427 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tls_profile module's work: one role's wanted Postfix state, in one call (private).
+
+Everything is read, planned and checked before the first write:
+
+1. what the host runs: Postfix installed, the packages asked for, the service running;
+2. obsolete TLS switches moved to levels (tls_migrate's flow), when asked and present;
+3. the policy table's plan; the pre-flight probes, in parallel, only the destinations whose
+   entry is new or stronger, and refuses (in check mode: warns) before anything is written;
+4. main.cf and master.cf planned together, read back by ``postconf -n``/``-M`` and validated
+   once (``validate``, such as ``postfix -c %s check``) in one scratch directory;
+
+then written in the order Postfix needs them: certificate, policy table, master.cf, main.cf
+(main.cf last: it names the others). Each write is the shared locked, atomic flow of the
+single modules. Last, one ``postfix reload`` when something Postfix reads changed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+from .certificate import TlsCertificate
+from .commands import output_lines
+from .errors import ConfigError, InputError, PostfixError
+from .files import read_text
+from .info import obsolete_in
+from .lines import split_list
+from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
+from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit, wanted_entry
+from .parameters import RESTART_PARAMETERS, obsolete_warning
+from .postconf_edit import PostconfEdit, TlsMigrate
+from .probe import TlsProbe, preflight_verdict
+from .table import MASK
+from .table_edit import TlsPolicyEdit, policy_requests
+from .table_types import TYPE_PACKAGES, table_document
+from .tls import LEVEL_STRENGTH, normalize_destination, policy_keys, weakens
+
+# The levels a destination's server must be able to take before mail to it is forced.
+FORCED_LEVELS = frozenset(level for level, strength in LEVEL_STRENGTH.items() if strength > LEVEL_STRENGTH["may"])
+# main.cf's global levels, which downgrade=false never lowers.
+LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
+# Probes at once: each is a posttls-finger process waiting on the network, not on a core.
+PROBE_WORKERS = 8
+
+
+class Part(object):
+    """The AnsibleModule a part (certificate, table, probe, migration) sees: the profile's, with its own params."""
+
+    def __init__(self, module, params):
+        self._module = module
+        self.params = params
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+class TlsProfile(PostconfEdit):
+    """The tls_profile module."""
+
+    def execute(self):
+        params = self.module.params
+        self.result.update(changed=False, postfix_installed=True, missing_packages=[], restart_required=False,
+                           reload_required=False, reloaded=False, probes={}, check_mode_refusals=[])
+        self.result["missing_packages"] = self._missing_packages(self._packages())
+        if not self._postfix_installed():
+            self.result["postfix_installed"] = False
+            self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
+                                 % ", ".join(self.result["missing_packages"] or ["postfix"]))
+            return
+        config_dir, main_path = self.main_cf_path()
+        self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
+                           enabled=self._enabled())
+        wanted, remove, list_valued = self._main_cf_request()
+        self._refuse_what_this_version_cannot_read(wanted)
+        services = self._master_cf_request()
+
+        if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
+            self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
+                                                     backup=params["backup"]))
+
+        table, table_plan = self._policy_plan(config_dir)
+        self._preflight(config_dir, table_plan)
+        if table_plan is not None:
+            maps = self._policy_maps(main_path, table_plan["table"])
+            if maps is not None:
+                wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+                list_valued.add("smtp_tls_policy_maps")
+        if self._uses_dane(wanted, table_plan) and "smtp_dns_support_level" not in wanted:
+            # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
+            # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
+            wanted["smtp_dns_support_level"] = "dnssec"
+        kept = self._keep_stronger_levels(config_dir, wanted)
+
+        main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services)
+
+        # Written in the order Postfix needs them; main.cf, which names the others, last.
+        if params["certificate"]:
+            self._part(TlsCertificate, "certificate", dict(params["certificate"]))
+        if table is not None:
+            table.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
+                              table_plan["remove"], params["policy_table"]["exclusive"])
+            self._merge(table, "policy_table")
+            self.result["policy_table"]["kept"] = sorted(table.kept)
+        master_changed = self._write_master_cf(config_dir, services, master_text, main_text)
+        main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
+                                                    main_text, master_text)
+        self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
+                                  "kept": kept}
+        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed)
+        self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
+        self.result["reload_required"] = bool(
+            not self.result["restart_required"]
+            and (master_changed or main_changed
+                 or self.result.get("certificate", {}).get("changed")
+                 or self.result.get("migration", {}).get("changed")
+                 or self.result.get("policy_table", {}).get("reload_required")))
+        self._reload(config_dir)
+
+    # --- what the host runs ----------------------------------------------------------
+
+    def _postfix_installed(self):
+        try:
+            self.postfix.binary("postconf")
+        except PostfixError:
+            return False
+        return True
+
+    def _packages(self):
+        """The packages asked for, and those that provide the map types asked for."""
+        packages = list(self.module.params["packages"] or [])
+        for map_type in self.module.params["map_types"] or []:
+            if map_type not in TYPE_PACKAGES:
+                raise InputError("map_types", "%r is not a table type a package adds (%s)"
+                                 % (map_type, ", ".join(sorted(TYPE_PACKAGES))))
+            if TYPE_PACKAGES[map_type] not in packages:
+                packages.append(TYPE_PACKAGES[map_type])
+        return packages
+
+    def _enabled(self):
+        """Whether Postfix starts at boot: systemd's answer, else a SysV start link."""
+        systemctl = self.module.get_bin_path("systemctl")
+        if systemctl and os.path.isdir("/run/systemd/system"):
+            _rc, out, _err = self.module.run_command([systemctl, "is-enabled", "postfix"])
+            return out.strip() == "enabled"
+        return bool(glob.glob("/etc/rc[2345].d/S*postfix"))
+
+    @staticmethod
+    def _uses_dane(wanted, table_plan):
+        levels = [wanted.get("smtp_tls_security_level", "")]
+        if table_plan is not None:
+            levels += [value.split()[0] for value in table_plan["wanted"].values()]
+        return any(level in ("dane", "dane-only") for level in levels)
+
+    def _missing_packages(self, packages):
+        """The packages of ``packages`` dpkg does not list as installed (none checked without dpkg)."""
+        if not packages:
+            return []
+        dpkg_query = self.module.get_bin_path("dpkg-query")
+        if not dpkg_query:
+            return []
+        _rc, out, _err = self.module.run_command([dpkg_query, "-W", "-f", "${Package} ${db:Status-Status}\\n"]
+                                                 + list(packages), environ_update={"LANG": "C", "LC_ALL": "C"})
+        installed = set(line.split()[0] for line in output_lines(out) if line.endswith(" installed"))
+        return [package for package in packages if package not in installed]
+
+    def _running(self, config_dir):
+        rc, _out, _err = self.postfix.run("postfix", ["-c", config_dir, "status"], check=False)
+        return rc == 0
+
+    # --- main.cf and master.cf -------------------------------------------------------
+
+    def _main_cf_request(self):
+        params = self.module.params
+        wanted, list_valued = {}, set()
+        for name, value in (params["parameters"] or {}).items():
+            check_parameter_name(name, "parameters")
+            wanted[name] = render_value(name, value)
+            if isinstance(value, (list, tuple)):
+                list_valued.add(name)
+            warning = obsolete_warning(name)
+            if warning:
+                self.warnings.append(warning)
+        remove = []
+        for name in params["absent_parameters"] or []:
+            check_parameter_name(name, "absent_parameters")
+            if name in wanted:
+                raise InputError("absent_parameters", "%s is also in parameters" % name)
+            remove.append(name)
+        return wanted, remove, list_valued
+
+    def _master_cf_request(self):
+        services = []
+        seen = set()
+        for index, item in enumerate(self.module.params["master_services"] or []):
+            where = "master_services[%d]" % index
+            key = "%s/%s" % (item["service"], item["type"])
+            if key in seen:
+                raise InputError("master_services", "%s is given twice" % key)
+            seen.add(key)
+            if item["state"] == "absent":
+                check_service(item["service"], item["type"])
+                services.append((key, None))
+                continue
+            if not item["command"]:
+                raise InputError(where, "%s: command is required with state=present (for example smtpd)" % key)
+            fields = dict((name, item[name]) for name in MASTER_FIELDS)
+            services.append((key, wanted_entry(item["service"], item["type"], fields, item["command"],
+                                               item["args"], item["options"])))
+        return services
+
+    def _plan_and_validate(self, config_dir, wanted, remove, list_valued, services):
+        """The new main.cf and master.cf texts, read back and validated together once."""
+        main_text = plan_edit(read_text(os.path.join(config_dir, "main.cf")), wanted, remove, list_valued)
+        master_path = os.path.join(config_dir, "master.cf")
+        if services and not os.path.isfile(master_path):
+            raise ConfigError("config_dir: %s has no master.cf" % config_dir, path=master_path)
+        master_text = None
+        if services:
+            original = read_text(master_path)
+            master_text = self._master_text(original, services)
+            if master_text == original:
+                master_text = None
+        new_main, changes = main_text
+        if changes or master_text is not None:
+            self._read_back(config_dir, new_main, changes, master_text, services)
+        return (new_main if changes else None), master_text
+
+    @staticmethod
+    def _master_text(text, services):
+        for key, replacement in services:
+            text = plan_master_edit(text, key, replacement)[0]
+        return text
+
+    def _write_master_cf(self, config_dir, services, planned, main_text):
+        if not services:
+            return False
+        path = os.path.join(config_dir, "master.cf")
+        entries = {}
+
+        def compute(text):
+            new_text = text
+            for key, replacement in services:
+                new_text, before, after = plan_master_edit(new_text, key, replacement)
+                if before != after:
+                    entries[key] = {"before": before, "after": after}
+            return new_text, None
+
+        def validate(new_text, _info):
+            if new_text != planned:  # master.cf changed since it was planned: check the new plan too
+                self._read_back(config_dir, main_text, [], new_text, services)
+
+        changed, _info = self.edit_file(path, compute, validate)
+        self._rename_backup("master_cf_backup_file")
+        self.result["master_cf"] = {"services": entries}
+        return changed
+
+    def _write_main_cf(self, config_dir, path, wanted, remove, list_valued, planned, master_text):
+        def compute(text):
+            return plan_edit(text, wanted, remove, list_valued)
+
+        def validate(new_text, changes):
+            if new_text != planned:  # main.cf changed since it was planned: check the new plan too
+                self._read_back(config_dir, new_text, changes, master_text)
+
+        changed, changes = self.edit_file(path, compute, validate)
+        self._rename_backup("main_cf_backup_file")
+        return changed, changes
+
+    def _rename_backup(self, name):
+        if "backup_file" in self.result:
+            self.result[name] = self.result.pop("backup_file")
+
+    def _keep_stronger_levels(self, config_dir, wanted):
+        """With downgrade=false, a global level already stronger than the wanted one stays."""
+        if self.module.params["downgrade"]:
+            return {}
+        kept = {}
+        for name in LEVEL_PARAMETERS:
+            if name not in wanted:
+                continue
+            current = self.postfix.parameter(config_dir, name)
+            if current.strip() and weakens(current, wanted[name]):
+                kept[name] = current.strip()
+                self.warnings.append("%s stays %r: %r would weaken it (downgrade=false)"
+                                     % (name, kept[name], wanted.pop(name)))
+        return kept
+
+    # --- the policy table and its pre-flight -----------------------------------------
+
+    def _policy_plan(self, config_dir):
+        """The table part and what it will write; (None, None) without a policy table."""
+        spec = self.module.params["policy_table"]
+        if not spec:
+            return None, None
+        table = TlsPolicyEdit(Part(self.module, dict(
+            config_dir=config_dir, path=spec["path"], type=spec["type"], state="present",
+            exclusive=spec["exclusive"], downgrade=self.module.params["downgrade"],
+            backup=self.module.params["backup"])))
+        _config_dir, path, table_type = table.resolve_table()
+        version = self.postfix.version(config_dir)
+        requests = policy_requests(dict(destination=None, destinations=spec["destinations"], policies=spec["policies"],
+                                        level=spec["level"], attributes=spec["attributes"],
+                                        include_subdomains=spec["include_subdomains"]))
+        wanted, _remove = table.wanted_policies(requests, "present", version)
+        remove = []
+        for destination in spec["absent"] or []:
+            keys = policy_keys(normalize_destination(destination, "policy_table.absent"),
+                               spec["include_subdomains"])
+            remove.extend(key for key in keys if key not in wanted)
+        original = read_text(path) if os.path.exists(path) else ""
+        document = table_document(table_type, original)
+        stronger = [request for request in requests if self._needs_probe(document, request)]
+        return table, {"path": path, "type": table_type, "table": "%s:%s" % (table_type, path), "wanted": wanted,
+                       "remove": remove, "probe": stronger}
+
+    @staticmethod
+    def _needs_probe(document, request):
+        """A forced entry that is new, or stronger than the one the table holds."""
+        level = request["level"]
+        if level not in FORCED_LEVELS:
+            return False
+        key = normalize_destination(request["destination"])
+        current = document.value(key)
+        return current is None or LEVEL_STRENGTH.get(current.split()[0].lower(), 0) < LEVEL_STRENGTH[level]
+
+    def _policy_maps(self, main_path, table):
+        """smtp_tls_policy_maps with our table first: then extra_maps, then (unless replaced) the others."""
+        spec = self.module.params["policy_table"]
+        if spec["maps"] == "untouched":
+            return None
+        maps = [table] + [item for item in spec["extra_maps"] or [] if item != table]
+        if spec["maps"] == "first":
+            current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
+            maps += [item for item in split_list(current) if item not in maps]
+        return maps
+
+    def _preflight(self, config_dir, table_plan):
+        spec = self.module.params["preflight"]
+        if spec["mode"] == "skip" or table_plan is None:
+            return
+        unable = []
+        requests = table_plan["probe"]
+        if requests:
+            with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(requests))) as pool:
+                results = list(pool.map(lambda request: self._probe(request, spec), requests))
+            for request, probe in zip(requests, results):
+                destination = normalize_destination(request["destination"])
+                self.result["probes"][destination] = probe
+                verdict = preflight_verdict(destination, request["level"], probe)
+                if verdict:
+                    unable.append(verdict)
+        if spec["mta_sts_socketmap"]:
+            problem = self._mta_sts_problem(config_dir, spec["mta_sts_socketmap"])
+            if problem:
+                unable.append(problem)
+        if not unable:
+            return
+        message = "; ".join(unable)
+        if spec["mode"] == "warn":
+            self.warnings.append("%s; forcing TLS anyway (preflight: warn)" % message)
+        elif self.module.check_mode:
+            # A check on a fresh fleet runs before the receivers it probes have TLS.
+            self.warnings.append("check mode: the real run would refuse now: %s" % message)
+            self.result["check_mode_refusals"].append(message)
+        else:
+            raise ConfigError("preflight: %s. Mail to it would wait in the queue until it bounces, so nothing "
+                              "was changed; set preflight.mode to warn to force it anyway" % message,
+                              unable=unable)
+
+    def _probe(self, request, spec):
+        probe = TlsProbe(Part(self.module, dict(
+            destination=request["destination"], host=None, port=None, ca_path="/etc/ssl/certs", ca_file=None,
+            helo=None, host_lookup=spec["host_lookup"], timeout=spec["timeout"])))
+        try:
+            probe.execute()
+        except PostfixError as exc:
+            return {"established": False, "starttls": False, "errors": [str(exc)], "passes": {}}
+        result = dict((key, value) for key, value in probe.result.items() if key != "changed")
+        if result.get("certificate"):
+            result["certificate"] = dict((key, value) for key, value in result["certificate"].items() if key != "pem")
+        return result
+
+    def _mta_sts_problem(self, config_dir, socketmap):
+        table = "socketmap:%s" % socketmap
+        rc, _out, err = self.postfix.run("postmap", ["-c", config_dir, "-q", "mailtls-preflight.invalid", table],
+                                         check=False)
+        fatal = [line for line in output_lines(err) if "fatal:" in line]
+        if fatal:
+            return "the MTA-STS policy server at %s does not answer (%s); Postfix would defer all mail " \
+                   "while it is down" % (table, fatal[0].strip())
+        return None
+
+    # --- parts, certificate, reload --------------------------------------------------
+
+    def _part(self, part_class, name, params):
+        part = part_class(Part(self.module, params))
+        part.execute()
+        self._merge(part, name)
+        return part
+
+    def _merge(self, part, name):
+        result = dict(part.result)
+        self.result.setdefault("diff", []).extend(result.pop("diff", []) if isinstance(result.get("diff"), list)
+                                                  else [result.pop("diff")] if "diff" in result else [])
+        self.result[name] = result
+        self.result["changed"] = bool(self.result["changed"] or result.get("changed"))
+        self.warnings.extend(part.warnings)
+
+    def _reload(self, config_dir):
+        """postfix reload when Postfix runs and reads something that changed (never in check mode)."""
+        running = self._running(config_dir)
+        self.result["running"] = running
+        if not (self.module.params["reload"] and running and self.result["reload_required"]):
+            return
+        if not self.module.check_mode:
+            self.postfix.run("postfix", ["-c", config_dir, "reload"])
+        self.result["reloaded"] = True
+
+    def echoed_arguments(self):
+        echoed = super().echoed_arguments()
+        certificate = echoed.get("certificate")
+        if isinstance(certificate, dict) and certificate.get("key_content") is not None:
+            echoed["certificate"] = dict(certificate, key_content=MASK)
+        return echoed

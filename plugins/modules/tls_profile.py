@@ -1,0 +1,444 @@
+#!/usr/bin/python
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tls_profile
+short_description: Apply a host's wanted Postfix TLS state in one call
+version_added: 0.2.0
+description:
+  - Applies what one TLS profile wants of a host - C(main.cf) parameters, entries of the TLS
+    policy table, C(master.cf) services, the server certificate - in one module call, so that a
+    role costs one round trip to the host. The roles of this collection are built on it; the
+    single modules (M(mailtls.postfix.postconf), M(mailtls.postfix.tls_policy), ...) remain for
+    ad-hoc use and share its engine.
+  - Everything is read, planned and checked before the first write. The new C(main.cf) and
+    C(master.cf) are read back by the real C(postconf) and checked with O(validate) once, in one
+    scratch directory. Then the certificate, the policy table (with its index, every changed key
+    read back with C(postmap -q)), C(master.cf) and C(main.cf) are written, each atomically under
+    Postfix's edit lock; C(main.cf), which names the others, last.
+  - The pre-flight probes, in parallel, only the destinations whose forced entry is new or
+    stronger than the table's; a destination that cannot take its level stops the run before
+    anything is written. In check mode that refusal is a warning, so that a check of a fresh fleet
+    (whose receivers get TLS in the same playbook) completes and predicts the changes.
+  - When a policy or the global level is C(dane) or C(dane-only) and O(parameters) does not set
+    C(smtp_dns_support_level), it is set to C(dnssec), which DANE requires (postconf(5),
+    C(smtp_tls_security_level)).
+  - Reports what the role needs without another round trip - whether Postfix is installed,
+    which of O(packages) are missing, whether it runs - and, with O(reload=true), reloads Postfix
+    once when something it reads changed. A change that needs a restart is reported
+    (RV(restart_required)), never done by this module.
+author:
+  - mailtls.postfix developers (@mailtls)
+options:
+  validate:
+    description:
+      - A command that checks the new configuration before anything is written, with C(%s)
+        standing for a scratch configuration directory holding the new C(main.cf) and
+        C(master.cf), for example V(postfix -c %s check). It runs once per call.
+    type: str
+  parameters:
+    description:
+      - C(main.cf) parameters to set, as in M(mailtls.postfix.postconf) (lists are joined with
+        C(, ); booleans become C(yes)/C(no)).
+    type: dict
+    default: {}
+  absent_parameters:
+    description: C(main.cf) parameters to remove (C(postconf -X)).
+    type: list
+    elements: str
+    default: []
+  downgrade:
+    description:
+      - When V(false), nothing is weakened - a policy-table entry stronger than the wanted one
+        stays, as in M(mailtls.postfix.tls_policy), and so does a global level in O(parameters)
+        (C(smtp_tls_security_level), C(smtpd_tls_security_level), C(lmtp_tls_security_level))
+        that is already stronger. Each kept value is a warning and in RV(main_cf.kept) or
+        RV(policy_table.kept).
+    type: bool
+    default: true
+  policy_table:
+    description:
+      - Entries of the TLS policy table (C(smtp_tls_policy_maps)), as in
+        M(mailtls.postfix.tls_policy). Omit it to leave the table alone.
+    type: dict
+    suboptions:
+      path:
+        description: The table's source file.
+        type: path
+        default: /etc/postfix/tls_policy
+      type:
+        description: The table type; default C(default_database_type).
+        type: str
+      destinations:
+        description: Destinations that get O(policy_table.level).
+        type: list
+        elements: str
+        default: []
+      policies:
+        description: Destinations with their own level and attributes.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          destination:
+            description: The destination (domain, C(.domain), C([host]) or C([host]:port)).
+            type: str
+            required: true
+          level:
+            description: Its level; default O(policy_table.level).
+            type: str
+            choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
+          attributes:
+            description: Policy attributes, as in M(mailtls.postfix.tls_policy).
+            type: dict
+          include_subdomains:
+            description: Also a C(.domain) entry; default O(policy_table.include_subdomains).
+            type: bool
+      level:
+        description: The level of O(policy_table.destinations) and of policies without one.
+        type: str
+        choices: [none, may, encrypt, dane, dane-only, fingerprint, verify, secure]
+      attributes:
+        description: The attributes of policies without their own.
+        type: dict
+        default: {}
+      include_subdomains:
+        description: Give each plain domain a C(.domain) entry too (TLS_README's sub-domain form).
+        type: bool
+        default: false
+      absent:
+        description: Destinations whose entries are removed (with C(.domain) when O(policy_table.include_subdomains)).
+        type: list
+        elements: str
+        default: []
+      exclusive:
+        description: Remove every entry not wanted.
+        type: bool
+        default: false
+      maps:
+        description:
+          - How C(smtp_tls_policy_maps) names the table. V(first) - the table first, then
+            O(policy_table.extra_maps), then the maps already listed. V(only) - the table and
+            O(policy_table.extra_maps), nothing else. V(untouched) - not at all.
+        type: str
+        choices: [first, only, untouched]
+        default: first
+      extra_maps:
+        description: Maps listed right after the table, such as an MTA-STS C(socketmap:...).
+        type: list
+        elements: str
+        default: []
+  master_services:
+    description: C(master.cf) service entries, each as in M(mailtls.postfix.master_cf).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      service:
+        description: The service name.
+        type: str
+        required: true
+      type:
+        description: The service type.
+        type: str
+        required: true
+        choices: [inet, unix, unix-dgram, fifo, pass]
+      state:
+        description: Whether the entry should be present or absent.
+        type: str
+        choices: [present, absent]
+        default: present
+      private:
+        description: The private column.
+        type: raw
+      unprivileged:
+        description: The unpriv column.
+        type: raw
+      chroot:
+        description: The chroot column.
+        type: raw
+      wakeup:
+        description: The wakeup column.
+        type: raw
+      maxproc:
+        description: The maxproc column.
+        type: raw
+      command:
+        description: The command; required with O(master_services[].state=present).
+        type: str
+      args:
+        description: Further command arguments.
+        type: list
+        elements: str
+        default: []
+      options:
+        description: C(-o name=value) options.
+        type: dict
+        default: {}
+  certificate:
+    description:
+      - The server certificate and key, as in M(mailtls.postfix.tls_certificate) (checked as a
+        pair, installed together when given or generated). Omit it to leave them alone.
+    type: dict
+    suboptions:
+      cert_file:
+        description: The certificate file.
+        type: path
+        required: true
+      key_file:
+        description: The private key file.
+        type: path
+        required: true
+      cert_content:
+        description: The certificate (PEM) to install.
+        type: str
+      key_content:
+        description: The key (PEM) to install; never shown.
+        type: str
+      self_signed:
+        description: Generate a self-signed pair when neither file exists (labs).
+        type: bool
+        default: false
+      self_signed_subject:
+        description: The generated certificate's subject.
+        type: str
+      self_signed_days:
+        description: The generated certificate's lifetime.
+        type: int
+        default: 365
+      key_mode:
+        description: The key file's mode.
+        type: raw
+        default: "0600"
+      key_group:
+        description: The key file's group.
+        type: str
+      cert_mode:
+        description: The certificate file's mode.
+        type: raw
+        default: "0644"
+  preflight:
+    description: What to check before forcing TLS to a destination.
+    type: dict
+    default: {}
+    suboptions:
+      mode:
+        description:
+          - V(refuse) - stop before anything is written when a destination whose forced entry is
+            new or stronger cannot take its level (or the MTA-STS server does not answer);
+            V(warn) - write anyway, with a warning; V(skip) - probe nothing.
+        type: str
+        choices: [refuse, warn, skip]
+        default: refuse
+      timeout:
+        description: Seconds per probe.
+        type: int
+        default: 30
+      host_lookup:
+        description: How the probes find servers (C(smtp_host_lookup)).
+        type: str
+        choices: [dns, native, "dns, native"]
+        default: dns
+      mta_sts_socketmap:
+        description: An MTA-STS policy server (C(inet:host:port:name)) that must answer.
+        type: str
+  migrate_obsolete:
+    description: Move obsolete TLS switches (C(smtpd_use_tls), ...) to levels first, as M(mailtls.postfix.tls_migrate).
+    type: bool
+    default: false
+  packages:
+    description: Packages whose absence RV(missing_packages) reports (by C(dpkg-query)); nothing is installed.
+    type: list
+    elements: str
+    default: []
+  map_types:
+    description:
+      - Lookup table types the host needs beyond the built-in ones (C(lmdb), C(cdb), C(pcre), ...);
+        the Debian package that adds each counts as one of O(packages).
+    type: list
+    elements: str
+    default: []
+  reload:
+    description: Run C(postfix reload) once when Postfix runs and something it reads changed.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - mailtls.postfix.common
+notes:
+  - Without Postfix installed the module changes nothing and returns RV(postfix_installed=false).
+  - With O(migrate_obsolete=true) in check mode, the main.cf diff is shown against the file before
+    the migration, which the migration's own diff shows.
+seealso:
+  - module: mailtls.postfix.postconf
+  - module: mailtls.postfix.tls_policy
+  - module: mailtls.postfix.master_cf
+  - module: mailtls.postfix.tls_certificate
+  - module: mailtls.postfix.tls_probe
+  - name: Postfix TLS support
+    description: TLS_README, security levels and the policy table.
+    link: https://www.postfix.org/TLS_README.html
+"""
+
+EXAMPLES = r"""
+- name: Force TLS to two partners, opportunistic TLS for the rest, in one call
+  mailtls.postfix.tls_profile:
+    validate: postfix -c %s check
+    parameters:
+      smtp_tls_security_level: may
+      smtp_tls_loglevel: 1
+    policy_table:
+      destinations: [partner.example, bank.example]
+      level: encrypt
+      include_subdomains: true
+    preflight:
+      mode: refuse
+    reload: true
+  register: sender
+
+- name: The receiving side with a certificate and the submission service
+  mailtls.postfix.tls_profile:
+    validate: postfix -c %s check
+    certificate:
+      cert_file: /etc/ssl/certs/mx.pem
+      key_file: /etc/ssl/private/mx.key
+    parameters:
+      smtpd_tls_security_level: may
+      smtpd_tls_cert_file: /etc/ssl/certs/mx.pem
+      smtpd_tls_key_file: /etc/ssl/private/mx.key
+    absent_parameters: [smtpd_use_tls]
+    master_services:
+      - service: submission
+        type: inet
+        private: n
+        chroot: y
+        command: smtpd
+        options:
+          smtpd_tls_security_level: encrypt
+    reload: true
+"""
+
+RETURN = r"""
+postfix_installed:
+  description: Whether Postfix is installed; without it nothing else is read or changed.
+  returned: always
+  type: bool
+missing_packages:
+  description: The packages of O(packages) that are not installed.
+  returned: always
+  type: list
+  elements: str
+  sample: [postfix-lmdb]
+running:
+  description: Whether Postfix runs (C(postfix status)).
+  returned: when Postfix is installed
+  type: bool
+enabled:
+  description: Whether Postfix starts at boot (systemd's C(is-enabled), else a SysV start link).
+  returned: when Postfix is installed
+  type: bool
+version:
+  description: Postfix's C(mail_version).
+  returned: when Postfix is installed
+  type: str
+  sample: 3.7.11
+main_cf:
+  description: The main.cf parameters changed (before and after) and the levels O(downgrade=false) kept.
+  returned: when Postfix is installed
+  type: dict
+  sample: {"changes": {"smtp_tls_security_level": {"before": null, "after": "may"}}, "kept": {}}
+master_cf:
+  description: The master.cf entries changed, before and after.
+  returned: when O(master_services) is given
+  type: dict
+policy_table:
+  description: The policy table's result, as M(mailtls.postfix.tls_policy) returns it.
+  returned: when O(policy_table) is given
+  type: dict
+certificate:
+  description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.
+  returned: when O(certificate) is given
+  type: dict
+migration:
+  description: The migration's result, as M(mailtls.postfix.tls_migrate) returns it.
+  returned: when obsolete parameters were migrated
+  type: dict
+probes:
+  description: The pre-flight probe of each destination whose forced entry is new or stronger.
+  returned: always
+  type: dict
+check_mode_refusals:
+  description: In check mode, what the real run would refuse now.
+  returned: always
+  type: list
+  elements: str
+restart_required:
+  description: A changed parameter needs C(postfix stop; postfix start) (a restart), not a reload.
+  returned: always
+  type: bool
+reload_required:
+  description: Something Postfix reads changed and it must reload (indexed tables need no reload).
+  returned: always
+  type: bool
+reloaded:
+  description: The module ran C(postfix reload) (in check mode - it would).
+  returned: always
+  type: bool
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import (
+    VALIDATE,
+    certificate_spec,
+    edit_spec,
+    master_service_spec,
+    policy_item_spec,
+)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=edit_spec(
+            validate=VALIDATE,
+            parameters=dict(type="dict", default={}),
+            absent_parameters=dict(type="list", elements="str", default=[]),
+            downgrade=dict(type="bool", default=True),
+            policy_table=dict(type="dict", options=dict(
+                path=dict(type="path", default="/etc/postfix/tls_policy"),
+                type=dict(type="str"),
+                destinations=dict(type="list", elements="str", default=[]),
+                policies=dict(type="list", elements="dict", default=[], options=policy_item_spec(LEVELS)),
+                level=dict(type="str", choices=list(LEVELS)),
+                attributes=dict(type="dict", default={}),
+                include_subdomains=dict(type="bool", default=False),
+                absent=dict(type="list", elements="str", default=[]),
+                exclusive=dict(type="bool", default=False),
+                maps=dict(type="str", default="first", choices=["first", "only", "untouched"]),
+                extra_maps=dict(type="list", elements="str", default=[]),
+            )),
+            master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
+            certificate=dict(type="dict", options=certificate_spec()),
+            preflight=dict(type="dict", default={}, options=dict(
+                mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
+                timeout=dict(type="int", default=30),
+                host_lookup=dict(type="str", default="dns", choices=["dns", "native", "dns, native"]),
+                mta_sts_socketmap=dict(type="str"),
+            )),
+            migrate_obsolete=dict(type="bool", default=False),
+            packages=dict(type="list", elements="str", default=[]),
+            map_types=dict(type="list", elements="str", default=[]),
+            reload=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    run_module(module, TlsProfile)
+
+
+if __name__ == "__main__":
+    main()
