@@ -200,13 +200,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import TlsCertificate
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import certificate_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import CERTIFICATE_TOGETHER, certificate_spec
 
 
 def main():
     module = AnsibleModule(
         argument_spec=certificate_spec(),
-        required_together=[["cert_content", "key_content"]],
+        required_together=CERTIFICATE_TOGETHER,
         supports_check_mode=True,
     )
     run_module(module, TlsCertificate)

@@ -393,6 +393,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import (
+    CERTIFICATE_TOGETHER,
     VALIDATE,
     certificate_spec,
     edit_spec,
@@ -423,7 +424,7 @@ def main():
                 extra_maps=dict(type="list", elements="str", default=[]),
             )),
             master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
-            certificate=dict(type="dict", options=certificate_spec()),
+            certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
             preflight=dict(type="dict", default={}, options=dict(
                 mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
                 timeout=dict(type="int", default=30),

@@ -172,6 +172,9 @@ class TlsCertificate(FileEditModule):
     def _checked_arguments(self, given):
         """Refuse contradictory or unsafe arguments; return the attributes of the files to write."""
         params = self.module.params
+        if (params["cert_content"] is None) != (params["key_content"] is None):
+            # AnsibleModule's required_together counts a sub-option given as null: this does not.
+            raise InputError("cert_content", "parameters are required together: cert_content, key_content")
         if params["self_signed"] and given:
             raise InputError("self_signed", "cannot be combined with cert_content and key_content")
         key_mode = key_file_mode(params["key_mode"])

@@ -20,6 +20,9 @@ VALIDATE = dict(type="str")
 
 
 # One source for the options a single module and tls_profile's sub-options share.
+CERTIFICATE_TOGETHER = [["cert_content", "key_content"]]
+
+
 def certificate_spec():
     """tls_certificate's options; tls_profile's ``certificate``."""
     return dict(
