@@ -189,7 +189,7 @@ def test_unreachable_and_bad_input(localhost, smtp_servers):
 @pytest.mark.parametrize("preflight, case, outcome", [
     ("refuse", "no_tls", "cannot take level encrypt (no STARTTLS)"),
     ("refuse", "self_signed", "ok"),
-    ("warn", "no_tls", "forcing it anyway (tls_forced_preflight: warn)"),
+    ("warn", "no_tls", "forcing TLS anyway (preflight: warn)"),
 ])
 def test_tls_forced_preflight_gate(tmp_path, config_dir, smtp_servers, preflight, case, outcome):
     destination = "[localhost]:%d" % smtp_servers["ports"][case]

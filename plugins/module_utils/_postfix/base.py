@@ -19,8 +19,11 @@ from .errors import InputError, PostfixError
 from .files import EditLock, FileAttributes, backup_copy, read_text
 
 
-class FileEditModule(object):
-    """Base for the collection's modules; subclasses implement ``execute()``."""
+class PostfixModule(object):
+    """Base for the collection's modules: Postfix's tools, a result, warnings.
+
+    Read-only modules (postfix_info, tls_probe) use it as it is; subclasses implement ``execute()``.
+    """
 
     def __init__(self, module):
         self.module = module
@@ -34,6 +37,10 @@ class FileEditModule(object):
     def echoed_arguments(self):
         """The arguments the result echoes in ``invocation``; modules with secrets mask them."""
         return summarized_arguments(self.module.params)
+
+
+class FileEditModule(PostfixModule):
+    """Base for the modules that edit Postfix's files: the one edit flow."""
 
     def edit_file(self, path, compute, validate=None):
         """Edit ``path`` so that it holds ``compute(text)[0]``; return ``(changed, info)``.

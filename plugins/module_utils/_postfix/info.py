@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 
-from .base import FileEditModule
+from .base import PostfixModule
 from .commands import output_lines, parse_parameters
 from .errors import ConfigError
 from .files import read_text
@@ -65,7 +65,7 @@ def obsolete_in(postfix, config_dir, non_default=None):
     return found
 
 
-class PostfixInfo(FileEditModule):
+class PostfixInfo(PostfixModule):
     """Read-only facts about one Postfix instance."""
 
     def execute(self):

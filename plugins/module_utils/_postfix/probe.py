@@ -15,7 +15,7 @@ import re
 import socket
 import time
 
-from .base import FileEditModule
+from .base import PostfixModule
 from .errors import CommandError, InputError
 from .tls import destination_port, is_domain, normalize_destination
 
@@ -171,7 +171,7 @@ def _is_dns_name(name):
     return _is_host_name(name[2:] if name.startswith("*.") else name)
 
 
-class TlsProbe(FileEditModule):
+class TlsProbe(PostfixModule):
     """Read-only: what TLS a destination offers, and which levels it would pass."""
 
     def execute(self):
@@ -246,6 +246,8 @@ def preflight_verdict(destination, level, probe):
         reason = probe["errors"][0]  # no connection at all, or the handshake failed
     elif not probe.get("starttls"):
         reason = "no STARTTLS"
+    elif not probe.get("established"):
+        reason = "STARTTLS offered, but no TLS session was established"
     else:
         certificate = probe.get("certificate") or {}
         reason = "TLS %s, %s%s" % (probe.get("protocol"), probe.get("trust") or "no session",

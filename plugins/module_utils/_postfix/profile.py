@@ -323,8 +323,8 @@ class TlsProfile(PostconfEdit):
         if level not in FORCED_LEVELS:
             return False
         key = normalize_destination(request["destination"])
-        current = document.value(key)
-        return current is None or LEVEL_STRENGTH.get(current.split()[0].lower(), 0) < LEVEL_STRENGTH[level]
+        words = (document.value(key) or "").split()  # a key without a value: postmap skips it
+        return not words or LEVEL_STRENGTH.get(words[0].lower(), 0) < LEVEL_STRENGTH[level]
 
     def _policy_maps(self, main_path, table):
         """smtp_tls_policy_maps with our table first: then extra_maps, then (unless replaced) the others."""
