@@ -39,18 +39,18 @@ options:
         standing for a scratch configuration directory holding the new C(main.cf) and
         C(master.cf), for example V(postfix -c %s check). It runs once per call.
     type: str
-  parameters:
+  parameters: &parameters
     description:
       - C(main.cf) parameters to set, as in M(mailtls.postfix.postconf) (lists are joined with
         C(, ); booleans become C(yes)/C(no)).
     type: dict
     default: {}
-  absent_parameters:
+  absent_parameters: &absent_parameters
     description: C(main.cf) parameters to remove (C(postconf -X)).
     type: list
     elements: str
     default: []
-  downgrade:
+  downgrade: &downgrade
     description:
       - When V(false), nothing is weakened - a policy-table entry stronger than the wanted one
         stays, as in M(mailtls.postfix.tls_policy), and so does a global level in O(parameters)
@@ -59,7 +59,7 @@ options:
         RV(policy_table.kept).
     type: bool
     default: true
-  policy_table:
+  policy_table: &policy_table
     description:
       - Entries of the TLS policy table (C(smtp_tls_policy_maps)), as in
         M(mailtls.postfix.tls_policy). Omit it to leave the table alone.
@@ -131,7 +131,7 @@ options:
         type: list
         elements: str
         default: []
-  master_services:
+  master_services: &master_services
     description: C(master.cf) service entries, each as in M(mailtls.postfix.master_cf).
     type: list
     elements: dict
@@ -178,7 +178,7 @@ options:
         description: C(-o name=value) options.
         type: dict
         default: {}
-  certificate:
+  certificate: &certificate
     description:
       - The server certificate and key, as in M(mailtls.postfix.tls_certificate) (checked as a
         pair, installed together when given or generated). Omit it to leave them alone.
@@ -220,7 +220,7 @@ options:
         description: The certificate file's mode.
         type: raw
         default: "0644"
-  preflight:
+  preflight: &preflight
     description: What to check before forcing TLS to a destination.
     type: dict
     default: {}
@@ -245,6 +245,29 @@ options:
       mta_sts_socketmap:
         description: An MTA-STS policy server (C(inet:host:port:name)) that must answer.
         type: str
+  declarations:
+    description:
+      - The declarations of more profiles for the same host, each with the options above
+        (O(parameters), O(absent_parameters), O(downgrade), O(policy_table), O(master_services),
+        O(certificate), O(preflight)), merged after the task's own in one call - so that a host
+        in several profiles (forced and opportunistic TLS) costs one round trip and check mode
+        predicts what the call does, not what several calls would.
+      - A later declaration wins for a parameter, a policy key or a service, except that one with
+        O(downgrade=false) never weakens what an earlier one asks for (nor what the host has).
+        The policy tables must be the same file; C(maps) is V(only) if any says so. Two
+        different certificates are an error. Each declaration's O(preflight) applies to its own
+        forced entries.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      parameters: *parameters
+      absent_parameters: *absent_parameters
+      downgrade: *downgrade
+      policy_table: *policy_table
+      master_services: *master_services
+      certificate: *certificate
+      preflight: *preflight
   migrate_obsolete:
     description: Move obsolete TLS switches (C(smtpd_use_tls), ...) to levels first, as M(mailtls.postfix.tls_migrate).
     type: bool
@@ -392,14 +415,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import (
-    CERTIFICATE_TOGETHER,
-    VALIDATE,
-    certificate_spec,
-    edit_spec,
-    master_service_spec,
-    policy_item_spec,
-)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, declaration_spec, edit_spec
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
 
 
@@ -407,34 +423,12 @@ def main():
     module = AnsibleModule(
         argument_spec=edit_spec(
             validate=VALIDATE,
-            parameters=dict(type="dict", default={}),
-            absent_parameters=dict(type="list", elements="str", default=[]),
-            downgrade=dict(type="bool", default=True),
-            policy_table=dict(type="dict", options=dict(
-                path=dict(type="path", default="/etc/postfix/tls_policy"),
-                type=dict(type="str"),
-                destinations=dict(type="list", elements="str", default=[]),
-                policies=dict(type="list", elements="dict", default=[], options=policy_item_spec(LEVELS)),
-                level=dict(type="str", choices=list(LEVELS)),
-                attributes=dict(type="dict", default={}),
-                include_subdomains=dict(type="bool", default=False),
-                absent=dict(type="list", elements="str", default=[]),
-                exclusive=dict(type="bool", default=False),
-                maps=dict(type="str", default="first", choices=["first", "only", "untouched"]),
-                extra_maps=dict(type="list", elements="str", default=[]),
-            )),
-            master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
-            certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
-            preflight=dict(type="dict", default={}, options=dict(
-                mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
-                timeout=dict(type="int", default=30),
-                host_lookup=dict(type="str", default="dns", choices=["dns", "native", "dns, native"]),
-                mta_sts_socketmap=dict(type="str"),
-            )),
+            declarations=dict(type="list", elements="dict", default=[], options=declaration_spec(LEVELS)),
             migrate_obsolete=dict(type="bool", default=False),
             packages=dict(type="list", elements="str", default=[]),
             map_types=dict(type="list", elements="str", default=[]),
             reload=dict(type="bool", default=False),
+            **declaration_spec(LEVELS)
         ),
         supports_check_mode=True,
     )

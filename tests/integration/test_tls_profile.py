@@ -239,3 +239,70 @@ def test_map_types_report_missing_packages(localhost, config_dir):
     result = profile(localhost, config_dir, packages=["postfix", "mailtls-no-such-package"], map_types=["lmdb", "mysql"])
     assert result["missing_packages"] == ["mailtls-no-such-package", "postfix-mysql"], result
     assert result["postfix_installed"] is True and result["version"].startswith("3.")
+
+
+FORCED = {"parameters": {"smtp_tls_loglevel": 1}, "preflight": {"mode": "skip"},
+          "policy_table": {"destinations": ["partner.example"], "level": "encrypt", "maps": "only",
+                           "extra_maps": ["socketmap:inet:127.0.0.1:8461:postfix"]}}
+OPPORTUNISTIC = {"downgrade": False, "parameters": {"smtp_tls_loglevel": 1, "smtp_tls_security_level": "may"},
+                 "policy_table": {"destinations": ["partner.example", "legacy.example"], "level": "may",
+                                  "maps": "first"}}
+
+
+def with_table(declaration, table):
+    return dict(declaration, policy_table=dict(declaration["policy_table"], path=str(table)))
+
+
+@pytest.mark.parametrize("order", ["forced_first", "opportunistic_first"])
+def test_declarations_of_two_profiles_merge_in_one_call(tmp_path, localhost, config_dir, order):
+    """A sender in both profiles: one call, the forced entry stays forced whatever the order."""
+    table = config_dir / "tls_policy"
+    declarations = [with_table(FORCED, table), with_table(OPPORTUNISTIC, table)]
+    if order == "opportunistic_first":
+        declarations.reverse()
+    task = {"name": "p", PROFILE: {"config_dir": str(config_dir), "declarations": declarations}}
+    rc, check, output = run_playbook(tmp_path, [task], check=True)
+    assert rc == 0, output
+    rc, real, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    assert check["p"]["main_cf"] == real["p"]["main_cf"]
+    assert check["p"]["policy_table"]["added"] == real["p"]["policy_table"]["added"]
+    assert postmap("-q", "partner.example", "hash:%s" % table).stdout == "encrypt\n"
+    assert postmap("-q", "legacy.example", "hash:%s" % table).stdout == "may\n"
+    assert "smtp_tls_policy_maps = hash:%s, socketmap:inet:127.0.0.1:8461:postfix" % table \
+        in effective_config(config_dir)[0]
+    if order == "forced_first":
+        assert real["p"]["policy_table"]["kept"] == ["partner.example"]
+    again = run_module(localhost, PROFILE, config_dir=str(config_dir), declarations=declarations)
+    assert again["changed"] is False, again
+
+
+@pytest.mark.parametrize("second, message", [
+    ({"policy_table": {"path": "/etc/postfix/other_policy", "destinations": ["b.example"], "level": "may"}},
+     "declarations[1].policy_table: /etc/postfix/other_policy names another policy table"),
+    ({"certificate": {"cert_file": "/x.pem", "key_file": "/x.key"}}, "declarations: two profiles give different"),
+])
+def test_declarations_that_cannot_merge_are_refused(localhost, config_dir, second, message):
+    first = {"policy_table": {"path": str(config_dir / "tls_policy"), "destinations": ["a.example"],
+                              "level": "encrypt"},
+             "certificate": {"cert_file": "/y.pem", "key_file": "/y.key"}}
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result = run_module(localhost, PROFILE, config_dir=str(config_dir), declarations=[first, second])
+    assert result.get("failed") and message in result["msg"], result
+    assert snapshot(config_dir) == before
+
+
+def test_each_declaration_has_its_own_preflight(localhost, config_dir):
+    table = str(config_dir / "tls_policy")
+    warn = {"policy_table": {"path": table, "destinations": [UNREACHABLE], "level": "encrypt"},
+            "preflight": {"mode": "warn", "timeout": 5}}
+    skip = {"policy_table": {"path": table, "destinations": ["[127.0.0.1]:7"], "level": "encrypt"},
+            "preflight": {"mode": "skip"}}
+    result = run_module(localhost, PROFILE, config_dir=str(config_dir), declarations=[warn, skip])
+    assert result["changed"] is True and list(result["probes"]) == [UNREACHABLE], result
+    refuse = dict(skip, preflight={"mode": "refuse", "timeout": 5},
+                  policy_table=dict(skip["policy_table"], destinations=["[127.0.0.1]:6"]))
+    refused = run_module(localhost, PROFILE, config_dir=str(config_dir), declarations=[warn, refuse])
+    assert refused.get("failed") and "[127.0.0.1]:6 cannot take level encrypt" in refused["msg"], refused
+    assert UNREACHABLE not in refused["msg"], "the warn profile's own entry does not refuse"

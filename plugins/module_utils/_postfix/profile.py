@@ -44,6 +44,9 @@ FORCED_LEVELS = frozenset(level for level, strength in LEVEL_STRENGTH.items() if
 LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
+# What one profile declares: the task's own top-level options, and each item of ``declarations``.
+DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
+                       "certificate", "preflight")
 
 
 class Part(object):
@@ -73,18 +76,20 @@ class TlsProfile(PostconfEdit):
         config_dir, main_path = self.main_cf_path()
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
                            enabled=self._enabled())
-        wanted, remove, list_valued = self._main_cf_request()
+        declarations = self._declarations()
+        wanted, remove, list_valued, protected = self._main_cf_request(declarations)
         self._refuse_what_this_version_cannot_read(wanted)
-        services = self._master_cf_request()
+        services = self._master_cf_request(declarations)
+        certificate = self._certificate(declarations)
 
         if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
             self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
                                                      backup=params["backup"]))
 
-        table, table_plan = self._policy_plan(config_dir)
-        self._preflight(config_dir, table_plan)
+        table, table_plan = self._policy_plan(config_dir, declarations)
+        self._preflight(config_dir, declarations, table_plan)
         if table_plan is not None:
-            maps = self._policy_maps(main_path, table_plan["table"])
+            maps = self._policy_maps(main_path, table_plan)
             if maps is not None:
                 wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
                 list_valued.add("smtp_tls_policy_maps")
@@ -92,18 +97,19 @@ class TlsProfile(PostconfEdit):
             # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
             wanted["smtp_dns_support_level"] = "dnssec"
-        kept = self._keep_stronger_levels(config_dir, wanted)
+        kept = self._keep_stronger_levels(config_dir, wanted, protected)
 
         main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services)
 
         # Written in the order Postfix needs them; main.cf, which names the others, last.
-        if params["certificate"]:
-            self._part(TlsCertificate, "certificate", dict(params["certificate"]))
+        if certificate:
+            self._part(TlsCertificate, "certificate", certificate)
         if table is not None:
             table.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
-                              table_plan["remove"], params["policy_table"]["exclusive"])
+                              table_plan["remove"], table_plan["exclusive"])
+            table.report_kept(table_plan["wanted"])
             self._merge(table, "policy_table")
-            self.result["policy_table"]["kept"] = sorted(table.kept)
+            self.result["policy_table"]["kept"] = sorted(set(table.kept) | set(table_plan["kept"]))
         master_changed = self._write_master_cf(config_dir, services, master_text, main_text)
         main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
                                                     main_text, master_text)
@@ -172,44 +178,78 @@ class TlsProfile(PostconfEdit):
 
     # --- main.cf and master.cf -------------------------------------------------------
 
-    def _main_cf_request(self):
-        params = self.module.params
-        wanted, list_valued = {}, set()
-        for name, value in (params["parameters"] or {}).items():
-            check_parameter_name(name, "parameters")
-            wanted[name] = render_value(name, value)
-            if isinstance(value, (list, tuple)):
-                list_valued.add(name)
-            warning = obsolete_warning(name)
-            if warning:
-                self.warnings.append(warning)
-        remove = []
-        for name in params["absent_parameters"] or []:
-            check_parameter_name(name, "absent_parameters")
-            if name in wanted:
-                raise InputError("absent_parameters", "%s is also in parameters" % name)
-            remove.append(name)
-        return wanted, remove, list_valued
+    def _declarations(self):
+        """The task's own declaration (its top-level options) and those of ``declarations``, in order.
 
-    def _master_cf_request(self):
-        services = []
-        seen = set()
-        for index, item in enumerate(self.module.params["master_services"] or []):
-            where = "master_services[%d]" % index
-            key = "%s/%s" % (item["service"], item["type"])
-            if key in seen:
-                raise InputError("master_services", "%s is given twice" % key)
-            seen.add(key)
-            if item["state"] == "absent":
-                check_service(item["service"], item["type"])
-                services.append((key, None))
-                continue
-            if not item["command"]:
-                raise InputError(where, "%s: command is required with state=present (for example smtpd)" % key)
-            fields = dict((name, item[name]) for name in MASTER_FIELDS)
-            services.append((key, wanted_entry(item["service"], item["type"], fields, item["command"],
-                                               item["args"], item["options"])))
-        return services
+        Each is one profile's wanted state; merged, a later one wins, except that one with
+        downgrade=false never weakens a level or a policy an earlier one (or the host) has.
+        """
+        params = self.module.params
+        own = dict((name, params[name]) for name in DECLARATION_OPTIONS)
+        own["where"] = ""
+        found = [own]
+        for index, item in enumerate(params["declarations"] or []):
+            found.append(dict(item, where="declarations[%d]." % index))
+        return found
+
+    def _main_cf_request(self, declarations):
+        """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
+        wanted, list_valued, remove, protected = {}, set(), [], set()
+        for declaration in declarations:
+            where = declaration["where"]
+            own = {}
+            for name, value in (declaration["parameters"] or {}).items():
+                check_parameter_name(name, where + "parameters")
+                own[name] = render_value(name, value)
+                warning = obsolete_warning(name)
+                if warning and warning not in self.warnings:
+                    self.warnings.append(warning)
+                if (not declaration["downgrade"] and name in wanted and name in LEVEL_PARAMETERS
+                        and weakens(wanted[name], own[name])):
+                    self.warnings.append("%s stays %r: %r would weaken it (%sdowngrade=false)"
+                                         % (name, wanted[name], own[name], where))
+                    continue
+                wanted[name] = own[name]
+                (list_valued.add if isinstance(value, (list, tuple)) else list_valued.discard)(name)
+                (protected.discard if declaration["downgrade"] else protected.add)(name)
+            for name in declaration["absent_parameters"] or []:
+                check_parameter_name(name, where + "absent_parameters")
+                if name in own:
+                    raise InputError(where + "absent_parameters", "%s is also in parameters" % name)
+                remove.append(name)
+        remove = [name for name in dict.fromkeys(remove) if name not in wanted]
+        return wanted, remove, list_valued, protected
+
+    def _master_cf_request(self, declarations):
+        """(key, entry or None) pairs; a later profile's entry for a service replaces an earlier one's."""
+        services = {}
+        for declaration in declarations:
+            seen = set()
+            for index, item in enumerate(declaration["master_services"] or []):
+                where = "%smaster_services[%d]" % (declaration["where"], index)
+                key = "%s/%s" % (item["service"], item["type"])
+                if key in seen:
+                    raise InputError(declaration["where"] + "master_services", "%s is given twice" % key)
+                seen.add(key)
+                if item["state"] == "absent":
+                    check_service(item["service"], item["type"])
+                    services[key] = None
+                    continue
+                if not item["command"]:
+                    raise InputError(where, "%s: command is required with state=present (for example smtpd)" % key)
+                fields = dict((name, item[name]) for name in MASTER_FIELDS)
+                services[key] = wanted_entry(item["service"], item["type"], fields, item["command"], item["args"],
+                                             item["options"])
+        return list(services.items())
+
+    @staticmethod
+    def _certificate(declarations):
+        """The one certificate the profiles name (two different ones are an error)."""
+        given = [dict(item["certificate"]) for item in declarations if item["certificate"]]
+        if any(item != given[0] for item in given[1:]):
+            raise InputError("declarations", "two profiles give different certificates; a host has one "
+                                             "smtpd certificate here")
+        return given[0] if given else None
 
     def _plan_and_validate(self, config_dir, wanted, remove, list_valued, services):
         """The new main.cf and master.cf texts, read back and validated together once."""
@@ -273,13 +313,11 @@ class TlsProfile(PostconfEdit):
         if "backup_file" in self.result:
             self.result[name] = self.result.pop("backup_file")
 
-    def _keep_stronger_levels(self, config_dir, wanted):
-        """With downgrade=false, a global level already stronger than the wanted one stays."""
-        if self.module.params["downgrade"]:
-            return {}
+    def _keep_stronger_levels(self, config_dir, wanted, protected):
+        """A global level a downgrade=false profile asks for stays where the host's is stronger."""
         kept = {}
         for name in LEVEL_PARAMETERS:
-            if name not in wanted:
+            if name not in wanted or name not in protected:
                 continue
             current = self.postfix.parameter(config_dir, name)
             if current.strip() and weakens(current, wanted[name]):
@@ -290,31 +328,54 @@ class TlsProfile(PostconfEdit):
 
     # --- the policy table and its pre-flight -----------------------------------------
 
-    def _policy_plan(self, config_dir):
-        """The table part and what it will write; (None, None) without a policy table."""
-        spec = self.module.params["policy_table"]
-        if not spec:
+    def _policy_plan(self, config_dir, declarations):
+        """The table part and what it will write, merged from every profile; (None, None) without a table."""
+        specs = [item for item in declarations if item["policy_table"]]
+        if not specs:
             return None, None
+        first = specs[0]["policy_table"]
+        for item in specs[1:]:
+            other = item["policy_table"]
+            if os.path.normpath(other["path"]) != os.path.normpath(first["path"]) or \
+                    (other["type"] and first["type"] and other["type"] != first["type"]):
+                raise InputError(item["where"] + "policy_table", "%s names another policy table than %s; "
+                                 "the profiles of one host share one table" % (other["path"], first["path"]))
         table = TlsPolicyEdit(Part(self.module, dict(
-            config_dir=config_dir, path=spec["path"], type=spec["type"], state="present",
-            exclusive=spec["exclusive"], downgrade=self.module.params["downgrade"],
-            backup=self.module.params["backup"])))
+            config_dir=config_dir, path=first["path"], state="present", downgrade=True,
+            type=next((item["policy_table"]["type"] for item in specs if item["policy_table"]["type"]), None),
+            exclusive=any(item["policy_table"]["exclusive"] for item in specs), backup=self.module.params["backup"])))
         _config_dir, path, table_type = table.resolve_table()
         version = self.postfix.version(config_dir)
-        requests = policy_requests(dict(destination=None, destinations=spec["destinations"], policies=spec["policies"],
-                                        level=spec["level"], attributes=spec["attributes"],
-                                        include_subdomains=spec["include_subdomains"]))
-        wanted, _remove = table.wanted_policies(requests, "present", version)
-        remove = []
-        for destination in spec["absent"] or []:
-            keys = policy_keys(normalize_destination(destination, "policy_table.absent"),
-                               spec["include_subdomains"])
-            remove.extend(key for key in keys if key not in wanted)
         original = read_text(path) if os.path.exists(path) else ""
         document = table_document(table_type, original)
-        stronger = [request for request in requests if self._needs_probe(document, request)]
+        wanted, remove, probes, kept = {}, [], [], []
+        for item in specs:
+            spec = item["policy_table"]
+            requests = policy_requests(dict(destination=None, destinations=spec["destinations"],
+                                            policies=spec["policies"], level=spec["level"],
+                                            attributes=spec["attributes"],
+                                            include_subdomains=spec["include_subdomains"]))
+            own, _remove = table.wanted_policies(requests, "present", version)
+            for key, value in own.items():
+                if not item["downgrade"] and key in wanted and weakens(wanted[key], value):
+                    kept.append(key)  # an earlier profile asks for more: the later one keeps it
+                    self.warnings.append("%s keeps %r: %r would weaken it (%sdowngrade=false)"
+                                         % (key, wanted[key], value, item["where"]))
+                    continue
+                wanted[key] = value
+                (table.protected.discard if item["downgrade"] else table.protected.add)(key)
+            for destination in spec["absent"] or []:
+                remove.extend(policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
+                                          spec["include_subdomains"]))
+            probes.extend((request, item) for request in requests if self._needs_probe(document, request))
+        maps = [item["policy_table"]["maps"] for item in specs]
         return table, {"path": path, "type": table_type, "table": "%s:%s" % (table_type, path), "wanted": wanted,
-                       "remove": remove, "probe": stronger}
+                       "remove": [key for key in dict.fromkeys(remove) if key not in wanted], "probe": probes,
+                       "kept": kept,
+                       "exclusive": table.module.params["exclusive"],
+                       "maps": "only" if "only" in maps else "first" if "first" in maps else "untouched",
+                       "extra_maps": list(dict.fromkeys(extra for item in specs
+                                                        for extra in item["policy_table"]["extra_maps"] or []))}
 
     @staticmethod
     def _needs_probe(document, request):
@@ -326,49 +387,51 @@ class TlsProfile(PostconfEdit):
         words = (document.value(key) or "").split()  # a key without a value: postmap skips it
         return not words or LEVEL_STRENGTH.get(words[0].lower(), 0) < LEVEL_STRENGTH[level]
 
-    def _policy_maps(self, main_path, table):
+    @staticmethod
+    def _policy_maps(main_path, plan):
         """smtp_tls_policy_maps with our table first: then extra_maps, then (unless replaced) the others."""
-        spec = self.module.params["policy_table"]
-        if spec["maps"] == "untouched":
+        if plan["maps"] == "untouched":
             return None
-        maps = [table] + [item for item in spec["extra_maps"] or [] if item != table]
-        if spec["maps"] == "first":
+        table = plan["table"]
+        maps = [table] + [item for item in plan["extra_maps"] if item != table]
+        if plan["maps"] == "first":
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
             maps += [item for item in split_list(current) if item not in maps]
         return maps
 
-    def _preflight(self, config_dir, table_plan):
-        spec = self.module.params["preflight"]
-        if spec["mode"] == "skip" or table_plan is None:
-            return
-        unable = []
-        requests = table_plan["probe"]
-        if requests:
-            with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(requests))) as pool:
-                results = list(pool.map(lambda request: self._probe(request, spec), requests))
-            for request, probe in zip(requests, results):
+    def _preflight(self, config_dir, declarations, table_plan):
+        """Probe, all at once, each forced entry that is new or stronger; refuse, warn or (check mode) report."""
+        probes = [(request, item["preflight"]) for request, item in (table_plan or {}).get("probe", [])
+                  if item["preflight"]["mode"] != "skip"]
+        unable = {"refuse": [], "warn": []}
+        if probes:
+            with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:
+                results = list(pool.map(lambda probe: self._probe(*probe), probes))
+            for (request, spec), result in zip(probes, results):
                 destination = normalize_destination(request["destination"])
-                self.result["probes"][destination] = probe
-                verdict = preflight_verdict(destination, request["level"], probe)
+                self.result["probes"][destination] = result
+                verdict = preflight_verdict(destination, request["level"], result)
                 if verdict:
-                    unable.append(verdict)
-        if spec["mta_sts_socketmap"]:
-            problem = self._mta_sts_problem(config_dir, spec["mta_sts_socketmap"])
-            if problem:
-                unable.append(problem)
-        if not unable:
+                    unable[spec["mode"]].append(verdict)
+        for item in declarations:
+            spec = item["preflight"]
+            if spec["mode"] != "skip" and spec["mta_sts_socketmap"]:
+                problem = self._mta_sts_problem(config_dir, spec["mta_sts_socketmap"])
+                if problem:
+                    unable[spec["mode"]].append(problem)
+        if unable["warn"]:
+            self.warnings.append("%s; forcing TLS anyway (preflight: warn)" % "; ".join(unable["warn"]))
+        if not unable["refuse"]:
             return
-        message = "; ".join(unable)
-        if spec["mode"] == "warn":
-            self.warnings.append("%s; forcing TLS anyway (preflight: warn)" % message)
-        elif self.module.check_mode:
+        message = "; ".join(unable["refuse"])
+        if self.module.check_mode:
             # A check on a fresh fleet runs before the receivers it probes have TLS.
             self.warnings.append("check mode: the real run would refuse now: %s" % message)
             self.result["check_mode_refusals"].append(message)
-        else:
-            raise ConfigError("preflight: %s. Mail to it would wait in the queue until it bounces, so nothing "
-                              "was changed; set preflight.mode to warn to force it anyway" % message,
-                              unable=unable)
+            return
+        raise ConfigError("preflight: %s. Mail to it would wait in the queue until it bounces, so nothing "
+                          "was changed; set preflight.mode to warn to force it anyway" % message,
+                          unable=unable["refuse"])
 
     def _probe(self, request, spec):
         probe = TlsProbe(Part(self.module, dict(
@@ -420,8 +483,17 @@ class TlsProfile(PostconfEdit):
         self.result["reloaded"] = True
 
     def echoed_arguments(self):
+        """The echo of the arguments, every certificate's key_content masked."""
         echoed = super().echoed_arguments()
-        certificate = echoed.get("certificate")
-        if isinstance(certificate, dict) and certificate.get("key_content") is not None:
-            echoed["certificate"] = dict(certificate, key_content=MASK)
+
+        def masked(declaration):
+            certificate = declaration.get("certificate")
+            if isinstance(certificate, dict) and certificate.get("key_content") is not None:
+                return dict(declaration, certificate=dict(certificate, key_content=MASK))
+            return declaration
+
+        echoed = masked(echoed)
+        if isinstance(echoed.get("declarations"), list):
+            echoed["declarations"] = [masked(item) if isinstance(item, dict) else item
+                                      for item in echoed["declarations"]]
         return echoed

@@ -64,3 +64,33 @@ def policy_item_spec(levels):
         attributes=dict(type="dict"),
         include_subdomains=dict(type="bool"),
     )
+
+
+def declaration_spec(levels):
+    """What one profile declares (tls_profile's own options, and each item of its ``declarations``)."""
+    return dict(
+        parameters=dict(type="dict", default={}),
+        absent_parameters=dict(type="list", elements="str", default=[]),
+        downgrade=dict(type="bool", default=True),
+        policy_table=dict(type="dict", options=dict(
+            path=dict(type="path", default="/etc/postfix/tls_policy"),
+            type=dict(type="str"),
+            destinations=dict(type="list", elements="str", default=[]),
+            policies=dict(type="list", elements="dict", default=[], options=policy_item_spec(levels)),
+            level=dict(type="str", choices=list(levels)),
+            attributes=dict(type="dict", default={}),
+            include_subdomains=dict(type="bool", default=False),
+            absent=dict(type="list", elements="str", default=[]),
+            exclusive=dict(type="bool", default=False),
+            maps=dict(type="str", default="first", choices=["first", "only", "untouched"]),
+            extra_maps=dict(type="list", elements="str", default=[]),
+        )),
+        master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
+        certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
+        preflight=dict(type="dict", default={}, options=dict(
+            mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
+            timeout=dict(type="int", default=30),
+            host_lookup=dict(type="str", default="dns", choices=["dns", "native", "dns, native"]),
+            mta_sts_socketmap=dict(type="str"),
+        )),
+    )

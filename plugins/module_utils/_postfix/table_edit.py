@@ -333,6 +333,7 @@ class TlsPolicyEdit(TableModule):
     def __init__(self, module):
         super().__init__(module)
         self.kept = {}  # key -> the stronger policy downgrade=false left in place
+        self.protected = set()  # keys that never weaken what the table has, whatever downgrade says
 
     def execute(self):
         params = self.module.params
@@ -342,6 +343,10 @@ class TlsPolicyEdit(TableModule):
         config_dir, path, table_type = self.resolve_table()
         wanted, remove = self.wanted_policies(requests, params["state"], self.postfix.version(config_dir))
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
+        self.report_kept(wanted)
+
+    def report_kept(self, wanted):
+        """The entries downgrade=false left stronger than asked, in the result and as warnings."""
         self.result["kept"] = sorted(self.kept)
         for key in self.result["kept"]:
             self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
@@ -373,10 +378,14 @@ class TlsPolicyEdit(TableModule):
     def adjusted(self, document, wanted):
         """With downgrade=false, an entry whose level is stronger than the wanted one stays."""
         self.kept = {}
-        if self.module.params["downgrade"]:
+        protected = self.protected if self.module.params["downgrade"] else set(wanted)
+        if not protected:
             return wanted
         adjusted = {}
         for key, value in wanted.items():
+            if key not in protected:
+                adjusted[key] = value
+                continue
             covering = next((candidate for candidate in covering_keys(key)
                              if document.value(candidate) is not None), None)
             current = document.value(covering) if covering else None
