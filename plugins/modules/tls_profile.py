@@ -368,18 +368,50 @@ version:
   type: str
   sample: 3.7.11
 main_cf:
-  description: The main.cf parameters changed (before and after) and the levels O(downgrade=false) kept.
+  description: What happened to main.cf.
   returned: when Postfix is installed
   type: dict
-  sample: {"changes": {"smtp_tls_security_level": {"before": null, "after": "may"}}, "kept": {}}
+  contains:
+    changes:
+      description: Each parameter changed, before and after.
+      type: dict
+      sample: {"smtp_tls_security_level": {"before": null, "after": "may"}}
+    kept:
+      description: Global levels O(downgrade=false) kept, with the value kept.
+      type: dict
+      sample: {"smtp_tls_security_level": "encrypt"}
 master_cf:
   description: The master.cf entries changed, before and after.
   returned: when O(master_services) is given
   type: dict
 policy_table:
   description: The policy table's result, as M(mailtls.postfix.tls_policy) returns it.
-  returned: when O(policy_table) is given
+  returned: when a declaration gives O(policy_table)
   type: dict
+  contains:
+    table:
+      description: The table as main.cf names it.
+      type: str
+      sample: hash:/etc/postfix/tls_policy
+    added:
+      description: Keys added.
+      type: list
+      elements: str
+    updated:
+      description: Keys whose policy changed.
+      type: list
+      elements: str
+    removed:
+      description: Keys removed.
+      type: list
+      elements: str
+    kept:
+      description: Keys left at a stronger level because of O(downgrade=false).
+      type: list
+      elements: str
+    postmap_run:
+      description: Whether the index was (or in check mode would be) rebuilt.
+      type: bool
 certificate:
   description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.
   returned: when O(certificate) is given

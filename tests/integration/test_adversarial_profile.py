@@ -78,8 +78,6 @@ LATER_FAILURES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="migrate_obsolete writes main.cf before the rest is planned: "
-                                       "a later refusal (bad input, preflight) leaves the migration on disk")
 @pytest.mark.parametrize("later", sorted(LATER_FAILURES))
 def test_migration_is_not_written_when_a_later_check_refuses(localhost, config_dir, pair, later):
     with_obsolete_switch(config_dir)
@@ -109,8 +107,6 @@ def plant(path, kind, tmp_path):
         os.mkfifo(str(path))
 
 
-@pytest.mark.xfail(strict=True, reason="the edit lock of a later file is only taken after the certificate "
-                                       "(and table, master.cf) were written: the failed run leaves them changed")
 @pytest.mark.parametrize("target", ["tls_policy.tmp", "master.cf.tmp", "main.cf.tmp"])
 @pytest.mark.parametrize("kind", ["symlink", "fifo"])
 def test_a_refused_temporary_of_a_later_file_leaves_nothing_half_done(localhost, tmp_path, config_dir, pair,
@@ -128,8 +124,6 @@ def test_a_refused_temporary_of_a_later_file_leaves_nothing_half_done(localhost,
         "the run failed, yet the certificate pair was installed"
 
 
-@pytest.mark.xfail(strict=True, reason="policy_table.type is not checked for a pattern type until the table "
-                                       "is written, after the certificate")
 @pytest.mark.parametrize("table_type", ["pcre", "regexp"])
 def test_a_pattern_table_type_fails_before_the_certificate_is_written(localhost, tmp_path, config_dir, pair,
                                                                       table_type):
@@ -143,12 +137,6 @@ def test_a_pattern_table_type_fails_before_the_certificate_is_written(localhost,
 
 # --- Paths that overlap ---------------------------------------------------------------------------
 
-XFAIL_OVERLAP = pytest.mark.xfail(strict=True, reason="certificate.cert_file / key_file may name main.cf or the "
-                                                      "policy table: the pair overwrites it (or the table is "
-                                                      "written into the key file)")
-
-@pytest.mark.xfail(strict=True, reason="policy_table.path may be main.cf or master.cf: table lines are "
-                                       "appended to it before main.cf's validation fails")
 @pytest.mark.parametrize("name", ["main.cf", "master.cf"])
 def test_policy_table_path_that_is_a_config_file_is_refused_untouched(localhost, config_dir, name):
     before = frozen(config_dir)
@@ -161,9 +149,9 @@ def test_policy_table_path_that_is_a_config_file_is_refused_untouched(localhost,
 
 @pytest.mark.parametrize("which, name, mode", [
     pytest.param("key_file", "main.cf", 0o644, id="key_file=main.cf 0644"),
-    pytest.param("key_file", "main.cf", 0o640, id="key_file=main.cf 0640", marks=XFAIL_OVERLAP),
-    pytest.param("cert_file", "main.cf", 0o644, id="cert_file=main.cf", marks=XFAIL_OVERLAP),
-    pytest.param("key_file", "tls_policy", 0o600, id="key_file=policy table", marks=XFAIL_OVERLAP),
+    pytest.param("key_file", "main.cf", 0o640, id="key_file=main.cf 0640"),
+    pytest.param("cert_file", "main.cf", 0o644, id="cert_file=main.cf"),
+    pytest.param("key_file", "tls_policy", 0o600, id="key_file=policy table"),
 ])
 def test_certificate_path_that_is_a_config_file_is_refused_untouched(tmp_path, config_dir, pair, which, name, mode):
     """Only an exposed key mode stops key_file=main.cf today; the key never shows in any case."""
@@ -182,8 +170,6 @@ def test_certificate_path_that_is_a_config_file_is_refused_untouched(tmp_path, c
     assert snapshot(config_dir) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a relative policy_table.path is written relative to the module's "
-                                       "working directory and named so in main.cf")
 def test_relative_policy_table_path_is_refused(localhost, config_dir):
     before = frozen(config_dir)
     result = profile(localhost, config_dir, policy_table=table_args(config_dir, path="tls_policy-mailtls-test"))
@@ -215,8 +201,6 @@ def seed_table(config_dir, text):
     return table
 
 
-@pytest.mark.xfail(strict=True, reason="downgrade=false guards only wanted values: absent_parameters, "
-                                       "policy_table.absent and exclusive remove stronger levels")
 @pytest.mark.parametrize("args", [
     {"absent_parameters": ["smtp_tls_security_level"]},
     {"policy_table": {"absent": ["bank.example"], "destinations": [], "level": "may"}},
@@ -232,8 +216,6 @@ def test_downgrade_false_weakens_nothing(localhost, config_dir, args):
     assert postmap("-q", "bank.example", "hash:%s" % table, check=False).stdout.strip() == "secure", result
 
 
-@pytest.mark.xfail(strict=True, reason="a destination a stronger parent .domain entry keeps is never written, "
-                                       "so every no-op run probes it again (and refuses)")
 def test_kept_by_a_parent_domain_entry_is_not_probed_on_every_run(localhost, config_dir):
     table = seed_table(config_dir, ".mailtls.invalid secure\n")
     args = dict(downgrade=False, preflight={"mode": "refuse", "timeout": 5, "host_lookup": "native"},
@@ -431,14 +413,13 @@ def run_direct(args, timeout):
         [str(ROOT / ".cache" / "collections"), os.path.dirname(os.path.dirname(ansible.__file__))]))
     try:
         proc = subprocess.run(["/usr/bin/python3", "-m", MODULE_PATH], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                              capture_output=True, text=True, env=env, timeout=timeout, check=False, cwd=args["config_dir"])
+                              capture_output=True, text=True, env=env, timeout=timeout, check=False,
+                              cwd=args["config_dir"])
     except subprocess.TimeoutExpired:
         return None
     return json.loads(proc.stdout)
 
 
-@pytest.mark.xfail(strict=True, reason="cert_file and key_file naming one file through a symlinked directory: "
-                                       "the second flock of the same .tmp waits for the first one forever")
 def test_cert_and_key_the_same_file_through_a_linked_directory_is_refused(tmp_path, config_dir, pair):
     (tmp_path / "certs").mkdir()
     os.symlink(str(tmp_path / "certs"), str(tmp_path / "alias"))
@@ -454,15 +435,9 @@ def test_cert_and_key_the_same_file_through_a_linked_directory_is_refused(tmp_pa
 # --- Bad input: an error naming the option, nothing changed --------------------------------------------
 
 @pytest.mark.parametrize("args, option", [
-    pytest.param({"downgrade": False, "parameters": {"smtp_tls_security_level": ""}}, "smtp_tls_security_level",
-                 id="empty level with downgrade=false",
-                 marks=pytest.mark.xfail(strict=True, reason="weakens() splits an empty level: IndexError, "
-                                                             "'list index out of range' names no option")),
     pytest.param({"policy_table": {"destinations": ["a.example"], "level": "encrypt",
                                    "extra_maps": ["hash:/x\nrelayhost = [evil.example]"]}}, "extra_maps",
-                 id="newline in extra_maps",
-                 marks=pytest.mark.xfail(strict=True, reason="the error names smtp_tls_policy_maps, not "
-                                                             "policy_table.extra_maps")),
+                 id="newline in extra_maps"),
     pytest.param({"policy_table": {"destinations": ["a.example"], "level": "encrypt",
                                    "extra_maps": ["inline:{ {a.example=may}"]}}, "missing '}'", id="unbalanced brace"),
     pytest.param({"policy_table": {"destinations": ["#a.example"], "level": "encrypt"}}, "#a.example", id="# key"),
@@ -605,9 +580,17 @@ def test_ten_thousand_policies_and_a_quick_noop(localhost, config_dir):
     assert elapsed < 30, "a no-op of 10,000 policies took %.1f s" % elapsed
 
 
-@pytest.mark.xfail(strict=True, reason="ECHO_LIMIT summarises only top-level options: 10,000 nested "
-                                       "policy_table.policies are echoed in full in every result")
 def test_ten_thousand_policies_are_not_echoed_back(localhost, config_dir):
     result = profile(localhost, config_dir, policy_table=huge_policy_table(config_dir))
     echoed = result["invocation"]["module_args"]["policy_table"]["policies"]
     assert not isinstance(echoed, list) or len(echoed) <= 1000
+
+
+def test_an_empty_level_with_downgrade_false_keeps_the_level(localhost, config_dir):
+    """An empty level is Postfix's default, none: with downgrade=false it weakens nothing (it crashed once)."""
+    main_cf = config_dir / "main.cf"
+    before = effective_config(config_dir)[0]
+    assert "smtp_tls_security_level = may" in before
+    result = profile(localhost, config_dir, downgrade=False, parameters={"smtp_tls_security_level": ""})
+    assert result["changed"] is False and result["main_cf"]["kept"] == {"smtp_tls_security_level": "may"}, result
+    assert effective_config(config_dir)[0] == before and main_cf.exists()

@@ -36,6 +36,7 @@ def fuzz(host):
     return settings(max_examples=examples, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
+
 NAMES = ["myhostname", "mydomain", "relayhost", "mynetworks", "smtp_tls_security_level",
          "smtpd_tls_security_level", "alias_maps", "user_param", "other.param", "smtp-x_limit",
          "smtpd_use_tls", "inet_interfaces"]

@@ -133,7 +133,8 @@ def test_preflight_refusal_writes_nothing_and_check_mode_warns_instead(tmp_path,
     assert "[127.0.0.1]:9" in result["msg"] and "[127.0.0.1]:7" in result["msg"] and "nothing was changed" in result["msg"]
     assert snapshot(config_dir) == before
 
-    warned = profile(localhost, config_dir, **dict(args, preflight={"mode": "warn", "timeout": 5}))
+    args["preflight"] = {"mode": "warn", "timeout": 5}
+    warned = profile(localhost, config_dir, **args)
     assert warned["changed"] is True and "forcing TLS anyway (preflight: warn)" in " ".join(warned["warnings"])
 
 

@@ -188,13 +188,17 @@ ECHO_LIMIT = 1000
 
 
 def summarized_arguments(params):
-    """Module arguments for the result's ``invocation``, big collections replaced by a count."""
-    summary = {}
-    for name, value in params.items():
+    """Module arguments for the result's ``invocation``, big collections (at any depth) replaced by a count."""
+    def summarized(value):
         if isinstance(value, (list, dict)) and len(value) > ECHO_LIMIT:
-            value = "(%d items, not echoed)" % len(value)
-        summary[name] = value
-    return summary
+            return "(%d items, not echoed)" % len(value)
+        if isinstance(value, dict):
+            return dict((key, summarized(item)) for key, item in value.items())
+        if isinstance(value, list):
+            return [summarized(item) for item in value]
+        return value
+
+    return summarized(dict(params))
 
 
 def _fail_details(exc):

@@ -29,7 +29,7 @@ import tempfile
 from .base import FileEditModule
 from .commands import C_LOCALE, output_lines
 from .errors import CommandError, ConfigError, InputError
-from .files import ENCODING, ERRORS, TMP_SUFFIX, EditLock, FileAttributes, open_regular
+from .files import ENCODING, ERRORS, TMP_SUFFIX, EditLock, FileAttributes, open_regular, same_file_name
 from .probe import parse_x509
 
 MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
@@ -182,7 +182,7 @@ class TlsCertificate(FileEditModule):
         key_gid = group_id(params["key_group"]) if params["key_group"] else None
         if params["self_signed_days"] <= 0:
             raise InputError("self_signed_days", "must be a positive number of days")
-        same = os.path.normpath(params["cert_file"]) == os.path.normpath(params["key_file"])
+        same = same_file_name(params["cert_file"], params["key_file"])  # also through a linked directory
         if same and (given or params["self_signed"]):
             raise InputError("key_file", "is cert_file as well; the module writes the certificate and the key to "
                                          "two files (Postfix reads the key from smtpd_tls_key_file)")

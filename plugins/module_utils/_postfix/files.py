@@ -290,3 +290,14 @@ class EditLock(object):
                 pass
             self._close()
         return False
+
+
+def same_file_name(path, other):
+    """Whether two paths name one file: their directories resolved (links included), names compared.
+
+    The file itself may not exist yet, and a link in its place is refused elsewhere.
+    """
+    def canonical(name):
+        return os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(name))), os.path.basename(name))
+
+    return canonical(path) == canonical(other)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
+from .base import refuse_as_the_run_would
 from .certificate import TlsCertificate
 from .commands import output_lines
 from .errors import ConfigError, InputError, PostfixError
-from .files import read_text
+from .files import read_text, same_file_name
 from .info import obsolete_in
 from .lines import split_list
 from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
@@ -35,13 +37,15 @@ from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
 from .table import MASK
 from .table_edit import TlsPolicyEdit, policy_requests
-from .table_types import TYPE_PACKAGES, table_document
-from .tls import LEVEL_STRENGTH, normalize_destination, policy_keys, weakens
+from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, table_document
+from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
 # The levels a destination's server must be able to take before mail to it is forced.
 FORCED_LEVELS = frozenset(level for level, strength in LEVEL_STRENGTH.items() if strength > LEVEL_STRENGTH["may"])
 # main.cf's global levels, which downgrade=false never lowers.
 LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
+# A map list element starts type: (socketmap:inet:host:port:name, inline:{ {a=b} }).
+MAP_TYPE = re.compile(r"[a-z0-9_]+:\S")
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
@@ -52,9 +56,11 @@ DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_t
 class Part(object):
     """The AnsibleModule a part (certificate, table, probe, migration) sees: the profile's, with its own params."""
 
-    def __init__(self, module, params):
+    def __init__(self, module, params, check_mode=None):
         self._module = module
         self.params = params
+        if check_mode is not None:
+            self.check_mode = check_mode  # a rehearsal of a write runs in check mode
 
     def __getattr__(self, name):
         return getattr(self._module, name)
@@ -81,12 +87,8 @@ class TlsProfile(PostconfEdit):
         self._refuse_what_this_version_cannot_read(wanted)
         services = self._master_cf_request(declarations)
         certificate = self._certificate(declarations)
-
-        if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
-            self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
-                                                     backup=params["backup"]))
-
         table, table_plan = self._policy_plan(config_dir, declarations)
+        self._refuse_one_file_twice(config_dir, certificate, table_plan)
         self._preflight(config_dir, declarations, table_plan)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
@@ -97,7 +99,15 @@ class TlsProfile(PostconfEdit):
             # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
             wanted["smtp_dns_support_level"] = "dnssec"
-        kept = self._keep_stronger_levels(config_dir, wanted, protected)
+        kept = self._keep_stronger_levels(config_dir, wanted, remove, protected)
+        # What the writes below would still refuse (a pair that does not match, a pattern postmap
+        # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
+        # leaves every file as it was, the migration's included.
+        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services)
+
+        if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
+            self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
+                                                     backup=params["backup"]))
 
         main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services)
 
@@ -217,6 +227,8 @@ class TlsProfile(PostconfEdit):
                 if name in own:
                     raise InputError(where + "absent_parameters", "%s is also in parameters" % name)
                 remove.append(name)
+                if not declaration["downgrade"]:
+                    protected.add(name)  # removing a level lowers it to the default, none
         remove = [name for name in dict.fromkeys(remove) if name not in wanted]
         return wanted, remove, list_valued, protected
 
@@ -313,18 +325,57 @@ class TlsProfile(PostconfEdit):
         if "backup_file" in self.result:
             self.result[name] = self.result.pop("backup_file")
 
-    def _keep_stronger_levels(self, config_dir, wanted, protected):
-        """A global level a downgrade=false profile asks for stays where the host's is stronger."""
+    def _keep_stronger_levels(self, config_dir, wanted, remove, protected):
+        """A global level a downgrade=false profile sets or removes stays where the host's is stronger."""
         kept = {}
         for name in LEVEL_PARAMETERS:
-            if name not in wanted or name not in protected:
+            if name not in protected or (name not in wanted and name not in remove):
                 continue
-            current = self.postfix.parameter(config_dir, name)
-            if current.strip() and weakens(current, wanted[name]):
-                kept[name] = current.strip()
+            current = self.postfix.parameter(config_dir, name).strip()
+            if not current or not weakens(current, wanted.get(name, "")):
+                continue
+            kept[name] = current
+            if name in remove:
+                remove.remove(name)
+                self.warnings.append("%s stays %r: removing it would weaken it (downgrade=false)" % (name, current))
+            else:
                 self.warnings.append("%s stays %r: %r would weaken it (downgrade=false)"
-                                     % (name, kept[name], wanted.pop(name)))
+                                     % (name, current, wanted.pop(name)))
         return kept
+
+    def _refuse_one_file_twice(self, config_dir, certificate, table_plan):
+        """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
+        files = [("config_dir", os.path.join(config_dir, "main.cf")),
+                 ("config_dir", os.path.join(config_dir, "master.cf"))]
+        if table_plan is not None:
+            files += [("policy_table.path", table_plan["path"] + suffix)
+                      for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
+        if certificate:
+            files += [("certificate.cert_file", certificate["cert_file"]),
+                      ("certificate.key_file", certificate["key_file"])]
+        for index, (option, path) in enumerate(files):
+            for other_option, other in files[:index]:
+                if same_file_name(path, other):
+                    raise InputError(option, "%s is also written as %s (%s); each file is one thing"
+                                     % (path, other_option, other))
+
+    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services):
+        """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
+        if self.module.check_mode:
+            return  # the writes themselves run in check mode
+        if certificate:
+            TlsCertificate(Part(self.module, certificate, check_mode=True)).execute()
+        if table is not None:
+            rehearsal = TlsPolicyEdit(Part(self.module, table.module.params, check_mode=True))
+            rehearsal.protected, rehearsal.guarded_removals = table.protected, table.guarded_removals
+            rehearsal.guard_exclusive = table.guard_exclusive
+            rehearsal.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
+                                  table_plan["remove"], table_plan["exclusive"])
+        main_path, master_path = os.path.join(config_dir, "main.cf"), os.path.join(config_dir, "master.cf")
+        if plan_edit(read_text(main_path), wanted, remove, list_valued)[1]:
+            refuse_as_the_run_would(main_path)
+        if services and self._master_text(read_text(master_path), services) != read_text(master_path):
+            refuse_as_the_run_would(master_path)
 
     # --- the policy table and its pre-flight -----------------------------------------
 
@@ -365,8 +416,17 @@ class TlsProfile(PostconfEdit):
                 wanted[key] = value
                 (table.protected.discard if item["downgrade"] else table.protected.add)(key)
             for destination in spec["absent"] or []:
-                remove.extend(policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
-                                          spec["include_subdomains"]))
+                keys = policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
+                                   spec["include_subdomains"])
+                remove.extend(keys)
+                if not item["downgrade"]:
+                    table.guarded_removals.update(keys)
+            table.guard_exclusive = table.guard_exclusive or (spec["exclusive"] and not item["downgrade"])
+            for extra in spec["extra_maps"] or []:
+                if not MAP_TYPE.match(extra) or split_list(extra) != [extra] or \
+                        any(ord(char) < 32 or char == "\x7f" for char in extra):
+                    raise InputError(item["where"] + "policy_table.extra_maps",
+                                     "%r is not one type:name table as Postfix lists them" % (extra,))
             probes.extend((request, item) for request in requests if self._needs_probe(document, request))
         maps = [item["policy_table"]["maps"] for item in specs]
         return table, {"path": path, "type": table_type, "table": "%s:%s" % (table_type, path), "wanted": wanted,
@@ -384,8 +444,12 @@ class TlsProfile(PostconfEdit):
         if level not in FORCED_LEVELS:
             return False
         key = normalize_destination(request["destination"])
-        words = (document.value(key) or "").split()  # a key without a value: postmap skips it
-        return not words or LEVEL_STRENGTH.get(words[0].lower(), 0) < LEVEL_STRENGTH[level]
+        # As Postfix looks it up: the key, else the nearest parent .domain entry that covers it.
+        for candidate in covering_keys(key):
+            words = (document.value(candidate) or "").split()  # a key without a value: postmap skips it
+            if words:
+                return LEVEL_STRENGTH.get(words[0].lower(), 0) < LEVEL_STRENGTH[level]
+        return True
 
     @staticmethod
     def _policy_maps(main_path, plan):

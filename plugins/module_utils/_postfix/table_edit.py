@@ -19,10 +19,19 @@ import tempfile
 
 from .base import FileEditModule, refuse_as_the_run_would
 from .errors import ConfigError, InputError, ValidationError
-from .files import EditLock, backup_copy, hold, open_regular, read_text, remove_leftover, write_new_file
+from .files import (
+    EditLock,
+    backup_copy,
+    hold,
+    open_regular,
+    read_text,
+    remove_leftover,
+    same_file_name,
+    write_new_file,
+)
 from .table import MASK, check_key, check_value
 from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
-from .tls import covering_keys, normalize_destination, policy_keys, render_policy, weakens
+from .tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
 
 
 def _mtime(path):
@@ -92,6 +101,12 @@ class TableModule(FileEditModule):
         if not os.path.isfile(os.path.join(config_dir, "main.cf")):
             raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
         path = params["path"]
+        if not os.path.isabs(path):
+            raise InputError("path", "%r is not an absolute path: Postfix would look for it relative to "
+                                     "its own working directory" % path)
+        for name in ("main.cf", "master.cf"):
+            if same_file_name(path, os.path.join(config_dir, name)):
+                raise InputError("path", "%s is Postfix's %s, not a lookup table" % (path, name))
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise ConfigError("path: the directory %s does not exist" % directory, path=path)
@@ -115,6 +130,10 @@ class TableModule(FileEditModule):
         """The entries to write, given what the table holds; a module may keep some it has."""
         return wanted
 
+    def guarded(self, document, wanted, remove, exclusive):
+        """(wanted, remove) once entries a module must not remove are kept; all of them here."""
+        return wanted, remove
+
     def _plan(self, path, table_type, index_paths, wanted, remove, exclusive):
         identity = _identity(path)
         exists = identity is not None
@@ -123,7 +142,9 @@ class TableModule(FileEditModule):
         if exclusive and document.has_blocks:
             raise InputError("exclusive", "%s has if/endif blocks, which this module does not manage; "
                                           "it cannot own the whole table" % path)
-        new_text, change = document.edited(self.adjusted(document, wanted), remove, exclusive)
+        wanted = self.adjusted(document, wanted)
+        wanted, remove = self.guarded(document, wanted, remove, exclusive)
+        new_text, change = document.edited(wanted, remove, exclusive)
         # A table main.cf may name must exist even when it has no entries yet.
         create = not exists and self.module.params["state"] == "present"
         if not index_paths:
@@ -334,6 +355,8 @@ class TlsPolicyEdit(TableModule):
         super().__init__(module)
         self.kept = {}  # key -> the stronger policy downgrade=false left in place
         self.protected = set()  # keys that never weaken what the table has, whatever downgrade says
+        self.guarded_removals = set()  # keys whose forced entry is never removed, whatever downgrade says
+        self.guard_exclusive = False  # exclusive never removes a forced entry
 
     def execute(self):
         params = self.module.params
@@ -349,8 +372,12 @@ class TlsPolicyEdit(TableModule):
         """The entries downgrade=false left stronger than asked, in the result and as warnings."""
         self.result["kept"] = sorted(self.kept)
         for key in self.result["kept"]:
-            self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
-                                 % (key, self.kept[key], wanted[key]))
+            if key in wanted:
+                self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
+                                     % (key, self.kept[key], wanted[key]))
+            else:
+                self.warnings.append("%s keeps %r: removing it would weaken it (downgrade=false)"
+                                     % (key, self.kept[key]))
 
     @staticmethod
     def wanted_policies(requests, state, version):
@@ -374,6 +401,23 @@ class TlsPolicyEdit(TableModule):
                 if wanted.setdefault(key, value) != value:
                     raise InputError("policies", "%s is given twice with different policies" % key)
         return wanted, remove
+
+    def guarded(self, document, wanted, remove, exclusive):
+        """With downgrade=false, removing a forced entry (by absent or exclusive) weakens it too: it stays."""
+        downgrade = self.module.params["downgrade"]
+        guarded = self.guarded_removals if downgrade else set(remove)
+        guard_exclusive = exclusive and (self.guard_exclusive or not downgrade)
+        if not guarded and not guard_exclusive:
+            return wanted, remove
+        candidates = set(guarded) | (set(document.entries) if guard_exclusive else set())
+        keep = {}
+        for key in sorted(candidates):
+            current = document.value(key)
+            if current is None or key in wanted or not forces(current):
+                continue
+            keep[key] = current
+            self.kept[key] = current
+        return dict(wanted, **keep), [key for key in remove if key not in keep]
 
     def adjusted(self, document, wanted):
         """With downgrade=false, an entry whose level is stronger than the wanted one stays."""

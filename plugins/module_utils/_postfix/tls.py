@@ -244,13 +244,23 @@ def has_subdomains(destination):
     return not destination.startswith((".", "[")) and ":" not in destination
 
 
+def _level_of(policy):
+    """The level word of a policy or parameter value; an empty one is Postfix's default, none."""
+    words = policy.split(None, 1)
+    return words[0].lower() if words else "none"
+
+
 def weakens(current_policy, new_policy):
     """True if replacing the table value ``current_policy`` by ``new_policy`` lowers the level."""
-    current = current_policy.split(None, 1)[0].lower() if current_policy.strip() else ""
-    new = new_policy.split(None, 1)[0].lower()
-    if current not in LEVEL_STRENGTH:
+    current, new = _level_of(current_policy), _level_of(new_policy)
+    if current not in LEVEL_STRENGTH or new not in LEVEL_STRENGTH:
         return False  # not a level we know (a hand-written entry): the caller's policy wins
     return LEVEL_STRENGTH[new] < LEVEL_STRENGTH[current]
+
+
+def forces(policy):
+    """True if a policy or level is stronger than may: removing it lowers the level."""
+    return LEVEL_STRENGTH.get(_level_of(policy), 0) > LEVEL_STRENGTH["may"]
 
 
 def covering_keys(key):

@@ -1,5 +1,7 @@
 """Counts what each host cost a run: module round trips, changes, reloads and probes.
 
+tls_profile probes and reloads inside its one call: its result says how many.
+
 Enabled by tests/bench/fleet_bench.py only. A round trip is one module executed on the host
 (each loop item counts); actions that stay on the controller (set_fact, debug, assert, fail,
 meta, includes) and skipped tasks cost none. The counts go to $MAILTLS_ROUNDTRIPS_FILE as JSON.
@@ -51,8 +53,11 @@ class CallbackModule(CallbackBase):
         counts["failed"] += int(failed)
         if action == "tls_probe":
             counts["probes"] += len(ran)
-        if result._task.name in RELOADS or any("reload" in (item.get("state") or "") for item in ran
-                                                         if action in ("service", "systemd")):
+        if action == "tls_profile":  # probes and reloads inside the one call
+            counts["probes"] += sum(len(item.get("probes") or {}) for item in ran)
+            counts["reloads"] += sum(1 for item in ran if item.get("reloaded"))
+        elif result._task.name in RELOADS or (action in ("service", "systemd")
+                                              and any("reload" in str(item.get("state")) for item in ran)):
             counts["reloads"] += len(ran)
 
     def v2_runner_on_ok(self, result):
