@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grp
 import os
+import re
 import subprocess
 
 import pytest
@@ -42,7 +43,7 @@ def test_tls_receiving_applies_once_from_content(tmp_path, config_dir, key_pair)
     rc, _results, output = run_playbook(tmp_path, [task], diff=True)
     assert rc == 0, output
     # One call did it all: certificate, parameters, services (the service itself is left alone).
-    assert "ok=6    changed=1 " in output, output
+    assert re.search(r"\bchanged=1 ", output), output
     assert key.read_text().split("\n")[1] not in output, "the key is never logged"
     lines = effective_config(config_dir)[0]
     for expected in ("smtpd_tls_security_level = may", "smtpd_tls_cert_file = %s/cert.pem" % files,
