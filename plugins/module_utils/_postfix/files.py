@@ -301,3 +301,14 @@ def same_file_name(path, other):
         return os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(name))), os.path.basename(name))
 
     return canonical(path) == canonical(other)
+
+
+def index_is_fresh(source, index_paths):
+    """Whether every index file of a table exists and is not older than its source (as postmap leaves them)."""
+    try:
+        source_time = os.stat(source).st_mtime
+        return all(os.stat(index).st_mtime >= source_time for index in index_paths)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise

@@ -10,7 +10,7 @@ import re
 from .base import PostfixModule
 from .commands import output_lines, parse_parameters
 from .errors import ConfigError
-from .files import read_text
+from .files import index_is_fresh, read_text
 from .lines import normalize_space, split_list
 from .parameters import OBSOLETE_PARAMETERS
 from .table_types import FILE_TYPES, INDEX_SUFFIXES, is_indexed, table_document
@@ -36,10 +36,7 @@ def table_summary(spec, count_entries=True):
     if summary["exists"] and count_entries:
         summary["entries"] = len(table_document(table_type, read_text(path)).entries)
     if is_indexed(table_type) and summary["exists"]:
-        source_time = os.stat(path).st_mtime
-        indexes = [path + suffix for suffix in INDEX_SUFFIXES[table_type]]
-        summary["index_fresh"] = all(os.path.isfile(index) and os.stat(index).st_mtime >= source_time
-                                     for index in indexes)
+        summary["index_fresh"] = index_is_fresh(path, [path + suffix for suffix in INDEX_SUFFIXES[table_type]])
     return summary
 
 
@@ -99,9 +96,4 @@ class PostfixInfo(PostfixModule):
 
     @staticmethod
     def _parse(output):
-        values = {}
-        for line in output_lines(output):
-            name, sep, value = line.partition(" =")
-            if sep:
-                values[name] = normalize_space(value)
-        return values
+        return dict((name, normalize_space(value)) for name, value in parse_parameters(output).items())

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from .master_cf import TYPES as SERVICE_TYPES
+
 
 def edit_spec(**own):
     """The arguments of every module that edits a Postfix file, plus the module's own."""
@@ -43,7 +45,7 @@ def master_service_spec():
     """master_cf's entry options; an item of tls_profile's ``master_services``."""
     return dict(
         service=dict(type="str", required=True),
-        type=dict(type="str", required=True, choices=["inet", "unix", "unix-dgram", "fifo", "pass"]),
+        type=dict(type="str", required=True, choices=list(SERVICE_TYPES)),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         private=dict(type="raw"),
         unprivileged=dict(type="raw"),

@@ -22,6 +22,7 @@ from .errors import ConfigError, InputError, ValidationError
 from .files import (
     EditLock,
     backup_copy,
+    index_is_fresh,
     hold,
     open_regular,
     read_text,
@@ -34,15 +35,6 @@ from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_t
 from .tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
 
 
-def _mtime(path):
-    try:
-        return os.stat(path).st_mtime
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-
-
 def _identity(path):
     """What tells us a file was replaced or rewritten since we read it."""
     try:
@@ -52,15 +44,6 @@ def _identity(path):
             return None
         raise
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def _index_older(index_paths, source_time):
-    """True if an index file is missing or older than its source."""
-    for index in index_paths:
-        index_time = _mtime(index)
-        if index_time is None or index_time < source_time:
-            return True
-    return False
 
 
 def names_from(value, where):
@@ -152,7 +135,7 @@ class TableModule(FileEditModule):
         elif change or create:
             stale = True
         else:
-            stale = exists and _index_older(index_paths, _mtime(path))
+            stale = exists and not index_is_fresh(path, index_paths)
         return TablePlan(identity, original, document, new_text, change, create, stale)
 
     def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False):
