@@ -25,7 +25,7 @@ import os
 
 from ansible.plugins.callback import CallbackBase
 
-CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_role", "import_role",
+CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_role", "import_role", "validate_argument_spec",
                    "include_tasks", "import_tasks", "include_vars", "add_host", "group_by", "pause"}
 RELOADS = {"Reload Postfix", "Restart Postfix", "reload postfix", "restart postfix"}
 
