@@ -173,3 +173,26 @@ def test_non_utf8_bytes_survive_an_edit(localhost, tmp_path):
     result = postconf_module(localhost, config_dir, name="relayhost", value="[smart.example.com]")
     assert result["changed"] is True
     assert (config_dir / "main.cf").read_bytes() == raw + b"relayhost = [smart.example.com]\n"
+
+
+def test_a_bind_mounted_main_cf_is_written_in_place_only_with_unsafe_writes(localhost, config_dir, tmp_path):
+    """A container's main.cf may be a bind mount, which rename cannot replace (EBUSY)."""
+    source = tmp_path / "mounted-main.cf"
+    source.write_bytes((config_dir / "main.cf").read_bytes())
+    subprocess.run(["mount", "--bind", str(source), str(config_dir / "main.cf")], check=True)
+    try:
+        refused = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(config_dir),
+                             parameters={"smtp_tls_loglevel": "1"})
+        assert refused.get("failed") and "Device or resource busy (a mount point: unsafe_writes=true" \
+            in refused["msg"], refused
+        assert "smtp_tls_loglevel" not in source.read_text()
+        assert not (config_dir / "main.cf.tmp").exists()
+        written = run_module(localhost, "mailtls.postfix.postconf", config_dir=str(config_dir),
+                             parameters={"smtp_tls_loglevel": "1"}, unsafe_writes=True)
+        assert written["changed"] is True, written
+        assert "smtp_tls_loglevel = 1" in source.read_text()
+        assert not (config_dir / "main.cf.tmp").exists()
+        settle(config_dir / "main.cf")
+        assert "smtp_tls_loglevel = 1" in effective_config(config_dir)[0]
+    finally:
+        subprocess.run(["umount", str(config_dir / "main.cf")], check=False)

@@ -10,6 +10,7 @@ the lock and what follows; a no-op run opens nothing for writing.
 from __future__ import annotations
 
 import grp
+import os
 import pwd
 import re
 import stat
@@ -68,7 +69,9 @@ class FileEditModule(PostfixModule):
                     attributes = self.wanted_attributes(path)
                     if self.module.params.get("backup"):
                         self.result["backup_file"] = backup_copy(path, attributes)
-                    lock.replace(new_text, attributes)
+                    context = self.selinux_context(path)
+                    lock.replace(new_text, attributes, self.module.params.get("unsafe_writes", False))
+                    self.restore_selinux_context(path, context)
         changed = new_text != original
         if changed and self.module._diff:
             self.result.setdefault("diff", []).append({
@@ -76,6 +79,17 @@ class FileEditModule(PostfixModule):
                 "before_header": path, "after_header": path,
             })
         return self._set_attributes(path, changed), info
+
+    def selinux_context(self, path):
+        """The SELinux context of ``path`` before it is replaced (None without SELinux)."""
+        if not self.module.selinux_enabled() or not os.path.exists(path):
+            return None
+        return self.module.selinux_context(path)
+
+    def restore_selinux_context(self, path, context):
+        """A renamed file gets its directory's default context: give back the one it had, as atomic_move does."""
+        if context is not None:
+            self.module.set_context_if_different(path, context, False)
 
     def wanted_attributes(self, path, default_mode=0o644):
         """The mode and owner ``path`` must have once written: the module's file options, else its own."""

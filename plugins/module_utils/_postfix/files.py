@@ -262,19 +262,49 @@ class EditLock(object):
             raise ConfigError("cannot write %s: %s; the original file is unchanged"
                               % (self.tmp_path, exc.strerror or exc), path=self.path)
 
-    def commit(self):
-        """Rename the written temporary over the original: the atomic step."""
+    def commit(self, unsafe_writes=False):
+        """Rename the written temporary over the original: the atomic step.
+
+        A file that is a mount point (a bind-mounted main.cf in a container) cannot be renamed
+        over (EBUSY); with ``unsafe_writes``, as Ansible's own option means, its bytes are then
+        written in place, still under the lock.
+        """
         try:
             os.rename(self.tmp_path, self.path)
         except OSError as exc:
-            raise ConfigError("cannot replace %s: %s; the original file is unchanged"
-                              % (self.path, exc.strerror or exc), path=self.path)
+            if not (unsafe_writes and exc.errno == errno.EBUSY):
+                hint = " (a mount point: unsafe_writes=true writes it in place)" if exc.errno == errno.EBUSY else ""
+                raise ConfigError("cannot replace %s: %s%s; the original file is unchanged"
+                                  % (self.path, exc.strerror or exc, hint), path=self.path)
+            self._write_in_place()
+            os.unlink(self.tmp_path)
         self._close()
 
-    def replace(self, text, attributes):
+    def _write_in_place(self):
+        """Copy the temporary's bytes into the original (opened without following a link)."""
+        fd, _info = open_regular(self.tmp_path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            chunks = []
+            chunk = os.read(fd, 1 << 20)
+            while chunk:
+                chunks.append(chunk)
+                chunk = os.read(fd, 1 << 20)
+        finally:
+            os.close(fd)
+        fd, _info = open_regular(self.path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            os.ftruncate(fd, 0)
+            view = memoryview(b"".join(chunks))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def replace(self, text, attributes, unsafe_writes=False):
         """Write ``text`` and rename it over the original."""
         self.write(text, attributes)
-        self.commit()
+        self.commit(unsafe_writes)
 
     def _close(self):
         if self.fd is not None:

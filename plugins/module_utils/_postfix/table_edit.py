@@ -212,7 +212,9 @@ class TableModule(FileEditModule):
             if plan.writes_source:
                 if self.module.params.get("backup") and os.path.exists(lock.path):
                     self.result["backup_file"] = backup_copy(lock.path, attributes)
-                lock.commit()
+                context = self.selinux_context(lock.path)
+                lock.commit(self.module.params.get("unsafe_writes", False))
+                self.restore_selinux_context(lock.path, context)
             for tmp_index, index in zip(tmp_indexes, index_paths):
                 os.rename(tmp_index, index)
         finally:
