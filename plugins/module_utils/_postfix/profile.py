@@ -1,19 +1,22 @@
 # Copyright: mailtls.postfix contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The tls_profile module's work: one role's wanted Postfix state, in one call (private).
+"""The tls_profile module's work: the wanted Postfix state of one or more profiles, in one call (private).
 
 Everything is read, planned and checked before the first write:
 
 1. what the host runs: Postfix installed, the packages asked for, the service running;
-2. obsolete TLS switches moved to levels (tls_migrate's flow), when asked and present;
+2. the declarations merged (a later one wins; one with downgrade=false never weakens);
 3. the policy table's plan; the pre-flight probes, in parallel, only the destinations whose
-   entry is new or stronger, and refuses (in check mode: warns) before anything is written;
-4. main.cf and master.cf planned together, read back by ``postconf -n``/``-M`` and validated
-   once (``validate``, such as ``postfix -c %s check``) in one scratch directory;
+   entry is new or stronger, and refuses (in check mode: warns);
+4. every write rehearsed in check mode (the certificate pair, the table with its patterns, the
+   temporaries of main.cf and master.cf), so that what a write would refuse is refused now;
 
-then written in the order Postfix needs them: certificate, policy table, master.cf, main.cf
-(main.cf last: it names the others). Each write is the shared locked, atomic flow of the
-single modules. Last, one ``postfix reload`` when something Postfix reads changed.
+then the obsolete TLS switches are migrated (tls_migrate's flow, when asked and present), main.cf
+and master.cf are planned together, read back by ``postconf -n``/``-M`` and validated once
+(``validate``, such as ``postfix -c %s check``) in one scratch directory, and the files are
+written in the order Postfix needs them: certificate, policy table, master.cf, main.cf (main.cf
+last: it names the others). Each write is the shared locked, atomic flow of the single modules.
+Last, one ``postfix reload`` when something Postfix reads changed.
 """
 
 from __future__ import annotations
@@ -530,8 +533,8 @@ class TlsProfile(PostconfEdit):
 
     def _merge(self, part, name):
         result = dict(part.result)
-        self.result.setdefault("diff", []).extend(result.pop("diff", []) if isinstance(result.get("diff"), list)
-                                                  else [result.pop("diff")] if "diff" in result else [])
+        diff = result.pop("diff", [])
+        self.result.setdefault("diff", []).extend(diff if isinstance(diff, list) else [diff])
         self.result[name] = result
         self.result["changed"] = bool(self.result["changed"] or result.get("changed"))
         self.warnings.extend(part.warnings)
