@@ -17,7 +17,7 @@ import stat
 
 from .commands import Postfix
 from .errors import InputError, PostfixError
-from .files import EditLock, FileAttributes, backup_copy, read_text
+from .files import EditLock, FileAttributes, backup_copy, file_identity, read_text
 
 
 class PostfixModule(object):
@@ -40,8 +40,44 @@ class PostfixModule(object):
         return summarized_arguments(self.module.params)
 
 
+class TextPlan(object):
+    """One planned edit of a whole-text file (main.cf, master.cf)."""
+
+    __slots__ = ("identity", "original", "new_text", "info")
+
+    def __init__(self, identity, original, new_text, info):
+        self.identity, self.original, self.new_text, self.info = identity, original, new_text, info
+
+    @property
+    def needs_work(self):
+        return self.new_text != self.original
+
+
 class FileEditModule(PostfixModule):
     """Base for the modules that edit Postfix's files: the one edit flow."""
+
+    def locked_edit(self, path, plan, commit, rehearse=None):
+        """The one write flow of every file the collection edits; return the plan that held.
+
+        ``plan()`` reads the file and decides (its result has ``identity`` and ``needs_work``);
+        ``commit(lock, planned)`` writes under Postfix's edit lock. Check mode runs ``rehearse``
+        and refuses what taking the lock would refuse; a file changed between the plan and the
+        lock is planned again under the lock, so another writer's edit is kept.
+        """
+        planned = plan()
+        if not planned.needs_work:
+            return planned
+        if self.module.check_mode:
+            if rehearse:
+                rehearse(planned)
+            refuse_as_the_run_would(path)
+            return planned
+        with EditLock(path) as lock:
+            if file_identity(path) != planned.identity:
+                planned = plan()
+            if planned.needs_work:
+                commit(lock, planned)
+        return planned
 
     def edit_file(self, path, compute, validate=None):
         """Edit ``path`` so that it holds ``compute(text)[0]``; return ``(changed, info)``.
@@ -50,35 +86,30 @@ class FileEditModule(PostfixModule):
         info)`` raises if Postfix disagrees with the new text; it runs before
         anything is written, also in check mode.
         """
-        original = read_text(path)
-        new_text, info = compute(original)
-        if new_text != original and validate:
-            validate(new_text, info)
-        if new_text != original and self.module.check_mode:
-            refuse_as_the_run_would(path)
-        if new_text != original and not self.module.check_mode:
-            with EditLock(path) as lock:
-                current = read_text(path)
-                if current != original:
-                    # Someone else edited the file since we read it: apply our edit to theirs.
-                    original = current
-                    new_text, info = compute(original)
-                    if new_text != original and validate:
-                        validate(new_text, info)
-                if new_text != original:
-                    attributes = self.wanted_attributes(path)
-                    if self.module.params.get("backup"):
-                        self.result["backup_file"] = backup_copy(path, attributes)
-                    context = self.selinux_context(path)
-                    lock.replace(new_text, attributes, self.module.params.get("unsafe_writes", False))
-                    self.restore_selinux_context(path, context)
-        changed = new_text != original
-        if changed and self.module._diff:
+        def plan():
+            identity = file_identity(path)
+            original = read_text(path)
+            new_text, info = compute(original)
+            planned = TextPlan(identity, original, new_text, info)
+            if planned.needs_work and validate:
+                validate(new_text, info)
+            return planned
+
+        def commit(lock, planned):
+            attributes = self.wanted_attributes(path)
+            if self.module.params.get("backup"):
+                self.result["backup_file"] = backup_copy(path, attributes)
+            context = self.selinux_context(path)
+            lock.replace(planned.new_text, attributes, self.module.params.get("unsafe_writes", False))
+            self.restore_selinux_context(path, context)
+
+        planned = self.locked_edit(path, plan, commit)
+        if planned.needs_work and self.module._diff:
             self.result.setdefault("diff", []).append({
-                "before": original, "after": new_text,
+                "before": planned.original, "after": planned.new_text,
                 "before_header": path, "after_header": path,
             })
-        return self._set_attributes(path, changed), info
+        return self._set_attributes(path, planned.needs_work), planned.info
 
     def selinux_context(self, path):
         """The SELinux context of ``path`` before it is replaced (None without SELinux)."""

@@ -342,3 +342,14 @@ def index_is_fresh(source, index_paths):
         if exc.errno == errno.ENOENT:
             return False
         raise
+
+
+def file_identity(path):
+    """What tells us a file was replaced or rewritten since we read it; None when it does not exist."""
+    try:
+        found = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    return (found.st_ino, found.st_size, found.st_mtime_ns)

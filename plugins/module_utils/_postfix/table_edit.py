@@ -11,17 +11,16 @@ between leaves an index older than its source, which the next run rebuilds.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
 import tempfile
 
-from .base import FileEditModule, refuse_as_the_run_would
+from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
 from .files import (
-    EditLock,
     backup_copy,
+    file_identity,
     index_is_fresh,
     hold,
     open_regular,
@@ -33,17 +32,6 @@ from .files import (
 from .table import MASK, check_key, check_value
 from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
 from .tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
-
-
-def _identity(path):
-    """What tells us a file was replaced or rewritten since we read it."""
-    try:
-        stat = os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def names_from(value, where):
@@ -118,7 +106,7 @@ class TableModule(FileEditModule):
         return wanted, remove
 
     def _plan(self, path, table_type, index_paths, wanted, remove, exclusive):
-        identity = _identity(path)
+        identity = file_identity(path)
         exists = identity is not None
         original = read_text(path) if exists else ""
         document = table_document(table_type, original)
@@ -142,18 +130,17 @@ class TableModule(FileEditModule):
         """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result."""
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
         attributes = self.table_attributes(path)
-        plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
-        if plan.needs_work and self.module.check_mode:
-            if table_type in PATTERN_TYPES and plan.change:
-                self._check_patterns_aside(config_dir, table_type, plan, path)
-            refuse_as_the_run_would(path)
-        if plan.needs_work and not self.module.check_mode:
-            with EditLock(path) as lock:
-                if _identity(path) != plan.identity:
-                    # changed meanwhile: again, under the lock
-                    plan = self._plan(path, table_type, index_paths, wanted, remove, exclusive)
-                if plan.needs_work:
-                    self._build_and_swap(lock, config_dir, table_type, index_paths, plan, attributes, wanted)
+        pattern_check = table_type in PATTERN_TYPES
+
+        def rehearse(planned):
+            if pattern_check and planned.change:
+                self._check_patterns_aside(config_dir, table_type, planned, path)
+
+        plan = self.locked_edit(
+            path, lambda: self._plan(path, table_type, index_paths, wanted, remove, exclusive),
+            lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
+                                                       attributes, wanted),
+            rehearse)
         change = plan.change
         self.result.update(
             table="%s:%s" % (table_type, path),
