@@ -133,6 +133,24 @@ class Postfix(object):
                 found[key] = value
         return found
 
+    def dump(self, config_dir, table):
+        """Every entry of an indexed table (``postmap -s``) as ``{key: value}``, keys as stored."""
+        self._readable_config(["-c", config_dir])
+        argv = [self.binary("postmap"), "-c", config_dir, "-s", table]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=dict(os.environ, **C_LOCALE), check=False)
+        err = proc.stderr.decode("utf-8", "surrogateescape")
+        if proc.returncode != 0 or "fatal:" in err:
+            # stderr only: stdout holds every value, which may be secrets.
+            raise CommandError("postmap -s %s failed: %s" % (table, err.strip() or "exit code %d" % proc.returncode),
+                               rc=proc.returncode, stderr=err)
+        found = {}
+        for line in output_lines(proc.stdout.decode("utf-8", "surrogateescape")):
+            key, sep, value = line.partition("\t")
+            if sep:
+                found.setdefault(key, value)
+        return found
+
     def table_warnings(self, config_dir, table):
         """What postmap warns about while it reads a pattern table: [(line number, message)]."""
         _out, err = self._query(config_dir, table, ["mailtls-probe.invalid"])

@@ -28,6 +28,25 @@ _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
 MASK = "********"
 
 
+# A key that is one word and no comment: what almost every key is, checked in one match.
+_WORD_KEY = re.compile("[^#%s\0][^%s\0]*" % ((re.escape(SPACE),) * 2))
+_WORD_KEYS = re.compile("(?:[^#%s\0][^%s\0]*\n)*" % ((re.escape(SPACE),) * 2))
+_BLOCK_KEYWORDS = ("if", "endif")
+_BLOCK_KEYWORD_LINE = re.compile("^(?:if|endif)$", re.I | re.M)
+
+
+def all_word_keys(keys):
+    """Whether every key is a plain word key: one pass over them all instead of one check each."""
+    if not all(isinstance(key, str) for key in keys):
+        return False
+    if not keys:
+        return True
+    joined = "\n".join(keys) + "\n"
+    # One newline per key: none inside a key, where it would pass for a separator.
+    return joined.count("\n") == len(keys) and bool(_WORD_KEYS.fullmatch(joined)) and \
+        not _BLOCK_KEYWORD_LINE.search(joined)
+
+
 def check_key(key, where="key", delimited=False):
     """Raise InputError unless ``key`` can be a table key.
 
@@ -35,6 +54,9 @@ def check_key(key, where="key", delimited=False):
     (or ``!/pattern/``), which may hold spaces; elsewhere a key is one word.
     ``delimited=None``: the table type is not known yet, spaces are left to a later check.
     """
+    if not delimited and isinstance(key, str) and _WORD_KEY.fullmatch(key) and \
+            key.lower() not in _BLOCK_KEYWORDS:
+        return
     if not isinstance(key, str) or not key:
         raise InputError(where, "a key must be a non-empty string, got %r" % (key,))
     for char, label in _FORBIDDEN.items():
@@ -65,6 +87,15 @@ def check_value(key, value):
     return value
 
 
+_INLINE_SPACE = SPACE.replace("\n", "")
+
+
+def _needs_grammar(text):
+    """Whether a table needs the general reader: a line starts with whitespace (a
+    continuation), or words are separated by whitespace other than spaces."""
+    return text[:1] in _INLINE_SPACE or any(char in text for char in "\t\v\f\r") or \
+        any("\n" + char in text for char in _INLINE_SPACE)
+
 _ENTRY = re.compile(r"([^%s]*)[%s]*(.*?)[%s]*\Z" % ((re.escape(SPACE),) * 3), re.S)
 
 
@@ -94,7 +125,11 @@ def _split_pattern(text):
 def _block_keyword(word):
     """'if' or 'endif' (any case, as Postfix's pattern tables read them), else None."""
     folded = word.lower()
-    return folded if folded in ("if", "endif") else None
+    return folded if folded in _BLOCK_KEYWORDS else None
+
+
+def _unchanged(key):
+    return key
 
 
 class TableChange(object):
@@ -121,12 +156,17 @@ class LookupTable(object):
 
     def __init__(self, text, fold_case=True, blocks=False, delimited=False):
         self.fold_case = fold_case
+        self.fold = str.lower if fold_case else _unchanged  # the key as postmap stores it
         self.delimited = delimited
         self.lines = split_lines(text)
         # folded key -> [(members, value)] in file order; the first one is what postmap keeps
         self.entries = {}
         self.logical = []  # (members, key, value) of every content line, blocks and nested rules included
         self.has_blocks = False
+        self.open_blocks = 0
+        if not blocks and not delimited and not _needs_grammar(text):
+            self._read_plain()
+            return
         depth = 0
         for start, members in logical_lines(self.lines):
             key, value = self._split(joined_text(self.lines, members))
@@ -139,14 +179,32 @@ class LookupTable(object):
                 self.entries.setdefault(self.fold(key), []).append((members, value))
         self.open_blocks = depth
 
+    def _read_plain(self):
+        """The common table: one entry per line, words separated by spaces only.
+
+        The same result as the general grammar (no line starts with whitespace, so
+        none continues another), in one pass without a match per line.
+        """
+        entries, logical, fold = self.entries, self.logical, self.fold
+        for index, line in enumerate(self.lines):
+            if line[0] in "#\n":
+                continue
+            key, _sep, rest = line.partition(" ")
+            key = key.rstrip("\n")
+            value = rest.strip(" \n")
+            members = (index,)
+            logical.append((members, key, value))
+            found = entries.get(fold(key))
+            if found is None:
+                entries[fold(key)] = [(members, value)]
+            else:
+                found.append((members, value))
+
     def _split(self, text):
         first = text.split(None, 1)[0] if text.strip(SPACE) else text
         if self.delimited and not _block_keyword(first):
             return _split_pattern(text)
         return _split_entry(text)
-
-    def fold(self, key):
-        return key.lower() if self.fold_case else key
 
     def render(self):
         return "".join(self.lines)
@@ -189,10 +247,17 @@ class LookupTable(object):
         replace = {}   # first line index -> new line
         drop = set()   # line indexes to leave out
         wanted_folded = {}
+        checked = {}  # value -> checked value: a large table repeats a few values
+        fold = self.fold
+        keys_checked = not self.delimited and all_word_keys(list(wanted))
         for key, value in wanted.items():
-            check_key(key, "entries", self.delimited)
+            if not keys_checked:
+                check_key(key, "entries", self.delimited)
             # Nothing reaches the file that a table line cannot hold, whoever built the value.
-            wanted_folded[self.fold(key)] = (key, check_value(key, value))
+            clean = checked.get(value) if isinstance(value, str) else None
+            if clean is None:
+                clean = checked[value] = check_value(key, value)
+            wanted_folded[fold(key)] = (key, clean)
         for folded, (key, value) in wanted_folded.items():
             found = self.entries.get(folded)
             if not found:

@@ -30,7 +30,7 @@ from .files import (
     write_new_file,
 )
 from .table import MASK, check_key, check_value
-from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, PATTERN_TYPES, check_type, table_document
+from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, LISTABLE_TYPES, PATTERN_TYPES, check_type, table_document
 from .tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
 
 
@@ -219,7 +219,17 @@ class TableModule(FileEditModule):
         if table_type in PATTERN_TYPES:
             self._verify_patterns(config_dir, table, table_type, keys, plan.new_text, name)
             return
-        found = self.postfix.query(config_dir, table, keys + change.removed)
+        asked = keys + change.removed
+        entries = len(plan.document.entries) + len(change.added) - len(change.removed)
+        if table_type in LISTABLE_TYPES and len(asked) * 2 > entries:
+            # Most of the table changed: one listing costs less than a lookup per key.
+            listed = self.postfix.dump(config_dir, table)  # keys as stored: folded
+            fold = plan.document.fold
+            found = dict(pair for pair in zip(asked, map(listed.get, map(fold, asked))) if pair[1] is not None)
+            # Postfix folds non-ASCII keys its own way: what the listing misses, it looks up.
+            found.update(self.postfix.query(config_dir, table, [key for key in asked if key not in found]))
+        else:
+            found = self.postfix.query(config_dir, table, asked)
         for key in keys:
             if found.get(key) != wanted[key]:
                 if self.secret:
@@ -362,13 +372,13 @@ class TlsPolicyEdit(TableModule):
             if state == "absent":
                 remove.extend(keys)
                 continue
-            if request["level"] is None:
+            level, attributes = request["level"], request["attributes"]
+            if level is None:
                 raise InputError("level", "%s: a level is required with state=present" % destination)
-            attributes = request["attributes"] or {}
-            signature = (request["level"], repr(sorted(attributes.items())))
-            if signature not in rendered:
-                rendered[signature] = render_policy(request["level"], attributes, version, destination)
-            value = rendered[signature]
+            signature = (level, repr(sorted(attributes.items()))) if attributes else level
+            value = rendered.get(signature)
+            if value is None:
+                value = rendered[signature] = render_policy(level, attributes or {}, version, destination)
             for key in keys:
                 if wanted.setdefault(key, value) != value:
                     raise InputError("policies", "%s is given twice with different policies" % key)
@@ -427,7 +437,9 @@ def policy_requests(params):
         list(params["destinations"] or [])
     requests = [dict(defaults, destination=destination) for destination in destinations]
     for item in params["policies"] or []:
-        request = dict((name, defaults[name] if item.get(name) is None else item[name]) for name in defaults)
-        request["destination"] = item["destination"]
+        request = defaults.copy()
+        for name, value in item.items():
+            if value is not None:
+                request[name] = value
         requests.append(request)
     return requests

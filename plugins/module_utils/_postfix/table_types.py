@@ -16,6 +16,8 @@ INDEX_SUFFIXES = {
     "dbm": [".dir", ".pag"],
     "sdbm": [".dir", ".pag"],
 }
+# Indexed types whose every entry postmap -s lists on each supported Postfix (cdb only from 3.10).
+LISTABLE_TYPES = frozenset(["hash", "btree", "lmdb"])
 # Types Postfix reads from the source itself; a change needs a reload.
 FLAT_TYPES = frozenset(["texthash", "regexp", "pcre", "cidr"])
 FILE_TYPES = frozenset(INDEX_SUFFIXES) | FLAT_TYPES

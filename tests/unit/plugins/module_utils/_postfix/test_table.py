@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import table as table_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import (
     LookupTable,
+    all_word_keys,
     check_key,
     check_value,
 )
@@ -129,3 +133,46 @@ def test_masked_shows_keys_and_structure_never_values():
 
     document = LookupTable("# relay\n[smtp.example]:587 user:secret\n  continued-secret\n")
     assert document.masked() == "# relay\n[smtp.example]:587 ********\n"
+
+
+# The plain reader (one entry per line, spaces only) must read every table exactly as the
+# general grammar does; the general one is forced by making every text look like it needs it.
+_WORDS = st.text(alphabet="abAB.#:-[]é\0", min_size=1, max_size=6)
+_PLAIN_LINES = st.one_of(
+    st.builds(lambda key, gap, value, tail: key + gap + value + tail,
+              _WORDS, st.sampled_from(["", " ", "   "]), st.text(alphabet="ab #x", max_size=8),
+              st.sampled_from(["", " ", "  "])),
+    st.just(""), st.just("#"), st.just("# comment"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_PLAIN_LINES, max_size=12), final_newline=st.booleans())
+def test_plain_reader_reads_as_the_general_grammar(lines, final_newline):
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    fast = LookupTable(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(table_module, "_needs_grammar", lambda _text: True)
+        general = LookupTable(text)
+    assert [(list(members), key, value) for members, key, value in fast.logical] == \
+        [(list(members), key, value) for members, key, value in general.logical]
+    assert dict((key, [(list(m), v) for m, v in found]) for key, found in fast.entries.items()) == \
+        dict((key, [(list(m), v) for m, v in found]) for key, found in general.entries.items())
+    assert fast.render() == text
+
+
+@pytest.mark.parametrize("text", ["a x\n\tb y\n", "a\tx\n", " a x\n", "a x\r\n", "a x\n \n", "a x\n\vb\n"])
+def test_texts_the_plain_reader_leaves_to_the_grammar(text):
+    assert table_module._needs_grammar(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(keys=st.lists(st.text(alphabet="aIfENDd# \t\n\0é./", min_size=0, max_size=6), max_size=5))
+def test_batch_key_check_agrees_with_check_key(keys):
+    def accepted(key):
+        try:
+            check_key(key, "entries", False)
+            return True
+        except InputError:
+            return False
+
+    assert all_word_keys(keys) == all(accepted(key) for key in keys)
