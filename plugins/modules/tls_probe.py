@@ -42,6 +42,13 @@ options:
   ca_file:
     description: Trusted CA file for C(verify) and C(secure), in addition to O(ca_path).
     type: path
+  wrappermode:
+    description:
+      - Speak TLS from the first byte (SMTPS, the submissions port 465) instead of STARTTLS, as the
+        Postfix SMTP client does with C(smtp_tls_wrappermode = yes) (posttls-finger's C(-w)).
+      - The result's RV(starttls) is then V(false): no STARTTLS is offered or needed.
+    type: bool
+    default: false
   helo:
     description:
       - The domain name to send in EHLO (posttls-finger's C(-o myhostname=)); defaults to the host's
@@ -94,6 +101,11 @@ starttls:
       TLS session was established). Text elsewhere in what the server sends never counts.
   returned: always
   type: bool
+wrappermode:
+  description: Whether the probe spoke SMTPS (O(wrappermode)).
+  returned: always
+  type: bool
+  sample: false
 established:
   description: Whether a TLS session was established.
   returned: always
@@ -187,6 +199,7 @@ def main():
             port=dict(type="int"),
             ca_path=dict(type="path", default="/etc/ssl/certs"),
             ca_file=dict(type="path"),
+            wrappermode=dict(type="bool", default=False),
             helo=dict(type="str"),
             host_lookup=dict(type="str", default="dns", choices=["dns", "native", "dns, native"]),
             timeout=dict(type="int", default=30),

@@ -220,6 +220,119 @@ options:
         description: The certificate file's mode.
         type: raw
         default: "0644"
+  relay: &relay
+    description:
+      - Relay outgoing mail through a smarthost over TLS with SASL credentials, as the
+        C(mailtls.postfix.tls_relay) role declares it. The module sets C(relayhost) (and
+        C(sender_dependent_relayhost_maps) for O(relay.sender_relays)), the C(smtp_sasl_*)
+        parameters, a policy-table entry with O(relay.level) for each relay's next hop, and for
+        SMTPS a C(master.cf) transport C(relay-smtps) with C(smtp_tls_wrappermode = yes) that
+        C(default_transport) names.
+      - The credentials go to a secret table (O(relay.password_table), mode 0600 with its index
+        from the first byte on) whose values never appear in a result, a diff or an error.
+      - Each relay whose entry is new or stronger is probed first as O(preflight) says, over SMTPS
+        on port 465, trusting O(relay.ca_file) only.
+      - With O(relay.state=absent) the relay's parameters, transport and policy entries go and
+        both tables are deleted (RV(relay.removed_files)).
+    type: dict
+    suboptions:
+      state:
+        description: V(absent) stops relaying and deletes the credentials.
+        type: str
+        choices: [present, absent]
+        default: present
+      host:
+        description: The relay's host name or IP address (required with O(relay.state=present)).
+        type: str
+      port:
+        description: The relay's port (587 submission with STARTTLS, 465 SMTPS).
+        type: int
+        default: 587
+      mx_lookup:
+        description: Look up the relay's MX records (C(host:port)) instead of C([host]:port).
+        type: bool
+        default: false
+      wrappermode:
+        description: SMTPS (C(smtp_tls_wrappermode)); unset, V(true) on port 465 only.
+        type: bool
+      level:
+        description:
+          - The relay's TLS level. V(secure) (verified certificate naming the relay) unless you
+            choose otherwise; V(encrypt) is warned about; V(may) and V(none) are refused while a
+            password is set, unless O(relay.allow_password_without_tls).
+        type: str
+        choices: [encrypt, verify, secure, may, none]
+        default: secure
+      allow_password_without_tls:
+        description: Accept V(may) or V(none) with a password (a warning on every run).
+        type: bool
+        default: false
+      ca_file:
+        description: The CAs trusted for the relay (C(smtp_tls_CAfile)).
+        type: path
+        default: /etc/ssl/certs/ca-certificates.crt
+      username:
+        description: The SASL username; it cannot hold C(:).
+        type: str
+      password:
+        description: The SASL password; no control characters, no surrounding spaces.
+        type: str
+      password_table:
+        description: The secret table of credentials.
+        type: path
+        default: /etc/postfix/sasl_passwd
+      sender_table:
+        description: The table of per-sender relays (deleted when there are none).
+        type: path
+        default: /etc/postfix/sender_relay
+      table_type:
+        description: Both tables' type; unset, C(default_database_type).
+        type: str
+      mechanisms:
+        description: SASL mechanisms to use (C(smtp_sasl_mechanism_filter)); empty, what the relay offers.
+        type: list
+        elements: str
+        default: []
+      sasl_security_options:
+        description: C(smtp_sasl_security_options) (used without TLS).
+        type: list
+        elements: str
+        default: [noplaintext, noanonymous]
+      sasl_tls_security_options:
+        description: C(smtp_sasl_tls_security_options) (used inside TLS).
+        type: list
+        elements: str
+        default: [noanonymous]
+      sender_relays:
+        description:
+          - Relays for some senders (C(user@example.org) or C(@example.org)), with their own
+            credentials if given (C(smtp_sender_dependent_authentication)); the relay's level, CA
+            file and wrapper mode apply to them too.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          sender:
+            description: The sender address or C(@domain).
+            type: str
+            required: true
+          host:
+            description: The relay's host name or IP address.
+            type: str
+          port:
+            description: The relay's port.
+            type: int
+            default: 587
+          mx_lookup:
+            description: Look up the relay's MX records.
+            type: bool
+            default: false
+          username:
+            description: The SASL username for this sender.
+            type: str
+          password:
+            description: The SASL password for this sender.
+            type: str
   preflight: &preflight
     description: What to check before forcing TLS to a destination.
     type: dict
@@ -249,13 +362,13 @@ options:
     description:
       - The declarations of more profiles for the same host, each with the options above
         (O(parameters), O(absent_parameters), O(downgrade), O(policy_table), O(master_services),
-        O(certificate), O(preflight)), merged after the task's own in one call - so that a host
+        O(certificate), O(relay), O(preflight)), merged after the task's own in one call - so that a host
         in several profiles (forced and opportunistic TLS) costs one round trip and check mode
         predicts what the call does, not what several calls would.
       - A later declaration wins for a parameter, a policy key or a service, except that one with
         O(downgrade=false) never weakens what an earlier one asks for (nor what the host has).
         The policy tables must be the same file; C(maps) is V(only) if any says so. Two
-        different certificates are an error. Each declaration's O(preflight) applies to its own
+        different certificates, or two relays, are an error. Each declaration's O(preflight) applies to its own
         forced entries.
     type: list
     elements: dict
@@ -267,6 +380,7 @@ options:
       policy_table: *policy_table
       master_services: *master_services
       certificate: *certificate
+      relay: *relay
       preflight: *preflight
   migrate_obsolete:
     description: Move obsolete TLS switches (C(smtpd_use_tls), ...) to levels first, as M(mailtls.postfix.tls_migrate).
@@ -292,6 +406,9 @@ extends_documentation_fragment:
   - mailtls.postfix.common
 notes:
   - Without Postfix installed the module changes nothing and returns RV(postfix_installed=false).
+  - While a package the state needs is missing (RV(missing_packages)), the module changes nothing
+    and returns RV(applied=false) - install them and call it again, as the C(mailtls.postfix.server)
+    role does. In check mode it plans the state anyway.
   - With O(migrate_obsolete=true) in check mode, the main.cf diff is shown against the file before
     the migration, which the migration's own diff shows.
 seealso:
@@ -341,6 +458,15 @@ EXAMPLES = r"""
         options:
           smtpd_tls_security_level: encrypt
     reload: true
+
+- name: Send all mail through a smarthost on port 587, verified TLS, SASL credentials
+  mailtls.postfix.tls_profile:
+    validate: postfix -c %s check
+    relay:
+      host: smtp.example.net
+      username: mailer@example.org
+      password: "{{ vault_relay_password }}"
+    reload: true
 """
 
 RETURN = r"""
@@ -348,8 +474,15 @@ postfix_installed:
   description: Whether Postfix is installed; without it nothing else is read or changed.
   returned: always
   type: bool
+applied:
+  description:
+    - Whether the state was planned and applied; V(false) without Postfix or while RV(missing_packages)
+      is not empty (outside check mode), and then nothing was changed.
+  returned: always
+  type: bool
 missing_packages:
-  description: The packages of O(packages) that are not installed.
+  description:
+    - The packages of O(packages) (and those O(map_types) and O(relay) need) that are not installed.
   returned: always
   type: list
   elements: str
@@ -412,6 +545,36 @@ policy_table:
     postmap_run:
       description: Whether the index was (or in check mode would be) rebuilt.
       type: bool
+relay:
+  description: What the relay declaration did.
+  returned: when a declaration gives O(relay)
+  type: dict
+  contains:
+    state:
+      description: O(relay.state).
+      type: str
+      sample: present
+    relayhost:
+      description: The relay's next hop as C(relayhost) names it.
+      type: str
+      sample: "[smtp.example.net]:587"
+    senders:
+      description: The senders with relays of their own.
+      type: list
+      elements: str
+    removed_files:
+      description: Tables (and indexes) deleted because the relay no longer uses them (in check mode - would be).
+      type: list
+      elements: str
+      sample: [/etc/postfix/sasl_passwd, /etc/postfix/sasl_passwd.db]
+password_table:
+  description: The password table's result as M(mailtls.postfix.lookup_table) returns it - keys, never values.
+  returned: when the relay has credentials
+  type: dict
+sender_table:
+  description: The sender table's result as M(mailtls.postfix.lookup_table) returns it.
+  returned: when the relay has sender relays
+  type: dict
 certificate:
   description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.
   returned: when O(certificate) is given

@@ -114,6 +114,10 @@ class MainCf(object):
             return None
         return normalize_space(found[-1].value)
 
+    def values(self):
+        """Every parameter main.cf sets, as ``value`` reads it."""
+        return dict((name, self.value(name)) for name in self.settings if self.value(name) is not None)
+
     def holds(self, name, wanted, as_list=False):
         """True if every line setting ``name`` already gives it ``wanted``."""
         found = self.settings.get(name)

@@ -186,10 +186,16 @@ class TlsProbe(PostfixModule):
         if params["helo"] is not None:
             # -H would be client certificate chain files: the EHLO name is myhostname.
             base += ["-o", "myhostname=%s" % check_helo(params["helo"])]
+        wrappermode = bool(params.get("wrappermode"))
+        if wrappermode:
+            base += ["-w"]
 
         opportunistic = self._finger(base + ["-C", "-l", "may", "--", target])
         result = dict((key, value) for key, value in opportunistic.items() if key != "leaf_pem")
         result["target"] = target
+        result["wrappermode"] = wrappermode
+        if wrappermode:
+            result["starttls"] = False  # TLS from the first byte: nothing to offer
         result["certificate"] = self._certificate(opportunistic["leaf_pem"]) if opportunistic["leaf_pem"] else None
         passes = {"may": True, "encrypt": opportunistic["established"]}
         for level in ("verify", "secure"):
@@ -244,10 +250,11 @@ def preflight_verdict(destination, level, probe):
         reason = "no DNSSEC-validating resolver on this host, which DANE needs"
     elif not probe.get("established") and probe.get("errors"):
         reason = probe["errors"][0]  # no connection at all, or the handshake failed
-    elif not probe.get("starttls"):
+    elif not probe.get("starttls") and not probe.get("wrappermode"):
         reason = "no STARTTLS"
     elif not probe.get("established"):
-        reason = "STARTTLS offered, but no TLS session was established"
+        reason = "%s, but no TLS session was established" % (
+            "SMTPS (wrapper mode)" if probe.get("wrappermode") else "STARTTLS offered")
     else:
         certificate = probe.get("certificate") or {}
         reason = "TLS %s, %s%s" % (probe.get("protocol"), probe.get("trust") or "no session",

@@ -38,9 +38,10 @@ from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit,
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
+from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay
 from .table import MASK
-from .table_edit import TlsPolicyEdit, policy_requests
-from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, table_document
+from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
+from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_type, table_document
 from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
 # The levels a destination's server must be able to take before mail to it is forced.
@@ -53,7 +54,9 @@ MAP_TYPE = re.compile(r"[a-z0-9_]+:\S")
 PROBE_WORKERS = 8
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
-                       "certificate", "preflight")
+                       "certificate", "relay", "preflight")
+# The relay's policy entries go to the host's policy table, else to this one beside main.cf.
+POLICY_TABLE_NAME = "tls_policy"
 
 
 class Part(object):
@@ -69,29 +72,51 @@ class Part(object):
         return getattr(self._module, name)
 
 
+class PasswordTable(LookupTableEdit):
+    """A relay's credentials: a secret table that is 0600 (its index too), whatever an earlier file's mode."""
+
+    secret = True
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.secret = True
+
+    def table_attributes(self, path):
+        attributes = super().table_attributes(path)
+        attributes.mode = 0o600
+        return attributes
+
+
 class TlsProfile(PostconfEdit):
     """The tls_profile module."""
 
     def execute(self):
         params = self.module.params
-        self.result.update(changed=False, postfix_installed=True, missing_packages=[], restart_required=False,
-                           reload_required=False, reloaded=False, probes={}, check_mode_refusals=[])
+        self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
+                           restart_required=False, reload_required=False, reloaded=False, probes={},
+                           check_mode_refusals=[])
         self.result["missing_packages"] = self._missing_packages(self._packages())
         if not self._postfix_installed():
             self.result["postfix_installed"] = False
             self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
                                  % ", ".join(self.result["missing_packages"] or ["postfix"]))
             return
+        if self.result["missing_packages"] and not self.module.check_mode:
+            # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
+            # never runs with a configuration its packages cannot serve yet.
+            return
+        self.result["applied"] = True
         config_dir, main_path = self.main_cf_path()
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
                            enabled=self._enabled())
         declarations = self._declarations()
+        relay = self._relay(config_dir, main_path, declarations)
         wanted, remove, list_valued, protected = self._main_cf_request(declarations)
         self._refuse_what_this_version_cannot_read(wanted)
         services = self._master_cf_request(declarations)
         certificate = self._certificate(declarations)
         table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, certificate, table_plan)
+        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay)
         self._preflight(config_dir, declarations, table_plan)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
@@ -106,7 +131,7 @@ class TlsProfile(PostconfEdit):
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
         # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
         # leaves every file as it was, the migration's included.
-        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services)
+        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay)
 
         if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
             self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
@@ -123,12 +148,18 @@ class TlsProfile(PostconfEdit):
             table.report_kept(table_plan["wanted"])
             self._merge(table, "policy_table")
             self.result["policy_table"]["kept"] = sorted(set(table.kept) | set(table_plan["kept"]))
+        for name, part_class, part in (relay or {}).get("tables", []):
+            self._part(part_class, name, part)
         master_changed = self._write_master_cf(config_dir, services, master_text, main_text)
         main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
                                                     main_text, master_text)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": kept}
-        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed)
+        if relay is not None:
+            # Only once main.cf no longer names them.
+            self.result["relay"]["removed_files"] = self._remove_files(relay["remove_files"])
+        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed
+                                      or (relay or {}).get("remove_files"))
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         self.result["reload_required"] = bool(
             not self.result["restart_required"]
@@ -150,6 +181,9 @@ class TlsProfile(PostconfEdit):
     def _packages(self):
         """The packages asked for, and those that provide the map types asked for."""
         packages = list(self.module.params["packages"] or [])
+        relays = [self.module.params["relay"]] + [item["relay"] for item in self.module.params["declarations"] or []]
+        if any(needs_sasl_client(relay) for relay in relays) and SASL_CLIENT_PACKAGE not in packages:
+            packages.append(SASL_CLIENT_PACKAGE)
         for map_type in self.module.params["map_types"] or []:
             if map_type not in TYPE_PACKAGES:
                 raise InputError("map_types", "%r is not a table type a package adds (%s)"
@@ -204,6 +238,75 @@ class TlsProfile(PostconfEdit):
         for index, item in enumerate(params["declarations"] or []):
             found.append(dict(item, where="declarations[%d]." % index))
         return found
+
+    # --- the relay ---------------------------------------------------------------------
+
+    def _relay(self, config_dir, main_path, declarations):
+        """The relay's plan, its main.cf, master.cf and policy parts joined to the declarations as one more.
+
+        Returns None without a relay, else {"plan", "tables": [(result name, table class,
+        lookup_table arguments)], "remove_files": [paths of tables the relay no longer uses]}.
+        """
+        given = [(index, item) for index, item in enumerate(declarations) if item["relay"]]
+        if not given:
+            return None
+        if len(given) > 1:
+            raise InputError(given[1][1]["where"] + "relay", "two profiles declare a relay; a host has one")
+        index, item = given[0]
+        spec = dict(item["relay"])
+        where = item["where"] + "relay."
+        for option in ("password_table", "sender_table", "ca_file"):
+            if not os.path.isabs(spec[option]):
+                raise InputError(where + option, "%r is not an absolute path" % spec[option])
+        spec["table_type"] = spec["table_type"] or self.postfix.parameter(config_dir, "default_database_type")
+        check_type(spec["table_type"], self.postfix.map_types(config_dir), where + "table_type")
+        current = MainCf(read_text(main_path)).values()
+        senders = self._table_entries(spec["table_type"], spec["sender_table"])
+        plan = plan_relay(spec, current, senders, where)
+        self.warnings.extend(plan.warnings)
+        tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
+                  ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays)]
+        parts, remove_files = [], []
+        for name, part_class, path, entries in tables:
+            if entries:
+                parts.append((name, part_class, dict(config_dir=config_dir, path=path, type=spec["table_type"],
+                                                     key=None, value=None, entries=entries, state="present",
+                                                     exclusive=True, secret=part_class is PasswordTable,
+                                                     backup=False)))
+            else:
+                remove_files += [path + suffix for suffix in [""] + INDEX_SUFFIXES.get(spec["table_type"], [])]
+        policy_path = next((other["policy_table"]["path"] for other in declarations if other["policy_table"]),
+                           os.path.join(config_dir, POLICY_TABLE_NAME))
+        policy_table = None
+        if plan.policies or plan.absent_policies:
+            # Removing entries leaves smtp_tls_policy_maps as it is: the table may serve other profiles.
+            policy_table = dict(path=policy_path, type=None, destinations=[], policies=plan.policies, level=None,
+                                attributes={}, include_subdomains=False, absent=plan.absent_policies,
+                                exclusive=False, maps="first" if plan.policies else "untouched", extra_maps=[],
+                                probe_options=plan.probe)
+        declarations.insert(index + 1, dict(
+            where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
+            parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=plan.services,
+            policy_table=policy_table))
+        self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
+                                "senders": sorted(plan.sender_relays), "removed_files": []}
+        return {"plan": plan, "tables": parts, "remove_files": [path for path in remove_files
+                                                                  if os.path.lexists(path)]}
+
+    @staticmethod
+    def _table_entries(table_type, path):
+        """A table's entries (key -> value) as the source holds them; {} when there is none."""
+        if not os.path.isfile(path):
+            return {}
+        document = table_document(table_type, read_text(path))
+        return dict((key, document.value(key)) for key in document.entries)
+
+    def _remove_files(self, paths):
+        """Delete the tables a relay no longer uses (in check mode: say so)."""
+        for path in paths:
+            if not self.module.check_mode:
+                os.unlink(path)
+        return list(paths)
 
     def _main_cf_request(self, declarations):
         """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
@@ -346,10 +449,13 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, certificate, table_plan):
+    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay):
         """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
         files = [("config_dir", os.path.join(config_dir, "main.cf")),
                  ("config_dir", os.path.join(config_dir, "master.cf"))]
+        for name, _part_class, part in (relay or {}).get("tables", []):
+            files += [("relay.%s" % name, part["path"] + suffix)
+                      for suffix in [""] + INDEX_SUFFIXES.get(part["type"], [])]
         if table_plan is not None:
             files += [("policy_table.path", table_plan["path"] + suffix)
                       for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
@@ -362,12 +468,14 @@ class TlsProfile(PostconfEdit):
                     raise InputError(option, "%s is also written as %s (%s); each file is one thing"
                                      % (path, other_option, other))
 
-    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services):
+    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
         if self.module.check_mode:
             return  # the writes themselves run in check mode
         if certificate:
             TlsCertificate(Part(self.module, certificate, check_mode=True)).execute()
+        for _name, part_class, part in (relay or {}).get("tables", []):
+            part_class(Part(self.module, part, check_mode=True)).execute()
         if table is not None:
             rehearsal = TlsPolicyEdit(Part(self.module, table.module.params, check_mode=True))
             rehearsal.protected, rehearsal.guarded_removals = table.protected, table.guarded_removals
@@ -409,6 +517,9 @@ class TlsProfile(PostconfEdit):
                                             policies=spec["policies"], level=spec["level"],
                                             attributes=spec["attributes"],
                                             include_subdomains=spec["include_subdomains"]))
+            for request in requests:  # how to probe a relay (SMTPS, its own CA), by its next hop
+                request["probe"] = (spec.get("probe_options") or {}).get(
+                    normalize_destination(request["destination"]), {})
             own, _remove = table.wanted_policies(requests, "present", version)
             for key, value in own.items():
                 if not item["downgrade"] and key in wanted and weakens(wanted[key], value):
@@ -501,9 +612,13 @@ class TlsProfile(PostconfEdit):
                           unable=unable["refuse"])
 
     def _probe(self, request, spec):
+        # A relay's own CA file is what its SMTP client trusts (smtp_tls_CAfile), and only that.
+        how = request.get("probe") or {}
         probe = TlsProbe(Part(self.module, dict(
-            destination=request["destination"], host=None, port=None, ca_path="/etc/ssl/certs", ca_file=None,
-            helo=None, host_lookup=spec["host_lookup"], timeout=spec["timeout"])))
+            destination=request["destination"], host=None, port=None,
+            ca_path=None if how.get("ca_file") else "/etc/ssl/certs", ca_file=how.get("ca_file"),
+            wrappermode=bool(how.get("wrappermode")), helo=None, host_lookup=spec["host_lookup"],
+            timeout=spec["timeout"])))
         try:
             probe.execute()
         except PostfixError as exc:
@@ -556,7 +671,15 @@ class TlsProfile(PostconfEdit):
         def masked(declaration):
             certificate = declaration.get("certificate")
             if isinstance(certificate, dict) and certificate.get("key_content") is not None:
-                return dict(declaration, certificate=dict(certificate, key_content=MASK))
+                declaration = dict(declaration, certificate=dict(certificate, key_content=MASK))
+            relay = declaration.get("relay")
+            if isinstance(relay, dict):
+                hidden = dict(relay, password=MASK if relay.get("password") is not None else None)
+                if isinstance(relay.get("sender_relays"), list):
+                    hidden["sender_relays"] = [dict(item, password=MASK if item.get("password") is not None
+                                                    else None) if isinstance(item, dict) else item
+                                               for item in relay["sender_relays"]]
+                declaration = dict(declaration, relay=hidden)
             return declaration
 
         echoed = masked(echoed)

@@ -68,6 +68,35 @@ def policy_item_spec(levels):
     )
 
 
+def relay_spec():
+    """tls_profile's ``relay``: the smarthost, its TLS level and the SASL credentials."""
+    from .relay import RELAY_LEVELS, SYSTEM_CA_FILE
+
+    hop = dict(
+        host=dict(type="str"),
+        port=dict(type="int", default=587),
+        mx_lookup=dict(type="bool", default=False),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+    )
+    return dict(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        wrappermode=dict(type="bool"),
+        level=dict(type="str", default="secure", choices=list(RELAY_LEVELS)),
+        allow_password_without_tls=dict(type="bool", default=False),
+        ca_file=dict(type="path", default=SYSTEM_CA_FILE),
+        password_table=dict(type="path", default="/etc/postfix/sasl_passwd"),
+        sender_table=dict(type="path", default="/etc/postfix/sender_relay"),
+        table_type=dict(type="str"),
+        mechanisms=dict(type="list", elements="str", default=[]),
+        sasl_security_options=dict(type="list", elements="str", default=["noplaintext", "noanonymous"]),
+        sasl_tls_security_options=dict(type="list", elements="str", default=["noanonymous"]),
+        sender_relays=dict(type="list", elements="dict", default=[],
+                           options=dict(hop, sender=dict(type="str", required=True))),
+        **hop
+    )
+
+
 def declaration_spec(levels):
     """What one profile declares (tls_profile's own options, and each item of its ``declarations``)."""
     return dict(
@@ -89,6 +118,7 @@ def declaration_spec(levels):
         )),
         master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
         certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
+        relay=dict(type="dict", options=relay_spec()),
         preflight=dict(type="dict", default={}, options=dict(
             mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
             timeout=dict(type="int", default=30),

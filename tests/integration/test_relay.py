@@ -1,0 +1,264 @@
+"""Relaying through a smarthost (tls_profile's relay, the tls_relay role) with this machine's Postfix tools.
+
+Real postconf, postmap and `postfix check` on a sandboxed config directory; the probes and
+real mail through a SASL relay are the molecule fleet's job (molecule/tls_fleet).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+
+import pytest
+from conftest import COLLECTIONS, effective_config, postconf, settle
+from helpers import run_playbook, snapshot
+
+PASSWORD = "Pa55:w0rd with space"  # a colon and a space inside: both legal in a password
+OTHER_PASSWORD = "0ther-s3cret"
+RELAY = "[smtp.relay.test]:587"
+
+
+def profile(config_dir, relay, check=False, **more):
+    """Run tls_profile as Ansible runs it on a host; return (result, everything it printed)."""
+    args = dict(config_dir=str(config_dir), validate="postfix -c %s check", preflight={"mode": "skip"},
+                relay=relay, _ansible_diff=True, _ansible_check_mode=check, **more)
+    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.tls_profile"],
+                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
+                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
+    return json.loads(proc.stdout), proc.stdout + proc.stderr
+
+
+def relay_spec(config_dir, **overrides):
+    spec = dict(host="smtp.relay.test", username="mailer@example.org", password=PASSWORD,
+                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"))
+    spec.update(overrides)
+    return spec
+
+
+def world_readable_with(directory, secret):
+    """Files under ``directory`` that others may read and that hold ``secret``."""
+    found = []
+    for root, _dirs, files in os.walk(str(directory)):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.stat(path).st_mode & stat.S_IROTH and secret.encode() in open(path, "rb").read():
+                found.append(path)
+    return found
+
+
+def postmap_query(table, key):
+    return subprocess.run(["postmap", "-q", key, table], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def test_relay_with_credentials_then_rerun_changes_nothing(config_dir):
+    settle(config_dir / "main.cf")
+    pristine = snapshot(config_dir)
+    predicted, output = profile(config_dir, relay_spec(config_dir), check=True)
+    assert predicted["changed"] is True and PASSWORD not in output
+    assert snapshot(config_dir) == pristine, "check mode wrote nothing"
+
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["changed"] is True and not result.get("failed"), output
+    assert PASSWORD not in output, "the password is in no result, diff or warning"
+    assert result["main_cf"]["changes"] == predicted["main_cf"]["changes"], "check mode predicted the run"
+    assert result["password_table"]["added"] == [RELAY]
+    assert result["relay"] == {"state": "present", "relayhost": RELAY, "senders": [], "removed_files": []}
+    lines = effective_config(config_dir)[0]
+    for expected in ("relayhost = %s" % RELAY, "smtp_sasl_auth_enable = yes",
+                     "smtp_sasl_password_maps = hash:%s/sasl_passwd" % config_dir,
+                     "smtp_sasl_security_options = noplaintext, noanonymous",
+                     "smtp_sasl_tls_security_options = noanonymous",
+                     "smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt",
+                     "smtp_tls_policy_maps = hash:%s/tls_policy" % config_dir):
+        assert expected in lines
+    assert not [line for line in lines if line.startswith(("smtp_tls_wrappermode", "default_transport"))]
+    # The relay's level binds the relay's next hop only.
+    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
+    for name in ("sasl_passwd", "sasl_passwd.db"):
+        assert stat.S_IMODE(os.stat(str(config_dir / name)).st_mode) == 0o600, name
+    assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY) == "mailer@example.org:%s" % PASSWORD
+    assert world_readable_with(config_dir, PASSWORD) == []
+    assert not (config_dir / "sender_relay").exists()
+
+    settle(config_dir / "main.cf")
+    applied = snapshot(config_dir)
+    for check in (True, False):
+        again, output = profile(config_dir, relay_spec(config_dir), check=check)
+        assert again["changed"] is False, output
+        assert again["password_table"]["postmap_run"] is False and again["reloaded"] is False
+    assert snapshot(config_dir) == applied, "the no-op wrote no file"
+
+
+def test_a_new_password_is_a_masked_change(config_dir):
+    profile(config_dir, relay_spec(config_dir))
+    result, output = profile(config_dir, relay_spec(config_dir, password=OTHER_PASSWORD))
+    assert result["changed"] is True and result["password_table"]["updated"] == [RELAY]
+    assert PASSWORD not in output and OTHER_PASSWORD not in output
+    assert "%s ********" % RELAY in json.dumps(result["diff"])
+    assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY).endswith(":" + OTHER_PASSWORD)
+
+
+def test_smtps_on_465_gets_its_own_transport(config_dir):
+    result, output = profile(config_dir, relay_spec(config_dir, port=465))
+    assert result["changed"] is True, output
+    lines = effective_config(config_dir)[0]
+    assert "relayhost = [smtp.relay.test]:465" in lines and "default_transport = relay-smtps" in lines
+    assert not [line for line in lines if line.startswith("smtp_tls_wrappermode")], "no other delivery uses SMTPS"
+    service = postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout
+    assert "smtp_tls_wrappermode=yes" in service and "smtp_tls_security_level=encrypt" in service
+    # Back to 587: the transport and default_transport go.
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["changed"] is True, output
+    assert "default_transport" not in "\n".join(effective_config(config_dir)[0])
+    assert postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout.strip() == ""
+    # The moved relay's old entry went with it.
+    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
+
+
+def test_sender_relays_with_their_own_credentials(config_dir):
+    spec = relay_spec(config_dir, sender_relays=[
+        {"sender": "@Other.example", "host": "relay.other.test", "username": "other", "password": OTHER_PASSWORD},
+        {"sender": "alerts@example.org", "host": "relay.alerts.test", "port": 2525}])
+    result, output = profile(config_dir, spec)
+    assert result["changed"] is True and OTHER_PASSWORD not in output, output
+    lines = effective_config(config_dir)[0]
+    assert "sender_dependent_relayhost_maps = hash:%s/sender_relay" % config_dir in lines
+    assert "smtp_sender_dependent_authentication = yes" in lines
+    assert (config_dir / "sender_relay").read_text() == (
+        "@other.example [relay.other.test]:587\nalerts@example.org [relay.alerts.test]:2525\n")
+    assert postmap_query("hash:%s/sasl_passwd" % config_dir, "@other.example") == "other:" + OTHER_PASSWORD
+    policy = (config_dir / "tls_policy").read_text().splitlines()
+    assert sorted(policy) == sorted("%s secure" % hop for hop in
+                                    (RELAY, "[relay.other.test]:587", "[relay.alerts.test]:2525"))
+    assert world_readable_with(config_dir, OTHER_PASSWORD) == []
+    # Without sender relays, their table and their policy entries go.
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["relay"]["removed_files"] == [str(config_dir / "sender_relay"), str(config_dir / "sender_relay.db")]
+    assert not (config_dir / "sender_relay").exists()
+    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
+    assert "sender_dependent_relayhost_maps" not in "\n".join(effective_config(config_dir)[0])
+
+
+def test_turning_the_relay_off_removes_credentials_and_parameters(config_dir):
+    profile(config_dir, relay_spec(config_dir, port=465))
+    settle(config_dir / "main.cf")
+    applied = snapshot(config_dir)
+    absent = {"state": "absent", "password_table": str(config_dir / "sasl_passwd"),
+              "sender_table": str(config_dir / "sender_relay")}
+    predicted, _output = profile(config_dir, absent, check=True)
+    assert snapshot(config_dir) == applied
+    result, output = profile(config_dir, absent)
+    assert result["changed"] is True, output
+    assert result["relay"]["removed_files"] == predicted["relay"]["removed_files"] == [
+        str(config_dir / "sasl_passwd"), str(config_dir / "sasl_passwd.db")]
+    assert sorted(result["main_cf"]["changes"]) == sorted(predicted["main_cf"]["changes"]) == sorted(
+        ["relayhost", "default_transport", "smtp_sasl_auth_enable", "smtp_sasl_password_maps",
+         "smtp_sasl_security_options", "smtp_sasl_tls_security_options"])
+    assert not (config_dir / "sasl_passwd").exists() and not (config_dir / "sasl_passwd.db").exists()
+    assert postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout.strip() == ""
+    assert (config_dir / "tls_policy").read_text() == ""
+    again, _output = profile(config_dir, absent)
+    assert again["changed"] is False and again["relay"]["removed_files"] == []
+
+
+def test_absent_on_a_host_without_a_relay_changes_nothing(config_dir):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, {"state": "absent", "password_table": str(config_dir / "sasl_passwd"),
+                                          "sender_table": str(config_dir / "sender_relay")})
+    assert result["changed"] is False, output
+    assert snapshot(config_dir) == before, "no policy table, no maps appear"
+
+
+@pytest.mark.parametrize("overrides, option, problem", [
+    ({"level": "may"}, "relay.level", "clear text"),
+    ({"level": "none"}, "relay.level", "clear text"),
+    ({"port": 465, "level": "may", "allow_password_without_tls": True}, "relay.level", "SMTPS"),
+    ({"password": " leading"}, "relay.password", "starts or ends with a space"),
+    ({"password": "trailing "}, "relay.password", "starts or ends with a space"),
+    ({"password": "two\nlines"}, "relay.password", "control character"),
+    ({"password": "tab\there"}, "relay.password", "control character"),
+    ({"username": "a:b"}, "relay.username", "':'"),
+    ({"username": None}, "relay.username", "together"),
+    ({"host": "smtp.relay.test:587"}, "relay.host", "the port is its own option"),
+    ({"host": ""}, "relay.host", "required"),
+    ({"port": 0}, "relay.port", "not a TCP port"),
+    ({"mechanisms": ["PLAIN LOGIN"]}, "relay.mechanisms", "not a SASL mechanism"),
+    ({"sasl_tls_security_options": ["noplain"]}, "relay.sasl_tls_security_options", "not a SASL security option"),
+    ({"password_table": "sasl_passwd"}, "relay.password_table", "not an absolute path"),
+    ({"sender_relays": [{"sender": "no-at-sign", "host": "r.test"}]}, "relay.sender_relays[0].sender",
+     "not a sender address"),
+])
+def test_bad_input_names_the_option_and_changes_nothing(config_dir, overrides, option, problem):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, relay_spec(config_dir, **overrides))
+    assert result.get("failed") is True, output
+    assert result["msg"].startswith(option + ":") and problem in result["msg"], result["msg"]
+    for secret in (PASSWORD, "leading", "trailing", "two\nlines", "tab\there"):
+        assert secret not in result["msg"]
+    assert snapshot(config_dir) == before
+
+
+def test_weaker_levels_are_warned_about(config_dir):
+    result, output = profile(config_dir, relay_spec(config_dir, level="encrypt"))
+    # ansible-core 2.19 returns warnings as objects when a module runs without a controller.
+    assert result["changed"] is True and "does not authenticate the relay" in json.dumps(result["warnings"])
+    result, output = profile(config_dir, relay_spec(config_dir, level="may", allow_password_without_tls=True))
+    assert "clear text" in json.dumps(result["warnings"]), output
+    assert (config_dir / "tls_policy").read_text() == "%s may\n" % RELAY
+    assert PASSWORD not in output
+
+
+def test_two_relays_for_one_host_are_refused(config_dir):
+    result, _output = profile(config_dir, relay_spec(config_dir),
+                              declarations=[{"relay": relay_spec(config_dir, host="other.relay.test")}])
+    assert result["failed"] and result["msg"].startswith("declarations[0].relay: two profiles declare a relay")
+
+
+def test_a_symlink_at_the_password_table_is_replaced_never_followed(tmp_path, config_dir):
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    os.chmod(str(target), 0o644)
+    os.symlink(str(target), str(config_dir / "sasl_passwd"))
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["changed"] is True, output
+    assert target.read_text() == "", "the link's target was not written"
+    table = config_dir / "sasl_passwd"
+    assert not table.is_symlink() and stat.S_IMODE(table.stat().st_mode) == 0o600
+
+
+def test_an_earlier_group_readable_password_table_becomes_0600(config_dir):
+    (config_dir / "sasl_passwd").write_text("[old.relay.test]:587 old:secret\n")
+    os.chmod(str(config_dir / "sasl_passwd"), 0o644)
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["changed"] is True and result["password_table"]["removed"] == ["[old.relay.test]:587"], output
+    for name in ("sasl_passwd", "sasl_passwd.db"):
+        assert stat.S_IMODE(os.stat(str(config_dir / name)).st_mode) == 0o600, name
+    assert "old:secret" not in output
+
+
+def test_the_role_never_shows_the_password(tmp_path, config_dir):
+    role_vars = dict(server_config_dir=str(config_dir), server_manage_packages=False, server_manage_service=False,
+                     tls_relay_host="smtp.relay.test", tls_relay_username="mailer@example.org",
+                     tls_relay_password=PASSWORD, tls_relay_password_table=str(config_dir / "sasl_passwd"),
+                     tls_relay_sender_table=str(config_dir / "sender_relay"), tls_relay_preflight="skip",
+                     tls_relay_sender_relays=[{"sender": "@other.example", "host": "relay.other.test",
+                                               "username": "other", "password": OTHER_PASSWORD}])
+    task = {"name": "relay", "ansible.builtin.include_role": {"name": "mailtls.postfix.tls_relay"}, "vars": role_vars}
+    rc, _results, output = run_playbook(tmp_path, [task], check=True, diff=True, extra_args=["-vvvv"])
+    assert rc == 0 and PASSWORD not in output and OTHER_PASSWORD not in output, output
+    rc, _results, output = run_playbook(tmp_path, [task], diff=True, extra_args=["-vvvv"])
+    assert rc == 0 and re.search(r"\bchanged=1 ", output), output
+    assert PASSWORD not in output and OTHER_PASSWORD not in output
+    assert "relayhost = [smtp.relay.test]:587" in effective_config(config_dir)[0]
+    settle(config_dir / "main.cf")
+    applied = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [task], extra_args=["-vvvv"])
+    assert rc == 0 and "changed=0" in output and PASSWORD not in output, output
+    assert snapshot(config_dir) == applied
+    assert world_readable_with(config_dir, PASSWORD) == [] and world_readable_with(config_dir, OTHER_PASSWORD) == []
