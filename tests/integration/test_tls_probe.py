@@ -28,6 +28,7 @@ CASES = {
     "wrong_name": 3,
     "expired": 4,
     "hostile_names": 5,
+    "smtps": 6,  # TLS from the first byte (wrapper mode), the trusted certificate
 }
 # A subjectAltName openssl prints raw: newlines and fake fields after a real name.
 HOSTILE_NAME = "a\nnotAfter=Jan  1 00:00:00 2099 GMT\nsha256 Fingerprint=AA:BB\nsubject=CN = spoof\n    DNS:spoof.example"
@@ -101,6 +102,9 @@ def smtp_servers():
         port = BASE_PORT + offset
         if case == "no_tls":
             options = "-o smtpd_tls_security_level=none"
+        elif case == "smtps":
+            options = "-o smtpd_tls_wrappermode=yes -o smtpd_tls_cert_file=%s/trusted.pem " \
+                      "-o smtpd_tls_key_file=%s/trusted.key" % (certs, certs)
         else:
             options = "-o smtpd_tls_cert_file=%s/%s.pem -o smtpd_tls_key_file=%s/%s.key" % (certs, case, certs, case)
         listeners.append("127.0.0.1:%d inet n - n - - smtpd %s" % (port, options))
@@ -123,8 +127,9 @@ def smtp_servers():
 
 
 def probe(localhost, servers, case, **args):
+    args.setdefault("timeout", 10)
     return run_module(localhost, "mailtls.postfix.tls_probe", destination="[localhost]:%d" % servers["ports"][case],
-                      ca_file=servers["ca"], timeout=10, host_lookup="native", **args)
+                      ca_file=servers["ca"], host_lookup="native", **args)
 
 
 def test_self_signed_passes_encrypt_not_verify(localhost, smtp_servers):
@@ -211,3 +216,44 @@ def test_tls_forced_preflight_gate(tmp_path, config_dir, smtp_servers, preflight
     else:
         assert rc == 0 and outcome in " ".join(output.split()), output
         assert (config_dir / "tls_policy").read_text() == "%s encrypt\n" % destination
+
+
+def test_smtps_is_probed_in_wrapper_mode(localhost, smtp_servers):
+    result = probe(localhost, smtp_servers, "smtps", wrappermode=True)
+    assert result["wrappermode"] is True and result["starttls"] is False
+    assert result["established"] is True and result["trust"] in ("Trusted", "Verified")
+    assert result["passes"] == {"may": True, "encrypt": True, "verify": True, "secure": True}
+    # Each way of speaking fails against the other kind of server, and says so.
+    result = probe(localhost, smtp_servers, "smtps", timeout=3)
+    assert result["established"] is False and result["passes"]["encrypt"] is False
+    result = probe(localhost, smtp_servers, "trusted", wrappermode=True)
+    assert result["established"] is False and result["passes"]["encrypt"] is False
+
+
+@pytest.mark.parametrize("case, wrappermode, outcome", [
+    ("smtps", True, "ok"),
+    ("trusted", False, "ok"),
+    ("no_tls", False, "cannot take level secure (no STARTTLS)"),
+    ("self_signed", False, "cannot take level secure (TLS TLSv1.3, Untrusted)"),
+    ("trusted", True, "cannot take level secure"),
+])
+def test_tls_relay_preflight_gate(tmp_path, config_dir, smtp_servers, case, wrappermode, outcome):
+    port = smtp_servers["ports"][case]
+    task = {"name": "relay", "ansible.builtin.include_role": {"name": "mailtls.postfix.tls_relay"},
+            "vars": {"server_config_dir": str(config_dir), "server_manage_packages": False,
+                     "server_manage_service": False, "tls_relay_host": "localhost", "tls_relay_port": port,
+                     "tls_relay_wrappermode": wrappermode, "tls_relay_ca_file": smtp_servers["ca"],
+                     "tls_relay_username": "user", "tls_relay_password": "s3cret-pw",
+                     "tls_relay_password_table": str(config_dir / "sasl_passwd"),
+                     "tls_relay_sender_table": str(config_dir / "sender_relay"),
+                     "tls_relay_preflight_host_lookup": "native", "tls_relay_preflight_timeout": 5}}
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, results, output = run_playbook(tmp_path, [task])
+    assert "s3cret-pw" not in output
+    if outcome == "ok":
+        assert rc == 0, output
+        assert "relayhost = [localhost]:%d" % port in postconf("-c", str(config_dir), "-n").stdout
+        return
+    assert rc != 0 and "preflight: [localhost]:%d %s" % (port, outcome) in output, output
+    assert snapshot(config_dir) == before, "a refused relay changes nothing"

@@ -6,8 +6,9 @@
 #                               no argument builds all three.
 set -euo pipefail
 
-# The same package names exist in all three suites (checked by building each).
-packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules
+# The same package names exist in all three suites (checked by building each). sasl2-bin
+# (saslpasswd2, the sasldb plugin) serves the SASL relay of extensions/molecule/tls_relay.
+packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules,sasl2-bin
 
 build() {
   local suite=$1 release
