@@ -46,7 +46,7 @@ options:
     description:
       - Speak TLS from the first byte (SMTPS, the submissions port 465) instead of STARTTLS, as the
         Postfix SMTP client does with C(smtp_tls_wrappermode = yes) (posttls-finger's C(-w)).
-      - The result's RV(starttls) is then V(false): no STARTTLS is offered or needed.
+      - The result's RV(starttls) is then V(false), since no STARTTLS is offered or needed.
     type: bool
     default: false
   helo:

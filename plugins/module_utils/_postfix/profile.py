@@ -290,8 +290,8 @@ class TlsProfile(PostconfEdit):
             policy_table=policy_table))
         self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
                                 "senders": sorted(plan.sender_relays), "removed_files": []}
-        return {"plan": plan, "tables": parts, "remove_files": [path for path in remove_files
-                                                                  if os.path.lexists(path)]}
+        remove_files = [path for path in remove_files if os.path.lexists(path)]
+        return {"plan": plan, "tables": parts, "remove_files": remove_files}
 
     @staticmethod
     def _table_entries(table_type, path):

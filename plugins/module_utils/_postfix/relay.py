@@ -182,10 +182,8 @@ def plan_relay(spec, current, previous_senders, where="relay."):
     if plan.passwords:
         parameters["smtp_sasl_auth_enable"] = "yes"
         parameters["smtp_sasl_password_maps"] = "%s:%s" % (spec["table_type"], spec["password_table"])
-        parameters["smtp_sasl_security_options"] = _options(spec["sasl_security_options"],
-                                                             where + "sasl_security_options")
-        parameters["smtp_sasl_tls_security_options"] = _options(spec["sasl_tls_security_options"],
-                                                                 where + "sasl_tls_security_options")
+        for name in ("sasl_security_options", "sasl_tls_security_options"):
+            parameters["smtp_" + name] = _options(spec[name], where + name)
         plan.packages.append(SASL_CLIENT_PACKAGE)
     mechanisms = spec["mechanisms"] or []
     for mechanism in mechanisms:

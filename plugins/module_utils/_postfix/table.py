@@ -96,6 +96,7 @@ def _needs_grammar(text):
     return text[:1] in _INLINE_SPACE or any(char in text for char in "\t\v\f\r") or \
         any("\n" + char in text for char in _INLINE_SPACE)
 
+
 _ENTRY = re.compile(r"([^%s]*)[%s]*(.*?)[%s]*\Z" % ((re.escape(SPACE),) * 3), re.S)
 
 

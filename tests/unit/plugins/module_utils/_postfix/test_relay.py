@@ -40,8 +40,8 @@ def test_a_relay_with_credentials():
     assert plan.passwords == {"[smtp.example.net]:587": "me:pw"}
     assert plan.policies == [{"destination": "[smtp.example.net]:587", "level": "secure", "attributes": {},
                               "include_subdomains": False}]
-    assert plan.probe == {"[smtp.example.net]:587": {"wrappermode": False,
-                                                      "ca_file": "/etc/ssl/certs/ca-certificates.crt"}}
+    assert plan.probe == {
+        "[smtp.example.net]:587": {"wrappermode": False, "ca_file": "/etc/ssl/certs/ca-certificates.crt"}}
     assert plan.packages == ["libsasl2-modules"] and plan.warnings == []
     assert set(plan.absent_parameters) == {"smtp_sasl_mechanism_filter", "sender_dependent_relayhost_maps",
                                            "smtp_sender_dependent_authentication"}
