@@ -285,6 +285,18 @@ options:
         description: The table of per-sender relays (deleted when there are none).
         type: path
         default: /etc/postfix/sender_relay
+      destinations:
+        description:
+          - Relay only mail for these domains (C(example.com); C(.example.com) for its
+            sub-domains), through entries of O(relay.transport_table) listed first in
+            C(transport_maps), instead of all mail through C(relayhost).
+        type: list
+        elements: str
+        default: []
+      transport_table:
+        description: The transport table of O(relay.destinations) (deleted when there are none).
+        type: path
+        default: /etc/postfix/relay_transport
       table_type:
         description: Both tables' type; unset, C(default_database_type).
         type: str
@@ -562,6 +574,10 @@ relay:
       description: The senders with relays of their own.
       type: list
       elements: str
+    destinations:
+      description: The domains relayed through a transport table (O(relay.destinations)).
+      type: list
+      elements: str
     removed_files:
       description: Tables (and indexes) deleted because the relay no longer uses them (in check mode - would be).
       type: list
@@ -574,6 +590,10 @@ password_table:
 sender_table:
   description: The sender table's result as M(mailtls.postfix.lookup_table) returns it.
   returned: when the relay has sender relays
+  type: dict
+transport_table:
+  description: The transport table's result as M(mailtls.postfix.lookup_table) returns it.
+  returned: when the relay has O(relay.destinations)
   type: dict
 certificate:
   description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.

@@ -34,7 +34,8 @@ def profile(config_dir, relay, check=False, **more):
 
 def relay_spec(config_dir, **overrides):
     spec = dict(host="smtp.relay.test", username="mailer@example.org", password=PASSWORD,
-                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"))
+                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"),
+                transport_table=str(config_dir / "relay_transport"))
     spec.update(overrides)
     return spec
 
@@ -66,7 +67,8 @@ def test_relay_with_credentials_then_rerun_changes_nothing(config_dir):
     assert PASSWORD not in output, "the password is in no result, diff or warning"
     assert result["main_cf"]["changes"] == predicted["main_cf"]["changes"], "check mode predicted the run"
     assert result["password_table"]["added"] == [RELAY]
-    assert result["relay"] == {"state": "present", "relayhost": RELAY, "senders": [], "removed_files": []}
+    assert result["relay"] == {"state": "present", "relayhost": RELAY, "senders": [], "destinations": [],
+                               "removed_files": []}
     lines = effective_config(config_dir)[0]
     for expected in ("relayhost = %s" % RELAY, "smtp_sasl_auth_enable = yes",
                      "smtp_sasl_password_maps = hash:%s/sasl_passwd" % config_dir,
@@ -143,12 +145,30 @@ def test_sender_relays_with_their_own_credentials(config_dir):
     assert "sender_dependent_relayhost_maps" not in "\n".join(effective_config(config_dir)[0])
 
 
+def test_only_some_destinations_through_the_relay(config_dir):
+    postconf("-c", str(config_dir), "-e", "transport_maps = hash:%s/transport" % config_dir)
+    result, output = profile(config_dir, relay_spec(config_dir, destinations=["partner.example", ".partner.example"]))
+    assert result["changed"] is True and result["relay"]["destinations"] == [".partner.example", "partner.example"]
+    lines = effective_config(config_dir)[0]
+    assert "transport_maps = hash:%s/relay_transport, hash:%s/transport" % (config_dir, config_dir) in lines
+    assert "relayhost" not in "\n".join(lines)
+    table = "hash:%s/relay_transport" % config_dir
+    assert postmap_query(table, "partner.example") == postmap_query(table, ".partner.example") == "smtp:" + RELAY
+    assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY).startswith("mailer@example.org:")
+    # All mail through the relay again: the transport table and its place in transport_maps go.
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result["relay"]["removed_files"] == [str(config_dir / "relay_transport"),
+                                                str(config_dir / "relay_transport.db")], output
+    lines = effective_config(config_dir)[0]
+    assert "transport_maps = hash:%s/transport" % config_dir in lines and "relayhost = %s" % RELAY in lines
+
+
 def test_turning_the_relay_off_removes_credentials_and_parameters(config_dir):
     profile(config_dir, relay_spec(config_dir, port=465))
     settle(config_dir / "main.cf")
     applied = snapshot(config_dir)
     absent = {"state": "absent", "password_table": str(config_dir / "sasl_passwd"),
-              "sender_table": str(config_dir / "sender_relay")}
+              "sender_table": str(config_dir / "sender_relay"), "transport_table": str(config_dir / "relay_transport")}
     predicted, _output = profile(config_dir, absent, check=True)
     assert snapshot(config_dir) == applied
     result, output = profile(config_dir, absent)
@@ -169,7 +189,8 @@ def test_absent_on_a_host_without_a_relay_changes_nothing(config_dir):
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     result, output = profile(config_dir, {"state": "absent", "password_table": str(config_dir / "sasl_passwd"),
-                                          "sender_table": str(config_dir / "sender_relay")})
+                                          "sender_table": str(config_dir / "sender_relay"),
+                                          "transport_table": str(config_dir / "relay_transport")})
     assert result["changed"] is False, output
     assert snapshot(config_dir) == before, "no policy table, no maps appear"
 
@@ -247,6 +268,7 @@ def test_the_role_never_shows_the_password(tmp_path, config_dir):
                      tls_relay_host="smtp.relay.test", tls_relay_username="mailer@example.org",
                      tls_relay_password=PASSWORD, tls_relay_password_table=str(config_dir / "sasl_passwd"),
                      tls_relay_sender_table=str(config_dir / "sender_relay"), tls_relay_preflight="skip",
+                     tls_relay_transport_table=str(config_dir / "relay_transport"),
                      tls_relay_sender_relays=[{"sender": "@other.example", "host": "relay.other.test",
                                                "username": "other", "password": OTHER_PASSWORD}])
     task = {"name": "relay", "ansible.builtin.include_role": {"name": "mailtls.postfix.tls_relay"}, "vars": role_vars}

@@ -246,6 +246,7 @@ def test_tls_relay_preflight_gate(tmp_path, config_dir, smtp_servers, case, wrap
                      "tls_relay_username": "user", "tls_relay_password": "s3cret-pw",
                      "tls_relay_password_table": str(config_dir / "sasl_passwd"),
                      "tls_relay_sender_table": str(config_dir / "sender_relay"),
+                     "tls_relay_transport_table": str(config_dir / "relay_transport"),
                      "tls_relay_preflight_host_lookup": "native", "tls_relay_preflight_timeout": 5}}
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)

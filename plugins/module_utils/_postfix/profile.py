@@ -38,7 +38,7 @@ from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit,
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
-from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay
+from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, transport_next_hop
 from .table import MASK
 from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
 from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_type, table_document
@@ -255,17 +255,20 @@ class TlsProfile(PostconfEdit):
         index, item = given[0]
         spec = dict(item["relay"])
         where = item["where"] + "relay."
-        for option in ("password_table", "sender_table", "ca_file"):
+        for option in ("password_table", "sender_table", "transport_table", "ca_file"):
             if not os.path.isabs(spec[option]):
                 raise InputError(where + option, "%r is not an absolute path" % spec[option])
         spec["table_type"] = spec["table_type"] or self.postfix.parameter(config_dir, "default_database_type")
         check_type(spec["table_type"], self.postfix.map_types(config_dir), where + "table_type")
         current = MainCf(read_text(main_path)).values()
-        senders = self._table_entries(spec["table_type"], spec["sender_table"])
-        plan = plan_relay(spec, current, senders, where)
+        hops = list(self._table_entries(spec["table_type"], spec["sender_table"]).values()) + \
+            [transport_next_hop(value) for value in
+             self._table_entries(spec["table_type"], spec["transport_table"]).values()]
+        plan = plan_relay(spec, current, hops, where)
         self.warnings.extend(plan.warnings)
         tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
-                  ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays)]
+                  ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
+                  ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
         parts, remove_files = [], []
         for name, part_class, path, entries in tables:
             if entries:
@@ -289,7 +292,8 @@ class TlsProfile(PostconfEdit):
             parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=plan.services,
             policy_table=policy_table))
         self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
-                                "senders": sorted(plan.sender_relays), "removed_files": []}
+                                "senders": sorted(plan.sender_relays), "destinations": sorted(plan.transports),
+                                "removed_files": []}
         remove_files = [path for path in remove_files if os.path.lexists(path)]
         return {"plan": plan, "tables": parts, "remove_files": remove_files}
 

@@ -17,7 +17,10 @@ Pure: no Ansible, no I/O. What a relay declaration means for Postfix, as SASL_RE
   plaintext mechanism without TLS) and ``smtp_sasl_tls_security_options = noanonymous``
   (PLAIN and LOGIN only inside TLS);
 - SMTPS on port 465 (``smtp_tls_wrappermode``, which postconf(5) says needs level encrypt or
-  stronger) on a master.cf transport of its own, so that no other delivery is affected.
+  stronger) on a master.cf transport of its own, so that no other delivery is affected;
+- with ``destinations``, only mail for those domains goes through the relay: entries
+  ``example.com smtp:[host]:port`` of a transport table listed first in ``transport_maps``,
+  and no ``relayhost``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from __future__ import annotations
 import re
 
 from .errors import InputError
-from .tls import LEVEL_STRENGTH, normalize_destination
+from .lines import split_list
+from .tls import LEVEL_STRENGTH, destination_port, normalize_destination
 
 # The master.cf transport that speaks SMTPS (TLS from the first byte) to the relay.
 WRAPPER_SERVICE = "relay-smtps"
@@ -56,6 +60,7 @@ class RelayPlan(object):
         self.absent_parameters = []  # main.cf names to remove
         self.passwords = {}          # password table key -> "username:password" (secret)
         self.sender_relays = {}      # sender -> next hop
+        self.transports = {}         # destination domain -> transport:next hop
         self.policies = []           # TLS policy requests of the relays
         self.absent_policies = []    # next hops whose policy entries go
         self.probe = {}              # next hop -> {"wrappermode": bool, "ca_file": path}
@@ -119,10 +124,10 @@ def _options(values, where):
     return ", ".join(values) if values else ""
 
 
-def previous_hops(current, sender_relays):
-    """The next hops a relay set up before: main.cf's relayhost and the sender table's values."""
+def previous_hops(current, table_hops):
+    """The next hops a relay set up before: main.cf's relayhost and those of its sender and transport tables."""
     hops = []
-    for value in [current.get("relayhost", "")] + list(sender_relays.values()):
+    for value in [current.get("relayhost") or ""] + list(table_hops):
         try:
             hop = normalize_destination(value.strip()) if value.strip() else None
         except InputError:
@@ -132,20 +137,27 @@ def previous_hops(current, sender_relays):
     return hops
 
 
-def plan_relay(spec, current, previous_senders, where="relay."):
+def transport_next_hop(value):
+    """The next hop of a transport table value (``smtp:[host]:port`` -> ``[host]:port``)."""
+    _transport, sep, hop = value.partition(":")
+    return hop if sep else ""
+
+
+def plan_relay(spec, current, table_hops, where="relay."):
     """The RelayPlan of a ``relay`` declaration.
 
-    ``current`` is main.cf's values (name -> value) and ``previous_senders`` the sender table's
-    entries: what a moved or removed relay leaves behind (its policy entries, the wrapper
-    transport while main.cf still routes through it).
+    ``current`` is main.cf's values (name -> value) and ``table_hops`` the next hops of the
+    relay's sender and transport tables: what a moved or removed relay leaves behind (its policy
+    entries, the wrapper transport while main.cf still routes through it).
     """
     plan = RelayPlan()
-    before = previous_hops(current, previous_senders)
+    before = previous_hops(current, table_hops)
     if spec["state"] == "absent":
         plan.absent_policies = before
         # An empty setting is the default (Debian's main.cf has "relayhost ="): it stays.
         plan.absent_parameters = [name for name in RELAY_PARAMETERS if current.get(name)]
         _leave_wrapper(plan, current)
+        _transport_maps(plan, spec, current)
         return plan
     plan.present = True
     level = spec["level"]
@@ -175,8 +187,16 @@ def plan_relay(spec, current, previous_senders, where="relay."):
             plan.probe[hop] = {"wrappermode": wrappermode, "ca_file": spec["ca_file"]}
     plan.absent_policies = [hop for hop in before if hop not in plan.probe]  # a relay that moved
 
+    for destination in spec["destinations"] or []:
+        key = normalize_destination(destination, where + "destinations")
+        if key.startswith("[") or destination_port(key) is not None:
+            raise InputError(where + "destinations", "%r: give mail domains (example.com, .example.com for its "
+                                                     "sub-domains), as a transport table holds them" % destination)
+        plan.transports[key] = "%s:%s" % (WRAPPER_SERVICE if wrappermode else "smtp", main_hop)
+
     parameters = plan.parameters
-    parameters["relayhost"] = main_hop
+    if not plan.transports:
+        parameters["relayhost"] = main_hop
     if level in VERIFIED_LEVELS:
         parameters["smtp_tls_CAfile"] = spec["ca_file"]
     if plan.passwords:
@@ -196,13 +216,27 @@ def plan_relay(spec, current, previous_senders, where="relay."):
     if any(key in plan.sender_relays for key in plan.passwords):
         parameters["smtp_sender_dependent_authentication"] = "yes"
     plan.absent_parameters = [name for name in RELAY_PARAMETERS if name not in parameters]
+    _transport_maps(plan, spec, current)
 
-    if wrappermode:
+    if wrappermode and not plan.transports:
         parameters["default_transport"] = WRAPPER_SERVICE
-        plan.services.append(wrapper_service("present"))
-    else:
-        _leave_wrapper(plan, current)
+    elif current.get("default_transport", "").strip() == WRAPPER_SERVICE:
+        plan.absent_parameters.append("default_transport")
+    plan.services.append(wrapper_service("present" if wrappermode else "absent"))
     return plan
+
+
+def _transport_maps(plan, spec, current):
+    """transport_maps with the relay's table first while it has destinations, without it otherwise."""
+    ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+    listed = split_list(current.get("transport_maps") or "")
+    wanted = ([ours] if plan.transports else []) + [item for item in listed if item != ours]
+    if wanted == listed:
+        return
+    if wanted:
+        plan.parameters["transport_maps"] = ", ".join(wanted)
+    else:
+        plan.absent_parameters.append("transport_maps")
 
 
 def _check_level(plan, level, wrappermode, with_password, allowed, where):

@@ -87,6 +87,8 @@ def relay_spec():
         ca_file=dict(type="path", default=SYSTEM_CA_FILE),
         password_table=dict(type="path", default="/etc/postfix/sasl_passwd"),
         sender_table=dict(type="path", default="/etc/postfix/sender_relay"),
+        destinations=dict(type="list", elements="str", default=[]),
+        transport_table=dict(type="path", default="/etc/postfix/relay_transport"),
         table_type=dict(type="str"),
         mechanisms=dict(type="list", elements="str", default=[]),
         sasl_security_options=dict(type="list", elements="str", default=["noplaintext", "noanonymous"]),
