@@ -284,3 +284,16 @@ def test_the_role_never_shows_the_password(tmp_path, config_dir):
     assert rc == 0 and "changed=0" in output and PASSWORD not in output, output
     assert snapshot(config_dir) == applied
     assert world_readable_with(config_dir, PASSWORD) == [] and world_readable_with(config_dir, OTHER_PASSWORD) == []
+
+
+def test_nothing_is_applied_while_a_package_the_state_needs_is_missing(config_dir):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, relay_spec(config_dir), packages=["mailtls-no-such-package"])
+    assert result["applied"] is False and result["changed"] is False, output
+    assert result["missing_packages"] == ["mailtls-no-such-package"]
+    assert snapshot(config_dir) == before
+    # Check mode plans the state all the same, so that a check of a fresh host predicts the run.
+    result, output = profile(config_dir, relay_spec(config_dir), check=True, packages=["mailtls-no-such-package"])
+    assert result["applied"] is True and result["changed"] is True, output
+    assert snapshot(config_dir) == before

@@ -148,3 +148,22 @@ def test_needs_probe_for_a_key_without_value():
 def test_uses_dane(wanted, policies, uses):
     table_plan = None if policies is None else {"wanted": policies}
     assert TlsProfile._uses_dane(wanted, table_plan) is uses
+
+
+class _Params(object):
+    def __init__(self, **params):
+        self.params = params
+
+
+@pytest.mark.parametrize("relay, declared, wanted", [
+    (None, [], []),
+    ({"state": "present", "password": "pw", "sender_relays": []}, [], ["libsasl2-modules"]),
+    ({"state": "present", "password": None, "sender_relays": []}, [], []),
+    ({"state": "absent", "password": "pw", "sender_relays": []}, [], []),
+    (None, [{"relay": {"state": "present", "password": None, "sender_relays": [{"password": "x"}]}}],
+     ["libsasl2-modules"]),
+])
+def test_a_relay_with_a_password_needs_the_sasl_client_package(relay, declared, wanted):
+    profile = TlsProfile.__new__(TlsProfile)
+    profile.module = _Params(packages=[], map_types=[], relay=relay, declarations=declared)
+    assert profile._packages() == wanted
