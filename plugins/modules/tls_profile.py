@@ -223,17 +223,20 @@ options:
   relay: &relay
     description:
       - Relay outgoing mail through a smarthost over TLS with SASL credentials, as the
-        C(mailtls.postfix.tls_relay) role declares it. The module sets C(relayhost) (and
-        C(sender_dependent_relayhost_maps) for O(relay.sender_relays)), the C(smtp_sasl_*)
-        parameters, a policy-table entry with O(relay.level) for each relay's next hop, and for
-        SMTPS a C(master.cf) transport C(relay-smtps) with C(smtp_tls_wrappermode = yes) that
-        C(default_transport) names.
+        C(mailtls.postfix.tls_relay) role declares it. Relay mail goes through a C(master.cf)
+        transport of its own, C(relay-tls), whose C(-o) options carry O(relay.level) (with its
+        policy maps emptied, so no policy-table entry can lower it), O(relay.ca_file), SMTPS and
+        the C(smtp_sasl_*) client settings - never main.cf, which would offer the credentials to
+        every server. main.cf routes: C(relayhost) and C(default_transport = relay-tls),
+        C(sender_dependent_relayhost_maps) for O(relay.sender_relays), or a transport table for
+        O(relay.destinations).
       - The credentials go to a secret table (O(relay.password_table), mode 0600 with its index
         from the first byte on) whose values never appear in a result, a diff or an error.
-      - Each relay whose entry is new or stronger is probed first as O(preflight) says, over SMTPS
-        on port 465, trusting O(relay.ca_file) only.
-      - With O(relay.state=absent) the relay's parameters, transport and policy entries go and
-        both tables are deleted (RV(relay.removed_files)).
+      - Each new relay (all of them, when C(relay-tls) changes) is probed first as O(preflight)
+        says, over SMTPS on port 465, trusting O(relay.ca_file) only.
+      - With O(relay.state=absent) the relay's parameters and transport go and its tables are
+        deleted (RV(relay.removed_files)); a table main.cf or master.cf still names stays, with a
+        warning.
     type: dict
     suboptions:
       state:
@@ -253,7 +256,7 @@ options:
         type: bool
         default: false
       wrappermode:
-        description: SMTPS (C(smtp_tls_wrappermode)); unset, V(true) on port 465 only.
+        description: SMTPS (C(smtp_tls_wrappermode) on C(relay-tls)); unset, V(true) on port 465 only.
         type: bool
       level:
         description:
@@ -268,7 +271,7 @@ options:
         type: bool
         default: false
       ca_file:
-        description: The CAs trusted for the relay (C(smtp_tls_CAfile)).
+        description: The CAs trusted for the relay (C(smtp_tls_CAfile) of C(relay-tls)).
         type: path
         default: /etc/ssl/certs/ca-certificates.crt
       username:
@@ -319,7 +322,7 @@ options:
         description:
           - Relays for some senders (C(user@example.org) or C(@example.org)), with their own
             credentials if given (C(smtp_sender_dependent_authentication)); the relay's level, CA
-            file and wrapper mode apply to them too.
+            file and wrapper mode apply to them too. Not with O(relay.destinations).
         type: list
         elements: dict
         default: []

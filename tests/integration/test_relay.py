@@ -40,6 +40,16 @@ def relay_spec(config_dir, **overrides):
     return spec
 
 
+def relay_options(config_dir):
+    """The -o options of the relay's master.cf transport, as postconf reads them."""
+    found = postconf("-c", str(config_dir), "-P", "relay-tls/unix").stdout.split("\n")
+    options = []
+    for line in filter(None, found):
+        name, _sep, value = line.split("/", 2)[2].partition(" =")
+        options.append("%s=%s" % (name, value.strip()))
+    return options
+
+
 def world_readable_with(directory, secret):
     """Files under ``directory`` that others may read and that hold ``secret``."""
     found = []
@@ -70,16 +80,16 @@ def test_relay_with_credentials_then_rerun_changes_nothing(config_dir):
     assert result["relay"] == {"state": "present", "relayhost": RELAY, "senders": [], "destinations": [],
                                "removed_files": []}
     lines = effective_config(config_dir)[0]
-    for expected in ("relayhost = %s" % RELAY, "smtp_sasl_auth_enable = yes",
-                     "smtp_sasl_password_maps = hash:%s/sasl_passwd" % config_dir,
-                     "smtp_sasl_security_options = noplaintext, noanonymous",
-                     "smtp_sasl_tls_security_options = noanonymous",
-                     "smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt",
-                     "smtp_tls_policy_maps = hash:%s/tls_policy" % config_dir):
-        assert expected in lines
-    assert not [line for line in lines if line.startswith(("smtp_tls_wrappermode", "default_transport"))]
-    # The relay's level binds the relay's next hop only.
-    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
+    assert "relayhost = %s" % RELAY in lines and "default_transport = relay-tls" in lines
+    # The level and the SASL client bind the relay's transport only: main.cf offers the password
+    # to no other server, and no policy table can lower the level (its maps are emptied).
+    assert not [line for line in lines if line.startswith(("smtp_sasl", "smtp_sender", "smtp_tls_CAfile"))], lines
+    assert sorted(relay_options(config_dir)) == sorted([
+        "smtp_tls_security_level=secure", "smtp_tls_policy_maps=",
+        "smtp_tls_CAfile=/etc/ssl/certs/ca-certificates.crt", "smtp_sasl_auth_enable=yes",
+        "smtp_sasl_password_maps=hash:%s/sasl_passwd" % config_dir,
+        "smtp_sasl_security_options=noplaintext,noanonymous", "smtp_sasl_tls_security_options=noanonymous"])
+    assert not (config_dir / "tls_policy").exists()
     for name in ("sasl_passwd", "sasl_passwd.db"):
         assert stat.S_IMODE(os.stat(str(config_dir / name)).st_mode) == 0o600, name
     assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY) == "mailer@example.org:%s" % PASSWORD
@@ -104,21 +114,30 @@ def test_a_new_password_is_a_masked_change(config_dir):
     assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY).endswith(":" + OTHER_PASSWORD)
 
 
-def test_smtps_on_465_gets_its_own_transport(config_dir):
+def test_smtps_on_465_is_the_relay_transports_only(config_dir):
     result, output = profile(config_dir, relay_spec(config_dir, port=465))
     assert result["changed"] is True, output
     lines = effective_config(config_dir)[0]
-    assert "relayhost = [smtp.relay.test]:465" in lines and "default_transport = relay-smtps" in lines
+    assert "relayhost = [smtp.relay.test]:465" in lines and "default_transport = relay-tls" in lines
     assert not [line for line in lines if line.startswith("smtp_tls_wrappermode")], "no other delivery uses SMTPS"
-    service = postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout
-    assert "smtp_tls_wrappermode=yes" in service and "smtp_tls_security_level=encrypt" in service
-    # Back to 587: the transport and default_transport go.
+    assert "smtp_tls_wrappermode=yes" in relay_options(config_dir)
+    # Back to 587: STARTTLS again.
     result, output = profile(config_dir, relay_spec(config_dir))
     assert result["changed"] is True, output
-    assert "default_transport" not in "\n".join(effective_config(config_dir)[0])
-    assert postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout.strip() == ""
-    # The moved relay's old entry went with it.
-    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
+    assert "smtp_tls_wrappermode=yes" not in relay_options(config_dir)
+    assert "relayhost = %s" % RELAY in effective_config(config_dir)[0]
+
+
+def test_no_policy_entry_or_later_declaration_weakens_the_relay(config_dir):
+    """The relay's level is its transport's own: a weaker policy entry for its next hop, from a
+    later declaration or already in the host's table, is never read for relay mail."""
+    spec = relay_spec(config_dir)
+    later = [{"policy_table": {"path": str(config_dir / "tls_policy"), "maps": "only",
+                               "policies": [{"destination": RELAY, "level": "may"}]}}]
+    result, output = profile(config_dir, spec, declarations=later)
+    assert result["changed"] is True, output
+    assert (config_dir / "tls_policy").read_text() == "%s may\n" % RELAY
+    assert {"smtp_tls_security_level=secure", "smtp_tls_policy_maps="} <= set(relay_options(config_dir))
 
 
 def test_sender_relays_with_their_own_credentials(config_dir):
@@ -129,20 +148,17 @@ def test_sender_relays_with_their_own_credentials(config_dir):
     assert result["changed"] is True and OTHER_PASSWORD not in output, output
     lines = effective_config(config_dir)[0]
     assert "sender_dependent_relayhost_maps = hash:%s/sender_relay" % config_dir in lines
-    assert "smtp_sender_dependent_authentication = yes" in lines
+    assert "smtp_sender_dependent_authentication=yes" in relay_options(config_dir)
     assert (config_dir / "sender_relay").read_text() == (
         "@other.example [relay.other.test]:587\nalerts@example.org [relay.alerts.test]:2525\n")
     assert postmap_query("hash:%s/sasl_passwd" % config_dir, "@other.example") == "other:" + OTHER_PASSWORD
-    policy = (config_dir / "tls_policy").read_text().splitlines()
-    assert sorted(policy) == sorted("%s secure" % hop for hop in
-                                    (RELAY, "[relay.other.test]:587", "[relay.alerts.test]:2525"))
     assert world_readable_with(config_dir, OTHER_PASSWORD) == []
-    # Without sender relays, their table and their policy entries go.
+    # Without sender relays, their table goes.
     result, output = profile(config_dir, relay_spec(config_dir))
     assert result["relay"]["removed_files"] == [str(config_dir / "sender_relay"), str(config_dir / "sender_relay.db")]
     assert not (config_dir / "sender_relay").exists()
-    assert (config_dir / "tls_policy").read_text() == "%s secure\n" % RELAY
     assert "sender_dependent_relayhost_maps" not in "\n".join(effective_config(config_dir)[0])
+    assert "smtp_sender_dependent_authentication=yes" not in relay_options(config_dir)
 
 
 def test_only_some_destinations_through_the_relay(config_dir):
@@ -151,9 +167,10 @@ def test_only_some_destinations_through_the_relay(config_dir):
     assert result["changed"] is True and result["relay"]["destinations"] == [".partner.example", "partner.example"]
     lines = effective_config(config_dir)[0]
     assert "transport_maps = hash:%s/relay_transport, hash:%s/transport" % (config_dir, config_dir) in lines
-    assert "relayhost" not in "\n".join(lines)
+    assert "relayhost = [" not in "\n".join(lines)
     table = "hash:%s/relay_transport" % config_dir
-    assert postmap_query(table, "partner.example") == postmap_query(table, ".partner.example") == "smtp:" + RELAY
+    assert postmap_query(table, "partner.example") == postmap_query(table, ".partner.example") == "relay-tls:" + RELAY
+    assert "default_transport" not in "\n".join(lines), "other mail goes as before"
     assert postmap_query("hash:%s/sasl_passwd" % config_dir, RELAY).startswith("mailer@example.org:")
     # All mail through the relay again: the transport table and its place in transport_maps go.
     result, output = profile(config_dir, relay_spec(config_dir))
@@ -175,12 +192,11 @@ def test_turning_the_relay_off_removes_credentials_and_parameters(config_dir):
     assert result["changed"] is True, output
     assert result["relay"]["removed_files"] == predicted["relay"]["removed_files"] == [
         str(config_dir / "sasl_passwd"), str(config_dir / "sasl_passwd.db")]
-    assert sorted(result["main_cf"]["changes"]) == sorted(predicted["main_cf"]["changes"]) == sorted(
-        ["relayhost", "default_transport", "smtp_sasl_auth_enable", "smtp_sasl_password_maps",
-         "smtp_sasl_security_options", "smtp_sasl_tls_security_options"])
+    assert sorted(result["main_cf"]["changes"]) == sorted(predicted["main_cf"]["changes"]) == [
+        "default_transport", "relayhost"]
+    assert result["master_cf"] == predicted["master_cf"]
     assert not (config_dir / "sasl_passwd").exists() and not (config_dir / "sasl_passwd.db").exists()
-    assert postconf("-c", str(config_dir), "-M", "relay-smtps/unix").stdout.strip() == ""
-    assert (config_dir / "tls_policy").read_text() == ""
+    assert postconf("-c", str(config_dir), "-M", "relay-tls/unix").stdout.strip() == ""
     again, _output = profile(config_dir, absent)
     assert again["changed"] is False and again["relay"]["removed_files"] == []
 
@@ -231,7 +247,7 @@ def test_weaker_levels_are_warned_about(config_dir):
     assert result["changed"] is True and "does not authenticate the relay" in json.dumps(result["warnings"])
     result, output = profile(config_dir, relay_spec(config_dir, level="may", allow_password_without_tls=True))
     assert "clear text" in json.dumps(result["warnings"]), output
-    assert (config_dir / "tls_policy").read_text() == "%s may\n" % RELAY
+    assert "smtp_tls_security_level=may" in relay_options(config_dir)
     assert PASSWORD not in output
 
 

@@ -210,28 +210,33 @@ class EditLock(object):
         return _foreign(found, self.tmp_path)
 
     def _open(self):
-        """Create the temporary (or open another writer's), refusing anything but a plain file of ours."""
+        """Create the temporary (or open another writer's), refusing anything but a plain file of ours.
+
+        Returns (fd, created), or (None, False) when the other writer's file went meanwhile.
+        """
         flags = os.O_WRONLY | os.O_NOFOLLOW
         try:
             fd, info = open_regular(self.tmp_path, flags | os.O_CREAT | os.O_EXCL)
+            created = True
         except OSError as exc:
             if exc.errno != errno.EEXIST:
                 raise ConfigError("cannot create %s: %s" % (self.tmp_path, exc.strerror), path=self.tmp_path)
             try:
                 fd, info = open_regular(self.tmp_path, flags)
+                created = False
             except OSError as again:
                 if again.errno == errno.ENOENT:
-                    return None  # the other writer renamed it meanwhile: try again
+                    return None, False  # the other writer renamed it meanwhile: try again
                 raise ConfigError("cannot open %s: %s" % (self.tmp_path, again.strerror), path=self.tmp_path)
         problem = _foreign(info, self.tmp_path)
         if problem:
             os.close(fd)
             raise problem
-        return fd
+        return fd, created
 
     def __enter__(self):
         while True:
-            fd = self._open()
+            fd, created = self._open()
             if fd is None:
                 continue
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -243,6 +248,11 @@ class EditLock(object):
                     os.close(fd)
                     raise
                 same = False
+            if same and not created:
+                # A crashed writer's leftover, which anyone may have opened while it was readable:
+                # our bytes go to a new file. (Postfix's own writers find the inode changed and retry.)
+                os.unlink(self.tmp_path)
+                same = False
             if same:
                 self.fd = fd
                 return self
@@ -252,7 +262,7 @@ class EditLock(object):
         """Write ``text`` into the locked temporary, which gets ``attributes`` before any byte of it."""
         data = text.encode(ENCODING, ERRORS)
         try:
-            os.ftruncate(self.fd, 0)  # a crashed writer's leftover goes before the mode may widen
+            os.ftruncate(self.fd, 0)  # always a new file (see __enter__); nothing to keep in any case
             attributes.apply(self.fd)
             view = memoryview(data)
             while view:

@@ -38,10 +38,10 @@ from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit,
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
-from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, transport_next_hop
+from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
 from .table import MASK
 from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
-from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_type, table_document
+from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, check_type, table_document
 from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
 # The levels a destination's server must be able to take before mail to it is forced.
@@ -55,8 +55,6 @@ PROBE_WORKERS = 8
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
                        "certificate", "relay", "preflight")
-# The relay's policy entries go to the host's policy table, else to this one beside main.cf.
-POLICY_TABLE_NAME = "tls_policy"
 
 
 class Part(object):
@@ -117,7 +115,7 @@ class TlsProfile(PostconfEdit):
         certificate = self._certificate(declarations)
         table, table_plan = self._policy_plan(config_dir, declarations)
         self._refuse_one_file_twice(config_dir, certificate, table_plan, relay)
-        self._preflight(config_dir, declarations, table_plan)
+        self._preflight(config_dir, declarations, table_plan, relay)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
             if maps is not None:
@@ -157,7 +155,8 @@ class TlsProfile(PostconfEdit):
                                   "kept": kept}
         if relay is not None:
             # Only once main.cf no longer names them.
-            self.result["relay"]["removed_files"] = self._remove_files(relay["remove_files"])
+            self.result["relay"]["removed_files"] = self._remove_files(config_dir, relay["remove_files"],
+                                                                       main_text, master_text)
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed
                                       or (relay or {}).get("remove_files"))
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
@@ -242,10 +241,11 @@ class TlsProfile(PostconfEdit):
     # --- the relay ---------------------------------------------------------------------
 
     def _relay(self, config_dir, main_path, declarations):
-        """The relay's plan, its main.cf, master.cf and policy parts joined to the declarations as one more.
+        """The relay's plan; its main.cf and master.cf parts join the declarations as one more.
 
-        Returns None without a relay, else {"plan", "tables": [(result name, table class,
-        lookup_table arguments)], "remove_files": [paths of tables the relay no longer uses]}.
+        Returns None without a relay, else {"tables": [(result name, table class, lookup_table
+        arguments)], "remove_files": [tables the relay no longer uses], "probes": [(request,
+        preflight)]: the relay's next hops that are new, or all of them when relay-tls changes}.
         """
         given = [(index, item) for index, item in enumerate(declarations) if item["relay"]]
         if not given:
@@ -255,20 +255,18 @@ class TlsProfile(PostconfEdit):
         index, item = given[0]
         spec = dict(item["relay"])
         where = item["where"] + "relay."
-        for option in ("password_table", "sender_table", "transport_table", "ca_file"):
-            if not os.path.isabs(spec[option]):
-                raise InputError(where + option, "%r is not an absolute path" % spec[option])
         spec["table_type"] = spec["table_type"] or self.postfix.parameter(config_dir, "default_database_type")
+        if spec["table_type"] not in INDEX_SUFFIXES:
+            raise InputError(where + "table_type", "%r: the relay's tables are looked up key by key; use an indexed "
+                                                   "type (%s)" % (spec["table_type"], ", ".join(sorted(INDEX_SUFFIXES))))
         check_type(spec["table_type"], self.postfix.map_types(config_dir), where + "table_type")
         current = MainCf(read_text(main_path)).values()
-        hops = list(self._table_entries(spec["table_type"], spec["sender_table"]).values()) + \
-            [transport_next_hop(value) for value in
-             self._table_entries(spec["table_type"], spec["transport_table"]).values()]
-        plan = plan_relay(spec, current, hops, where)
-        self.warnings.extend(plan.warnings)
+        plan = plan_relay(spec, current, where)
         tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
                   ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
                   ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
+        self._refuse_relay_paths(config_dir, where, spec["table_type"], tables)
+        self.warnings.extend(plan.warnings)
         parts, remove_files = [], []
         for name, part_class, path, entries in tables:
             if entries:
@@ -277,25 +275,44 @@ class TlsProfile(PostconfEdit):
                                                      exclusive=True, secret=part_class is PasswordTable,
                                                      backup=False)))
             else:
-                remove_files += [path + suffix for suffix in [""] + INDEX_SUFFIXES.get(spec["table_type"], [])]
-        policy_path = next((other["policy_table"]["path"] for other in declarations if other["policy_table"]),
-                           os.path.join(config_dir, POLICY_TABLE_NAME))
-        policy_table = None
-        if plan.policies or plan.absent_policies:
-            # Removing entries leaves smtp_tls_policy_maps as it is: the table may serve other profiles.
-            policy_table = dict(path=policy_path, type=None, destinations=[], policies=plan.policies, level=None,
-                                attributes={}, include_subdomains=False, absent=plan.absent_policies,
-                                exclusive=False, maps="first" if plan.policies else "untouched", extra_maps=[],
-                                probe_options=plan.probe)
+                remove_files += [(path, path + suffix) for suffix in [""] + INDEX_SUFFIXES[spec["table_type"]]]
         declarations.insert(index + 1, dict(
             where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
-            parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=plan.services,
-            policy_table=policy_table))
+            parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=[plan.service],
+            policy_table=None))
         self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
                                 "senders": sorted(plan.sender_relays), "destinations": sorted(plan.transports),
                                 "removed_files": []}
-        remove_files = [path for path in remove_files if os.path.lexists(path)]
-        return {"plan": plan, "tables": parts, "remove_files": remove_files}
+        return {"tables": parts, "remove_files": [pair for pair in remove_files if os.path.lexists(pair[1])],
+                "probes": self._relay_probes(config_dir, spec, plan, current, item["preflight"])}
+
+    def _relay_probes(self, config_dir, spec, plan, current, preflight):
+        """The relay's next hops to probe: the new ones, or all when relay-tls changes (level, CA, SMTPS)."""
+        if not plan.hops:
+            return []
+        before = previous_hops(current, list(self._table_entries(spec["table_type"], spec["sender_table"]).values())
+                               + [transport_next_hop(value) for value in
+                                  self._table_entries(spec["table_type"], spec["transport_table"]).values()])
+        service = plan.service
+        entry = wanted_entry(service["service"], service["type"], dict((name, service[name]) for name in MASTER_FIELDS),
+                             service["command"], service["args"], service["options"])
+        master_path = os.path.join(config_dir, "master.cf")
+        master = read_text(master_path) if os.path.isfile(master_path) else ""
+        changed = plan_master_edit(master, "%s/%s" % (service["service"], service["type"]), entry)[0] != master
+        return [({"destination": hop, "level": plan.probe["level"], "probe": plan.probe}, preflight)
+                for hop in plan.hops if changed or hop not in before]
+
+    def _refuse_relay_paths(self, config_dir, where, table_type, tables):
+        """A relay table is none of Postfix's files, nor another of the relay's tables."""
+        files = [(name, path + suffix) for name, _class, path, _entries in tables
+                 for suffix in [""] + INDEX_SUFFIXES[table_type]]
+        for name in ("main.cf", "master.cf"):
+            files.insert(0, ("config_dir", os.path.join(config_dir, name)))
+        for position, (option, path) in enumerate(files):
+            for other_option, other in files[:position]:
+                if same_file_name(path, other):
+                    raise InputError(where + option if option != "config_dir" else "config_dir",
+                                     "%s is also %s (%s); each file is one thing" % (path, other_option, other))
 
     @staticmethod
     def _table_entries(table_type, path):
@@ -305,12 +322,25 @@ class TlsProfile(PostconfEdit):
         document = table_document(table_type, read_text(path))
         return dict((key, document.value(key)) for key in document.entries)
 
-    def _remove_files(self, paths):
-        """Delete the tables a relay no longer uses (in check mode: say so)."""
-        for path in paths:
+    def _remove_files(self, config_dir, files, main_text, master_text):
+        """Delete the tables a relay no longer uses (in check mode: say so); one main.cf or master.cf names stays.
+
+        ``files`` are (table source, file) pairs: the source is what main.cf would name. The
+        texts are main.cf and master.cf as planned (None: unchanged, as on disk).
+        """
+        named = ""
+        for name, planned in (("main.cf", main_text), ("master.cf", master_text)):
+            path = os.path.join(config_dir, name)
+            named += planned if planned is not None else read_text(path) if os.path.isfile(path) else ""
+        removed = []
+        for source, path in files:
+            if re.search(r"(?<![^\s,:=])%s(?![^\s,])" % re.escape(source), named):
+                self.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, source))
+                continue
             if not self.module.check_mode:
                 os.unlink(path)
-        return list(paths)
+            removed.append(path)
+        return removed
 
     def _main_cf_request(self, declarations):
         """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
@@ -457,6 +487,7 @@ class TlsProfile(PostconfEdit):
         """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
         files = [("config_dir", os.path.join(config_dir, "main.cf")),
                  ("config_dir", os.path.join(config_dir, "master.cf"))]
+        files += [("relay (a table it deletes)", path) for _source, path in (relay or {}).get("remove_files", [])]
         for name, _part_class, part in (relay or {}).get("tables", []):
             files += [("relay.%s" % name, part["path"] + suffix)
                       for suffix in [""] + INDEX_SUFFIXES.get(part["type"], [])]
@@ -511,6 +542,8 @@ class TlsProfile(PostconfEdit):
             type=next((item["policy_table"]["type"] for item in specs if item["policy_table"]["type"]), None),
             exclusive=any(item["policy_table"]["exclusive"] for item in specs), backup=self.module.params["backup"])))
         _config_dir, path, table_type = table.resolve_table()
+        if any(item["policy_table"]["maps"] != "untouched" for item in specs):
+            check_map_path(path, specs[0]["where"] + "policy_table.path")
         version = self.postfix.version(config_dir)
         original = read_text(path) if os.path.exists(path) else ""
         document = table_document(table_type, original)
@@ -521,9 +554,6 @@ class TlsProfile(PostconfEdit):
                                             policies=spec["policies"], level=spec["level"],
                                             attributes=spec["attributes"],
                                             include_subdomains=spec["include_subdomains"]))
-            for request in requests:  # how to probe a relay (SMTPS, its own CA), by its next hop
-                request["probe"] = (spec.get("probe_options") or {}).get(
-                    normalize_destination(request["destination"]), {})
             own, _remove = table.wanted_policies(requests, "present", version)
             for key, value in own.items():
                 if not item["downgrade"] and key in wanted and weakens(wanted[key], value):
@@ -581,10 +611,12 @@ class TlsProfile(PostconfEdit):
             maps += [item for item in split_list(current) if item not in maps]
         return maps
 
-    def _preflight(self, config_dir, declarations, table_plan):
-        """Probe, all at once, each forced entry that is new or stronger; refuse, warn or (check mode) report."""
-        probes = [(request, item["preflight"]) for request, item in (table_plan or {}).get("probe", [])
-                  if item["preflight"]["mode"] != "skip"]
+    def _preflight(self, config_dir, declarations, table_plan, relay):
+        """Probe, all at once, each forced entry that is new or stronger and each new relay; refuse, warn or
+        (check mode) report."""
+        probes = [(request, item["preflight"]) for request, item in (table_plan or {}).get("probe", [])]
+        probes = [(request, spec) for request, spec in probes + (relay or {}).get("probes", [])
+                  if spec["mode"] != "skip"]
         unable = {"refuse": [], "warn": []}
         if probes:
             with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:

@@ -3,24 +3,28 @@
 """Relaying through a smarthost over TLS with SASL: tls_profile's ``relay``, planned (private).
 
 Pure: no Ansible, no I/O. What a relay declaration means for Postfix, as SASL_README
-("Enabling SASL authentication in the Postfix SMTP client") and postconf(5) describe it:
+("Enabling SASL authentication in the Postfix SMTP client") and postconf(5) describe it.
 
-- ``relayhost = [host]:port`` (brackets: no MX lookup), and per-sender relays in
-  ``sender_dependent_relayhost_maps`` (a table of ``sender [host]:port``);
-- the credentials in ``smtp_sasl_password_maps``, keyed by the next hop as ``relayhost``
-  writes it, or by the sender with ``smtp_sender_dependent_authentication = yes``; a secret
-  table (0600, its index too);
-- the TLS level of each relay as an entry of the host's TLS policy table, so that it binds
-  the relay and nothing else: ``secure`` by default, which verifies the relay's certificate
-  and name before the password is sent;
-- ``smtp_sasl_security_options = noplaintext, noanonymous`` (postconf(5)'s default: no
-  plaintext mechanism without TLS) and ``smtp_sasl_tls_security_options = noanonymous``
-  (PLAIN and LOGIN only inside TLS);
-- SMTPS on port 465 (``smtp_tls_wrappermode``, which postconf(5) says needs level encrypt or
-  stronger) on a master.cf transport of its own, so that no other delivery is affected;
-- with ``destinations``, only mail for those domains goes through the relay: entries
-  ``example.com smtp:[host]:port`` of a transport table listed first in ``transport_maps``,
-  and no ``relayhost``.
+Everything that protects the password lives on one master.cf transport of the relay's own,
+``relay-tls`` (the smtp client with ``-o`` overrides), so that it binds relay deliveries and
+nothing else, and nothing else can weaken it:
+
+- ``smtp_tls_security_level`` (``secure`` by default: the certificate must verify against
+  ``smtp_tls_CAfile`` and name the relay before the password is sent) with
+  ``smtp_tls_policy_maps`` emptied, so that no policy-table entry for the relay's next hop,
+  written by whoever, can lower it;
+- the SASL client settings: ``smtp_sasl_auth_enable``, the secret ``smtp_sasl_password_maps``
+  (0600, keyed by the next hop as ``relayhost`` writes it, or by the sender with
+  ``smtp_sender_dependent_authentication``), ``smtp_sasl_security_options = noplaintext,
+  noanonymous`` (postconf(5)'s default: no plaintext mechanism without TLS) and
+  ``smtp_sasl_tls_security_options = noanonymous``. Set in main.cf they would offer the
+  credentials to every server the host delivers to;
+- SMTPS on port 465 (``smtp_tls_wrappermode``, which needs level encrypt or stronger).
+
+main.cf only routes: ``relayhost = [host]:port`` with ``default_transport = relay-tls`` (all
+mail), per-sender next hops in ``sender_dependent_relayhost_maps``, or with ``destinations``
+only those domains, through entries ``example.com relay-tls:[host]:port`` of a transport table
+listed first in ``transport_maps``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ import re
 
 from .errors import InputError
 from .lines import split_list
+from .table import check_key, check_value
+from .table_types import check_map_path
 from .tls import LEVEL_STRENGTH, destination_port, normalize_destination
 
-# The master.cf transport that speaks SMTPS (TLS from the first byte) to the relay.
-WRAPPER_SERVICE = "relay-smtps"
-# Debian's bundle of the system's trusted CAs (ca-certificates); smtp_tls_CAfile is read before
-# the SMTP client enters its chroot jail, where smtp_tls_CApath would not be found (TLS_README).
+# The master.cf transport of every relay delivery.
+RELAY_SERVICE = "relay-tls"
+# Debian's bundle of the system's trusted CAs (ca-certificates).
 SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 # Debian splits the SASL mechanisms the client needs (PLAIN, LOGIN, ...) out of libsasl2.
 SASL_CLIENT_PACKAGE = "libsasl2-modules"
@@ -42,14 +47,12 @@ SASL_CLIENT_PACKAGE = "libsasl2-modules"
 VERIFIED_LEVELS = ("verify", "secure")
 RELAY_LEVELS = ("encrypt", "verify", "secure", "may", "none")
 SECURITY_OPTIONS = ("noplaintext", "noactive", "nodictionary", "noanonymous", "mutual_auth")
-# Every main.cf parameter a relay sets; turning the relay off removes them.
-RELAY_PARAMETERS = ("relayhost", "smtp_sasl_auth_enable", "smtp_sasl_password_maps",
-                    "smtp_sasl_security_options", "smtp_sasl_tls_security_options",
-                    "smtp_sasl_mechanism_filter", "sender_dependent_relayhost_maps",
-                    "smtp_sender_dependent_authentication")
+# The main.cf parameters a relay owns; turning it off removes them (transport_maps and
+# default_transport only lose what the relay put there).
+RELAY_PARAMETERS = ("relayhost", "sender_dependent_relayhost_maps")
 _MECHANISM = re.compile(r"[A-Za-z0-9_-]{1,20}")
-_SENDER = re.compile(r"[^@\s]*@[^@\s]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SENDER = re.compile(r"[^@#\s][^@\s]*@[^@\s]+|@[^@\s]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # a surrogate is a byte that is not UTF-8
 
 
 class RelayPlan(object):
@@ -60,14 +63,12 @@ class RelayPlan(object):
         self.absent_parameters = []  # main.cf names to remove
         self.passwords = {}          # password table key -> "username:password" (secret)
         self.sender_relays = {}      # sender -> next hop
-        self.transports = {}         # destination domain -> transport:next hop
-        self.policies = []           # TLS policy requests of the relays
-        self.absent_policies = []    # next hops whose policy entries go
-        self.probe = {}              # next hop -> {"wrappermode": bool, "ca_file": path}
-        self.services = []           # master.cf service declarations
+        self.transports = {}         # destination domain -> relay-tls:next hop
+        self.hops = []               # every next hop the relay sends to
+        self.probe = {}              # how to probe them: {"level", "wrappermode", "ca_file"}
+        self.service = None          # the relay-tls master.cf declaration
         self.packages = []
         self.warnings = []
-        self.present = False
 
 
 def nexthop(host, port, mx_lookup, where):
@@ -75,6 +76,8 @@ def nexthop(host, port, mx_lookup, where):
     if not isinstance(host, str) or not host.strip():
         raise InputError(where + "host", "the relay's host name or address is required")
     host = host.strip()
+    if _CONTROL.search(host):
+        raise InputError(where + "host", "%r holds a control character or bytes that are not UTF-8" % host)
     if host.startswith("[") or ":" in host and not _is_ipv6(host):
         raise InputError(where + "host", "%r: give the host alone; the port is its own option" % host)
     if not 0 < port < 65536:
@@ -99,11 +102,12 @@ def credentials(username, password, where):
         raise InputError(where + ("password" if username else "username"),
                          "username and password are given together, neither empty")
     if ":" in username or _CONTROL.search(username) or username != username.strip():
-        raise InputError(where + "username", "a SASL username cannot hold ':', a control character or "
-                                             "surrounding spaces (Postfix splits username:password at the first ':')")
-    if _CONTROL.search(password.replace("\t", "")) or "\t" in password:
-        raise InputError(where + "password", "the password holds a control character, which a table line "
-                                             "cannot carry")
+        raise InputError(where + "username", "a SASL username cannot hold ':', a control character, bytes that "
+                                             "are not UTF-8 or surrounding spaces (Postfix splits "
+                                             "username:password at the first ':')")
+    if _CONTROL.search(password):
+        raise InputError(where + "password", "the password holds a control character or bytes that are not "
+                                             "UTF-8, which a table line cannot carry")
     if password != password.strip(" "):
         raise InputError(where + "password", "the password starts or ends with a space, which postmap would "
                                              "drop: the relay would be sent another password")
@@ -121,7 +125,7 @@ def _options(values, where):
     for value in values:
         if value not in SECURITY_OPTIONS:
             raise InputError(where, "%r is not a SASL security option (%s)" % (value, ", ".join(SECURITY_OPTIONS)))
-    return ", ".join(values) if values else ""
+    return ",".join(values)
 
 
 def previous_hops(current, table_hops):
@@ -131,40 +135,34 @@ def previous_hops(current, table_hops):
         try:
             hop = normalize_destination(value.strip()) if value.strip() else None
         except InputError:
-            hop = None  # not one of ours (a relayhost list, a typo): its policy entry is not touched
+            hop = None  # not one of ours (a relayhost list, a typo)
         if hop and hop not in hops:
             hops.append(hop)
     return hops
 
 
 def transport_next_hop(value):
-    """The next hop of a transport table value (``smtp:[host]:port`` -> ``[host]:port``)."""
+    """The next hop of a transport table value (``relay-tls:[host]:port`` -> ``[host]:port``)."""
     _transport, sep, hop = value.partition(":")
     return hop if sep else ""
 
 
-def plan_relay(spec, current, table_hops, where="relay."):
-    """The RelayPlan of a ``relay`` declaration.
-
-    ``current`` is main.cf's values (name -> value) and ``table_hops`` the next hops of the
-    relay's sender and transport tables: what a moved or removed relay leaves behind (its policy
-    entries, the wrapper transport while main.cf still routes through it).
-    """
+def plan_relay(spec, current, where="relay."):
+    """The RelayPlan of a ``relay`` declaration; ``current`` is main.cf's values (name -> value)."""
     plan = RelayPlan()
-    before = previous_hops(current, table_hops)
+    for option in ("password_table", "sender_table", "transport_table", "ca_file"):
+        check_map_path(spec[option], where + option)
     if spec["state"] == "absent":
-        plan.absent_policies = before
         # An empty setting is the default (Debian's main.cf has "relayhost ="): it stays.
         plan.absent_parameters = [name for name in RELAY_PARAMETERS if current.get(name)]
-        _leave_wrapper(plan, current)
-        _transport_maps(plan, spec, current)
+        _routing(plan, spec, current, all_mail=False)
+        plan.service = relay_service("absent")
         return plan
-    plan.present = True
     level = spec["level"]
     wrappermode = spec["wrappermode"] if spec["wrappermode"] is not None else spec["port"] == 465
     main_hop = nexthop(spec["host"], spec["port"], spec["mx_lookup"], where)
     main_secret = credentials(spec["username"], spec["password"], where)
-    hops = [(main_hop, main_secret, where)]
+    plan.hops.append(main_hop)
     for index, item in enumerate(spec["sender_relays"] or []):
         here = "%ssender_relays[%d]." % (where, index)
         sender = _sender(item["sender"], here)
@@ -175,68 +173,66 @@ def plan_relay(spec, current, table_hops, where="relay."):
         secret = credentials(item["username"], item["password"], here)
         if secret:
             plan.passwords[sender] = secret
-        hops.append((hop, secret, here))
+        if hop not in plan.hops:
+            plan.hops.append(hop)
     if main_secret:
         plan.passwords[main_hop] = main_secret
-    _check_level(plan, level, wrappermode, bool(plan.passwords), spec["allow_password_without_tls"], where)
-
-    for hop, _secret, _where in hops:
-        if all(policy["destination"] != hop for policy in plan.policies):
-            plan.policies.append({"destination": hop, "level": level, "attributes": {},
-                                  "include_subdomains": False})
-            plan.probe[hop] = {"wrappermode": wrappermode, "ca_file": spec["ca_file"]}
-    plan.absent_policies = [hop for hop in before if hop not in plan.probe]  # a relay that moved
-
     for destination in spec["destinations"] or []:
         key = normalize_destination(destination, where + "destinations")
         if key.startswith("[") or destination_port(key) is not None:
             raise InputError(where + "destinations", "%r: give mail domains (example.com, .example.com for its "
                                                      "sub-domains), as a transport table holds them" % destination)
-        plan.transports[key] = "%s:%s" % (WRAPPER_SERVICE if wrappermode else "smtp", main_hop)
+        plan.transports[key] = "%s:%s" % (RELAY_SERVICE, main_hop)
+    if plan.transports and plan.sender_relays:
+        raise InputError(where + "sender_relays", "per-sender relays route all of a sender's mail; they cannot "
+                                                  "be combined with destinations")
+    _check_level(plan, level, wrappermode, bool(plan.passwords), spec["allow_password_without_tls"], where)
+    _check_entries(plan, where)
+    plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
 
-    parameters = plan.parameters
     if not plan.transports:
-        parameters["relayhost"] = main_hop
-    if level in VERIFIED_LEVELS:
-        parameters["smtp_tls_CAfile"] = spec["ca_file"]
+        plan.parameters["relayhost"] = main_hop
+    if plan.sender_relays:
+        plan.parameters["sender_dependent_relayhost_maps"] = "%s:%s" % (spec["table_type"], spec["sender_table"])
+    plan.absent_parameters = [name for name in RELAY_PARAMETERS
+                              if name not in plan.parameters and current.get(name)]
+    _routing(plan, spec, current, all_mail=not plan.transports)
+    plan.service = relay_service("present", _service_options(plan, spec, level, wrappermode, where))
     if plan.passwords:
-        parameters["smtp_sasl_auth_enable"] = "yes"
-        parameters["smtp_sasl_password_maps"] = "%s:%s" % (spec["table_type"], spec["password_table"])
-        for name in ("sasl_security_options", "sasl_tls_security_options"):
-            parameters["smtp_" + name] = _options(spec[name], where + name)
         plan.packages.append(SASL_CLIENT_PACKAGE)
+    return plan
+
+
+def _service_options(plan, spec, level, wrappermode, where):
+    """The -o overrides of relay-tls: the relay's TLS level and its SASL client, for relay mail only."""
+    options = [("smtp_tls_security_level", level), ("smtp_tls_policy_maps", "")]
+    if level in VERIFIED_LEVELS:
+        options.append(("smtp_tls_CAfile", spec["ca_file"]))
+    if wrappermode:
+        options.append(("smtp_tls_wrappermode", "yes"))
+    if plan.passwords:
+        options += [("smtp_sasl_auth_enable", "yes"),
+                    ("smtp_sasl_password_maps", "%s:%s" % (spec["table_type"], spec["password_table"]))]
+        for name in ("sasl_security_options", "sasl_tls_security_options"):
+            options.append(("smtp_" + name, _options(spec[name], where + name)))
+        if any(key in plan.sender_relays for key in plan.passwords):
+            options.append(("smtp_sender_dependent_authentication", "yes"))
     mechanisms = spec["mechanisms"] or []
     for mechanism in mechanisms:
         if not _MECHANISM.fullmatch(mechanism):
             raise InputError(where + "mechanisms", "%r is not a SASL mechanism name (PLAIN, LOGIN, ...)" % mechanism)
-    if mechanisms:
-        parameters["smtp_sasl_mechanism_filter"] = ", ".join(mechanism.lower() for mechanism in mechanisms)
-    if plan.sender_relays:
-        parameters["sender_dependent_relayhost_maps"] = "%s:%s" % (spec["table_type"], spec["sender_table"])
-    if any(key in plan.sender_relays for key in plan.passwords):
-        parameters["smtp_sender_dependent_authentication"] = "yes"
-    plan.absent_parameters = [name for name in RELAY_PARAMETERS if name not in parameters]
-    _transport_maps(plan, spec, current)
-
-    if wrappermode and not plan.transports:
-        parameters["default_transport"] = WRAPPER_SERVICE
-    elif current.get("default_transport", "").strip() == WRAPPER_SERVICE:
-        plan.absent_parameters.append("default_transport")
-    plan.services.append(wrapper_service("present" if wrappermode else "absent"))
-    return plan
+    if mechanisms and plan.passwords:
+        options.append(("smtp_sasl_mechanism_filter", ",".join(mechanism.lower() for mechanism in mechanisms)))
+    return options
 
 
-def _transport_maps(plan, spec, current):
-    """transport_maps with the relay's table first while it has destinations, without it otherwise."""
-    ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
-    listed = split_list(current.get("transport_maps") or "")
-    wanted = ([ours] if plan.transports else []) + [item for item in listed if item != ours]
-    if wanted == listed:
-        return
-    if wanted:
-        plan.parameters["transport_maps"] = ", ".join(wanted)
-    else:
-        plan.absent_parameters.append("transport_maps")
+def _check_entries(plan, where):
+    """What each table will hold, checked as a table line must be, naming the relay's option."""
+    for table, option in ((plan.passwords, "password"), (plan.sender_relays, "sender_relays"),
+                          (plan.transports, "destinations")):
+        for key, value in table.items():
+            check_key(key, where + option)
+            check_value(where + option, value)
 
 
 def _check_level(plan, level, wrappermode, with_password, allowed, where):
@@ -258,18 +254,28 @@ def _check_level(plan, level, wrappermode, with_password, allowed, where):
                              "any certificate receives the password; secure is the default")
 
 
-def wrapper_service(state):
-    """The master.cf transport that speaks SMTPS; its floor is encrypt whatever the policy table says."""
-    return {"service": WRAPPER_SERVICE, "type": "unix", "state": state, "private": None, "unprivileged": None,
-            "chroot": None, "wakeup": None, "maxproc": None, "command": "smtp" if state == "present" else None,
-            "args": [], "options": {"smtp_tls_wrappermode": "yes", "smtp_tls_security_level": "encrypt"}
-            if state == "present" else {}}
+def relay_service(state, options=()):
+    """The relay-tls master.cf declaration (an smtp client, not chrooted, so the CA file is read as given)."""
+    return {"service": RELAY_SERVICE, "type": "unix", "state": state, "private": None, "unprivileged": None,
+            "chroot": "n" if state == "present" else None, "wakeup": None, "maxproc": None,
+            "command": "smtp" if state == "present" else None, "args": [], "options": list(options)}
 
 
-def _leave_wrapper(plan, current):
-    if current.get("default_transport", "").strip() == WRAPPER_SERVICE:
+def _routing(plan, spec, current, all_mail):
+    """default_transport and transport_maps: the relay's while it routes, left to others otherwise."""
+    if all_mail:
+        plan.parameters["default_transport"] = RELAY_SERVICE
+    elif (current.get("default_transport") or "").strip() == RELAY_SERVICE:
         plan.absent_parameters.append("default_transport")
-    plan.services.append(wrapper_service("absent"))
+    ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+    listed = split_list(current.get("transport_maps") or "")
+    wanted = ([ours] if plan.transports else []) + [item for item in listed if item != ours]
+    if wanted == listed:
+        return
+    if wanted:
+        plan.parameters["transport_maps"] = ", ".join(wanted)
+    else:
+        plan.absent_parameters.append("transport_maps")
 
 
 def needs_sasl_client(spec):

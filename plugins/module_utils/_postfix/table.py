@@ -20,19 +20,37 @@ same key written twice is one entry.
 from __future__ import annotations
 
 import re
+import string
 
 from .errors import InputError
 from .lines import SPACE, ensure_final_newline, joined_text, logical_lines, split_lines
 
 _FORBIDDEN = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
 MASK = "********"
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_FIRST_WORD = re.compile("[^%s]*" % re.escape(SPACE))
+
+
+def ascii_lower(text):
+    """Lower case as postmap folds a key whatever its build and settings: ASCII letters only.
+
+    With SMTPUTF8 Postfix folds other letters too, without it not: a table that differs from
+    ours there is caught by the read-back, never silently merged (Python's lower() would merge
+    keys postmap keeps apart).
+    """
+    return text.translate(_ASCII_LOWER)
+
+
+def _first_word(text):
+    """The first word as Postfix splits words: at C's isspace() characters only."""
+    return _FIRST_WORD.match(text.lstrip(SPACE)).group()
 
 
 # A key that is one word and no comment: what almost every key is, checked in one match.
 _WORD_KEY = re.compile("[^#%s\0][^%s\0]*" % ((re.escape(SPACE),) * 2))
 _WORD_KEYS = re.compile("(?:[^#%s\0][^%s\0]*\n)*" % ((re.escape(SPACE),) * 2))
 _BLOCK_KEYWORDS = ("if", "endif")
-_BLOCK_KEYWORD_LINE = re.compile("^(?:if|endif)$", re.I | re.M)
+_BLOCK_KEYWORD_LINE = re.compile("^(?:[iI][fF]|[eE][nN][dD][iI][fF])$", re.M)  # ASCII, as Postfix reads them
 
 
 def all_word_keys(keys):
@@ -55,7 +73,7 @@ def check_key(key, where="key", delimited=False):
     ``delimited=None``: the table type is not known yet, spaces are left to a later check.
     """
     if not delimited and isinstance(key, str) and _WORD_KEY.fullmatch(key) and \
-            key.lower() not in _BLOCK_KEYWORDS:
+            ascii_lower(key) not in _BLOCK_KEYWORDS:
         return
     if not isinstance(key, str) or not key:
         raise InputError(where, "a key must be a non-empty string, got %r" % (key,))
@@ -64,8 +82,9 @@ def check_key(key, where="key", delimited=False):
             raise InputError(where, "key %r contains %s, which a table line cannot hold" % (key, label))
     if key.startswith("#"):
         raise InputError(where, "key %r starts with '#', which makes the line a comment" % key)
-    if _block_keyword(key.split()[0] if key.split() else key):
-        raise InputError(where, "key %r is a pattern table's %s keyword, not a key" % (key, key.split()[0].lower()))
+    keyword = _block_keyword(_first_word(key))
+    if keyword:
+        raise InputError(where, "key %r is a pattern table's %s keyword, not a key" % (key, keyword))
     if delimited:
         if key[0] in SPACE or _split_pattern(key + " x")[0] != key:
             raise InputError(where, "key %r is not one /pattern/flags (or !/pattern/flags) with its closing "
@@ -125,7 +144,7 @@ def _split_pattern(text):
 
 def _block_keyword(word):
     """'if' or 'endif' (any case, as Postfix's pattern tables read them), else None."""
-    folded = word.lower()
+    folded = ascii_lower(word)
     return folded if folded in _BLOCK_KEYWORDS else None
 
 
@@ -157,7 +176,7 @@ class LookupTable(object):
 
     def __init__(self, text, fold_case=True, blocks=False, delimited=False):
         self.fold_case = fold_case
-        self.fold = str.lower if fold_case else _unchanged  # the key as postmap stores it
+        self.fold = ascii_lower if fold_case else _unchanged  # the key as postmap stores it
         self.delimited = delimited
         self.lines = split_lines(text)
         # folded key -> [(members, value)] in file order; the first one is what postmap keeps
@@ -202,8 +221,7 @@ class LookupTable(object):
                 found.append((members, value))
 
     def _split(self, text):
-        first = text.split(None, 1)[0] if text.strip(SPACE) else text
-        if self.delimited and not _block_keyword(first):
+        if self.delimited and not _block_keyword(_first_word(text)):
             return _split_pattern(text)
         return _split_entry(text)
 
@@ -211,7 +229,10 @@ class LookupTable(object):
         return "".join(self.lines)
 
     def masked(self):
-        """The text with every value replaced by a mask: what a secret table may show."""
+        """The text with every value, and every comment, replaced by a mask: what a secret table may show.
+
+        A comment may hold an old password ("#[relay]:587 user:old"): it is shown as one.
+        """
         out = []
         starts = dict((members[0], (members, key)) for members, key, _value in self.logical)
         hidden = set(index for members, _key, _value in self.logical for index in members[1:])
@@ -219,6 +240,8 @@ class LookupTable(object):
             if index in starts:
                 key = starts[index][1]
                 out.append(line if _block_keyword(key) else "%s %s\n" % (key, MASK))
+            elif line.lstrip(SPACE).startswith("#"):
+                out.append("# %s\n" % MASK)
             elif index not in hidden:
                 out.append(line)
         return "".join(out)
@@ -232,9 +255,8 @@ class LookupTable(object):
         return numbers
 
     def value(self, key):
-        """The value postmap would store for ``key``, or None."""
-        found = self.entries.get(self.fold(key))
-        return found[0][1] if found else None
+        """The value postmap would store for ``key`` (it skips a line without one), or None."""
+        return next((value for _members, value in self.entries.get(self.fold(key), []) if value), None)
 
     def edited(self, wanted, remove=(), exclusive=False):
         """Return ``(text, TableChange)`` after setting ``wanted`` (key -> value) and removing keys.
@@ -258,7 +280,11 @@ class LookupTable(object):
             clean = checked.get(value) if isinstance(value, str) else None
             if clean is None:
                 clean = checked[value] = check_value(key, value)
-            wanted_folded[fold(key)] = (key, clean)
+            folded = fold(key)
+            if folded in wanted_folded and wanted_folded[folded][1] != clean:
+                raise InputError("entries", "%r and %r are one key to postmap, which folds case; give it once"
+                                 % (wanted_folded[folded][0], key))
+            wanted_folded[folded] = (key, clean)
         for folded, (key, value) in wanted_folded.items():
             found = self.entries.get(folded)
             if not found:

@@ -30,7 +30,15 @@ from .files import (
     write_new_file,
 )
 from .table import MASK, check_key, check_value
-from .table_types import DELIMITED_TYPES, INDEX_SUFFIXES, LISTABLE_TYPES, PATTERN_TYPES, check_type, table_document
+from .table_types import (
+    DELIMITED_TYPES,
+    INDEX_SUFFIXES,
+    LISTABLE_TYPES,
+    PATTERN_TYPES,
+    berkeley_db_temporaries,
+    check_type,
+    table_document,
+)
 from .tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
 
 
@@ -44,11 +52,12 @@ def names_from(value, where):
 class TablePlan(object):
     """What one edit of a table source and its index will do."""
 
-    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale")
+    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale", "wanted")
 
-    def __init__(self, identity, original, document, new_text, change, create, stale):
+    def __init__(self, identity, original, document, new_text, change, create, stale, wanted=None):
         self.identity, self.original, self.document = identity, original, document
         self.new_text, self.change, self.create, self.stale = new_text, change, create, stale
+        self.wanted = wanted  # key -> value as written: what was asked, less what a module kept
 
     @property
     def writes_source(self):
@@ -124,7 +133,7 @@ class TableModule(FileEditModule):
             stale = True
         else:
             stale = exists and not index_is_fresh(path, index_paths)
-        return TablePlan(identity, original, document, new_text, change, create, stale)
+        return TablePlan(identity, original, document, new_text, change, create, stale, wanted)
 
     def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False):
         """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result."""
@@ -139,7 +148,7 @@ class TableModule(FileEditModule):
         plan = self.locked_edit(
             path, lambda: self._plan(path, table_type, index_paths, wanted, remove, exclusive),
             lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
-                                                       attributes, wanted),
+                                                       attributes, planned.wanted),
             rehearse)
         change = plan.change
         self.result.update(
@@ -183,8 +192,10 @@ class TableModule(FileEditModule):
 
     def _build_and_swap(self, lock, config_dir, table_type, index_paths, plan, attributes, wanted):
         tmp_indexes = [lock.tmp_path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
-        for tmp_index in tmp_indexes:
-            remove_leftover(tmp_index)  # postmap would write through a link left there
+        # postmap would write through a link left there, and Berkeley DB refuses to create an index
+        # while its own temporary of a killed postmap (__db.NAME.db) is left beside it.
+        for leftover in tmp_indexes + berkeley_db_temporaries(table_type, tmp_indexes):
+            remove_leftover(leftover)
         held = []
         try:
             lock.write(plan.new_text, attributes)

@@ -4,8 +4,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 from .errors import InputError
+from .lines import LIST_SEPARATORS
 from .table import LookupTable
+
+# What a path cannot hold once main.cf names it in a map list (or master.cf in an -o value).
+_PATH_BREAKERS = re.compile("[%s{}\x00-\x1f\x7f\ud800-\udfff]" % re.escape(LIST_SEPARATORS))
 
 # Types postmap compiles into an index, and the files it writes beside the source.
 INDEX_SUFFIXES = {
@@ -35,6 +42,23 @@ TYPE_PACKAGES = {
     "ldap": "postfix-ldap",
     "sqlite": "postfix-sqlite",
 }
+
+
+def check_map_path(path, where):
+    """A table path main.cf can name as one element of a list: absolute, no separator, brace or control."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise InputError(where, "%r is not an absolute path" % (path,))
+    if _PATH_BREAKERS.search(path):
+        raise InputError(where, "%r holds a space, comma, brace or control character: Postfix would read it as "
+                                "more than one word of a list" % (path,))
+    return path
+
+
+def berkeley_db_temporaries(table_type, indexes):
+    """The temporaries Berkeley DB creates beside an index it builds (hash, btree): __db.NAME."""
+    if table_type not in ("hash", "btree"):
+        return []
+    return [os.path.join(os.path.dirname(index), "__db." + os.path.basename(index)) for index in indexes]
 
 
 def is_indexed(table_type):

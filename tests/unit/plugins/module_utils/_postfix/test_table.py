@@ -131,8 +131,10 @@ def test_pattern_tables_manage_top_level_rules_only(text, keys):
 def test_masked_shows_keys_and_structure_never_values():
     from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
 
-    document = LookupTable("# relay\n[smtp.example]:587 user:secret\n  continued-secret\n")
-    assert document.masked() == "# relay\n[smtp.example]:587 ********\n"
+    document = LookupTable("# relay\n[smtp.example]:587 user:secret\n  continued-secret\n\n"
+                           "  #[smtp.example]:587 user:old-secret\n")
+    # A comment may hold an old password: it is masked too, its place kept.
+    assert document.masked() == "# ********\n[smtp.example]:587 ********\n\n# ********\n"
 
 
 # The plain reader (one entry per line, spaces only) must read every table exactly as the
