@@ -240,6 +240,7 @@ def test_map_types_report_missing_packages(localhost, config_dir):
     result = profile(localhost, config_dir, packages=["postfix", "mailtls-no-such-package"], map_types=["lmdb", "mysql"])
     assert result["missing_packages"] == ["mailtls-no-such-package", "postfix-mysql"], result
     assert result["postfix_installed"] is True and result["version"].startswith("3.")
+    assert result["applied"] is False and result["changed"] is False, "nothing before the packages are there"
 
 
 FORCED = {"parameters": {"smtp_tls_loglevel": 1}, "preflight": {"mode": "skip"},

@@ -99,14 +99,14 @@ class TlsProfile(PostconfEdit):
             self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
                                  % ", ".join(self.result["missing_packages"] or ["postfix"]))
             return
+        config_dir, main_path = self.main_cf_path()
+        self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
+                           enabled=self._enabled())
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
             # never runs with a configuration its packages cannot serve yet.
             return
         self.result["applied"] = True
-        config_dir, main_path = self.main_cf_path()
-        self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
-                           enabled=self._enabled())
         declarations = self._declarations()
         relay = self._relay(config_dir, main_path, declarations)
         wanted, remove, list_valued, protected = self._main_cf_request(declarations)
