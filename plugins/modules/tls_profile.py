@@ -227,7 +227,7 @@ options:
         transport of its own, C(relay-tls), whose C(-o) options carry O(relay.level) (with its
         policy maps emptied, so no policy-table entry can lower it), O(relay.ca_file), SMTPS and
         the C(smtp_sasl_*) client settings - never main.cf, which would offer the credentials to
-        every server. main.cf routes: C(relayhost) and C(default_transport = relay-tls),
+        every server. main.cf routes mail there - C(relayhost) and C(default_transport = relay-tls),
         C(sender_dependent_relayhost_maps) for O(relay.sender_relays), or a transport table for
         O(relay.destinations).
       - The credentials go to a secret table (O(relay.password_table), mode 0600 with its index

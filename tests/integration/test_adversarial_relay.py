@@ -40,7 +40,6 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table imp
     all_word_keys,
     check_key,
 )
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVEL_STRENGTH
 
 PASSWORD = "Pa55:w0rd with space"
 RELAY = "[smtp.relay.test]:587"
