@@ -191,8 +191,12 @@ def test_a_transport_table_option_naming_the_policy_table_never_deletes_it(confi
     assert postmap_q(config_dir, "hash:%s/tls_policy" % config_dir, "partner.test")[1] == "encrypt"
     result, output = profile(config_dir, relay_spec(config_dir, transport_table=str(config_dir / "tls_policy")),
                              declarations=[forced])
+    assert result.get("failed") or not result["relay"]["removed_files"], output
+    assert postmap_q(config_dir, "hash:%s/tls_policy" % config_dir, "partner.test")[1] == "encrypt"
+    # Given destinations, the same path is written twice in one call: refused.
+    result, output = profile(config_dir, relay_spec(config_dir, transport_table=str(config_dir / "tls_policy"),
+                                                    destinations=["example.net"]), declarations=[forced])
     assert result.get("failed") is True and "each file is one thing" in result["msg"], output
-    assert (config_dir / "tls_policy.db").exists()
 
 
 def test_check_mode_predicts_each_step_and_writes_nothing(config_dir):

@@ -117,6 +117,13 @@ def refused_or_warned(result, word):
     return word in json.dumps(result.get("warnings") or [])
 
 
+def first_certificate():
+    """One CA certificate of the system bundle, as PEM: a stand-in for a private CA."""
+    bundle = Path("/etc/ssl/certs/ca-certificates.crt").read_text()
+    end = "-----END CERTIFICATE-----"
+    return bundle[bundle.index("-----BEGIN CERTIFICATE-----"):bundle.index(end) + len(end)] + "\n"
+
+
 def files_holding(directory, secret):
     """The files under ``directory`` whose bytes hold ``secret``."""
     needle = secret.encode("utf-8")
@@ -137,6 +144,9 @@ def test_a_host_per_site_policy_cannot_lower_relay_tls(config_dir):
     table = make_table(config_dir, "tls_per_site", "%s MUST_NOPEERMATCH\n" % RELAY)
     add_to_main_cf(config_dir, "smtp_tls_per_site = hash:%s\n" % table)
     result, output = profile(config_dir, relay_spec(config_dir))
+    if result is not None and result.get("failed"):  # refused: the obsolete table must go first
+        assert "smtp_tls_per_site" in result["msg"], result["msg"]
+        return
     ok(result, output)
     assert relay_tls_effective(config_dir, "smtp_tls_policy_maps") == ""
     assert relay_tls_effective(config_dir, "smtp_tls_per_site") == "", (
@@ -207,7 +217,7 @@ def test_sender_credentials_never_reach_a_host_transport_entry_without_transport
     if not result.get("failed"):
         assert parameter(config_dir, "default_transport") == "relay-tls"
         assert relay_tls_effective(config_dir, "smtp_sender_dependent_authentication") == "yes"
-    assert refused_or_warned(result, "partner.test"), (
+    assert refused_or_warned(result, "partner.test") or refused_or_warned(result, "transport_maps"), (
         "mail from @other.example to partner.test takes relay-tls to [mx.partner.test] with the sender's "
         "password, without a warning")
 
@@ -220,7 +230,7 @@ def test_a_private_ca_file_is_the_only_trust_anchor(config_dir, tmp_path):
     for the relay's name passes ``secure`` and receives the password. A private CA pins nothing.
     relay-tls must empty smtp_tls_CApath when ca_file is given."""
     ca_file = tmp_path / "private-ca.pem"
-    ca_file.write_text(Path("/etc/ssl/certs/ssl-cert-snakeoil.pem").read_text())
+    ca_file.write_text(first_certificate())
     result, output = profile(config_dir, relay_spec(config_dir, ca_file=str(ca_file)))
     ok(result, output)
     assert relay_tls_effective(config_dir, "smtp_tls_CAfile") == str(ca_file)
@@ -363,8 +373,9 @@ def test_a_table_type_change_leaves_no_index_with_the_password(config_dir):
     assert files_holding(config_dir, PASSWORD) == [], "after absent: %s" % files_holding(config_dir, PASSWORD)
 
 
-@pytest.mark.parametrize("named", ["hash:$config_directory/sasl_passwd", "hash:${config_directory}/sasl_passwd",
-                                   "hash:{dir}//sasl_passwd", "hash:{dir}/./sasl_passwd"])
+@pytest.mark.parametrize("named", ["hash:$config_directory/sasl_passwd", "hash:${{config_directory}}/sasl_passwd",
+                                   "hash:{dir}//sasl_passwd", "hash:{dir}/./sasl_passwd"],
+                         ids=["$config_directory", "${config_directory}", "double-slash", "dot-segment"])
 def test_a_table_main_cf_names_another_way_is_never_deleted(config_dir, named):
     """Claim 3. A relay without credentials deletes the files at password_table "unless main.cf
     or master.cf still names them". The check is a literal match of the path: main.cf's
@@ -388,7 +399,7 @@ def test_a_path_with_a_dollar_is_refused_or_read_as_written(config_dir, option):
     ``postfix check`` passes. Such a path must be refused, naming the option."""
     path = str(config_dir / "x$mail_name")
     if option == "ca_file":
-        Path(path).write_text(Path("/etc/ssl/certs/ssl-cert-snakeoil.pem").read_text())
+        Path(path).write_text(first_certificate())
     result, output = profile(config_dir, relay_spec(config_dir, **{option: path}))
     assert result is not None, output
     if result.get("failed"):
@@ -461,11 +472,13 @@ def test_check_mode_predicts_every_switch_and_postfix_reads_it_cleanly(config_di
             if name != "invocation":
                 assert predicted.get(name) == result.get(name), "step %d: %s" % (index, name)
         assert PASSWORD not in output and SENDER_PASSWORD not in output
-        checked = subprocess.run(["postfix", "-c", str(config_dir), "check"], capture_output=True, text=True)
+        checked = subprocess.run(["postfix", "-c", str(config_dir), "check"], capture_output=True, text=True,
+                                 check=False)
         assert checked.returncode == 0 and checked.stdout + checked.stderr == "", (index, checked.stderr)
         settle(config_dir / "main.cf")
         for args in (["-n"], ["-P"], ["-M"]):
-            read = subprocess.run(["postconf", "-c", str(config_dir)] + args, capture_output=True, text=True)
+            read = subprocess.run(["postconf", "-c", str(config_dir)] + args, capture_output=True, text=True,
+                                  check=False)
             assert read.returncode == 0 and "warning" not in read.stderr, (index, args, read.stderr)
         assert PASSWORD not in (config_dir / "master.cf").read_text()
         holding = files_holding(config_dir, PASSWORD) + files_holding(config_dir, SENDER_PASSWORD)

@@ -34,11 +34,11 @@ from .files import read_text, same_file_name
 from .info import obsolete_in
 from .lines import split_list
 from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
-from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit, wanted_entry
+from .master_cf import FIELDS as MASTER_FIELDS, MasterCf, check_service, plan_master_edit, wanted_entry
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
-from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
+from .relay import RELAY_SERVICE, SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
 from .table import MASK
 from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
 from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, check_type, table_document
@@ -52,6 +52,8 @@ LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp
 MAP_TYPE = re.compile(r"[a-z0-9_]+:\S")
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
+# Every file postmap may have built beside a source, whatever its type.
+ALL_INDEX_SUFFIXES = frozenset(suffix for suffixes in INDEX_SUFFIXES.values() for suffix in suffixes)
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
                        "certificate", "relay", "preflight")
@@ -261,21 +263,22 @@ class TlsProfile(PostconfEdit):
                                                    "type (%s)" % (spec["table_type"], ", ".join(sorted(INDEX_SUFFIXES))))
         check_type(spec["table_type"], self.postfix.map_types(config_dir), where + "table_type")
         current = MainCf(read_text(main_path)).values()
-        plan = plan_relay(spec, current, where)
+        local_domains = split_list(self.postfix.run("postconf", ["-c", config_dir, "-xh", "mydestination"])[1])
+        plan = plan_relay(spec, current, where, local_domains)
         tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
                   ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
                   ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
         self._refuse_relay_paths(config_dir, where, spec["table_type"], tables)
         self.warnings.extend(plan.warnings)
-        parts, remove_files = [], []
+        parts = []
         for name, part_class, path, entries in tables:
             if entries:
                 parts.append((name, part_class, dict(config_dir=config_dir, path=path, type=spec["table_type"],
                                                      key=None, value=None, entries=entries, state="present",
                                                      exclusive=True, secret=part_class is PasswordTable,
                                                      backup=False)))
-            else:
-                remove_files += [(path, path + suffix) for suffix in [""] + INDEX_SUFFIXES[spec["table_type"]]]
+        remove_files = self._unused_relay_tables(config_dir, spec, current, parts)
+        self._warn_of_a_foreign_relay_service(config_dir, current, spec)
         declarations.insert(index + 1, dict(
             where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
             parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=[plan.service],
@@ -314,6 +317,52 @@ class TlsProfile(PostconfEdit):
                     raise InputError(where + option if option != "config_dir" else "config_dir",
                                      "%s is also %s (%s); each file is one thing" % (path, other_option, other))
 
+    def _unused_relay_tables(self, config_dir, spec, current, parts):
+        """(source, file) of the tables the relay wired up before and no longer uses: a table now
+        empty, one at another path or of another type (its index files). Only what relay-tls or
+        main.cf named as the relay's is ever deleted; never a file that merely lies at a default path."""
+        master_path = os.path.join(config_dir, "master.cf")
+        entry = MasterCf(read_text(master_path) if os.path.isfile(master_path) else "").entry("%s/unix" % RELAY_SERVICE)
+        wired = [dict(entry.options).get("smtp_sasl_password_maps", "")] if entry else []
+        wired += [current.get("sender_dependent_relayhost_maps") or ""]
+        ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+        wired += [item for item in split_list(current.get("transport_maps") or "") if item == ours]
+        wired += [current.get("smtp_sasl_password_maps") or ""] if spec["password_table"] in \
+            (current.get("smtp_sasl_password_maps") or "") else []
+        kept = set((part["type"], os.path.normpath(part["path"])) for _name, _class, part in parts)
+        kept_sources = set(path for _type, path in kept)
+        files = []
+        for reference in wired:
+            table_type, sep, path = reference.partition(":")
+            if not sep or table_type not in INDEX_SUFFIXES or not os.path.isabs(path):
+                continue
+            if (table_type, os.path.normpath(path)) in kept:
+                continue
+            # A source the relay still writes (under another type) stays; only its old index goes.
+            sources = [] if os.path.normpath(path) in kept_sources else [""]
+            files += [((reference,), path + suffix) for suffix in sources + INDEX_SUFFIXES[table_type]]
+        for _name, _class, part in parts:  # the same table, now of another type: the old index goes
+            for suffix in sorted(ALL_INDEX_SUFFIXES - set(INDEX_SUFFIXES[part["type"]])):
+                names = tuple("%s:%s" % (table_type, part["path"]) for table_type, suffixes in
+                              sorted(INDEX_SUFFIXES.items()) if suffix in suffixes)
+                files.append((names, part["path"] + suffix))
+        found = []
+        for pair in files:
+            if os.path.lexists(pair[1]) and pair[1] not in [known for _names, known in found]:
+                found.append(pair)
+        return found
+
+    def _warn_of_a_foreign_relay_service(self, config_dir, current, spec):
+        """A relay-tls service nothing of the relay routes to is someone else's: say it is replaced."""
+        master_path = os.path.join(config_dir, "master.cf")
+        entry = MasterCf(read_text(master_path) if os.path.isfile(master_path) else "").entry("%s/unix" % RELAY_SERVICE)
+        ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+        routed = (current.get("default_transport") or "").strip() == RELAY_SERVICE or \
+            ours in split_list(current.get("transport_maps") or "")
+        if entry is not None and not routed:
+            self.warnings.append("master.cf's %s service, which the relay did not route to, is replaced by the relay's"
+                                 % RELAY_SERVICE)
+
     @staticmethod
     def _table_entries(table_type, path):
         """A table's entries (key -> value) as the source holds them; {} when there is none."""
@@ -325,17 +374,18 @@ class TlsProfile(PostconfEdit):
     def _remove_files(self, config_dir, files, main_text, master_text):
         """Delete the tables a relay no longer uses (in check mode: say so); one main.cf or master.cf names stays.
 
-        ``files`` are (table source, file) pairs: the source is what main.cf would name. The
-        texts are main.cf and master.cf as planned (None: unchanged, as on disk).
+        ``files`` are (the type:path names that would use it, file) pairs. The texts are
+        main.cf and master.cf as planned (None: unchanged, as on disk).
         """
         named = ""
         for name, planned in (("main.cf", main_text), ("master.cf", master_text)):
             path = os.path.join(config_dir, name)
             named += planned if planned is not None else read_text(path) if os.path.isfile(path) else ""
         removed = []
-        for source, path in files:
-            if re.search(r"(?<![^\s,:=])%s(?![^\s,])" % re.escape(source), named):
-                self.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, source))
+        for names, path in files:
+            still = [name for name in names if re.search(r"(?<![^\s,=])%s(?![^\s,])" % re.escape(name), named)]
+            if still:
+                self.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, still[0]))
                 continue
             if not self.module.check_mode:
                 os.unlink(path)
@@ -487,7 +537,7 @@ class TlsProfile(PostconfEdit):
         """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
         files = [("config_dir", os.path.join(config_dir, "main.cf")),
                  ("config_dir", os.path.join(config_dir, "master.cf"))]
-        files += [("relay (a table it deletes)", path) for _source, path in (relay or {}).get("remove_files", [])]
+        files += [("relay (a table it deletes)", path) for _names, path in (relay or {}).get("remove_files", [])]
         for name, _part_class, part in (relay or {}).get("tables", []):
             files += [("relay.%s" % name, part["path"] + suffix)
                       for suffix in [""] + INDEX_SUFFIXES.get(part["type"], [])]

@@ -147,17 +147,23 @@ def transport_next_hop(value):
     return hop if sep else ""
 
 
-def plan_relay(spec, current, where="relay."):
-    """The RelayPlan of a ``relay`` declaration; ``current`` is main.cf's values (name -> value)."""
+def plan_relay(spec, current, where="relay.", local_domains=()):
+    """The RelayPlan of a ``relay`` declaration.
+
+    ``current`` is main.cf's values (name -> value), ``local_domains`` the domains Postfix
+    delivers here ($mydestination, expanded).
+    """
     plan = RelayPlan()
     for option in ("password_table", "sender_table", "transport_table", "ca_file"):
         check_map_path(spec[option], where + option)
+    _leave_a_sasl_client_naming_ours(plan, spec, current)
     if spec["state"] == "absent":
         # An empty setting is the default (Debian's main.cf has "relayhost ="): it stays.
-        plan.absent_parameters = [name for name in RELAY_PARAMETERS if current.get(name)]
+        plan.absent_parameters += [name for name in RELAY_PARAMETERS if current.get(name)]
         _routing(plan, spec, current, all_mail=False)
         plan.service = relay_service("absent")
         return plan
+    _refuse_what_routes_around(spec, current, where)
     level = spec["level"]
     wrappermode = spec["wrappermode"] if spec["wrappermode"] is not None else spec["port"] == 465
     main_hop = nexthop(spec["host"], spec["port"], spec["mx_lookup"], where)
@@ -177,25 +183,39 @@ def plan_relay(spec, current, where="relay."):
             plan.hops.append(hop)
     if main_secret:
         plan.passwords[main_hop] = main_secret
+    local = set(domain.lower() for domain in local_domains)
     for destination in spec["destinations"] or []:
         key = normalize_destination(destination, where + "destinations")
         if key.startswith("[") or destination_port(key) is not None:
             raise InputError(where + "destinations", "%r: give mail domains (example.com, .example.com for its "
                                                      "sub-domains), as a transport table holds them" % destination)
+        if key.lstrip(".") in local:
+            raise InputError(where + "destinations", "%s is delivered on this host (mydestination): its mail would "
+                                                     "leave for the relay instead" % key)
         plan.transports[key] = "%s:%s" % (RELAY_SERVICE, main_hop)
     if plan.transports and plan.sender_relays:
         raise InputError(where + "sender_relays", "per-sender relays route all of a sender's mail; they cannot "
                                                   "be combined with destinations")
     _check_level(plan, level, wrappermode, bool(plan.passwords), spec["allow_password_without_tls"], where)
+    if level == "verify" and plan.passwords and spec["mx_lookup"]:
+        plan.warnings.append("relay: level verify with MX lookups checks the certificate against a name from DNS, "
+                             "which is not authenticated without DNSSEC; secure (the default) checks the relay's")
+    if any(key in plan.sender_relays for key in plan.passwords):
+        _refuse_sender_credentials_elsewhere(spec, current, where)
     _check_entries(plan, where)
     plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
 
     if not plan.transports:
         plan.parameters["relayhost"] = main_hop
+    elif (current.get("relayhost") or "").strip() == main_hop:
+        plan.absent_parameters.append("relayhost")  # ours, from when the relay took all mail
     if plan.sender_relays:
         plan.parameters["sender_dependent_relayhost_maps"] = "%s:%s" % (spec["table_type"], spec["sender_table"])
-    plan.absent_parameters = [name for name in RELAY_PARAMETERS
-                              if name not in plan.parameters and current.get(name)]
+    elif current.get("sender_dependent_relayhost_maps"):
+        plan.absent_parameters.append("sender_dependent_relayhost_maps")
+    if not plan.transports and current.get("relay_domains"):
+        plan.warnings.append("relay: mail to relay_domains (%s) goes through relay_transport, not relay-tls"
+                             % current["relay_domains"])
     _routing(plan, spec, current, all_mail=not plan.transports)
     plan.service = relay_service("present", _service_options(plan, spec, level, wrappermode, where))
     if plan.passwords:
@@ -204,10 +224,14 @@ def plan_relay(spec, current, where="relay."):
 
 
 def _service_options(plan, spec, level, wrappermode, where):
-    """The -o overrides of relay-tls: the relay's TLS level and its SASL client, for relay mail only."""
-    options = [("smtp_tls_security_level", level), ("smtp_tls_policy_maps", "")]
+    """The -o overrides of relay-tls: the relay's TLS level and its SASL client, for relay mail only.
+
+    No fallback relay (it would be offered a sender's password), no policy table (it could lower
+    the level), and the CA file as the only trust anchor (not also main.cf's smtp_tls_CApath).
+    """
+    options = [("smtp_tls_security_level", level), ("smtp_tls_policy_maps", ""), ("smtp_fallback_relay", "")]
     if level in VERIFIED_LEVELS:
-        options.append(("smtp_tls_CAfile", spec["ca_file"]))
+        options += [("smtp_tls_CAfile", spec["ca_file"]), ("smtp_tls_CApath", "")]
     if wrappermode:
         options.append(("smtp_tls_wrappermode", "yes"))
     if plan.passwords:
@@ -252,6 +276,46 @@ def _check_level(plan, level, wrappermode, with_password, allowed, where):
     elif level == "encrypt":
         plan.warnings.append("relay: level encrypt does not authenticate the relay: a man in the middle with "
                              "any certificate receives the password; secure is the default")
+
+
+def _refuse_what_routes_around(spec, current, where):
+    """main.cf settings that would send relay mail around relay-tls, or lower its level."""
+    if current.get("smtp_tls_per_site"):
+        raise InputError(where + "level", "main.cf sets smtp_tls_per_site (obsolete since Postfix 2.3), whose "
+                                          "entries override any level for their destinations; replace it with "
+                                          "smtp_tls_policy_maps first")
+    if current.get("sender_dependent_default_transport_maps"):
+        raise InputError(where + "host", "main.cf sets sender_dependent_default_transport_maps, whose entries send "
+                                         "a sender's mail around relay-tls; remove it first")
+    transport = (current.get("default_transport") or "smtp").strip()
+    if transport not in ("smtp", RELAY_SERVICE) and not spec["destinations"]:
+        raise InputError(where + "host", "main.cf sets default_transport = %s, which the relay would replace "
+                                         "(and removing the relay would not bring back); set it to smtp, or "
+                                         "remove it, first" % transport)
+
+
+def _refuse_sender_credentials_elsewhere(spec, current, where):
+    """A sender's password is looked up by sender, whatever the next hop: only relays may be reached."""
+    ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+    others = [item for item in split_list(current.get("transport_maps") or "") if item != ours]
+    if others:
+        raise InputError(where + "sender_relays", "per-sender credentials would be offered to any next hop of "
+                                                  "transport_maps (%s) reached through relay-tls; give the senders "
+                                                  "the relay's own credentials, or remove transport_maps"
+                         % ", ".join(others))
+
+
+def _leave_a_sasl_client_naming_ours(plan, spec, current):
+    """A SASL client set in main.cf (the how-to's way) that names the relay's password table goes: it
+    would offer the relay's password to every server, at main.cf's level."""
+    ours = "%s:%s" % (spec["table_type"], spec["password_table"])
+    if ours not in split_list(current.get("smtp_sasl_password_maps") or ""):
+        return
+    names = [name for name in sorted(current) if name.startswith("smtp_sasl_") or
+             name == "smtp_sender_dependent_authentication"]
+    plan.absent_parameters += names
+    plan.warnings.append("relay: main.cf's SASL client (%s) named the relay's password table and offered it to "
+                         "every server; it is removed, relay-tls carries it" % ", ".join(names))
 
 
 def relay_service(state, options=()):

@@ -12,7 +12,7 @@ from .lines import LIST_SEPARATORS
 from .table import LookupTable
 
 # What a path cannot hold once main.cf names it in a map list (or master.cf in an -o value).
-_PATH_BREAKERS = re.compile("[%s{}\x00-\x1f\x7f\ud800-\udfff]" % re.escape(LIST_SEPARATORS))
+_PATH_BREAKERS = re.compile("[%s{}$\x00-\x1f\x7f\ud800-\udfff]" % re.escape(LIST_SEPARATORS))
 
 # Types postmap compiles into an index, and the files it writes beside the source.
 INDEX_SUFFIXES = {
@@ -49,8 +49,8 @@ def check_map_path(path, where):
     if not isinstance(path, str) or not path.startswith("/"):
         raise InputError(where, "%r is not an absolute path" % (path,))
     if _PATH_BREAKERS.search(path):
-        raise InputError(where, "%r holds a space, comma, brace or control character: Postfix would read it as "
-                                "more than one word of a list" % (path,))
+        raise InputError(where, "%r holds a space, comma, brace, '$' or control character: Postfix would read it "
+                                "as more than one word of a list, or expand it" % (path,))
     return path
 
 

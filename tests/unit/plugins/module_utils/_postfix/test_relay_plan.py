@@ -40,8 +40,8 @@ def test_a_relay_with_credentials_routes_all_mail_through_its_own_transport():
     assert plan.service["state"] == "present" and plan.service["command"] == "smtp"
     # The level and the SASL client bind relay-tls only, and no policy table can lower the level.
     assert options(plan) == {
-        "smtp_tls_security_level": "secure", "smtp_tls_policy_maps": "",
-        "smtp_tls_CAfile": "/etc/ssl/certs/ca-certificates.crt",
+        "smtp_tls_security_level": "secure", "smtp_tls_policy_maps": "", "smtp_fallback_relay": "",
+        "smtp_tls_CAfile": "/etc/ssl/certs/ca-certificates.crt", "smtp_tls_CApath": "",
         "smtp_sasl_auth_enable": "yes", "smtp_sasl_password_maps": "hash:/etc/postfix/sasl_passwd",
         "smtp_sasl_security_options": "noplaintext,noanonymous", "smtp_sasl_tls_security_options": "noanonymous"}
     assert plan.hops == ["[smtp.example.net]:587"]
@@ -100,7 +100,10 @@ def test_only_some_destinations_through_the_relay():
     assert plan.transports == {"example.com": "relay-tls:[smtp.example.net]:587",
                                ".example.com": "relay-tls:[smtp.example.net]:587"}
     assert plan.parameters == {"transport_maps": "hash:/etc/postfix/relay_transport, hash:/etc/postfix/transport"}
-    assert plan.absent_parameters == ["relayhost"], "no relayhost, and default_transport stays the host's"
+    assert plan.absent_parameters == [], "the host's own relayhost and default_transport stay"
+    ours = plan_relay(spec(destinations=["example.com"]), {"relayhost": "[smtp.example.net]:587",
+                                                           "default_transport": RELAY_SERVICE})
+    assert sorted(ours.absent_parameters) == ["default_transport", "relayhost"], "the relay's own go"
     current = {"transport_maps": "hash:/etc/postfix/relay_transport, hash:/etc/postfix/transport"}
     assert plan_relay(spec(destinations=["example.com"]), current).parameters == {}
     assert plan_relay(spec(), current).parameters["transport_maps"] == "hash:/etc/postfix/transport"
