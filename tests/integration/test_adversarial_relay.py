@@ -27,58 +27,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import COLLECTIONS, settle
+from conftest import settle
+from relay_helpers import PASSWORD, RELAY, USERNAME, absent_spec, profile, relay_spec
+from relay_helpers import run_module_process as run
 from helpers import ansible_env, snapshot
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import table as table_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.lines import split_list
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import (
-    LookupTable,
-    all_word_keys,
-    check_key,
-)
-
-PASSWORD = "Pa55:w0rd with space"
-RELAY = "[smtp.relay.test]:587"
-USERNAME = "mailer@example.org"
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-def run(module, args):
-    """Run a module as Ansible runs it on a host; return (result or None, everything it printed)."""
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules." + module],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        result = None  # a traceback instead of a result
-    return result, proc.stdout + proc.stderr
-
-
-def profile(config_dir, relay, check=False, **more):
-    args = dict(config_dir=str(config_dir), validate="postfix -c %s check", preflight={"mode": "skip"},
-                relay=relay, _ansible_diff=True, _ansible_check_mode=check, **more)
-    return run("tls_profile", args)
-
-
-def relay_spec(config_dir, **overrides):
-    spec = dict(host="smtp.relay.test", username=USERNAME, password=PASSWORD,
-                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"),
-                transport_table=str(config_dir / "relay_transport"))
-    spec.update(overrides)
-    return spec
-
-
-def absent_spec(config_dir, **overrides):
-    spec = dict(state="absent", password_table=str(config_dir / "sasl_passwd"),
-                sender_table=str(config_dir / "sender_relay"), transport_table=str(config_dir / "relay_transport"))
-    spec.update(overrides)
-    return spec
 
 
 def postmap_q(config_dir, table, key):
@@ -501,25 +462,6 @@ def test_the_plain_reader_and_the_general_grammar_read_nasty_texts_alike(text):
         general = LookupTable(text)
     assert _view(fast) == _view(general)
     assert fast.render() == text
-
-
-@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
-@given(keys=st.lists(st.text(alphabet="iIfFeEnNdD\u0130\u0131#\t\n\0 \u00a0\x1c", max_size=6), max_size=4))
-@example(keys=["\u0130F"])
-@example(keys=["end\u0131f"])
-def test_the_batch_key_check_agrees_with_check_key(keys):
-    """Claim 6 (minor: the disagreement only costs the per-key fallback). ``all_word_keys`` finds
-    block keywords with re.IGNORECASE, whose case folding differs from str.lower(): 'İF' (U+0130)
-    and 'endıf' (dotless i) match ``if``/``endif`` there, while check_key (str.lower) accepts
-    them. The batch check is claimed to behave exactly as the per-key check."""
-    def accepted(key):
-        try:
-            check_key(key, "entries", False)
-            return True
-        except InputError:
-            return False
-
-    assert all_word_keys(keys) == all(accepted(key) for key in keys)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

@@ -21,53 +21,17 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import COLLECTIONS, settle
+from conftest import settle
+from relay_helpers import PASSWORD, RELAY, absent_spec, profile, relay_spec
 from helpers import snapshot
 
-PASSWORD = "Pa55:w0rd with space"
 SENDER_PASSWORD = "S3nder-only s3cret"
-RELAY = "[smtp.relay.test]:587"
-USERNAME = "mailer@example.org"
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-def run(module, args):
-    """Run a module as Ansible runs it on a host; return (result or None, everything it printed)."""
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules." + module],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        result = None
-    return result, proc.stdout + proc.stderr
-
-
-def profile(config_dir, relay, check=False, preflight=None, **more):
-    args = dict(config_dir=str(config_dir), validate="postfix -c %s check", preflight=preflight or {"mode": "skip"},
-                relay=relay, _ansible_diff=True, _ansible_check_mode=check, **more)
-    return run("tls_profile", args)
-
-
-def relay_spec(config_dir, **overrides):
-    spec = dict(host="smtp.relay.test", username=USERNAME, password=PASSWORD,
-                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"),
-                transport_table=str(config_dir / "relay_transport"))
-    spec.update(overrides)
-    return dict((key, value) for key, value in spec.items() if value is not None)
-
-
-def absent_spec(config_dir, **overrides):
-    spec = dict(state="absent", password_table=str(config_dir / "sasl_passwd"),
-                sender_table=str(config_dir / "sender_relay"), transport_table=str(config_dir / "relay_transport"))
-    spec.update(overrides)
-    return spec
-
 
 SENDER_RELAYS = [{"sender": "@other.example", "host": "relay.other.test", "username": "other",
                   "password": SENDER_PASSWORD}]

@@ -1,7 +1,7 @@
 """Relaying through a smarthost (tls_profile's relay, the tls_relay role) with this machine's Postfix tools.
 
 Real postconf, postmap and `postfix check` on a sandboxed config directory; the probes and
-real mail through a SASL relay are the molecule fleet's job (molecule/tls_fleet).
+real mail through a SASL relay are the molecule scenario's job (extensions/molecule/tls_relay).
 """
 
 from __future__ import annotations
@@ -11,33 +11,13 @@ import os
 import re
 import stat
 import subprocess
-import sys
 
 import pytest
-from conftest import COLLECTIONS, effective_config, postconf, settle
+from conftest import effective_config, postconf, settle
 from helpers import run_playbook, snapshot
+from relay_helpers import PASSWORD, RELAY, profile, relay_spec
 
-PASSWORD = "Pa55:w0rd with space"  # a colon and a space inside: both legal in a password
 OTHER_PASSWORD = "0ther-s3cret"
-RELAY = "[smtp.relay.test]:587"
-
-
-def profile(config_dir, relay, check=False, **more):
-    """Run tls_profile as Ansible runs it on a host; return (result, everything it printed)."""
-    args = dict(config_dir=str(config_dir), validate="postfix -c %s check", preflight={"mode": "skip"},
-                relay=relay, _ansible_diff=True, _ansible_check_mode=check, **more)
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.tls_profile"],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    return json.loads(proc.stdout), proc.stdout + proc.stderr
-
-
-def relay_spec(config_dir, **overrides):
-    spec = dict(host="smtp.relay.test", username="mailer@example.org", password=PASSWORD,
-                password_table=str(config_dir / "sasl_passwd"), sender_table=str(config_dir / "sender_relay"),
-                transport_table=str(config_dir / "relay_transport"))
-    spec.update(overrides)
-    return spec
 
 
 def relay_options(config_dir):

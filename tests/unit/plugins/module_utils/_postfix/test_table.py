@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import table as table_module
@@ -167,8 +167,11 @@ def test_texts_the_plain_reader_leaves_to_the_grammar(text):
     assert table_module._needs_grammar(text)
 
 
-@settings(max_examples=500, deadline=None)
-@given(keys=st.lists(st.text(alphabet="aIfENDd# \t\n\0é./", min_size=0, max_size=6), max_size=5))
+@settings(max_examples=2000, deadline=None)
+@given(keys=st.lists(st.text(alphabet="aIfFeENnDd# \t\n\0é./\u0130\u0131\u00a0\x1c", min_size=0, max_size=6),
+                     max_size=5))
+@example(keys=["\u0130F"])  # re.IGNORECASE would take it for "if", Postfix does not
+@example(keys=["end\u0131f"])
 def test_batch_key_check_agrees_with_check_key(keys):
     def accepted(key):
         try:
