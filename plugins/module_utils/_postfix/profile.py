@@ -72,6 +72,14 @@ class Part(object):
         return getattr(self._module, name)
 
 
+def refuse_one_file_twice(files):
+    """Refuse two (option, path) of ``files`` that are one file: each file this call touches is one thing."""
+    for index, (option, path) in enumerate(files):
+        for other_option, other in files[:index]:
+            if same_file_name(path, other):
+                raise InputError(option, "%s is also %s (%s); each file is one thing" % (path, other_option, other))
+
+
 class PasswordTable(LookupTableEdit):
     """A relay's credentials: a secret table that is 0600 (its index too), whatever an earlier file's mode."""
 
@@ -268,8 +276,14 @@ class TlsProfile(PostconfEdit):
         tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
                   ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
                   ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
-        self._refuse_relay_paths(config_dir, where, spec["table_type"], tables)
+        relay_files = [(where + name, path + suffix) for name, _class, path, _entries in tables
+                       for suffix in [""] + INDEX_SUFFIXES[spec["table_type"]]]
+        refuse_one_file_twice([("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
+                              + relay_files)
         self.warnings.extend(plan.warnings)
+        master_path = os.path.join(config_dir, "master.cf")
+        master = read_text(master_path) if os.path.isfile(master_path) else ""
+        service = MasterCf(master).entry("%s/unix" % RELAY_SERVICE)  # the relay-tls there is now
         parts = []
         for name, part_class, path, entries in tables:
             if entries:
@@ -277,8 +291,8 @@ class TlsProfile(PostconfEdit):
                                                      key=None, value=None, entries=entries, state="present",
                                                      exclusive=True, secret=part_class is PasswordTable,
                                                      backup=False)))
-        remove_files = self._unused_relay_tables(config_dir, spec, current, parts)
-        self._warn_of_a_foreign_relay_service(config_dir, current, spec)
+        remove_files = self._unused_relay_tables(spec, current, service, parts)
+        self._warn_of_a_foreign_relay_service(spec, current, service)
         declarations.insert(index + 1, dict(
             where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
             parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=[plan.service],
@@ -287,9 +301,9 @@ class TlsProfile(PostconfEdit):
                                 "senders": sorted(plan.sender_relays), "destinations": sorted(plan.transports),
                                 "removed_files": []}
         return {"tables": parts, "remove_files": [pair for pair in remove_files if os.path.lexists(pair[1])],
-                "probes": self._relay_probes(config_dir, spec, plan, current, item["preflight"])}
+                "probes": self._relay_probes(spec, plan, current, master, item["preflight"])}
 
-    def _relay_probes(self, config_dir, spec, plan, current, preflight):
+    def _relay_probes(self, spec, plan, current, master, preflight):
         """The relay's next hops to probe: the new ones, or all when relay-tls changes (level, CA, SMTPS)."""
         if not plan.hops:
             return []
@@ -299,31 +313,15 @@ class TlsProfile(PostconfEdit):
         service = plan.service
         entry = wanted_entry(service["service"], service["type"], dict((name, service[name]) for name in MASTER_FIELDS),
                              service["command"], service["args"], service["options"])
-        master_path = os.path.join(config_dir, "master.cf")
-        master = read_text(master_path) if os.path.isfile(master_path) else ""
         changed = plan_master_edit(master, "%s/%s" % (service["service"], service["type"]), entry)[0] != master
         return [({"destination": hop, "level": plan.probe["level"], "probe": plan.probe}, preflight)
                 for hop in plan.hops if changed or hop not in before]
 
-    def _refuse_relay_paths(self, config_dir, where, table_type, tables):
-        """A relay table is none of Postfix's files, nor another of the relay's tables."""
-        files = [(name, path + suffix) for name, _class, path, _entries in tables
-                 for suffix in [""] + INDEX_SUFFIXES[table_type]]
-        for name in ("main.cf", "master.cf"):
-            files.insert(0, ("config_dir", os.path.join(config_dir, name)))
-        for position, (option, path) in enumerate(files):
-            for other_option, other in files[:position]:
-                if same_file_name(path, other):
-                    raise InputError(where + option if option != "config_dir" else "config_dir",
-                                     "%s is also %s (%s); each file is one thing" % (path, other_option, other))
-
-    def _unused_relay_tables(self, config_dir, spec, current, parts):
+    def _unused_relay_tables(self, spec, current, service, parts):
         """(source, file) of the tables the relay wired up before and no longer uses: a table now
         empty, one at another path or of another type (its index files). Only what relay-tls or
         main.cf named as the relay's is ever deleted; never a file that merely lies at a default path."""
-        master_path = os.path.join(config_dir, "master.cf")
-        entry = MasterCf(read_text(master_path) if os.path.isfile(master_path) else "").entry("%s/unix" % RELAY_SERVICE)
-        wired = [dict(entry.options).get("smtp_sasl_password_maps", "")] if entry else []
+        wired = [dict(service.options).get("smtp_sasl_password_maps", "")] if service else []
         wired += [current.get("sender_dependent_relayhost_maps") or ""]
         ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
         wired += [item for item in split_list(current.get("transport_maps") or "") if item == ours]
@@ -352,14 +350,12 @@ class TlsProfile(PostconfEdit):
                 found.append(pair)
         return found
 
-    def _warn_of_a_foreign_relay_service(self, config_dir, current, spec):
+    def _warn_of_a_foreign_relay_service(self, spec, current, service):
         """A relay-tls service nothing of the relay routes to is someone else's: say it is replaced."""
-        master_path = os.path.join(config_dir, "master.cf")
-        entry = MasterCf(read_text(master_path) if os.path.isfile(master_path) else "").entry("%s/unix" % RELAY_SERVICE)
         ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
         routed = (current.get("default_transport") or "").strip() == RELAY_SERVICE or \
             ours in split_list(current.get("transport_maps") or "")
-        if entry is not None and not routed:
+        if service is not None and not routed:
             self.warnings.append("master.cf's %s service, which the relay did not route to, is replaced by the relay's"
                                  % RELAY_SERVICE)
 
@@ -547,11 +543,7 @@ class TlsProfile(PostconfEdit):
         if certificate:
             files += [("certificate.cert_file", certificate["cert_file"]),
                       ("certificate.key_file", certificate["key_file"])]
-        for index, (option, path) in enumerate(files):
-            for other_option, other in files[:index]:
-                if same_file_name(path, other):
-                    raise InputError(option, "%s is also written as %s (%s); each file is one thing"
-                                     % (path, other_option, other))
+        refuse_one_file_twice(files)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
