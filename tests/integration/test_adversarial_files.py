@@ -246,6 +246,34 @@ def test_temporaries_get_the_final_mode_before_any_byte(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+def test_a_temporary_another_writer_removes_under_us_is_retried_not_refused(tmp_path, monkeypatch):
+    """Another writer may unlink the temporary between our open and our fstat (nlink 0): retry, not 'hard link'."""
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import files
+
+    path = str(tmp_path / "main.cf")
+    with open(path, "w") as handle:
+        handle.write("old\n")
+    tmp = path + files.TMP_SUFFIX
+    with open(tmp, "w") as handle:
+        handle.write("another writer's\n")
+    os.chmod(tmp, 0o600)
+    real_open_regular = files.open_regular
+    removed = []
+
+    def open_then_lose_it(name, flags=os.O_RDONLY):
+        fd, info = real_open_regular(name, flags)
+        if name == tmp and not removed:
+            os.unlink(tmp)
+            removed.append(name)
+            info = os.fstat(fd)
+        return fd, info
+
+    monkeypatch.setattr(files, "open_regular", open_then_lose_it)
+    with files.EditLock(path) as lock:
+        lock.replace("new\n", files.FileAttributes(0o644, os.geteuid(), os.getegid()))
+    assert removed and open(path).read() == "new\n" and not os.path.exists(tmp)
+
+
 def test_backup_of_a_secret_table_is_as_private_as_the_table(tmp_path, config_dir):
     path = config_dir / "sasl_passwd"
     path.write_text("[smtp.example.net]:587 relay@example.net:old-%s\n" % PASSWORD)

@@ -228,6 +228,9 @@ class EditLock(object):
                 if again.errno == errno.ENOENT:
                     return None, False  # the other writer renamed it meanwhile: try again
                 raise ConfigError("cannot open %s: %s" % (self.tmp_path, again.strerror), path=self.tmp_path)
+        if info.st_nlink == 0:
+            os.close(fd)
+            return None, False  # another writer removed it between our open and fstat: try again
         problem = _foreign(info, self.tmp_path)
         if problem:
             os.close(fd)
