@@ -34,12 +34,36 @@ options:
     description:
       - Path of the certificate file (C(smtpd_tls_cert_file)), PEM. It may hold the chain after the server's
         certificate; the first certificate is the one checked against the key.
+      - Required with O(key_file) unless O(chains) is given.
     type: path
-    required: true
   key_file:
     description: Path of the private key file (C(smtpd_tls_key_file)), PEM, not encrypted.
     type: path
-    required: true
+  chains:
+    description:
+      - Several keys, each with its certificate chain (for example RSA and ECDSA side by side, as
+        C(smtpd_tls_chain_files) takes them), instead of O(cert_file) and O(key_file). Each pair is checked
+        and installed as the single pair is; two keys of one algorithm are refused, since Postfix uses at
+        most one of each (postconf(5), C(smtpd_tls_chain_files)).
+      - The module writes the files; setting C(smtpd_tls_chain_files) is M(mailtls.postfix.tls_profile)'s
+        (or M(mailtls.postfix.postconf)'s) job.
+    type: list
+    elements: dict
+    suboptions:
+      key_file:
+        description: The private key file.
+        type: path
+        required: true
+      cert_file:
+        description: The certificate file, the server's certificate first, then its issuers.
+        type: path
+        required: true
+      key_content:
+        description: The key (PEM) to write; never logged or returned.
+        type: str
+      cert_content:
+        description: The certificate chain (PEM) to write.
+        type: str
   cert_content:
     description:
       - PEM text of the certificate (and its chain) to write to O(cert_file). A final newline is added when
@@ -135,6 +159,18 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "_25._tcp.mx.example. IN TLSA 3 1 1 {{ certificate.certificate.tlsa_3_1_1 }}"
 
+- name: RSA and ECDSA keys side by side, each checked against its chain
+  mailtls.postfix.tls_certificate:
+    chains:
+      - key_file: /etc/postfix/tls/rsa.key
+        cert_file: /etc/postfix/tls/rsa.pem
+        key_content: "{{ mx_rsa_key }}"
+        cert_content: "{{ lookup('file', 'mx.rsa.fullchain.pem') }}"
+      - key_file: /etc/postfix/tls/ecdsa.key
+        cert_file: /etc/postfix/tls/ecdsa.pem
+        key_content: "{{ mx_ecdsa_key }}"
+        cert_content: "{{ lookup('file', 'mx.ecdsa.fullchain.pem') }}"
+
 - name: A self-signed pair for a lab host, made once
   mailtls.postfix.tls_certificate:
     cert_file: /etc/ssl/certs/mailtls-smtpd.pem
@@ -156,9 +192,21 @@ key_changed:
   description: Whether the key file was (would be) written.
   returned: always
   type: bool
+changed_files:
+  description: The files written (or that would be).
+  returned: always
+  type: list
+  elements: str
+certificates:
+  description:
+    - Each pair's certificate, as RV(certificate) describes it, with C(cert_file), C(key_file) and
+      C(key_algorithm) (V(rsa), V(ecdsa), V(ed25519), V(ed448)).
+  returned: always
+  type: list
+  elements: dict
 certificate:
   description:
-    - The server's certificate (the first in O(cert_file)).
+    - The server's certificate (the first in O(cert_file), or of the first item of O(chains)).
     - Null in check mode when the pair would be generated (a real run generates another one).
   returned: always
   type: dict

@@ -185,13 +185,39 @@ options:
     type: dict
     suboptions:
       cert_file:
-        description: The certificate file.
+        description: The certificate file (C(smtpd_tls_cert_file)); with O(certificate.key_file), unless O(certificate.chains).
         type: path
-        required: true
       key_file:
-        description: The private key file.
+        description: The private key file (C(smtpd_tls_key_file)).
         type: path
-        required: true
+      chains:
+        description:
+          - One or more keys, each with its certificate chain (RSA and ECDSA side by side), set as
+            C(smtpd_tls_chain_files) (Postfix 3.4 and later) - each key file listed right before its
+            chain file, as postconf(5) requires. The legacy C(smtpd_tls_cert_file), C(smtpd_tls_key_file),
+            C(smtpd_tls_eccert_file), C(smtpd_tls_eckey_file), C(smtpd_tls_dcert_file) and
+            C(smtpd_tls_dkey_file) are removed (Postfix ignores them then, and warns).
+          - Each key is checked to belong to its certificate before anything is replaced; two keys of one
+            algorithm are refused (Postfix uses at most one RSA, one ECDSA, one Ed25519, one Ed448).
+          - Cannot be combined with O(certificate.cert_file), O(certificate.key_file), the contents or
+            O(certificate.self_signed).
+        type: list
+        elements: dict
+        suboptions: &chain
+          key_file:
+            description: The private key file.
+            type: path
+            required: true
+          cert_file:
+            description: The certificate file, the server's certificate first, then its issuers.
+            type: path
+            required: true
+          key_content:
+            description: The key (PEM) to install; never shown. Requires O(certificate.chains[].cert_content).
+            type: str
+          cert_content:
+            description: The certificate chain (PEM) to install.
+            type: str
       cert_content:
         description: The certificate (PEM) to install.
         type: str
@@ -220,6 +246,99 @@ options:
         description: The certificate file's mode.
         type: raw
         default: "0644"
+  receiving: &receiving
+    description:
+      - The receiving side beyond its own certificate - names served by SNI, DANE TLSA records, a
+        renewal hook for certificates renewed outside Ansible, the self-probe after a deploy.
+    type: dict
+    suboptions:
+      sni:
+        description:
+          - Names (A-label DNS names, or C(.domain) for its subdomains) and the keys and chains served to a
+            client that asks for them (TLS SNI), written to O(receiving.sni_table) and built with
+            C(postmap -F) into C(tls_server_sni_maps). The default certificate's names (and
+            C(myhostname)) are mapped to the default chains too, as postconf(5) advises, unless given here.
+          - The index holds the private keys; the table and its index are C(0600). It is rebuilt when a
+            key or chain file changes even when the table text does not.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          names:
+            description: The names.
+            type: list
+            elements: str
+            required: true
+          chains:
+            description: Their keys and chains, as O(certificate.chains).
+            type: list
+            elements: dict
+            required: true
+            suboptions: *chain
+      sni_table:
+        description: The SNI table's source file.
+        type: path
+        default: /etc/postfix/tls_server_sni
+      sni_table_type:
+        description: The SNI table's type (an indexed type); C(default_database_type) when omitted.
+        type: str
+      dane:
+        description:
+          - Return the DANE C(3 1 1) TLSA records of the deployed keys (RV(tlsa)), and of keys not yet deployed
+            (O(receiving.dane.next_keys)), so that a key rollover publishes the next key's record first.
+        type: dict
+        suboptions:
+          names:
+            description: The MX host names the records are for; C(myhostname) when empty.
+            type: list
+            elements: str
+            default: []
+          ports:
+            description: The ports the records are for.
+            type: list
+            elements: int
+            default: [25]
+          file:
+            description: Write the records to this file as zone-file lines (its directory must exist).
+            type: path
+          next_keys:
+            description:
+              - Private or public key files (PEM) of the keys that will replace the deployed ones; their records
+                are returned and written beside the current ones. Never installed, never shown.
+            type: list
+            elements: path
+            default: []
+      renewal_hook:
+        description:
+          - Install a deploy hook at this path (for example
+            C(/etc/letsencrypt/renewal-hooks/deploy/mailtls-postfix)) that, after a renewal outside Ansible,
+            checks every key Postfix loads against its certificate, rebuilds the SNI tables, reloads Postfix
+            and records what it loaded. A key that does not match stops it before the reload (exit 1).
+        type: path
+      self_probe:
+        description:
+          - When to probe the host's own listeners (port 25, and 587 and 465 when master.cf has them) after
+            this call - V(changed) after a reload or restart it caused, V(always), or V(never). The probe fails
+            the task if a listener offers no STARTTLS (or no TLS on 465) or serves a certificate other than
+            the one deployed.
+          - When Postfix is stopped or needs a restart, the result says C(pending) and the probe is the
+            caller's next step (the server role does it after starting or restarting Postfix).
+        type: str
+        choices: [changed, always, never]
+        default: changed
+      self_probe_timeout:
+        description: Seconds each listener may take to serve the deployed certificate after the reload.
+        type: int
+        default: 20
+  hardening: &hardening
+    description:
+      - A named TLS hardening baseline for the receiving side, submission and the sending side - protocols,
+        ciphers and exclusions, in the syntax of the Postfix version at hand (docs/hardening.md has the
+        table and the sources). V(postfix_default) removes those settings so that Postfix's own defaults
+        apply. A parameter in O(parameters) wins over the baseline; two declarations choosing
+        different baselines are an error.
+    type: str
+    choices: [postfix_default, intermediate, modern]
   relay: &relay
     description:
       - Relay outgoing mail through a smarthost over TLS with SASL credentials, as the
@@ -377,7 +496,7 @@ options:
     description:
       - The declarations of more profiles for the same host, each with the options above
         (O(parameters), O(absent_parameters), O(downgrade), O(policy_table), O(master_services),
-        O(certificate), O(relay), O(preflight)), merged after the task's own in one call - so that a host
+        O(certificate), O(relay), O(receiving), O(hardening), O(preflight)), merged after the task's own in one call - so that a host
         in several profiles (forced and opportunistic TLS) costs one round trip and check mode
         predicts what the call does, not what several calls would.
       - A later declaration wins for a parameter, a policy key or a service, except that one with
@@ -396,7 +515,15 @@ options:
       master_services: *master_services
       certificate: *certificate
       relay: *relay
+      receiving: *receiving
+      hardening: *hardening
       preflight: *preflight
+  self_probe:
+    description:
+      - Overrides O(receiving.self_probe) for this call; the server role gives V(always) to probe after it
+        started or restarted Postfix.
+    type: str
+    choices: [changed, always, never]
   migrate_obsolete:
     description: Move obsolete TLS switches (C(smtpd_use_tls), ...) to levels first, as M(mailtls.postfix.tls_migrate).
     type: bool
@@ -633,6 +760,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import SELF_PROBE_WHEN
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, declaration_spec, edit_spec
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
 
@@ -646,6 +774,7 @@ def main():
             packages=dict(type="list", elements="str", default=[]),
             map_types=dict(type="list", elements="str", default=[]),
             reload=dict(type="bool", default=False),
+            self_probe=dict(type="str", choices=list(SELF_PROBE_WHEN)),
             **declaration_spec(LEVELS)
         ),
         supports_check_mode=True,

@@ -117,6 +117,26 @@ def first_line(text):
     return lines[0] if lines else "no reason given"
 
 
+# The key algorithms Postfix tells apart in smtpd_tls_chain_files (postconf(5): at most one key of
+# each; all ECDSA curves count as one), by the OID that opens the DER SubjectPublicKeyInfo.
+_KEY_ALGORITHMS = (
+    ("rsa", bytes.fromhex("06092a864886f70d010101")),
+    ("ecdsa", bytes.fromhex("06072a8648ce3d0201")),
+    ("ed25519", bytes.fromhex("06032b6570")),
+    ("ed448", bytes.fromhex("06032b6571")),
+    ("dsa", bytes.fromhex("06072a8648ce380401")),
+)
+
+
+def key_algorithm(spki_der):
+    """The algorithm of a DER SubjectPublicKeyInfo (its first OID), as Postfix groups them."""
+    head = spki_der[:32]
+    for name, oid in _KEY_ALGORITHMS:
+        if oid in head:
+            return name
+    return "other"
+
+
 class _Pem(object):
     """Where a PEM comes from, for messages: the parameter and the file it is for."""
 
@@ -125,23 +145,61 @@ class _Pem(object):
 
     def error(self, problem):
         if self.parameter.endswith("_content"):
-            noun = "key" if self.parameter == "key_content" else "certificate"
+            noun = "key" if self.parameter.endswith("key_content") else "certificate"
             return InputError(self.parameter, "the %s given for %s %s; nothing was changed"
                               % (noun, self.path, problem))
         return ConfigError("%s: %s %s; nothing was changed" % (self.parameter, self.path, problem), path=self.path)
 
 
+class _Pair(object):
+    """One key and its certificate chain; ``where`` prefixes its parameters (``chains[1].``)."""
+
+    def __init__(self, where, cert, key, given):
+        self.where, self.cert, self.key, self.given = where, cert, key, given
+
+
 class TlsCertificate(FileEditModule):
-    """The tls_certificate module: check a certificate and key pair, and install it when given."""
+    """The tls_certificate module: check certificate and key pairs, and install them when given."""
 
     def execute(self):
         params = self.module.params
+        attributes = self._checked_modes()
+        if params["chains"]:
+            pairs, generate = self._chain_pairs(), False
+        else:
+            pairs, generate = self._single_pair()
+        facts = [self._check_pair(pair) for pair in pairs]
+        self._refuse_two_keys_of_one_kind(pairs, facts)
+        if generate or any(pair.given for pair in pairs):
+            self._put_pairs([pair for pair in pairs if pair.given or generate], attributes)
+            if generate and self.module.check_mode:
+                facts = [None]  # the pair a real run generates is another one
+        else:
+            self.result.update(changed=False, cert_changed=False, key_changed=False, changed_files=[])
+        for pair, found in zip(pairs, facts):
+            if found:
+                found.update(cert_file=pair.cert.path, key_file=pair.key.path)
+                if found.get("expired"):
+                    self.warnings.append("%scert_file: the certificate for %s expired on %s"
+                                         % (pair.where, pair.cert.path, found["not_after"]))
+        self.result["certificate"] = facts[0]
+        self.result["certificates"] = [found for found in facts if found]
+
+    def _single_pair(self):
+        """The one pair of cert_file and key_file: given, generated, or checked where it is."""
+        params = self.module.params
         cert_file, key_file = params["cert_file"], params["key_file"]
+        if not cert_file or not key_file:
+            raise InputError("cert_file" if not cert_file else "key_file",
+                             "is required (or give chains, a list of key and certificate files)")
         given = params["cert_content"] is not None
-        attributes = self._checked_arguments(given)
+        self._refuse_contradictions("", params, given)
+        if same_file_name(cert_file, key_file) and (given or params["self_signed"]):  # also through a linked dir
+            raise InputError("key_file", "is cert_file as well; the module writes the certificate and the key to "
+                                         "two files (Postfix reads the key from smtpd_tls_key_file)")
         cert_found, key_found = self._exists(cert_file, "cert_file"), self._exists(key_file, "key_file")
         if key_found:
-            self._refuse_exposed_key(key_file)
+            self._refuse_exposed_key(key_file, "key_file")
         if params["self_signed"] and cert_found != key_found:
             missing, there = ("key_file", "cert_file") if cert_found else ("cert_file", "key_file")
             raise ConfigError("%s: %s does not exist but %s %s does; self_signed generates both or neither: "
@@ -158,55 +216,97 @@ class TlsCertificate(FileEditModule):
             # Only paths (or a self-signed pair made earlier): check what is there, write nothing.
             cert = _Pem("cert_file", cert_file, self._read_existing(cert_file, "cert_file"))
             key = _Pem("key_file", key_file, self._read_existing(key_file, "key_file"))
-        facts = self._check_pair(cert, key)
-        if given or generate:
-            self._put_pair(cert, key, attributes)
-            if generate and self.module.check_mode:
-                facts = None  # the pair a real run generates is another one
-        else:
-            self.result.update(changed=False, cert_changed=False, key_changed=False)
-        self.result["certificate"] = facts
-        if facts and facts.get("expired"):
-            self.warnings.append("cert_file: the certificate for %s expired on %s" % (cert_file, facts["not_after"]))
+        return [_Pair("", cert, key, given)], generate
 
-    def _checked_arguments(self, given):
-        """Refuse contradictory or unsafe arguments; return the attributes of the files to write."""
+    def _chain_pairs(self):
+        """The pairs of ``chains``: each installed from its content, or checked where it is."""
         params = self.module.params
+        for name in ("cert_file", "key_file", "cert_content", "key_content"):
+            if params[name] is not None:
+                raise InputError("chains", "cannot be combined with %s; give every key and certificate in chains"
+                                 % name)
+        if params["self_signed"]:
+            raise InputError("chains", "cannot be combined with self_signed")
+        pairs, paths = [], []
+        for index, chain in enumerate(params["chains"]):
+            where = "chains[%d]." % index
+            given = chain["cert_content"] is not None
+            self._refuse_contradictions(where, chain, given)
+            for name in ("cert_file", "key_file"):
+                paths.append((where + name, chain[name]))
+            if self._exists(chain["key_file"], where + "key_file"):
+                self._refuse_exposed_key(chain["key_file"], where + "key_file")
+            if given:
+                cert = _Pem(where + "cert_content", chain["cert_file"], pem_text(chain["cert_content"]))
+                key = _Pem(where + "key_content", chain["key_file"], pem_text(chain["key_content"]))
+            else:
+                cert = _Pem(where + "cert_file", chain["cert_file"],
+                            self._read_existing(chain["cert_file"], where + "cert_file"))
+                key = _Pem(where + "key_file", chain["key_file"],
+                           self._read_existing(chain["key_file"], where + "key_file"))
+            pairs.append(_Pair(where, cert, key, given))
+        for index, (name, path) in enumerate(paths):
+            for other, other_path in paths[:index]:
+                if same_file_name(path, other_path):
+                    raise InputError(name, "is %s as well (%s); every key and certificate chain is a file of its "
+                                           "own" % (other, path))
+        return pairs
+
+    @staticmethod
+    def _refuse_contradictions(where, params, given):
         if (params["cert_content"] is None) != (params["key_content"] is None):
             # AnsibleModule's required_together counts a sub-option given as null: this does not.
-            raise InputError("cert_content", "parameters are required together: cert_content, key_content")
-        if params["self_signed"] and given:
+            raise InputError(where + "cert_content", "parameters are required together: cert_content, key_content")
+        if params.get("self_signed") and given:
             raise InputError("self_signed", "cannot be combined with cert_content and key_content")
+
+    def _checked_modes(self):
+        """Refuse unsafe modes; return the attributes of the files to write."""
+        params = self.module.params
         key_mode = key_file_mode(params["key_mode"])
         cert_mode = file_mode("cert_mode", params["cert_mode"])
         key_gid = group_id(params["key_group"]) if params["key_group"] else None
         if params["self_signed_days"] <= 0:
             raise InputError("self_signed_days", "must be a positive number of days")
-        same = same_file_name(params["cert_file"], params["key_file"])  # also through a linked directory
-        if same and (given or params["self_signed"]):
-            raise InputError("key_file", "is cert_file as well; the module writes the certificate and the key to "
-                                         "two files (Postfix reads the key from smtpd_tls_key_file)")
         return {"cert": (cert_mode, None), "key": (key_mode, key_gid)}
 
-    def _put_pair(self, cert, key, attributes):
-        """Write the checked pair where its bytes differ (nothing in check mode) and report."""
-        current = {}
-        writes = []
-        for name, pem in (("cert", cert), ("key", key)):
-            current[name] = self._current(pem.path, name + "_file")
-            if current[name] != pem.text.encode(ENCODING, ERRORS):
-                mode, gid = attributes[name]
-                writes.append((pem.path, pem.text, self._attributes(pem.path, mode, gid)))
-        for path, _text, _attributes in writes:
+    @staticmethod
+    def _refuse_two_keys_of_one_kind(pairs, facts):
+        """postconf(5), smtpd_tls_chain_files: at most one key of each type (all ECDSA curves are one)."""
+        seen = {}
+        for pair, found in zip(pairs, facts):
+            if found is None:
+                continue
+            algorithm = found["key_algorithm"]
+            if algorithm in seen:
+                raise InputError(pair.where.rstrip(".") or "chains",
+                                 "holds a second %s key (%s is one already); Postfix uses at most one key of each "
+                                 "type (RSA, ECDSA, Ed25519, Ed448)" % (algorithm.upper(), seen[algorithm]))
+            seen[algorithm] = pair.key.path
+
+    def _put_pairs(self, pairs, attributes):
+        """Write the checked pairs where their bytes differ (nothing in check mode) and report."""
+        writes, current = [], {}
+        for pair in pairs:
+            for name, pem in (("cert", pair.cert), ("key", pair.key)):
+                parameter = pair.where + name + "_file"
+                current[pem.path] = self._current(pem.path, parameter)
+                if current[pem.path] != pem.text.encode(ENCODING, ERRORS):
+                    mode, gid = attributes[name]
+                    writes.append((pem.path, pem.text, self._attributes(pem.path, mode, gid), parameter))
+        for path, _text, _attributes, _parameter in writes:
             self._refuse_odd_temporary(path)
         if writes and not self.module.check_mode:
-            self._install(writes, cert.path, key.path)
-        self._report(writes, cert.path, key.path, current["cert"], current["key"], cert.text)
+            self._install(writes)
+        self._report(writes, pairs, current)
 
     def echoed_arguments(self):
         echoed = super().echoed_arguments()
         if echoed.get("key_content") is not None:
             echoed["key_content"] = MASK
+        if isinstance(echoed.get("chains"), list):
+            echoed["chains"] = [dict(chain, key_content=MASK if chain.get("key_content") is not None else None)
+                                if isinstance(chain, dict) else chain for chain in echoed["chains"]]
         return echoed
 
     # --- what is on disk ---------------------------------------------------------------
@@ -237,14 +337,14 @@ class TlsCertificate(FileEditModule):
         return True
 
     @staticmethod
-    def _refuse_exposed_key(key_file):
+    def _refuse_exposed_key(key_file, parameter):
         """An existing key that other users can read (or write) is refused, whatever the run would do."""
         mode = stat.S_IMODE(os.stat(key_file).st_mode)
         if mode & 0o007:
-            raise ConfigError("key_file: the private key %s has mode %04o, so users other than its owner and group "
+            raise ConfigError("%s: the private key %s has mode %04o, so users other than its owner and group "
                               "can read it (consider it exposed); make it 0600 (or 0640 for a trusted group) and "
-                              "replace the key if others may have read it; nothing was changed" % (key_file, mode),
-                              path=key_file)
+                              "replace the key if others may have read it; nothing was changed"
+                              % (parameter, key_file, mode), path=key_file)
 
     @staticmethod
     def _read(path, parameter, flags):
@@ -326,19 +426,21 @@ class TlsCertificate(FileEditModule):
         facts["tlsa_3_1_1"] = tlsa_3_1_1(spki)
         return facts, spki
 
-    def _check_pair(self, cert, key):
-        if cert.parameter == "cert_content" and holds_private_key(cert.text):
+    def _check_pair(self, pair):
+        cert, key = pair.cert, pair.key
+        if cert.parameter.endswith("cert_content") and holds_private_key(cert.text):
             raise cert.error("holds a private key; give the key in key_content only (the certificate file is "
                              "readable by everyone)")
         facts, cert_spki = self._read_certificate(cert)
         key_spki = self._public_key_of_key(key)
         if cert_spki != key_spki:
-            if cert.parameter == "cert_content":
-                raise InputError("cert_content", "the certificate given for %s is not the certificate of the key "
+            if cert.parameter.endswith("cert_content"):
+                raise InputError(cert.parameter, "the certificate given for %s is not the certificate of the key "
                                  "given for %s (their public keys differ); neither file was changed"
                                  % (cert.path, key.path))
-            raise ConfigError("cert_file: %s is not the certificate of the key %s (their public keys differ); "
-                              "nothing was changed" % (cert.path, key.path), path=cert.path)
+            raise ConfigError("%s: %s is not the certificate of the key %s (their public keys differ); "
+                              "nothing was changed" % (cert.parameter, cert.path, key.path), path=cert.path)
+        facts["key_algorithm"] = key_algorithm(key_spki)
         return facts
 
     def _generate(self, subject, days):
@@ -362,15 +464,15 @@ class TlsCertificate(FileEditModule):
 
     # --- writing -----------------------------------------------------------------------
 
-    def _install(self, writes, cert_file, key_file):
+    def _install(self, writes):
         """Lock and write every temporary first, then rename them back to back."""
-        self._make_directory(os.path.dirname(key_file), KEY_DIR_MODE)
-        self._make_directory(os.path.dirname(cert_file), CERT_DIR_MODE)
+        for path, _text, _attributes, parameter in writes:
+            self._make_directory(os.path.dirname(path), KEY_DIR_MODE if parameter.endswith("key_file")
+                                 else CERT_DIR_MODE)
         with contextlib.ExitStack() as stack:
             locks = []
-            for path, text, attributes in writes:
+            for path, text, attributes, parameter in writes:
                 lock = stack.enter_context(EditLock(path))
-                parameter = "cert_file" if path == cert_file else "key_file"
                 if self._current(path, parameter) != text.encode(ENCODING, ERRORS):
                     locks.append((lock, text, attributes))
             for lock, text, attributes in locks:
@@ -397,17 +499,22 @@ class TlsCertificate(FileEditModule):
         finally:
             os.close(fd)
 
-    def _report(self, writes, cert_file, key_file, current_cert, current_key, cert_text):
-        written = set(path for path, _text, _attributes in writes)
-        self.result.update(changed=bool(written), cert_changed=cert_file in written, key_changed=key_file in written)
+    def _report(self, writes, pairs, current):
+        written = [path for path, _text, _attributes, _parameter in writes]
+        self.result.update(changed=bool(written), changed_files=written,
+                           cert_changed=any(pair.cert.path in written for pair in pairs),
+                           key_changed=any(pair.key.path in written for pair in pairs))
         if not self.module._diff or not written:
             return
         diff = []
-        if cert_file in written:
-            before = current_cert.decode(ENCODING, ERRORS) if current_cert is not None else ""
-            diff.append({"before": redact_keys(before), "after": redact_keys(cert_text),
-                         "before_header": cert_file, "after_header": cert_file})
-        if key_file in written:
-            diff.append({"prepared": "%s: the private key %s (its content is not shown)\n"
-                                     % (key_file, "is created" if current_key is None else "changes")})
+        for pair in pairs:
+            if pair.cert.path in written:
+                before = current[pair.cert.path]
+                before = before.decode(ENCODING, ERRORS) if before is not None else ""
+                diff.append({"before": redact_keys(before), "after": redact_keys(pair.cert.text),
+                             "before_header": pair.cert.path, "after_header": pair.cert.path})
+            if pair.key.path in written:
+                diff.append({"prepared": "%s: the private key %s (its content is not shown)\n"
+                                         % (pair.key.path, "is created" if current[pair.key.path] is None
+                                            else "changes")})
         self.result["diff"] = diff

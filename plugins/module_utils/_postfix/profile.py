@@ -30,7 +30,9 @@ from .base import refuse_as_the_run_would
 from .certificate import TlsCertificate
 from .commands import output_lines
 from .errors import ConfigError, InputError, PostfixError
-from .files import read_text, same_file_name
+from .base import TextPlan
+from .files import file_identity, read_text, same_file_name
+from .hardening import hardening_plan
 from .info import obsolete_in
 from .lines import split_list
 from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
@@ -38,6 +40,7 @@ from .master_cf import FIELDS as MASTER_FIELDS, MasterCf, check_service, plan_ma
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
+from .receiving_edit import ReceivingSide
 from .relay import RELAY_SERVICE, SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
 from .table import MASK
 from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
@@ -56,7 +59,7 @@ PROBE_WORKERS = 8
 ALL_INDEX_SUFFIXES = frozenset(suffix for suffixes in INDEX_SUFFIXES.values() for suffix in suffixes)
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
-                       "certificate", "relay", "preflight")
+                       "certificate", "relay", "receiving", "hardening", "preflight")
 
 
 class Part(object):
@@ -110,7 +113,8 @@ class TlsProfile(PostconfEdit):
                                  % ", ".join(self.result["missing_packages"] or ["postfix"]))
             return
         config_dir, main_path = self.main_cf_path()
-        self.result.update(config_dir=config_dir, version=".".join(map(str, self.postfix.version(config_dir))),
+        self.version = self.postfix.version(config_dir)
+        self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
                            enabled=self._enabled())
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
@@ -123,8 +127,10 @@ class TlsProfile(PostconfEdit):
         self._refuse_what_this_version_cannot_read(wanted)
         services = self._master_cf_request(declarations)
         certificate = self._certificate(declarations)
+        receiving = ReceivingSide(self, config_dir, certificate, self._receiving(declarations))
+        receiving.request(wanted, remove, self.postfix.parameter(config_dir, "default_database_type"))
         table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay)
+        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay, receiving.files())
         self._preflight(config_dir, declarations, table_plan, relay)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
@@ -140,6 +146,8 @@ class TlsProfile(PostconfEdit):
         # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
         # leaves every file as it was, the migration's included.
         self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay)
+        if not self.module.check_mode:
+            receiving.rehearse()
 
         if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
             self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
@@ -150,6 +158,7 @@ class TlsProfile(PostconfEdit):
         # Written in the order Postfix needs them; main.cf, which names the others, last.
         if certificate:
             self._part(TlsCertificate, "certificate", certificate)
+        receiving.write_before_main_cf()
         if table is not None:
             table.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
                               table_plan["remove"], table_plan["exclusive"])
@@ -163,6 +172,7 @@ class TlsProfile(PostconfEdit):
                                                     main_text, master_text)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": kept}
+        receiving.write_after_main_cf()
         if relay is not None:
             # Only once main.cf no longer names them.
             self.result["relay"]["removed_files"] = self._remove_files(config_dir, relay["remove_files"],
@@ -170,13 +180,21 @@ class TlsProfile(PostconfEdit):
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed
                                       or (relay or {}).get("remove_files"))
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
+        # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
+        self.result["tls_files_not_loaded"] = receiving.changed_since_loaded()
+        self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
         self.result["reload_required"] = bool(
             not self.result["restart_required"]
             and (master_changed or main_changed
                  or self.result.get("certificate", {}).get("changed")
                  or self.result.get("migration", {}).get("changed")
-                 or self.result.get("policy_table", {}).get("reload_required")))
+                 or self.result.get("policy_table", {}).get("reload_required")
+                 or self.result.get("sni_table", {}).get("changed")
+                 or self.result["tls_files_not_loaded"]))
         self._reload(config_dir)
+        if self.result["reloaded"] or not self.result["running"]:
+            receiving.record_loaded()
+        self._self_probe(receiving, certificate, master_text)
 
     # --- what the host runs ----------------------------------------------------------
 
@@ -295,6 +313,7 @@ class TlsProfile(PostconfEdit):
         self._warn_of_a_foreign_relay_service(spec, current, service)
         declarations.insert(index + 1, dict(
             where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
+            receiving=None, hardening=None,
             parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=[plan.service],
             policy_table=None))
         self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
@@ -391,8 +410,19 @@ class TlsProfile(PostconfEdit):
     def _main_cf_request(self, declarations):
         """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
         wanted, list_valued, remove, protected = {}, set(), [], set()
+        hardening = [(item["where"], item["hardening"]) for item in declarations if item.get("hardening")]
+        if len(set(name for _where, name in hardening)) > 1:
+            raise InputError("declarations", "two profiles choose different hardening profiles (%s); a host has "
+                                             "one" % ", ".join("%shardening=%s" % pair for pair in hardening))
         for declaration in declarations:
             where = declaration["where"]
+            if declaration.get("hardening"):
+                # Before the declaration's own parameters: a parameter given explicitly wins.
+                chosen, dropped = hardening_plan(declaration["hardening"], self.version)
+                wanted.update(chosen)
+                remove.extend(dropped)
+                self.result["hardening"] = {"profile": declaration["hardening"], "parameters": chosen,
+                                            "absent": list(dropped)}
             own = {}
             for name, value in (declaration["parameters"] or {}).items():
                 check_parameter_name(name, where + "parameters")
@@ -439,6 +469,15 @@ class TlsProfile(PostconfEdit):
                 services[key] = wanted_entry(item["service"], item["type"], fields, item["command"], item["args"],
                                              item["options"])
         return list(services.items())
+
+    @staticmethod
+    def _receiving(declarations):
+        """The one receiving side the profiles declare (two different ones are an error)."""
+        given = [dict(item["receiving"]) for item in declarations if item.get("receiving")]
+        if any(item != given[0] for item in given[1:]):
+            raise InputError("declarations", "two profiles declare different receiving sides (SNI, DANE, renewal "
+                                             "hook, self-probe); a host has one")
+        return given[0] if given else None
 
     @staticmethod
     def _certificate(declarations):
@@ -529,7 +568,7 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay):
+    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay, receiving_files):
         """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
         files = [("config_dir", os.path.join(config_dir, "main.cf")),
                  ("config_dir", os.path.join(config_dir, "master.cf"))]
@@ -541,9 +580,10 @@ class TlsProfile(PostconfEdit):
             files += [("policy_table.path", table_plan["path"] + suffix)
                       for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
         if certificate:
-            files += [("certificate.cert_file", certificate["cert_file"]),
-                      ("certificate.key_file", certificate["key_file"])]
-        refuse_one_file_twice(files)
+            for index, chain in enumerate(certificate.get("chains") or [dict(certificate)]):
+                where = "certificate.chains[%d]." % index if certificate.get("chains") else "certificate."
+                files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)]
+        refuse_one_file_twice(files + receiving_files)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
@@ -742,14 +782,79 @@ class TlsProfile(PostconfEdit):
             self.postfix.run("postfix", ["-c", config_dir, "reload"])
         self.result["reloaded"] = True
 
+    def _self_probe(self, receiving, certificate, master_text):
+        """After a reload, the host's own listeners must offer TLS with the certificate just deployed."""
+        when = self.module.params["self_probe"] or (receiving.spec or {}).get("self_probe", "changed")
+        timeout = (receiving.spec or {}).get("self_probe_timeout", 20)
+        if not certificate or when == "never" or self.module.check_mode:
+            return
+        if when == "changed" and not (self.result["reloaded"] or self.result["restart_required"]):
+            return
+        if not self.result["running"] or self.result["restart_required"]:
+            # Postfix is started or restarted after this call (the server role does it): probe then.
+            self.result["self_probe"] = {"status": "pending", "listeners": []}
+            return
+        config_dir = self.result["config_dir"]
+        text = master_text if master_text is not None else read_text(os.path.join(config_dir, "master.cf"))
+        listeners, failures = receiving.self_probe(text, timeout)
+        self.result["self_probe"] = {"status": "failed" if failures else "passed", "listeners": listeners}
+        if failures:
+            raise ConfigError("self-probe after deploying: " + "; ".join(failures))
+
+    # --- what the receiving side needs of the profile ----------------------------------
+
+    def part_module(self, params, check_mode=None):
+        return Part(self.module, params, check_mode=check_mode)
+
+    def merge_part(self, part, name):
+        part.execute()
+        self._merge(part, name)
+        return part
+
+    def write_whole_file(self, path, text, attributes):
+        """A whole small file of ours (DANE records, the renewal hook, the loaded record): the one write flow."""
+        def plan():
+            original = read_text(path) if os.path.lexists(path) else None
+            return TextPlan(file_identity(path), original, text, None)
+
+        def commit(lock, _planned):
+            lock.replace(text, attributes)
+
+        planned = self.locked_edit(path, plan, commit)
+        if planned.needs_work and self.module._diff:
+            self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
+                                                       "before_header": path, "after_header": path})
+
+    def keep_mode(self, path, mode):
+        """Give a file of ours its mode back; returns whether it had another."""
+        if (os.stat(path).st_mode & 0o7777) == mode:
+            return False
+        if not self.module.check_mode:
+            os.chmod(path, mode)
+        return True
+
     def echoed_arguments(self):
         """The echo of the arguments, every certificate's key_content masked."""
         echoed = super().echoed_arguments()
 
+        def masked_chains(chains):
+            if not isinstance(chains, list):
+                return chains
+            return [dict(chain, key_content=MASK if chain.get("key_content") is not None else None)
+                    if isinstance(chain, dict) else chain for chain in chains]
+
         def masked(declaration):
             certificate = declaration.get("certificate")
-            if isinstance(certificate, dict) and certificate.get("key_content") is not None:
-                declaration = dict(declaration, certificate=dict(certificate, key_content=MASK))
+            if isinstance(certificate, dict):
+                hidden = dict(certificate, chains=masked_chains(certificate.get("chains")))
+                if certificate.get("key_content") is not None:
+                    hidden["key_content"] = MASK
+                declaration = dict(declaration, certificate=hidden)
+            receiving = declaration.get("receiving")
+            if isinstance(receiving, dict) and isinstance(receiving.get("sni"), list):
+                sni = [dict(item, chains=masked_chains(item.get("chains"))) if isinstance(item, dict) else item
+                       for item in receiving["sni"]]
+                declaration = dict(declaration, receiving=dict(receiving, sni=sni))
             relay = declaration.get("relay")
             if isinstance(relay, dict):
                 hidden = dict(relay, password=MASK if relay.get("password") is not None else None)

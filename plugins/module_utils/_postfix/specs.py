@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from .hardening import HARDENING_PROFILES
 from .master_cf import TYPES as SERVICE_TYPES
 
 
@@ -25,11 +26,22 @@ VALIDATE = dict(type="str")
 CERTIFICATE_TOGETHER = [["cert_content", "key_content"]]
 
 
-def certificate_spec():
-    """tls_certificate's options; tls_profile's ``certificate``."""
+def chain_spec():
+    """One key and its certificate chain (an item of ``chains``, and of an SNI name's ``chains``)."""
     return dict(
         cert_file=dict(type="path", required=True),
         key_file=dict(type="path", required=True),
+        cert_content=dict(type="str"),
+        key_content=dict(type="str", no_log=True),
+    )
+
+
+def certificate_spec():
+    """tls_certificate's options; tls_profile's ``certificate``."""
+    return dict(
+        cert_file=dict(type="path"),
+        key_file=dict(type="path"),
+        chains=dict(type="list", elements="dict", options=chain_spec()),
         cert_content=dict(type="str"),
         key_content=dict(type="str", no_log=True),
         self_signed=dict(type="bool", default=False),
@@ -99,6 +111,29 @@ def relay_spec():
     )
 
 
+def receiving_spec():
+    """tls_profile's ``receiving``: SNI, DANE records, the renewal hook and the self-probe."""
+    from .receiving import SELF_PROBE_WHEN
+
+    return dict(
+        sni=dict(type="list", elements="dict", default=[], options=dict(
+            names=dict(type="list", elements="str", required=True),
+            chains=dict(type="list", elements="dict", required=True, options=chain_spec()),
+        )),
+        sni_table=dict(type="path", default="/etc/postfix/tls_server_sni"),
+        sni_table_type=dict(type="str"),
+        dane=dict(type="dict", options=dict(
+            names=dict(type="list", elements="str", default=[]),
+            ports=dict(type="list", elements="int", default=[25]),
+            file=dict(type="path"),
+            next_keys=dict(type="list", elements="path", default=[]),
+        )),
+        renewal_hook=dict(type="path"),
+        self_probe=dict(type="str", default="changed", choices=list(SELF_PROBE_WHEN)),
+        self_probe_timeout=dict(type="int", default=20),
+    )
+
+
 def declaration_spec(levels):
     """What one profile declares (tls_profile's own options, and each item of its ``declarations``)."""
     return dict(
@@ -121,6 +156,8 @@ def declaration_spec(levels):
         master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
         certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
         relay=dict(type="dict", options=relay_spec()),
+        receiving=dict(type="dict", options=receiving_spec()),
+        hardening=dict(type="str", choices=list(HARDENING_PROFILES)),
         preflight=dict(type="dict", default={}, options=dict(
             mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
             timeout=dict(type="int", default=30),
