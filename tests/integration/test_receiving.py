@@ -1,0 +1,274 @@
+"""tls_profile's receiving side on the real Postfix: key chains, DANE records, renewal, the hook, the self-probe.
+
+A live instance on loopback serves what the profile deployed; openssl s_client limited to one
+algorithm proves which certificate a client gets, and the TLSA record is computed again from
+the served certificate with openssl alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import settle
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from helpers import run_module, run_playbook, snapshot
+from test_tls_probe import make_cert
+
+PROFILE = "mailtls.postfix.tls_profile"
+# Each pytest-xdist worker runs its own instance, on its own port.
+PORT = 25450 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+NAME = "mx.receiving.test"
+
+
+def pem_key(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def pem_cert(cert):
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def new_pair(kind, name=NAME, key=None):
+    key = key or (rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1()))
+    return key, make_cert(name, None, None, key, -1, 30)
+
+
+def chain(directory, stem, key, cert, content=True):
+    item = {"key_file": str(directory / (stem + ".key")), "cert_file": str(directory / (stem + ".pem"))}
+    if content:
+        item.update(key_content=pem_key(key), cert_content=pem_cert(cert))
+    return item
+
+
+def openssl_tlsa(cert_pem):
+    """3 1 1 from the certificate with openssl alone: SHA-256 of the DER SubjectPublicKeyInfo."""
+    spki = subprocess.run(["openssl", "x509", "-pubkey", "-noout"], input=cert_pem.encode(), capture_output=True,
+                          check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=spki, capture_output=True,
+                         check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def served(port, sigalgs, servername=None):
+    """The certificate (PEM) a client limited to ``sigalgs`` gets over STARTTLS."""
+    argv = ["openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:%d" % port, "-sigalgs", sigalgs,
+            "-tls1_3"]
+    if servername:
+        argv += ["-servername", servername]
+    out = subprocess.run(argv, input=b"", capture_output=True, timeout=20, check=False).stdout.decode()
+    match = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", out, re.S)
+    return match.group(0) if match else None
+
+
+def fingerprint(cert_pem):
+    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=cert_pem.encode(),
+                         capture_output=True, check=True).stdout.decode()
+    return out.strip().split("=", 1)[1]
+
+
+@pytest.fixture
+def instance():
+    """A Postfix instance of its own on 127.0.0.1:PORT (started by the test once TLS is configured)."""
+    root = Path(tempfile.mkdtemp(prefix="mailtls-receiving-", dir="/tmp"))
+    root.chmod(0o755)  # Postfix's own user must reach the data directory
+    conf, tls = root / "conf", root / "tls"
+    for directory in (conf, tls, root / "queue", root / "data"):
+        directory.mkdir()
+    shutil.chown(str(root / "data"), "postfix")
+    (conf / "main.cf").write_text("\n".join([
+        "compatibility_level = 3.6", "queue_directory = %s/queue" % root, "data_directory = %s/data" % root,
+        "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4", "myhostname = %s" % NAME, "mydestination =",
+        "maillog_file_prefixes = %s" % root, "maillog_file = %s/mail.log" % root,
+        "smtpd_tls_security_level = may", "smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
+        "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key", ""]))
+    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
+    master = master.replace(" y       -       -       ", " n       -       -       ")  # not chrooted
+    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % PORT)
+    settle(conf / "main.cf")
+    info = {"root": root, "conf": conf, "tls": tls, "port": PORT}
+    try:
+        yield info
+    finally:
+        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
+        shutil.rmtree(str(root), ignore_errors=True)
+
+
+def start(conf):
+    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
+    deadline = time.time() + 10
+    while time.time() < deadline and ":%d " % PORT not in subprocess.run(["ss", "-ltn"], capture_output=True,
+                                                                          text=True).stdout:
+        time.sleep(0.2)
+
+
+def apply(localhost, conf, **args):
+    args.setdefault("validate", "postfix -c %s check")
+    return run_module(localhost, PROFILE, config_dir=str(conf), reload=True, **args)
+
+
+def predict(tmp_path, conf, **args):
+    """The profile in check mode, through ansible-playbook --check: its result."""
+    args.setdefault("validate", "postfix -c %s check")
+    task = {"name": "p", "mailtls.postfix.tls_profile": dict(config_dir=str(conf), reload=True, **args)}
+    rc, results, output = run_playbook(tmp_path, [task], check=True)
+    assert rc == 0, output[-3000:]
+    return results["p"]
+
+
+def test_rsa_and_ecdsa_side_by_side_each_client_gets_its_algorithm(localhost, instance, tmp_path):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    ec_key, ec_cert = new_pair("ecdsa")
+    chains = [chain(tls, "rsa", rsa_key, rsa_cert), chain(tls, "ecdsa", ec_key, ec_cert)]
+    predicted = predict(tmp_path, conf, certificate={"chains": chains})
+    assert predicted["changed"] is True and not (tls / "rsa.key").exists()
+    first = apply(localhost, conf, certificate={"chains": chains}, receiving={"dane": {"names": [NAME]}})
+    assert first["changed"] is True, first
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True).stdout
+    assert "smtpd_tls_chain_files = %s/rsa.key, %s/rsa.pem, %s/ecdsa.key, %s/ecdsa.pem" % ((tls,) * 4) in lines
+    assert "smtpd_tls_cert_file" not in lines and "smtpd_tls_key_file" not in lines, "legacy pair removed"
+    assert [item["key_algorithm"] for item in first["certificate"]["certificates"]] == ["rsa", "ecdsa"]
+    for stem in ("rsa", "ecdsa"):
+        assert stat.S_IMODE(os.stat(tls / (stem + ".key")).st_mode) == 0o600
+    start(conf)
+    got_rsa, got_ec = served(PORT, "rsa_pss_rsae_sha256:RSA+SHA256"), served(PORT, "ECDSA+SHA256")
+    assert fingerprint(got_rsa) == fingerprint(pem_cert(rsa_cert))
+    assert fingerprint(got_ec) == fingerprint(pem_cert(ec_cert))
+    # The records the profile returns are those of the served keys, computed again with openssl alone.
+    assert first["tlsa"]["current"] == [openssl_tlsa(got_rsa), openssl_tlsa(got_ec)]
+    assert first["tlsa"]["records"][0] == "_25._tcp.%s. IN TLSA 3 1 1 %s" % (NAME, openssl_tlsa(got_rsa))
+
+    before = snapshot(tls)
+    again = apply(localhost, conf, certificate={"chains": chains}, receiving={"dane": {"names": [NAME]}})
+    assert again["changed"] is False and again["reloaded"] is False and again["tls_files_not_loaded"] == []
+    assert snapshot(tls) == before
+
+
+def test_refusals_change_nothing(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    other_key, other_cert = new_pair("rsa")
+    before, main_before = snapshot(tls), (conf / "main.cf").read_text()
+    two_rsa = apply(localhost, conf, certificate={"chains": [chain(tls, "a", rsa_key, rsa_cert),
+                                                             chain(tls, "b", other_key, other_cert)]})
+    assert two_rsa["failed"] and "chains[1]" in two_rsa["msg"] and "second RSA key" in two_rsa["msg"], two_rsa
+    mismatch = chain(tls, "a", rsa_key, rsa_cert)
+    mismatch["cert_content"] = pem_cert(other_cert)
+    refused = apply(localhost, conf, certificate={"chains": [mismatch]})
+    assert refused["failed"] and "chains[0].cert_content" in refused["msg"] and "public keys differ" in refused["msg"]
+    legacy = apply(localhost, conf, certificate={"chains": [chain(tls, "a", rsa_key, rsa_cert)]},
+                   parameters={"smtpd_tls_cert_file": "/etc/ssl/certs/x.pem"})
+    assert legacy["failed"] and "certificate.chains" in legacy["msg"] and "smtpd_tls_cert_file" in legacy["msg"]
+    assert snapshot(tls) == before and (conf / "main.cf").read_text() == main_before
+    for result in (two_rsa, refused, legacy):
+        assert pem_key(rsa_key).splitlines()[1] not in str(result)
+
+
+def test_renewed_outside_ansible_reloads_and_self_probe_sees_it(localhost, instance, tmp_path):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    first = apply(localhost, conf, certificate={"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]})
+    assert first["changed"] is True
+    start(conf)
+    paths_only = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert, content=False)]}
+    assert apply(localhost, conf, certificate=paths_only)["changed"] is False
+    # certbot renews: a new certificate for the same key, renamed into place.
+    renewed = make_cert(NAME, None, None, rsa_key, -1, 60)
+    (tls / "rsa.pem.new").write_text(pem_cert(renewed))
+    os.rename(str(tls / "rsa.pem.new"), str(tls / "rsa.pem"))
+    predicted = predict(tmp_path, conf, certificate=paths_only)
+    assert predicted["changed"] is True and predicted["tls_files_not_loaded"] == [str(tls / "rsa.pem")]
+    assert predicted["reloaded"] is True  # what the real run does (check mode reloads nothing)
+    result = apply(localhost, conf, certificate=paths_only, receiving={"self_probe": "changed"})
+    assert result["changed"] is True and result["reloaded"] is True, result
+    assert result["self_probe"]["status"] == "passed", result["self_probe"]
+    assert result["self_probe"]["listeners"][0]["served_fingerprint"] == fingerprint(pem_cert(renewed))
+    again = apply(localhost, conf, certificate=paths_only, receiving={"self_probe": "changed"})
+    assert again["changed"] is False and again["reloaded"] is False and "self_probe" not in again
+
+
+def test_self_probe_fails_when_the_listener_offers_no_starttls(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    certificate = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}
+    apply(localhost, conf, certificate=certificate)
+    master = (conf / "master.cf").read_text().replace(
+        "127.0.0.1:%d inet n - n - - smtpd\n" % PORT,
+        "127.0.0.1:%d inet n - n - - smtpd -o smtpd_tls_security_level=none\n" % PORT)
+    (conf / "master.cf").write_text(master)
+    start(conf)
+    result = apply(localhost, conf, certificate=certificate, self_probe="always")
+    assert result["failed"] is True and "port %d does not offer STARTTLS" % PORT in result["msg"], result
+
+
+def test_renewal_hook_checks_rebuilds_and_reloads(localhost, instance):
+    conf, tls, root = instance["conf"], instance["tls"], instance["root"]
+    hook = root / "mailtls-postfix-hook"
+    rsa_key, rsa_cert = new_pair("rsa")
+    paths = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}
+    first = apply(localhost, conf, certificate=paths, receiving={"renewal_hook": str(hook)})
+    assert first["renewal_hook"] == {"path": str(hook), "changed": True}
+    assert stat.S_IMODE(hook.stat().st_mode) == 0o755
+    start(conf)
+    renewed = make_cert(NAME, None, None, rsa_key, -1, 90)
+    (tls / "rsa.pem").write_text(pem_cert(renewed))
+    ran = subprocess.run([str(hook)], capture_output=True, text=True, check=False)
+    assert ran.returncode == 0, ran.stderr
+    deadline = time.time() + 15
+    while time.time() < deadline and fingerprint(served(PORT, "rsa_pss_rsae_sha256:RSA+SHA256") or pem_cert(rsa_cert)) \
+            != fingerprint(pem_cert(renewed)):
+        time.sleep(0.5)
+    assert fingerprint(served(PORT, "rsa_pss_rsae_sha256:RSA+SHA256")) == fingerprint(pem_cert(renewed))
+    # The hook recorded what Postfix loaded: the next run has nothing to reload.
+    paths_only = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert, content=False)]}
+    after = apply(localhost, conf, certificate=paths_only, receiving={"renewal_hook": str(hook)})
+    assert after["changed"] is False and after["reloaded"] is False, after
+    # A certificate of another key: the hook refuses to reload into a Postfix without TLS.
+    _other_key, other_cert = new_pair("rsa")
+    (tls / "rsa.pem").write_text(pem_cert(other_cert))
+    refused = subprocess.run([str(hook)], capture_output=True, text=True, check=False)
+    assert refused.returncode == 1 and "do not belong together" in refused.stderr
+    assert fingerprint(served(PORT, "rsa_pss_rsae_sha256:RSA+SHA256")) == fingerprint(pem_cert(renewed))
+
+
+def test_next_key_record_is_published_beside_the_current_one(localhost, instance):
+    conf, tls, root = instance["conf"], instance["tls"], instance["root"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    next_key = rsa.generate_private_key(65537, 2048)
+    (root / "next.key").write_text(pem_key(next_key))
+    (root / "next.key").chmod(0o600)
+    zone = root / "tlsa.zone"
+    dane = {"names": [NAME, "mx2.receiving.test"], "ports": [25], "file": str(zone), "next_keys": [str(root / "next.key")]}
+    result = apply(localhost, conf, certificate={"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]},
+                   receiving={"dane": dane})
+    next_cert = make_cert(NAME, None, None, next_key, -1, 30)
+    assert result["tlsa"]["next"] == [openssl_tlsa(pem_cert(next_cert))]
+    assert result["tlsa"]["current"] == [openssl_tlsa(pem_cert(rsa_cert))]
+    lines = zone.read_text().splitlines()
+    assert len([line for line in lines if " IN TLSA 3 1 1 " in line]) == 4  # 2 names x (current + next)
+    assert pem_key(next_key).splitlines()[1] not in str(result)
+
+
+def test_key_contents_never_reach_the_output(tmp_path, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    ec_key, ec_cert = new_pair("ecdsa")
+    task = {"mailtls.postfix.tls_profile": {
+        "config_dir": str(conf), "certificate": {"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]},
+        "receiving": {"sni": [{"names": ["other.receiving.test"], "chains": [chain(tls, "sni", ec_key, ec_cert)]}]}}}
+    rc, _results, output = run_playbook(tmp_path, [task], diff=True, extra_args=["-vvvv"])
+    for key in (rsa_key, ec_key):
+        for line in pem_key(key).splitlines()[1:-1]:
+            assert line not in output
+    assert rc == 0, output[-3000:]
