@@ -16,7 +16,8 @@ description:
     twice is one entry; like C(postmap), the first of duplicate keys wins, and an update removes the
     duplicates.
   - C(postmap) runs only when the source changed, or when the index is missing or older than the
-    source (a half set-up host is repaired), never in check mode. The index is built from a
+    source (a half set-up host is repaired), or with O(file_values=true) when a file an entry names
+    changed, never in check mode. The index is built from a
     temporary copy and renamed into place, so a running Postfix never reads a half-built table.
   - Before anything goes live, C(postmap -q) must resolve every added or changed key to its new
     value, and a removed key to nothing.
@@ -76,6 +77,27 @@ options:
       - Set C(no_log) on the task as well when the keys themselves are confidential.
     type: bool
     default: false
+  file_values:
+    description:
+      - Each value is a list of files whose content the index holds, as Postfix's SNI table
+        (C(tls_server_sni_maps)) needs, the private key file first, then its certificate chain.
+        The index is built with C(postmap -F).
+      - A value is a string of absolute paths separated by spaces or commas, or a list of paths.
+        Every file must be a regular file (a symbolic link to one is fine, as certbot's C(live/)
+        names are) that can be read and holds PEM; the first must start with an unencrypted private
+        key, and a certificate must follow it. Otherwise the task fails, naming the key and the
+        file, and nothing is written. Entries of the table this task does not manage are checked too.
+      - Only for indexed types (C(hash), C(btree), C(lmdb), C(cdb)); C(postmap -F) cannot build
+        C(texthash), C(regexp), C(pcre) or C(cidr) tables.
+      - The index holds the private keys, so the table and its index are private like with
+        O(secret=true) (C(0600) unless O(mode) lets the group read them; a O(mode) that lets other
+        users read them is refused). The values are file names and are shown.
+      - The index is also rebuilt when a file's content differs from what the index holds, although
+        the table did not change; this is compared by content, so a file copied with its old
+        modification time or renamed into place is found too. A run with nothing to do reads the
+        index once and builds nothing.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - mailtls.postfix.common
   - ansible.builtin.files
@@ -111,6 +133,17 @@ EXAMPLES = r"""
     entries:
       "[smtp.example.net]:587": "user@example.net:{{ relay_password }}"
     secret: true
+
+- name: Postfix's SNI table, built with postmap -F and rebuilt when a certificate is renewed
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/sni
+    entries:
+      mail.example.org:
+        - /etc/letsencrypt/live/mail.example.org/privkey.pem
+        - /etc/letsencrypt/live/mail.example.org/fullchain.pem
+      mail.example.net: /etc/postfix/sni-chains/example.net.key /etc/postfix/sni-chains/example.net.pem
+    exclusive: true
+    file_values: true
 
 - name: Remove entries
   mailtls.postfix.lookup_table:
@@ -153,6 +186,13 @@ reload_required:
   returned: always
   type: bool
   sample: false
+rebuild_reason:
+  description:
+    - Why the index was (or in check mode would be) rebuilt, such as
+      C(the files of 'mail.example.org' changed since the index was built); null when it was not.
+  returned: with O(file_values=true)
+  type: str
+  sample: the files of 'mail.example.org' changed since the index was built
 backup_file:
   description: The backup copy, when O(backup=true) and the source changed.
   returned: changed and O(backup=true)
@@ -178,6 +218,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             secret=dict(type="bool", default=False),
+            file_values=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("key", "entries")],
         required_one_of=[("key", "entries")],

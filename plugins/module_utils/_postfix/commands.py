@@ -117,9 +117,13 @@ class Postfix(object):
         """The lookup table types this Postfix supports (``postconf -m``)."""
         return set(self.run("postconf", ["-c", config_dir, "-m"])[1].split())
 
-    def postmap(self, config_dir, table):
-        """Build the index of ``type:path``."""
-        self.run("postmap", ["-c", config_dir, table])
+    def postmap(self, config_dir, table, file_values=False):
+        """Build the index of ``type:path``; with ``file_values`` (-F), of the content of the files values name.
+
+        Returns postmap's warnings: it skips an entry it cannot read, and still succeeds.
+        """
+        err = self.run("postmap", ["-c", config_dir] + (["-F"] if file_values else []) + [table])[2]
+        return [line[line.index("warning:"):] for line in output_lines(err) if "warning:" in line]
 
     def query(self, config_dir, table, keys):
         """Look many keys up in one postmap process; return ``{key: value}`` for those found."""

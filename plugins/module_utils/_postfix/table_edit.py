@@ -7,6 +7,10 @@ The new source is written to ``TABLE.tmp`` under Postfix's edit lock, its
 index is built from that temp file and every changed key is looked up in it;
 only then is the source renamed into place, and then the index. A crash in
 between leaves an index older than its source, which the next run rebuilds.
+
+With ``file_values`` (the SNI table) values are lists of files and the index,
+built with ``postmap -F``, holds their content: it is also rebuilt when a file's
+content differs from what the index holds, even though the source did not change.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import tempfile
 
 from .base import FileEditModule
 from .errors import ConfigError, InputError, ValidationError
+from .file_values import check_contents, check_paths, decoded, index_content, read_value_files, render_value, stale_key
 from .files import (
     backup_copy,
     file_identity,
@@ -52,12 +57,17 @@ def names_from(value, where):
 class TablePlan(object):
     """What one edit of a table source and its index will do."""
 
-    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale", "wanted")
+    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale", "wanted",
+                 "expected", "reason")
 
-    def __init__(self, identity, original, document, new_text, change, create, stale, wanted=None):
+    def __init__(self, identity, original, document, new_text, change, create, stale, wanted=None,
+                 expected=None, reason=None):
         self.identity, self.original, self.document = identity, original, document
         self.new_text, self.change, self.create, self.stale = new_text, change, create, stale
         self.wanted = wanted  # key -> value as written: what was asked, less what a module kept
+        # file_values: folded key -> the bytes the index must hold (private keys: never reported)
+        self.expected = expected
+        self.reason = reason  # why the index is rebuilt, when it is
 
     @property
     def writes_source(self):
@@ -73,6 +83,10 @@ class TableModule(FileEditModule):
 
     # Set by a module whose table holds secrets: no value is ever shown, and others cannot read it.
     secret = False
+    # Set per apply_table call: values are files whose content postmap -F puts in the index.
+    file_values = False
+    values_option = "entries"  # the option a bad file value is reported under
+    postmap_warnings = ()  # what the last build's postmap warned about
 
     def resolve_table(self):
         """Check config_dir, the table's directory and type; return (config_dir, path, type)."""
@@ -98,12 +112,15 @@ class TableModule(FileEditModule):
 
     def table_attributes(self, path):
         """Mode and owner of the source, and so of its index and every temporary."""
-        attributes = self.wanted_attributes(path, 0o600 if self.secret else 0o644)
-        if self.secret:
-            if self.module.params.get("mode") is not None and attributes.mode & 0o007:
-                raise InputError("mode", "%04o lets every user read a secret table; use 0600 or 0640"
-                                 % attributes.mode)
-            attributes.mode &= ~0o007
+        private = self.secret or self.file_values
+        attributes = self.wanted_attributes(path, 0o600 if private else 0o644)
+        if private:
+            given = self.module.params.get("mode") is not None
+            if given and attributes.mode & 0o007:
+                raise InputError("mode", "%04o lets every user read a %s; use 0600 or 0640" % (
+                    attributes.mode, "secret table" if self.secret else "table whose index holds private keys"))
+            # The -F index holds private keys: 0600 unless a mode says the group may read it.
+            attributes.mode &= ~0o007 if self.secret or given else ~0o077
         return attributes
 
     def adjusted(self, document, wanted):
@@ -114,7 +131,7 @@ class TableModule(FileEditModule):
         """(wanted, remove) once entries a module must not remove are kept; all of them here."""
         return wanted, remove
 
-    def _plan(self, path, table_type, index_paths, wanted, remove, exclusive):
+    def _plan(self, config_dir, path, table_type, index_paths, wanted, remove, exclusive):
         identity = file_identity(path)
         exists = identity is not None
         original = read_text(path) if exists else ""
@@ -127,16 +144,83 @@ class TableModule(FileEditModule):
         new_text, change = document.edited(wanted, remove, exclusive)
         # A table main.cf may name must exist even when it has no entries yet.
         create = not exists and self.module.params["state"] == "present"
+        expected = None
+        if self.file_values:
+            # Before anything is written, in check mode too: every file of every entry.
+            expected = self._file_contents(path, table_type, document if not change else None, new_text, wanted)
+        reason = None
         if not index_paths:
-            stale = False
-        elif change or create:
-            stale = True
-        else:
-            stale = exists and not index_is_fresh(path, index_paths)
-        return TablePlan(identity, original, document, new_text, change, create, stale, wanted)
+            pass
+        elif change:
+            reason = "the source changes"
+        elif create:
+            reason = "the table is created"
+        elif exists and not index_is_fresh(path, index_paths):
+            reason = "the index is missing or older than its source"
+        elif exists and self.file_values:
+            reason = self._stale_content(config_dir, "%s:%s" % (table_type, path), table_type, expected)
+        return TablePlan(identity, original, document, new_text, change, create, reason is not None, wanted,
+                         expected, reason)
 
-    def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False):
-        """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result."""
+    def _file_contents(self, path, table_type, document, new_text, wanted):
+        """file_values: folded key -> what the index must hold, each entry's files checked; raise InputError.
+
+        Entries this call does not manage are checked too: postmap -F builds the whole table.
+        """
+        document = document or table_document(table_type, new_text)
+        asked = dict((document.fold(key), key) for key in wanted)
+        expected = {}
+        for folded in document.entries:
+            value = document.value(folded)
+            if value is None:
+                continue
+            key = asked.get(folded)
+            where, label = (self.values_option, key) if key is not None else \
+                ("path", "%s (an entry of %s)" % (folded, path))
+            paths = check_paths(value, where, label)
+            contents = read_value_files(where, label, paths)
+            check_contents(where, label, paths, contents)
+            expected[folded] = index_content(contents)
+        return expected
+
+    def _stale_content(self, config_dir, table, table_type, expected):
+        """Why the index no longer holds what the files hold now, or None.
+
+        Compared by content, not by time: a file copied with its old mtime (cp -p, tar, a
+        restored backup) or renamed into place (certbot) is still found; only a read, no build.
+        """
+        found, listed = self._read_index(config_dir, table, table_type, sorted(expected))
+        key = stale_key(expected, found, listed)
+        if key is None:
+            return None
+        if key not in expected:
+            return "the index holds %r, which the source does not" % key
+        if key not in found:
+            return "the index has no entry for %r" % key
+        return "the files of %r changed since the index was built" % key
+
+    def _read_index(self, config_dir, table, table_type, keys):
+        """(key -> stored value, whether that is every entry): one postmap process, no build."""
+        if table_type in LISTABLE_TYPES:
+            found = self.postfix.dump(config_dir, table)
+            # Postfix may fold a key the listing spells otherwise: look those up.
+            found.update(self.postfix.query(config_dir, table, [key for key in keys if key not in found]))
+            return found, True
+        return self.postfix.query(config_dir, table, keys), False
+
+    def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False, file_values=False):
+        """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result.
+
+        ``file_values``: each value is a list of files (key first, then its chain) and the index is
+        built with postmap -F; the table and its index are private (0600), the files are checked
+        before anything is written, and the index is rebuilt whenever their content changed.
+        """
+        self.file_values = bool(file_values)
+        if self.file_values and table_type not in INDEX_SUFFIXES:
+            raise InputError("file_values", "postmap -F builds only indexed tables (%s), not %s: Postfix loads "
+                                            "the files of a %s table itself when it opens it, so it has no index "
+                                            "to keep fresh" % (", ".join(sorted(INDEX_SUFFIXES)), table_type,
+                                                               table_type))
         index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
         attributes = self.table_attributes(path)
         pattern_check = table_type in PATTERN_TYPES
@@ -146,7 +230,7 @@ class TableModule(FileEditModule):
                 self._check_patterns_aside(config_dir, table_type, planned, path)
 
         plan = self.locked_edit(
-            path, lambda: self._plan(path, table_type, index_paths, wanted, remove, exclusive),
+            path, lambda: self._plan(config_dir, path, table_type, index_paths, wanted, remove, exclusive),
             lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
                                                        attributes, planned.wanted),
             rehearse)
@@ -157,6 +241,8 @@ class TableModule(FileEditModule):
             postmap_run=bool(plan.stale),
             reload_required=bool(change) and not index_paths,
         )
+        if self.file_values:
+            self.result["rebuild_reason"] = plan.reason
         if plan.writes_source and self.module._diff:
             before, after = plan.original, plan.new_text
             if self.secret:
@@ -197,11 +283,13 @@ class TableModule(FileEditModule):
         for leftover in tmp_indexes + berkeley_db_temporaries(table_type, tmp_indexes):
             remove_leftover(leftover)
         held = []
+        self.postmap_warnings = []
         try:
             lock.write(plan.new_text, attributes)
             tmp_table = "%s:%s" % (table_type, lock.tmp_path)
             if tmp_indexes:
-                self.postfix.postmap(config_dir, tmp_table)
+                self.postmap_warnings = self.postfix.postmap(config_dir, tmp_table,
+                                                             file_values=plan.expected is not None)
                 self._keep_attributes(tmp_indexes, attributes)
             self._verify(config_dir, tmp_table, table_type, plan, wanted, lock.path)
             # Committing the source releases its lock; the next writer must still wait until
@@ -227,6 +315,9 @@ class TableModule(FileEditModule):
         change = plan.change
         keys = change.added + change.updated
         name = "%s:%s" % (table_type, path)
+        if plan.expected is not None:
+            self._verify_file_values(config_dir, table, table_type, plan, name)
+            return
         if table_type in PATTERN_TYPES:
             self._verify_patterns(config_dir, table, table_type, keys, plan.new_text, name)
             return
@@ -252,6 +343,21 @@ class TableModule(FileEditModule):
             if key in found:
                 raise ValidationError("%s: removed key %r still resolves%s; nothing was changed"
                                       % (name, key, "" if self.secret else " to %r" % found[key]), key=key)
+
+    def _verify_file_values(self, config_dir, table, table_type, plan, name):
+        """Every entry, decoded, holds exactly its files' content (joined by newlines), and removed keys are gone."""
+        expected = plan.expected
+        found, _listed = self._read_index(config_dir, table, table_type, sorted(expected) + plan.change.removed)
+        for key in sorted(expected):
+            if decoded(found.get(key, "")) != expected[key] or key not in found:
+                # Never the content: it holds private keys.
+                said = "; ".join(self.postmap_warnings).replace(table.split(":", 1)[1], name.split(":", 1)[1])
+                raise ValidationError("%s: postmap -F does not store for %r the content of its files (%s); nothing "
+                                      "was changed" % (name, key, said or "did a file change during this run?"),
+                                      key=key)
+        for key in plan.change.removed:
+            if key in found or plan.document.fold(key) in found:
+                raise ValidationError("%s: removed key %r still resolves; nothing was changed" % (name, key), key=key)
 
     def _check_patterns_aside(self, config_dir, table_type, plan, path):
         """Check mode: Postfix reads the new patterns from a private copy, so the check predicts the run."""
@@ -306,6 +412,8 @@ def requested_entries(params):
     wanted = {}
     for item, value in items.items():
         check_key(item, "key" if key is not None else "entries", delimited=None)
+        if params.get("file_values"):
+            value = render_value(value, "value" if key is not None else "entries", item)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InputError(item, "a value must be a string or a number, not %s" % type(value).__name__)
         wanted[item] = check_value(item, str(value))
@@ -318,6 +426,8 @@ class LookupTableEdit(TableModule):
     def __init__(self, module):
         super().__init__(module)
         self.secret = bool(module.params.get("secret"))
+        if module.params.get("key") is not None:
+            self.values_option = "value"
 
     def execute(self):
         params = self.module.params
@@ -328,7 +438,8 @@ class LookupTableEdit(TableModule):
         # Keys once more, now that the type says whether they are words or /patterns/.
         for key in list(wanted) + list(remove):
             check_key(key, "key" if params["key"] is not None else "entries", table_type in DELIMITED_TYPES)
-        self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"])
+        self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"],
+                         file_values=params.get("file_values", False))
 
     def echoed_arguments(self):
         """With ``secret``, the echo shows keys and never a value."""
