@@ -47,7 +47,7 @@ def test_tls_receiving_applies_once_from_content(tmp_path, config_dir, key_pair)
     assert key.read_text().split("\n")[1] not in output, "the key is never logged"
     lines = effective_config(config_dir)[0]
     for expected in ("smtpd_tls_security_level = may", "smtpd_tls_cert_file = %s/cert.pem" % files,
-                     "smtpd_tls_loglevel = 1", "smtpd_tls_mandatory_protocols = !SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+                     "smtpd_tls_loglevel = 1", "smtpd_tls_mandatory_protocols = >=TLSv1.2",
                      "smtpd_tls_received_header = yes"):
         assert expected in lines
     assert oct(os.stat(str(files / "private" / "key.pem")).st_mode & 0o777) == "0o600"
