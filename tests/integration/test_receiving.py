@@ -272,3 +272,46 @@ def test_key_contents_never_reach_the_output(tmp_path, instance):
         for line in pem_key(key).splitlines()[1:-1]:
             assert line not in output
     assert rc == 0, output[-3000:]
+
+
+def test_sni_names_get_their_certificate_and_a_renewed_file_rebuilds_the_index(localhost, instance, tmp_path):
+    conf, tls = instance["conf"], instance["tls"]
+    default_key, default_cert = new_pair("rsa")
+    other_key, other_cert = new_pair("rsa", name="other.receiving.test")
+    certificate = {"chains": [chain(tls, "default", default_key, default_cert)]}
+    receiving = {"sni": [{"names": ["other.receiving.test", ".other.receiving.test"],
+                          "chains": [chain(tls, "other", other_key, other_cert)]}],
+                 "sni_table": str(conf / "tls_server_sni")}
+    predicted = predict(tmp_path, conf, certificate=certificate, receiving=receiving)
+    assert predicted["changed"] is True and predicted["sni_table"]["postmap_run"] is True
+    assert not (conf / "tls_server_sni").exists() and not (tls / "other.key").exists()
+    first = apply(localhost, conf, certificate=certificate, receiving=receiving)
+    assert first["changed"] is True, first
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True).stdout
+    assert "tls_server_sni_maps = hash:%s/tls_server_sni" % conf in lines
+    source = (conf / "tls_server_sni").read_text()
+    # The default certificate's name is mapped too (postconf(5)): a client asking for it gets no mismatch.
+    assert "%s %s/default.key %s/default.pem" % (NAME, tls, tls) in source
+    for path in (conf / "tls_server_sni", conf / "tls_server_sni.db"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path  # the index holds the keys
+    start(conf)
+    rsa_only = "rsa_pss_rsae_sha256:RSA+SHA256"
+    assert fingerprint(served(PORT, rsa_only, "other.receiving.test")) == fingerprint(pem_cert(other_cert))
+    assert fingerprint(served(PORT, rsa_only, "mx.other.receiving.test")) == fingerprint(pem_cert(other_cert))
+    assert fingerprint(served(PORT, rsa_only, NAME)) == fingerprint(pem_cert(default_cert))
+    assert fingerprint(served(PORT, rsa_only)) == fingerprint(pem_cert(default_cert))
+    paths_only = {"sni": [dict(receiving["sni"][0], chains=[chain(tls, "other", other_key, other_cert, content=False)])],
+                  "sni_table": receiving["sni_table"]}
+    certificate_paths = {"chains": [chain(tls, "default", default_key, default_cert, content=False)]}
+    assert apply(localhost, conf, certificate=certificate_paths, receiving=paths_only)["changed"] is False
+    # The SNI certificate renewed outside Ansible: the table text is the same, the index is rebuilt.
+    renewed = make_cert("other.receiving.test", None, None, other_key, -1, 60)
+    (tls / "other.pem").write_text(pem_cert(renewed))
+    result = apply(localhost, conf, certificate=certificate_paths, receiving=paths_only)
+    assert result["changed"] is True and result["sni_table"]["postmap_run"] is True and result["reloaded"] is True
+    deadline = time.time() + 15
+    while time.time() < deadline and fingerprint(served(PORT, rsa_only, "other.receiving.test")) \
+            != fingerprint(pem_cert(renewed)):
+        time.sleep(0.5)
+    assert fingerprint(served(PORT, rsa_only, "other.receiving.test")) == fingerprint(pem_cert(renewed))
+    assert apply(localhost, conf, certificate=certificate_paths, receiving=paths_only)["changed"] is False

@@ -139,9 +139,8 @@ class ReceivingSide(object):
     # --- writes -------------------------------------------------------------------------
 
     def rehearse(self):
-        for where, params in self.sni_parts:
-            self._run_certificate(where, params, check_mode=True)
-        if self.sni_table:
+        parts = [self._run_certificate(where, params, check_mode=True) for where, params in self.sni_parts]
+        if self.sni_table and not any(part.result["changed"] for part in parts):
             SniTable(self.profile.part_module(self.sni_table, check_mode=True)).execute()
 
     def write_before_main_cf(self):
@@ -153,8 +152,15 @@ class ReceivingSide(object):
         if results:
             self.profile.result["sni_certificates"] = results
             self.profile.result["changed"] = self.profile.result["changed"] or any(r["changed"] for r in results)
-        if self.sni_table:
-            self.profile.merge_part(SniTable(self.profile.part_module(self.sni_table)), "sni_table")
+        if not self.sni_table:
+            return
+        if self.module.check_mode and any(result["changed"] for result in results):
+            # The files the table names are written by this run: the real run builds its index.
+            self.profile.result["sni_table"] = {"changed": True, "postmap_run": True,
+                                                "rebuild_reason": "its key and chain files are written by this run"}
+            self.profile.result["changed"] = True
+            return
+        self.profile.merge_part(SniTable(self.profile.part_module(self.sni_table)), "sni_table")
 
     def _run_certificate(self, where, params, check_mode=None):
         part = TlsCertificate(self.profile.part_module(params, check_mode=check_mode))
