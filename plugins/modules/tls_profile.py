@@ -729,6 +729,58 @@ certificate:
   description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.
   returned: when O(certificate) is given
   type: dict
+sni_certificates:
+  description: The result of installing each O(receiving.sni) item's chains, as M(mailtls.postfix.tls_certificate) returns it.
+  returned: when O(receiving.sni) is given
+  type: list
+  elements: dict
+sni_table:
+  description: The SNI table's result, as M(mailtls.postfix.lookup_table) returns it with O(mailtls.postfix.lookup_table#module:file_values=true).
+  returned: when O(receiving.sni) is given
+  type: dict
+tlsa:
+  description: The DANE records of the receiving side.
+  returned: when O(receiving.dane) is given
+  type: dict
+  contains:
+    current:
+      description: The C(3 1 1) data (hex) of each deployed key, in the order of O(certificate.chains).
+      type: list
+      elements: str
+    next:
+      description: The C(3 1 1) data of each of O(receiving.dane.next_keys).
+      type: list
+      elements: str
+    records:
+      description: Zone-file lines, one per name, port and key.
+      type: list
+      elements: str
+      sample: ["_25._tcp.mx.example.org. IN TLSA 3 1 1 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d"]
+    file_changed:
+      description: Whether O(receiving.dane.file) was (would be) written.
+      type: bool
+renewal_hook:
+  description: The renewal hook's path and whether it was (would be) written.
+  returned: when O(receiving.renewal_hook) is given
+  type: dict
+tls_files_not_loaded:
+  description:
+    - The managed key and certificate files whose bytes Postfix has not loaded yet (renewed outside Ansible since
+      the last run); Postfix is reloaded for them.
+  returned: always
+  type: list
+  elements: str
+self_probe:
+  description:
+    - The probe of the host's own listeners after the deploy - C(status) (V(passed), V(failed) or V(pending) when
+      Postfix is to be started or restarted first) and, per listener, C(port), C(wrappermode), C(starttls),
+      C(established), C(served_fingerprint) and C(matches).
+  returned: when the self-probe ran or is pending
+  type: dict
+hardening:
+  description: The hardening baseline applied - its C(profile), the C(parameters) it sets and the names it removes (C(absent)).
+  returned: when O(hardening) is given
+  type: dict
 migration:
   description: The migration's result, as M(mailtls.postfix.tls_migrate) returns it.
   returned: when obsolete parameters were migrated

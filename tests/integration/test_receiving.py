@@ -107,9 +107,12 @@ def instance():
 def start(conf):
     subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
     deadline = time.time() + 10
-    while time.time() < deadline and ":%d " % PORT not in subprocess.run(["ss", "-ltn"], capture_output=True,
-                                                                          text=True).stdout:
+    while time.time() < deadline and ":%d " % PORT not in listening():
         time.sleep(0.2)
+
+
+def listening():
+    return subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=False).stdout
 
 
 def apply(localhost, conf, **args):
@@ -135,7 +138,7 @@ def test_rsa_and_ecdsa_side_by_side_each_client_gets_its_algorithm(localhost, in
     assert predicted["changed"] is True and not (tls / "rsa.key").exists()
     first = apply(localhost, conf, certificate={"chains": chains}, receiving={"dane": {"names": [NAME]}})
     assert first["changed"] is True, first
-    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True).stdout
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout
     assert "smtpd_tls_chain_files = %s/rsa.key, %s/rsa.pem, %s/ecdsa.key, %s/ecdsa.pem" % ((tls,) * 4) in lines
     assert "smtpd_tls_cert_file" not in lines and "smtpd_tls_key_file" not in lines, "legacy pair removed"
     assert [item["key_algorithm"] for item in first["certificate"]["certificates"]] == ["rsa", "ecdsa"]
@@ -287,7 +290,7 @@ def test_sni_names_get_their_certificate_and_a_renewed_file_rebuilds_the_index(l
     assert not (conf / "tls_server_sni").exists() and not (tls / "other.key").exists()
     first = apply(localhost, conf, certificate=certificate, receiving=receiving)
     assert first["changed"] is True, first
-    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True).stdout
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout
     assert "tls_server_sni_maps = hash:%s/tls_server_sni" % conf in lines
     source = (conf / "tls_server_sni").read_text()
     # The default certificate's name is mapped too (postconf(5)): a client asking for it gets no mismatch.

@@ -126,7 +126,7 @@ def receiving_spec():
             names=dict(type="list", elements="str", default=[]),
             ports=dict(type="list", elements="int", default=[25]),
             file=dict(type="path"),
-            next_keys=dict(type="list", elements="path", default=[]),
+            next_keys=dict(type="list", elements="path", default=[], no_log=False),
         )),
         renewal_hook=dict(type="path"),
         self_probe=dict(type="str", default="changed", choices=list(SELF_PROBE_WHEN)),
