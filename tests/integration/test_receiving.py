@@ -318,3 +318,20 @@ def test_sni_names_get_their_certificate_and_a_renewed_file_rebuilds_the_index(l
         time.sleep(0.5)
     assert fingerprint(served(PORT, rsa_only, "other.receiving.test")) == fingerprint(pem_cert(renewed))
     assert apply(localhost, conf, certificate=certificate_paths, receiving=paths_only)["changed"] is False
+
+
+def test_back_to_one_pair_and_no_sni_leave_nothing_that_would_still_win(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    other_key, other_cert = new_pair("rsa", name="other.receiving.test")
+    receiving = {"sni": [{"names": ["other.receiving.test"], "chains": [chain(tls, "other", other_key, other_cert)]}],
+                 "sni_table": str(conf / "tls_server_sni")}
+    apply(localhost, conf, certificate={"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}, receiving=receiving)
+    single = {"cert_file": str(tls / "rsa.pem"), "key_file": str(tls / "rsa.key")}
+    result = apply(localhost, conf, certificate=single, parameters={"smtpd_tls_cert_file": single["cert_file"],
+                                                                     "smtpd_tls_key_file": single["key_file"]},
+                   receiving={"sni": [], "sni_table": receiving["sni_table"]})
+    assert result["changed"] is True, result
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout
+    assert "smtpd_tls_chain_files" not in lines and "tls_server_sni_maps" not in lines, lines
+    assert "smtpd_tls_cert_file = %s/rsa.pem" % tls in lines

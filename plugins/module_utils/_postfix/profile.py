@@ -192,7 +192,8 @@ class TlsProfile(PostconfEdit):
                  or self.result.get("sni_table", {}).get("changed")
                  or self.result["tls_files_not_loaded"]))
         self._reload(config_dir)
-        if self.result["reloaded"] or not self.result["running"]:
+        # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
+        if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             receiving.record_loaded()
         self._self_probe(receiving, certificate, master_text)
 

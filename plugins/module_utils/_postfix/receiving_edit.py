@@ -69,11 +69,20 @@ class ReceivingSide(object):
                                  "smtpd_tls_chain_files Postfix ignores them" % ", ".join(given))
             wanted[CHAIN_FILES] = chain_files_value(chains)
             remove.extend(name for name in LEGACY_KEY_PARAMETERS if name not in remove)
+        elif self.certificate and CHAIN_FILES not in wanted:
+            # Back to one pair: chain files left in main.cf would still win over it.
+            remove.append(CHAIN_FILES)
         spec = self.spec
         if not spec:
             return
         if spec["sni"]:
             self._plan_sni(wanted, table_type)
+        elif SNI_MAPS not in wanted and self._names_our_table(spec):
+            remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
+
+    def _names_our_table(self, spec):
+        current = self.profile.postfix.parameter(self.config_dir, SNI_MAPS)
+        return current.endswith(":" + spec["sni_table"])
 
     def _plan_sni(self, wanted, table_type):
         spec = self.spec
