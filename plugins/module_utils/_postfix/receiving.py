@@ -28,6 +28,7 @@ LOADED_RECORD = "mailtls-loaded-tls-files.json"
 SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
 WRAPPER_PORTS = (465,)
 SELF_PROBE_WHEN = ("changed", "always", "never")
+_ADDRESS = re.compile(r"[0-9.]+\Z")
 _DNS_NAME = re.compile(r"(?=.{1,253}\Z)(\*\.)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
                        r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?\Z")
 
@@ -42,7 +43,8 @@ def sni_name(name, where):
     if not isinstance(name, str) or not name:
         raise InputError(where, "a name is empty")
     bare = name[1:] if name.startswith(".") else name
-    if not name.isascii() or not _DNS_NAME.match(bare) or bare.startswith("*"):
+    # RFC 6066 section 3: SNI carries host names, never an address literal.
+    if not name.isascii() or not _DNS_NAME.match(bare) or bare.startswith("*") or _ADDRESS.match(bare):
         raise InputError(where, "%r is not a DNS name in A-label form (or .domain for its subdomains); "
                                 "postconf(5): SNI lookup keys are IDNA A-labels" % name)
     return name.lower().rstrip(".")

@@ -176,7 +176,8 @@ class ReceivingSide(object):
         try:
             part.execute()
         except InputError as exc:
-            raise InputError("%s.%s" % (where, exc.parameter), str(exc.message))
+            # The part names its own parameter (chains[0].key_content): say which SNI item it is.
+            raise InputError(where, str(exc))
         self.profile.warnings.extend(part.warnings)
         return part
 
