@@ -6,6 +6,21 @@
 # with openssl alone.
 set -u
 sep=""
+
+ehlo() {  # the EHLO answer of HOST PORT, one line each
+  (
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    IFS= read -r -t 10 line <&3 || exit 1
+    printf 'EHLO client.test\r\n' >&3
+    while IFS= read -r -t 10 line <&3; do
+      line=${line%$'\r'}
+      printf '%s\n' "$line"
+      case $line in "250 "*) break ;; esac
+    done
+    printf 'QUIT\r\n' >&3
+  )
+}
+
 printf '{'
 while read -r label target opts; do
   [ -n "$label" ] || continue
@@ -23,11 +38,13 @@ while read -r label target opts; do
   protocol=$(printf '%s\n' "$out" | sed -n 's/^ *Protocol *: *\(TLSv[0-9.]*\)$/\1/p' | head -1)
   cipher=$(printf '%s\n' "$out" | sed -n 's/^New, .*, Cipher is \(.*\)$/\1/p' | head -1)
   if [ "$cipher" = "(NONE)" ]; then protocol="" cipher=""; fi
-  starttls=true
-  if printf '%s\n' "$out" | grep -q "Didn't find STARTTLS"; then starttls=false; fi
-  established=false
-  if [ "$rc" = 0 ] && [ -n "$protocol" ]; then established=true; fi
-  error=$(printf '%s\n' "$out" | grep -m1 -iE 'error|alert|didn.t find' | tr -d '"\\' | cut -c1-200)
+  established=false starttls=true
+  if [ "$rc" = 0 ] && [ -n "$protocol" ]; then
+    established=true
+  elif ! ehlo "${target%:*}" "${target##*:}" | grep -qi '^250[ -]STARTTLS'; then
+    starttls=false  # s_client of OpenSSL 3.5 no longer says so itself
+  fi
+  error=$(printf '%s\n' "$out" | grep -m1 -iE 'error|alert|didn.t find' | sed 's/["\\]//g' | cut -c1-200)
   printf '%s"%s": {"established": %s, "starttls": %s, "protocol": "%s", "cipher": "%s", "fingerprint": "%s", "tlsa": "%s", "subject": "%s", "error": "%s"}' \
     "$sep" "$label" "$established" "$starttls" "$protocol" "$cipher" "$fingerprint" "$tlsa" "$subject" "$error"
   sep=", "
