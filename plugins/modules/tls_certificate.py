@@ -246,7 +246,7 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import private_key_in_arguments, run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import TlsCertificate
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import CERTIFICATE_TOGETHER, certificate_spec
 
@@ -256,6 +256,8 @@ def main():
         argument_spec=certificate_spec(),
         required_together=CERTIFICATE_TOGETHER,
         supports_check_mode=True,
+        # A private key in the arguments (given as a certificate by mistake) stays out of syslog.
+        no_log=private_key_in_arguments(),
     )
     run_module(module, TlsCertificate)
 

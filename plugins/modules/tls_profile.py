@@ -810,7 +810,7 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import private_key_in_arguments, run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import SELF_PROBE_WHEN
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, declaration_spec, edit_spec
@@ -830,6 +830,8 @@ def main():
             **declaration_spec(LEVELS)
         ),
         supports_check_mode=True,
+        # A private key in the arguments (given as a certificate by mistake) stays out of syslog.
+        no_log=private_key_in_arguments(),
     )
     run_module(module, TlsProfile)
 

@@ -1,8 +1,8 @@
 """Adversarial: the receiving side of tls_profile (chains, SNI, DANE records, the renewal hook, the self-probe).
 
-Each test is an attack or a careless input; an attack the collection resists is a plain test,
-a defect it demonstrates is ``xfail(strict=True)`` with the defect as its reason, so that the
-suite stays green until the defect is fixed (and then tells so).
+Each test is an attack or a careless input the collection must resist; the defects a hostile
+review found with them (a key echoed from a swapped cert_content, list-splitting paths, checks
+after the first write, listeners the self-probe missed, the hook's parsing) are fixed.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from helpers import run_module, run_playbook, snapshot
-from test_receiving import chain, fingerprint, new_pair, pem_cert, pem_key, served
+from test_receiving import chain, fingerprint, new_pair, pem_cert, pem_key
 from test_tls_probe import make_cert
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (LOADED_RECORD,
-                                                                                           listener_ports,
-                                                                                           sni_entries)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (
+    LOADED_RECORD, listener_ports, sni_entries)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import MasterCf
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving_edit import ReceivingSide
 
@@ -136,15 +135,13 @@ POSTSCREEN_MASTER = ("smtp      inet  n       -       y       -       1       po
                      "tlsproxy  unix  -       -       y       -       0       tlsproxy\n")
 
 
-@pytest.mark.xfail(strict=True, reason="with postscreen on port 25 (smtp inet ... postscreen; smtpd pass) the "
-                                       "self-probe finds no listener and reports status 'passed' having probed "
-                                       "nothing")
 def test_self_probe_with_postscreen_probes_port_25():
-    assert (25, False) in listener_ports(MasterCf(POSTSCREEN_MASTER))
+    assert ("127.0.0.1", 25, False) in listener_ports(MasterCf(POSTSCREEN_MASTER))
     side = ReceivingSide(SimpleNamespace(result={"certificate": {"certificates": [
         {"fingerprint_sha256": "AA:BB"}]}}), "/etc/postfix", None, None)
-    listeners, failures = side.self_probe(POSTSCREEN_MASTER, 1)
-    assert listeners or failures, "nothing probed, no failure: the profile reports self_probe passed"
+    side._probe = lambda address, port, wrapper: {"established": False, "starttls": False, "errors": ["refused"]}
+    listeners, failures = side.self_probe(POSTSCREEN_MASTER, 0)
+    assert [item["port"] for item in listeners] == [25] and failures, "postscreen's port 25 is probed"
 
 
 def test_self_probe_of_no_listener_at_all_is_not_a_pass():
@@ -155,9 +152,6 @@ def test_self_probe_of_no_listener_at_all_is_not_a_pass():
     assert listeners == [] and failures == []
 
 
-@pytest.mark.xfail(strict=True, reason="the self-probe connects to 127.0.0.1 only and de-duplicates by port: a "
-                                       "listener on another address of the same port that serves an old "
-                                       "certificate is never probed and the probe reports 'passed'")
 def test_self_probe_sees_every_listener_address(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")
@@ -223,10 +217,6 @@ def test_bad_chains_are_refused_naming_the_parameter_and_nothing_changes(localho
             assert line not in str(result)
 
 
-@pytest.mark.xfail(strict=True, reason="key_content and cert_content swapped (a plain mix-up of two variables): "
-                                       "the refusal's result echoes cert_content - the private key - in "
-                                       "invocation.module_args (shown at -vvv, stored by AWX/ARA, logged to the "
-                                       "host's journal by AnsibleModule); only key_content is no_log")
 def test_swapped_key_and_certificate_never_echo_the_key(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")
@@ -271,10 +261,6 @@ def test_ed25519_key_beside_rsa_is_accepted_as_another_algorithm(localhost, inst
 
 # --- paths Postfix would split -------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="a chains key_file/cert_file holding a space or a comma is accepted: "
-                                       "smtpd_tls_chain_files is written with it and Postfix splits it into "
-                                       "other file names (TLS disabled, mail in clear); it must be refused "
-                                       "before anything is written")
 @pytest.mark.parametrize("breaker", [" ", ","])
 def test_chain_path_that_postfix_would_split_is_refused(localhost, instance, breaker):
     conf, tls = instance["conf"], instance["tls"]
@@ -287,8 +273,6 @@ def test_chain_path_that_postfix_would_split_is_refused(localhost, instance, bre
     assert state(instance) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a SNI chain path with a space is refused only by the SNI table, after the "
-                                       "default certificate and the SNI key and certificate files were written")
 def test_sni_chain_path_that_postfix_would_split_changes_nothing(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")
@@ -325,9 +309,6 @@ BAD_RECEIVING = ["dane-name", "dane-name-underscore", "next-key-is-cert", "next-
                  "hook-missing-dir", "hook-relative", "dane-file-missing-dir"]
 
 
-@pytest.mark.xfail(strict=True, reason="receiving.dane (names, next_keys, file) and receiving.renewal_hook are "
-                                       "checked only after the certificate and main.cf were written: the task "
-                                       "fails with the new pair installed and main.cf changed")
 @pytest.mark.parametrize("case", BAD_RECEIVING)
 def test_bad_dane_or_hook_input_changes_nothing(localhost, instance, case):
     conf, tls, root = instance["conf"], instance["tls"], instance["root"]
@@ -343,8 +324,6 @@ def test_bad_dane_or_hook_input_changes_nothing(localhost, instance, case):
     assert parameter in result["msg"], result["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason="receiving.dane.ports are not range-checked: 0, -1 and 70000 give TLSA "
-                                       "owner names like _70000._tcp that no client looks up")
 @pytest.mark.parametrize("port", [0, -1, 70000])
 def test_dane_port_out_of_range_is_refused(localhost, instance, port):
     conf, tls = instance["conf"], instance["tls"]
@@ -389,8 +368,8 @@ def test_corrupt_record_neither_crashes_nor_suppresses_the_reload(localhost, ins
     assert result.get("failed") is not True, result.get("msg")
     assert result["tls_files_not_loaded"] == sorted([str(tls / "rsa.key"), str(tls / "rsa.pem")])
     assert result["reloaded"] is True
-    assert json.loads((conf / LOADED_RECORD).read_text())["files"].keys() == {str(tls / "rsa.key"),
-                                                                            str(tls / "rsa.pem")}
+    recorded = json.loads((conf / LOADED_RECORD).read_text())["files"]
+    assert recorded.keys() == {str(tls / "rsa.key"), str(tls / "rsa.pem")}
     assert apply(localhost, conf, certificate=paths)["changed"] is False
 
 
@@ -418,9 +397,6 @@ def test_odd_record_file_is_never_followed_and_never_blocks(localhost, instance,
         assert result.get("failed") or not record.is_symlink()
 
 
-@pytest.mark.xfail(strict=True, reason="receiving.dane.file may be the loaded-files record "
-                                       "(mailtls-loaded-tls-files.json): not refused as one file written twice, "
-                                       "the two writes overwrite each other and the task is never idempotent")
 def test_dane_file_at_the_loaded_record_is_refused(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")
@@ -435,9 +411,6 @@ def test_dane_file_at_the_loaded_record_is_refused(localhost, instance):
 
 # --- check mode predicts the real run ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="check mode reports tls_files_not_loaded from the files as they are: a run "
-                                       "that replaces the certificate reports them in the real run, [] in check "
-                                       "mode (the documented prediction differs from the run)")
 def test_check_mode_predicts_tls_files_not_loaded(localhost, instance, tmp_path):
     conf, tls = instance["conf"], instance["tls"]
     old_key, old_cert = new_pair("rsa")
@@ -512,9 +485,6 @@ def run_hook(hook):
     return subprocess.run([str(hook)], capture_output=True, text=True, timeout=120, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="the hook splits an SNI source line at the first space only: a line "
-                                       "separated by a tab (valid for postmap) is read as a name holding the key "
-                                       "path, the hook reports 'no private key' and never reloads the renewal")
 def test_hook_reads_an_sni_source_separated_by_tabs(localhost, instance):
     hook, _pairs = deploy_with_hook(localhost, instance)
     source = instance["conf"] / "tls_server_sni"
@@ -567,9 +537,6 @@ def test_hook_never_follows_a_link_at_the_record_temporary(localhost, instance, 
     assert target.read_bytes() == b"do not touch\n"
 
 
-@pytest.mark.xfail(strict=True, reason="a symbolic link at the hook's record temporary makes the hook die with a "
-                                       "Python traceback after it reloaded Postfix (exit 1: certbot reports the "
-                                       "renewal deploy as failed) instead of a clear message")
 def test_hook_reports_a_link_at_the_record_temporary_clearly(localhost, instance, tmp_path):
     hook, _pairs = deploy_with_hook(localhost, instance)
     os.symlink(str(tmp_path / "victim"), str(instance["conf"] / LOADED_RECORD) + ".tmp")

@@ -211,8 +211,11 @@ def test_self_probe_fails_when_the_listener_offers_no_starttls(localhost, instan
         "127.0.0.1:%d inet n - n - - smtpd -o smtpd_tls_security_level=none\n" % PORT)
     (conf / "master.cf").write_text(master)
     start(conf)
-    result = apply(localhost, conf, certificate=certificate, self_probe="always")
-    assert result["failed"] is True and "port %d does not offer STARTTLS" % PORT in result["msg"], result
+    result = apply(localhost, conf, certificate=certificate, self_probe="always", receiving={"self_probe_timeout": 2})
+    assert result["failed"] is True and "127.0.0.1:%d does not offer STARTTLS" % PORT in result["msg"], result
+    # A failed probe leaves no record of loaded files: the next run, self_probe=changed, fails again.
+    again = apply(localhost, conf, certificate=certificate, receiving={"self_probe_timeout": 2})
+    assert again["failed"] is True and "does not offer STARTTLS" in again["msg"], again
 
 
 def test_renewal_hook_checks_rebuilds_and_reloads(localhost, instance):
@@ -328,8 +331,8 @@ def test_back_to_one_pair_and_no_sni_leave_nothing_that_would_still_win(localhos
                  "sni_table": str(conf / "tls_server_sni")}
     apply(localhost, conf, certificate={"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}, receiving=receiving)
     single = {"cert_file": str(tls / "rsa.pem"), "key_file": str(tls / "rsa.key")}
-    result = apply(localhost, conf, certificate=single, parameters={"smtpd_tls_cert_file": single["cert_file"],
-                                                                     "smtpd_tls_key_file": single["key_file"]},
+    legacy = {"smtpd_tls_cert_file": single["cert_file"], "smtpd_tls_key_file": single["key_file"]}
+    result = apply(localhost, conf, certificate=single, parameters=legacy,
                    receiving={"sni": [], "sni_table": receiving["sni_table"]})
     assert result["changed"] is True, result
     lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # What receivers serve over STARTTLS, as one JSON object: reads lines "LABEL HOST:PORT [s_client
 # options]" on stdin and prints, for each label, whether the handshake was established, the
 # protocol and cipher, whether STARTTLS was offered, and the served certificate's SHA-256

@@ -37,8 +37,11 @@ class PostfixModule(object):
         raise NotImplementedError
 
     def echoed_arguments(self):
-        """The arguments the result echoes in ``invocation``; modules with secrets mask them."""
-        return summarized_arguments(self.module.params)
+        """The arguments the result echoes in ``invocation``; modules with secrets mask them.
+
+        A private key is never echoed, whatever option holds it (a key given as cert_content).
+        """
+        return redact_private_keys(summarized_arguments(self.module.params))
 
 
 class TextPlan(object):
@@ -145,6 +148,44 @@ def refuse_as_the_run_would(path):
     refusal = EditLock(path).refusal()
     if refusal:
         raise refusal
+
+
+# A PEM private key, whatever its kind (RSA, EC, PKCS#8, encrypted), to its end or the text's end.
+PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
+KEY_HIDDEN = "(private key not shown)"
+
+
+def redact_private_keys(value):
+    """``value`` (arguments, at any depth) with every private-key block replaced by one line."""
+    if isinstance(value, dict):
+        return dict((key, redact_private_keys(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [redact_private_keys(item) for item in value]
+    if isinstance(value, str) and "PRIVATE KEY-----" in value:
+        return PRIVATE_KEY_BLOCK.sub(KEY_HIDDEN, value)
+    return value
+
+
+def private_key_in_arguments():
+    """Whether an argument holds a private key, read before AnsibleModule logs its arguments to syslog.
+
+    key_content is no_log; a key given in another option (key and certificate swapped) must
+    not reach that log line either: AnsibleModule(no_log=True) then skips it.
+    """
+    from ansible.module_utils.basic import _load_params
+
+    def holds_key(value):
+        if isinstance(value, dict):
+            return any(holds_key(item) for item in value.values())
+        if isinstance(value, list):
+            return any(holds_key(item) for item in value)
+        return isinstance(value, str) and "PRIVATE KEY-----" in value
+
+    try:
+        params = dict(_load_params())
+    except Exception:  # unreadable arguments: AnsibleModule reports that itself
+        return False
+    return holds_key(params)
 
 
 def secret_in_arguments(option="secret"):

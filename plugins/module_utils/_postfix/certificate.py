@@ -26,15 +26,13 @@ import socket
 import stat
 import tempfile
 
-from .base import FileEditModule
+from .base import KEY_HIDDEN, PRIVATE_KEY_BLOCK, FileEditModule
 from .commands import C_LOCALE, output_lines
 from .errors import CommandError, ConfigError, InputError
 from .files import ENCODING, ERRORS, TMP_SUFFIX, EditLock, FileAttributes, open_regular, same_file_name
 from .probe import parse_x509
 
 MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
-KEY_HIDDEN = "(private key not shown)"
-_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
 _PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
 _TRADITIONAL_ENCRYPTED = re.compile(r"^Proc-Type:\s*4,\s*ENCRYPTED", re.M)
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -82,7 +80,7 @@ def pem_text(text):
 
 
 def holds_private_key(text):
-    return bool(_PRIVATE_KEY.search(text))
+    return bool(PRIVATE_KEY_BLOCK.search(text))
 
 
 def is_encrypted(text):
@@ -92,7 +90,7 @@ def is_encrypted(text):
 
 def redact_keys(text):
     """``text`` with every private-key block replaced by one line: for diffs of a certificate file."""
-    return _PRIVATE_KEY.sub(KEY_HIDDEN, text)
+    return PRIVATE_KEY_BLOCK.sub(KEY_HIDDEN, text)
 
 
 def public_key_der(output):

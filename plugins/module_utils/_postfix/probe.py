@@ -31,7 +31,8 @@ _VERDICT = re.compile(r"(Anonymous|Untrusted|Trusted|Verified) TLS connection es
 _FAILURE = re.compile(r"(Failed to establish session to |Destination address lookup failed: |no MX host for "
                       r"|SMTP service not available: |(EHLO|HELO|STARTTLS) rejected: "
                       r"|(\w+ )?certificate verification failed for |TLSA lookup error for "
-                      r"|Failed to load trust anchor file: |fatal: |[a-z ]+ while (reading server greeting|sending ))")
+                      r"|Failed to load trust anchor file: |fatal: |SSL_connect error to |warning: TLS library problem: "
+                      r"|[a-z ]+ while (reading server greeting|sending ))")
 _DNSSEC_UNAVAILABLE = "warning: DNSSEC validation may be unavailable"
 _DNSSEC_PROBE = re.compile(r"(warning: )?(reason: )?dnssec_probe '[^']*' received ")
 # The -C chain comes after the session, unprefixed; its subjects are escaped (\x0A), PEM lines are exact.

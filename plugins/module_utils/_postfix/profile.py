@@ -192,10 +192,11 @@ class TlsProfile(PostconfEdit):
                  or self.result.get("sni_table", {}).get("changed")
                  or self.result["tls_files_not_loaded"]))
         self._reload(config_dir)
+        # A failed self-probe raises before the record: the next run reloads and probes again.
+        self._self_probe(receiving, certificate, master_text)
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             receiving.record_loaded()
-        self._self_probe(receiving, certificate, master_text)
 
     # --- what the host runs ----------------------------------------------------------
 
@@ -798,8 +799,13 @@ class TlsProfile(PostconfEdit):
         config_dir = self.result["config_dir"]
         text = master_text if master_text is not None else read_text(os.path.join(config_dir, "master.cf"))
         listeners, failures = receiving.self_probe(text, timeout)
-        self.result["self_probe"] = {"status": "failed" if failures else "passed", "listeners": listeners}
+        if not listeners:
+            self.warnings.append("self-probe: master.cf has no smtpd or postscreen inet listener to probe")
+        status = "failed" if failures else "passed" if listeners else "nothing_to_probe"
+        self.result["self_probe"] = {"status": status, "listeners": listeners}
         if failures:
+            # Postfix does not serve what it should: no record says it loaded these files.
+            receiving.forget_loaded()
             raise ConfigError("self-probe after deploying: " + "; ".join(failures))
 
     # --- what the receiving side needs of the profile ----------------------------------

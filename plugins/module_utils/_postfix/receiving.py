@@ -27,6 +27,7 @@ LOADED_RECORD = "mailtls-loaded-tls-files.json"
 # The listeners Debian's master.cf names by service, and the port each one is.
 SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
 WRAPPER_PORTS = (465,)
+LOOPBACK = "127.0.0.1"
 SELF_PROBE_WHEN = ("changed", "always", "never")
 _ADDRESS = re.compile(r"[0-9.]+\Z")
 _DNS_NAME = re.compile(r"(?=.{1,253}\Z)(\*\.)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
@@ -95,19 +96,30 @@ def check_tlsa_name(name, where):
 
 
 def listener_ports(master):
-    """(port, wrappermode) of each enabled inet smtpd listener of a parsed master.cf, by service name."""
+    """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
+
+    postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
+    probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
+    """
     found = []
-    for key, entries in sorted(master.entries.items()):
+    for _key, entries in sorted(master.entries.items()):
         entry = entries[-1]
-        if entry.type != "inet" or not entry.command or entry.command[0] != "smtpd":
+        if entry.type != "inet" or not entry.command or entry.command[0] not in ("smtpd", "postscreen"):
             continue
-        service = entry.service.rsplit(":", 1)[-1]
+        address, _sep, service = entry.service.rpartition(":")
         port = int(service) if service.isdigit() else SERVICE_PORTS.get(service)
         if port is None:
             continue
+        address = address.strip("[]") or LOOPBACK
         wrapper = dict(entry.options).get("smtpd_tls_wrappermode") == "yes" or port in WRAPPER_PORTS
-        found.append((port, wrapper))
-    return sorted(set(found))
+        found.append((address, port, wrapper))
+    return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+def check_port(port, where):
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise InputError(where, "%r is not a TCP port (1-65535)" % (port,))
+    return port
 
 
 def file_digests(contents):

@@ -20,14 +20,12 @@ from .files import FileAttributes, read_bytes, read_text
 from .master_cf import MasterCf
 from .probe import TlsProbe
 from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, changed_since_loaded,
-                        chain_files_value, check_tlsa_name, file_digests, listener_ports, record_text, sni_entries,
-                        tlsa_record_lines)
+                        chain_files_value, check_port, check_tlsa_name, file_digests, listener_ports, record_text,
+                        sni_entries, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
 from .table_edit import LookupTableEdit
 from .table_types import INDEX_SUFFIXES, check_map_path
 
-# The address the self-probe connects to: every listener Debian's master.cf defines answers there.
-SELF_PROBE_ADDRESS = "127.0.0.1"
 SELF_PROBE_PAUSE = 0.5
 
 
@@ -51,7 +49,7 @@ class ReceivingSide(object):
         self.profile, self.config_dir = profile, config_dir
         self.certificate, self.spec = certificate, receiving
         self.sni_parts, self.sni_table = [], None
-        self.loaded_files = {}
+        self.loaded_files, self.next_digests = {}, []
 
     @property
     def module(self):
@@ -62,6 +60,7 @@ class ReceivingSide(object):
     def request(self, wanted, remove, table_type):
         """Add main.cf's part (chain files, the SNI map) to ``wanted``/``remove``; plan the SNI table."""
         chains = (self.certificate or {}).get("chains") or []
+        self._check_chain_paths("certificate", chains)
         if chains:
             given = [name for name in LEGACY_KEY_PARAMETERS if name in wanted]
             if given:
@@ -75,10 +74,41 @@ class ReceivingSide(object):
         spec = self.spec
         if not spec:
             return
+        self._check_dane_and_hook(spec)
         if spec["sni"]:
             self._plan_sni(wanted, table_type)
         elif SNI_MAPS not in wanted and self._names_our_table(spec):
             remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
+
+    @staticmethod
+    def _check_chain_paths(where, chains):
+        """smtpd_tls_chain_files and the SNI table are lists: a path with a space or comma would split."""
+        for index, chain in enumerate(chains):
+            for name in ("key_file", "cert_file"):
+                check_map_path(chain[name], "%s.chains[%d].%s" % (where, index, name))
+
+    def _check_dane_and_hook(self, spec):
+        """Everything the writes after main.cf need, checked before the first write."""
+        dane = spec.get("dane")
+        if dane is not None:
+            for name in dane["names"]:
+                check_tlsa_name(name, "receiving.dane.names")
+            for port in dane["ports"]:
+                check_port(port, "receiving.dane.ports")
+            self.next_digests = [self._next_key_digest(path, "receiving.dane.next_keys[%d]" % index)
+                                 for index, path in enumerate(dane["next_keys"])]
+            if dane.get("file"):
+                self._check_new_file(dane["file"], "receiving.dane.file")
+        if spec.get("renewal_hook"):
+            self._check_new_file(spec["renewal_hook"], "receiving.renewal_hook")
+
+    @staticmethod
+    def _check_new_file(path, where):
+        if not os.path.isabs(path):
+            raise InputError(where, "%r is not an absolute path" % path)
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            raise InputError(where, "the directory %s does not exist" % directory)
 
     def _names_our_table(self, spec):
         current = self.profile.postfix.parameter(self.config_dir, SNI_MAPS)
@@ -92,6 +122,7 @@ class ReceivingSide(object):
         default_pairs = self._default_pairs()
         entries = sni_entries(spec["sni"], self._default_names(), default_pairs)
         for index, item in enumerate(spec["sni"]):
+            self._check_chain_paths("receiving.sni[%d]" % index, item["chains"])
             params = dict(self._certificate_defaults(), chains=item["chains"])
             self.sni_parts.append(("receiving.sni[%d]" % index, params))
         self.sni_table = dict(config_dir=self.config_dir, path=path, type=table_type, key=None, value=None,
@@ -143,6 +174,8 @@ class ReceivingSide(object):
                 found.append(("receiving." + option, self.spec[option]))
         if self.spec and self.spec.get("dane") and self.spec["dane"].get("file"):
             found.append(("receiving.dane.file", self.spec["dane"]["file"]))
+        if self.managed_files():
+            found.append(("the record of the TLS files Postfix loaded", self._record_path()))
         return found
 
     # --- writes -------------------------------------------------------------------------
@@ -193,9 +226,7 @@ class ReceivingSide(object):
 
     def _dane(self, dane):
         deployed = [found["tlsa_3_1_1"] for found in self.profile.result.get("certificate", {}).get("certificates", [])]
-        upcoming = []
-        for index, path in enumerate(dane["next_keys"]):
-            upcoming.append(self._next_key_digest(path, "receiving.dane.next_keys[%d]" % index))
+        upcoming = self.next_digests
         names = [check_tlsa_name(name, "receiving.dane.names") for name in dane["names"]] or \
             [self.profile.postfix.parameter(self.config_dir, "myhostname")]
         digests = list(dict.fromkeys(deployed + upcoming))
@@ -229,13 +260,6 @@ class ReceivingSide(object):
 
     def _write_text(self, path, text, mode):
         """One small file of ours through the shared write flow; returns whether it changed."""
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            raise ConfigError("%s: the directory %s does not exist" % (path, directory), path=path)
-
-        def compute(_text):
-            return text, None
-
         profile = self.profile
         attributes = FileAttributes(mode, os.geteuid(), os.getegid())
         original = read_text(path) if os.path.lexists(path) else None
@@ -274,11 +298,21 @@ class ReceivingSide(object):
             try:
                 contents[path] = read_bytes(path)
             except ConfigError:
-                return []  # not there yet (check mode before the first install): the writes decide
+                if self.module.check_mode:
+                    return sorted(path for path in paths if path in self._would_write()) or []
+                return []
         self.loaded_files = file_digests(contents)
         record = self._record_path()
         text = read_text(record) if os.path.isfile(record) else ""
-        return changed_since_loaded(text, self.loaded_files)
+        found = changed_since_loaded(text, self.loaded_files)
+        if self.module.check_mode:
+            # The files this run would write differ from what Postfix loaded, as the real run finds.
+            found = sorted(set(found) | set(path for path in paths if path in self._would_write()))
+        return found
+
+    def _would_write(self):
+        results = [self.profile.result.get("certificate") or {}] + self.profile.result.get("sni_certificates", [])
+        return set(path for result in results for path in result.get("changed_files", []))
 
     def record_loaded(self):
         """After the reload (or with Postfix stopped: it loads them at start), remember what it loads."""
@@ -289,6 +323,12 @@ class ReceivingSide(object):
         text = record_text(digests)
         if os.path.isdir(os.path.dirname(record)) and (not os.path.isfile(record) or read_text(record) != text):
             self.profile.write_whole_file(record, text, FileAttributes(0o600, os.geteuid(), os.getegid()))
+
+    def forget_loaded(self):
+        """After a failed self-probe: the next run reloads and probes again instead of trusting the record."""
+        record = self._record_path()
+        if not self.module.check_mode and os.path.isfile(record) and not os.path.islink(record):
+            os.unlink(record)
 
     # --- the self-probe -------------------------------------------------------------------
 
@@ -302,36 +342,37 @@ class ReceivingSide(object):
         """Probe each listener until it serves a deployed certificate or ``timeout`` seconds pass."""
         ports, fingerprints = self.self_probe_targets(master_text)
         results, failures = [], []
-        for port, wrapper in ports:
+        for address, port, wrapper in ports:
             deadline = time.time() + timeout
             while True:
-                found = self._probe(port, wrapper)
+                found = self._probe(address, port, wrapper)
                 served = (found.get("certificate") or {}).get("fingerprint_sha256")
                 ok = found.get("established") and (not fingerprints or served in fingerprints)
                 if ok or time.time() >= deadline:
                     break
                 time.sleep(SELF_PROBE_PAUSE)
-            results.append({"port": port, "wrappermode": wrapper, "starttls": bool(found.get("starttls")),
+            results.append({"address": address, "port": port, "wrappermode": wrapper,
+                            "starttls": bool(found.get("starttls")),
                             "established": bool(found.get("established")), "served_fingerprint": served,
                             "matches": bool(ok)})
             if not ok:
-                failures.append(self._failure(port, wrapper, found, served, fingerprints))
+                failures.append(self._failure("%s:%d" % (address, port), wrapper, found, served, fingerprints))
         return results, failures
 
     @staticmethod
-    def _failure(port, wrapper, found, served, fingerprints):
+    def _failure(listener, wrapper, found, served, fingerprints):
         if not found.get("established"):
             what = "TLS (wrapper mode)" if wrapper else "STARTTLS"
             if not wrapper and not found.get("starttls"):
-                return ("port %d does not offer STARTTLS: Postfix takes mail in clear (look for 'disabling TLS "
-                        "support' in its log: an unreadable key or a key that does not match)" % port)
-            return "port %d: no %s handshake (%s)" % (port, what, "; ".join(found.get("errors") or []) or "no reason")
-        return ("port %d serves the certificate %s, not the one just deployed (%s)"
-                % (port, served, ", ".join(fingerprints)))
+                return ("%s does not offer STARTTLS: Postfix takes mail in clear (look for 'disabling TLS "
+                        "support' in its log: an unreadable key or a key that does not match)" % listener)
+            return "%s: no %s handshake (%s)" % (listener, what, "; ".join(found.get("errors") or []) or "no reason")
+        return ("%s serves the certificate %s, not the one just deployed (%s)"
+                % (listener, served, ", ".join(fingerprints)))
 
-    def _probe(self, port, wrapper):
+    def _probe(self, address, port, wrapper):
         probe = TlsProbe(self.profile.part_module(dict(
-            destination="[%s]:%d" % (SELF_PROBE_ADDRESS, port), host=None, port=None, ca_path=None, ca_file=None,
+            destination="[%s]:%d" % (address, port), host=None, port=None, ca_path=None, ca_file=None,
             wrappermode=wrapper, helo=None, host_lookup="native", timeout=10)))
         try:
             probe.execute()

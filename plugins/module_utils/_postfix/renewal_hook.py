@@ -7,8 +7,10 @@ a renewal. It stands alone on the host (python3 and openssl, no Ansible): it che
 key Postfix loads comes right before its own certificate, rebuilds the SNI tables (``postmap
 -F`` copies the files into the index, so a renewed file is not served until then), reloads
 Postfix, and updates the record of what Postfix loaded. A key that does not match its
-certificate stops it before the reload: Postfix would log "disabling TLS support" and take
-mail in clear.
+certificate stops it before the reload, with exit code 1 and a syslog line, so that certbot
+reports the renewal as failed. It cannot undo the mismatch: every new smtpd process reads the
+files itself and drops TLS ("disabling TLS support") until the pair is fixed - which is why the
+hook fails loudly.
 """
 
 from __future__ import annotations
@@ -97,8 +99,9 @@ def sni_values(path):
         if line[0].isspace() and name:
             entries[name] += " " + line.strip()
             continue
-        name, _sep, value = line.strip().partition(" ")
-        entries[name] = value.strip()
+        fields = line.split(None, 1)  # name, then the files: any blanks between them, as postmap reads it
+        name = fields[0]
+        entries[name] = fields[1].strip() if len(fields) > 1 else ""
     return entries
 
 
@@ -134,7 +137,11 @@ def main():
         if reloaded.returncode != 0:
             sys.stderr.write("postfix reload failed: %s\n" % reloaded.stderr.decode(errors="replace"))
             return 1
-    update_record()
+    try:
+        update_record()
+    except OSError as exc:
+        # Postfix runs the new files; only the record is stale: the next Ansible run reloads once more.
+        sys.stderr.write("Postfix reloaded; the record %s was not updated: %s\n" % (RECORD, exc.strerror or exc))
     syslog.syslog(syslog.LOG_INFO, "mailtls renewal hook: TLS files checked, Postfix reloaded")
     return 0
 
@@ -151,7 +158,9 @@ def update_record():
         except OSError:
             files.pop(path)
     temporary = RECORD + ".tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    if os.path.lexists(temporary):
+        os.unlink(temporary)  # a leftover, or a link planted there: never written through
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(json.dumps({"files": files}, indent=1, sort_keys=True) + "\n")
     os.rename(temporary, RECORD)

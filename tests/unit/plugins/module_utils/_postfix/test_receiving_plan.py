@@ -65,7 +65,9 @@ def test_listeners_from_master_cf():
         "192.0.2.1:2465 inet n  -       n       -       -       smtpd -o smtpd_tls_wrappermode=yes",
         "pickup    unix  n       -       y       60      1       pickup",
         "relay     unix  -       -       n       -       -       smtp", ""])
-    assert listener_ports(MasterCf(text)) == [(25, False), (465, True), (587, False), (2465, True), (10025, False)]
+    assert listener_ports(MasterCf(text)) == [("127.0.0.1", 25, False), ("127.0.0.1", 465, True),
+                                              ("127.0.0.1", 587, False), ("192.0.2.1", 2465, True),
+                                              ("127.0.0.1", 10025, False)]
 
 
 def test_the_record_says_which_files_postfix_has_not_loaded():
