@@ -10,21 +10,17 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import settle
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from helpers import run_module, run_playbook, snapshot
-from test_receiving import chain, fingerprint, new_pair, pem_cert, pem_key
+from test_receiving import chain, fingerprint, new_pair, pem_cert, pem_key, scratch_postfix
 from test_tls_probe import make_cert
 from cryptography.x509.oid import NameOID
 
@@ -42,29 +38,8 @@ RSA_ONLY = "rsa_pss_rsae_sha256:RSA+SHA256"
 
 @pytest.fixture
 def instance():
-    """A Postfix instance of its own on 127.0.0.1:PORT (started by a test when it needs it)."""
-    root = Path(tempfile.mkdtemp(prefix="mailtls-adv-receiving-", dir="/tmp"))
-    root.chmod(0o755)
-    conf, tls = root / "conf", root / "tls"
-    for directory in (conf, tls, root / "queue", root / "data"):
-        directory.mkdir()
-    shutil.chown(str(root / "data"), "postfix")
-    (conf / "main.cf").write_text("\n".join([
-        "compatibility_level = 3.6", "queue_directory = %s/queue" % root, "data_directory = %s/data" % root,
-        "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4", "myhostname = %s" % NAME, "mydestination =",
-        "maillog_file_prefixes = %s" % root, "maillog_file = %s/mail.log" % root,
-        "smtpd_tls_security_level = may", "smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
-        "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key", ""]))
-    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
-    master = master.replace(" y       -       -       ", " n       -       -       ")
-    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % PORT)
-    settle(conf / "main.cf")
-    info = {"root": root, "conf": conf, "tls": tls, "port": PORT}
-    try:
+    with scratch_postfix("mailtls-adv-receiving-", PORT) as info:
         yield info
-    finally:
-        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
-        shutil.rmtree(str(root), ignore_errors=True)
 
 
 def listening():

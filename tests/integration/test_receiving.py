@@ -15,6 +15,7 @@ import stat
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,10 +78,10 @@ def fingerprint(cert_pem):
     return out.strip().split("=", 1)[1]
 
 
-@pytest.fixture
-def instance():
-    """A Postfix instance of its own on 127.0.0.1:PORT (started by the test once TLS is configured)."""
-    root = Path(tempfile.mkdtemp(prefix="mailtls-receiving-", dir="/tmp"))
+@contextmanager
+def scratch_postfix(prefix, port):
+    """A Postfix instance of its own in /tmp, one smtpd on 127.0.0.1:``port`` (started by a test when it needs it)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     root.chmod(0o755)  # Postfix's own user must reach the data directory
     conf, tls = root / "conf", root / "tls"
     for directory in (conf, tls, root / "queue", root / "data"):
@@ -94,14 +95,19 @@ def instance():
         "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key", ""]))
     master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
     master = master.replace(" y       -       -       ", " n       -       -       ")  # not chrooted
-    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % PORT)
+    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % port)
     settle(conf / "main.cf")
-    info = {"root": root, "conf": conf, "tls": tls, "port": PORT}
     try:
-        yield info
+        yield {"root": root, "conf": conf, "tls": tls, "port": port}
     finally:
         subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
         shutil.rmtree(str(root), ignore_errors=True)
+
+
+@pytest.fixture
+def instance():
+    with scratch_postfix("mailtls-receiving-", PORT) as info:
+        yield info
 
 
 def start(conf):

@@ -43,7 +43,7 @@ from .probe import TlsProbe, preflight_verdict
 from .receiving_edit import ReceivingSide
 from .relay import RELAY_SERVICE, SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
 from .table import MASK
-from .table_edit import LookupTableEdit, TlsPolicyEdit, policy_requests
+from .table_edit import LookupTableEdit, PrivateTable, TlsPolicyEdit, policy_requests
 from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, check_type, table_document
 from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
@@ -81,21 +81,6 @@ def refuse_one_file_twice(files):
         for other_option, other in files[:index]:
             if same_file_name(path, other):
                 raise InputError(option, "%s is also %s (%s); each file is one thing" % (path, other_option, other))
-
-
-class PasswordTable(LookupTableEdit):
-    """A relay's credentials: a secret table that is 0600 (its index too), whatever an earlier file's mode."""
-
-    secret = True
-
-    def __init__(self, module):
-        super().__init__(module)
-        self.secret = True
-
-    def table_attributes(self, path):
-        attributes = super().table_attributes(path)
-        attributes.mode = 0o600
-        return attributes
 
 
 class TlsProfile(PostconfEdit):
@@ -293,7 +278,7 @@ class TlsProfile(PostconfEdit):
         current = MainCf(read_text(main_path)).values()
         local_domains = split_list(self.postfix.run("postconf", ["-c", config_dir, "-xh", "mydestination"])[1])
         plan = plan_relay(spec, current, where, local_domains)
-        tables = [("password_table", PasswordTable, spec["password_table"], plan.passwords),
+        tables = [("password_table", PrivateTable, spec["password_table"], plan.passwords),
                   ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
                   ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
         relay_files = [(where + name, path + suffix) for name, _class, path, _entries in tables
@@ -309,7 +294,7 @@ class TlsProfile(PostconfEdit):
             if entries:
                 parts.append((name, part_class, dict(config_dir=config_dir, path=path, type=spec["table_type"],
                                                      key=None, value=None, entries=entries, state="present",
-                                                     exclusive=True, secret=part_class is PasswordTable,
+                                                     exclusive=True, secret=part_class is PrivateTable,
                                                      backup=False)))
         remove_files = self._unused_relay_tables(spec, current, service, parts)
         self._warn_of_a_foreign_relay_service(spec, current, service)

@@ -23,23 +23,10 @@ from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_M
                         chain_files_value, check_port, check_tlsa_name, file_digests, listener_ports, record_text,
                         sni_entries, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
-from .table_edit import LookupTableEdit
+from .table_edit import PrivateTable
 from .table_types import INDEX_SUFFIXES, check_map_path
 
 SELF_PROBE_PAUSE = 0.5
-
-
-class SniTable(LookupTableEdit):
-    """The SNI table: its index holds the private keys (postmap -F), so it is private from the first byte."""
-
-    def __init__(self, module):
-        super().__init__(module)
-        self.secret = True
-
-    def table_attributes(self, path):
-        attributes = super().table_attributes(path)
-        attributes.mode = 0o600
-        return attributes
 
 
 class ReceivingSide(object):
@@ -183,7 +170,7 @@ class ReceivingSide(object):
     def rehearse(self):
         parts = [self._run_certificate(where, params, check_mode=True) for where, params in self.sni_parts]
         if self.sni_table and not any(part.result["changed"] for part in parts):
-            SniTable(self.profile.part_module(self.sni_table, check_mode=True)).execute()
+            PrivateTable(self.profile.part_module(self.sni_table, check_mode=True)).execute()
 
     def write_before_main_cf(self):
         """The SNI chains and table: main.cf names them, so they come first."""
@@ -202,7 +189,8 @@ class ReceivingSide(object):
                                                 "rebuild_reason": "its key and chain files are written by this run"}
             self.profile.result["changed"] = True
             return
-        self.profile.merge_part(SniTable(self.profile.part_module(self.sni_table)), "sni_table")
+        # Its index holds the private keys (postmap -F): private from the first byte.
+        self.profile.merge_part(PrivateTable(self.profile.part_module(self.sni_table)), "sni_table")
 
     def _run_certificate(self, where, params, check_mode=None):
         part = TlsCertificate(self.profile.part_module(params, check_mode=check_mode))

@@ -452,6 +452,20 @@ class LookupTableEdit(TableModule):
         return echoed
 
 
+class PrivateTable(LookupTableEdit):
+    """A table whose content is private (a relay's passwords; the SNI index, which holds keys): 0600 with its
+    index, whatever an earlier file's mode, and no value ever shown."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.secret = True
+
+    def table_attributes(self, path):
+        attributes = super().table_attributes(path)
+        attributes.mode = 0o600
+        return attributes
+
+
 class TlsPolicyEdit(TableModule):
     """The tls_policy module: typed entries of smtp_tls_policy_maps."""
 
