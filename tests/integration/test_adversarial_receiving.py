@@ -19,8 +19,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from helpers import run_module, run_playbook, snapshot
-from test_receiving import chain, fingerprint, new_pair, pem_cert, pem_key, scratch_postfix
+from helpers import run_playbook, snapshot
+from test_receiving import apply, chain, fingerprint, listening, new_pair, pem_cert, pem_key, predict, scratch_postfix
 from test_tls_probe import make_cert
 from cryptography.x509.oid import NameOID
 
@@ -30,7 +30,6 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import MasterCf
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving_edit import ReceivingSide
 
-PROFILE = "mailtls.postfix.tls_profile"
 PORT = 25550 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 NAME = "mx.receiving.test"
 RSA_ONLY = "rsa_pss_rsae_sha256:RSA+SHA256"
@@ -42,28 +41,11 @@ def instance():
         yield info
 
 
-def listening():
-    return subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=False).stdout
-
-
 def start(conf, address="127.0.0.1"):
     subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
     deadline = time.time() + 10
     while time.time() < deadline and "%s:%d " % (address, PORT) not in listening():
         time.sleep(0.2)
-
-
-def apply(localhost, conf, **args):
-    args.setdefault("validate", "postfix -c %s check")
-    return run_module(localhost, PROFILE, config_dir=str(conf), reload=True, **args)
-
-
-def predict(tmp_path, conf, **args):
-    args.setdefault("validate", "postfix -c %s check")
-    task = {"name": "p", "mailtls.postfix.tls_profile": dict(config_dir=str(conf), reload=True, **args)}
-    rc, results, output = run_playbook(tmp_path, [task], check=True)
-    assert rc == 0, output[-3000:]
-    return results["p"]
 
 
 def state(instance):
