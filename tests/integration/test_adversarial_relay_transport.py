@@ -451,3 +451,163 @@ def test_check_mode_predicts_every_switch_and_postfix_reads_it_cleanly(config_di
             assert stat.S_IMODE(os.stat(str(config_dir / name)).st_mode) == 0o600, (index, name)
     assert not result["changed"]
     assert files_holding(config_dir, PASSWORD) == [] and files_holding(config_dir, SENDER_PASSWORD) == []
+
+
+# --- issue 18: the relay's promises hold on the merged plan of the whole call ----------------------
+
+def refused_naming(result, output, option, word):
+    assert result is not None and result.get("failed"), output[-1500:]
+    assert result["msg"].startswith(option + ":") and word in result["msg"], result["msg"]
+
+
+def test_a_sender_without_credentials_is_never_sent_its_domains_credentials(config_dir):
+    """Class 2. Postfix looks a sender up in smtp_sasl_password_maps as in the relay table,
+    user@domain then @domain: director@example.org routed to R1 finds @example.org's password,
+    meant for R2, and R1 receives it (proven with real mail in test_relay_mail.py)."""
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    spec = relay_spec(config_dir, sender_relays=[
+        {"sender": "@example.org", "host": "r2.relay.test", "username": "u2", "password": SENDER_PASSWORD},
+        {"sender": "director@example.org", "host": "r1.relay.test"}])
+    result, output = profile(config_dir, spec)
+    refused_naming(result, output, "relay.sender_relays[1].username", "@example.org")
+    assert snapshot(config_dir) == before
+    # Its own credentials, or the same relay as its domain: nothing is offered to another server.
+    for director in ({"sender": "director@example.org", "host": "r1.relay.test", "username": "d", "password": "p"},
+                     {"sender": "director@example.org", "host": "r2.relay.test"}):
+        spec["sender_relays"][1] = director
+        result, output = profile(config_dir, spec)
+        ok(result, output)
+
+
+@pytest.mark.parametrize("where", ["parameters", "declarations"])
+@pytest.mark.parametrize("name", ["smtp_tls_per_site", "sender_dependent_default_transport_maps"])
+def test_a_parameter_of_the_same_call_cannot_route_around_relay_tls(config_dir, name, where):
+    """Class 3. Checked on main.cf as it is, a setting made by the same call passed: with
+    smtp_tls_per_site ``[relay]:587 NONE`` the relay got MAIL FROM in clear."""
+    table = make_table(config_dir, "per_site", "%s NONE\n" % RELAY)
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    setting = {name: "hash:%s" % table}
+    if where == "parameters":
+        result, output = profile(config_dir, relay_spec(config_dir), parameters=setting)
+        option = "parameters"
+    else:
+        result, output = profile(config_dir, relay_spec(config_dir), declarations=[{"parameters": setting}])
+        option = "declarations[0].parameters"
+    refused_naming(result, output, option, name)
+    assert snapshot(config_dir) == before
+
+
+def test_a_later_declaration_cannot_replace_relay_tls_or_its_routing(config_dir):
+    """Class 3. A later declaration replaced the relay-tls service (level none) or set
+    default_transport back to smtp, silently."""
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    weak = {"service": "relay-tls", "type": "unix", "chroot": "n", "command": "smtp",
+            "options": {"smtp_tls_security_level": "none"}}
+    result, output = profile(config_dir, relay_spec(config_dir), declarations=[{"master_services": [weak]}])
+    refused_naming(result, output, "declarations[0].master_services[0]", "relay-tls")
+    result, output = profile(config_dir, relay_spec(config_dir),
+                             declarations=[{"parameters": {"default_transport": "smtp"}}])
+    refused_naming(result, output, "declarations[0].parameters", "default_transport")
+    result, output = profile(config_dir, relay_spec(config_dir),
+                             declarations=[{"parameters": {"relayhost": "[elsewhere.test]:25"}}])
+    refused_naming(result, output, "declarations[0].parameters", "relayhost")
+    assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("setting, name, value", [
+    ("smtp_tls_trust_anchor_file = /etc/ssl/certs/ca-certificates.crt", "smtp_tls_trust_anchor_file", ""),
+    ("tls_append_default_CA = yes", "tls_append_default_CA", "no")])
+def test_a_host_wide_trust_anchor_is_not_the_relays(config_dir, setting, name, value):
+    """Class 3. main.cf's smtp_tls_trust_anchor_file replaces smtp_tls_CAfile's roots, and
+    tls_append_default_CA adds the system's: relay-tls trusts its ca_file alone."""
+    add_to_main_cf(config_dir, setting + "\n")
+    result, output = profile(config_dir, relay_spec(config_dir))
+    ok(result, output)
+    assert relay_tls_effective(config_dir, name) == value
+
+
+def test_the_relay_never_deletes_an_admins_sender_table(config_dir):
+    """Class 4. A relay without sender_relays removed the admin's own
+    sender_dependent_relayhost_maps from main.cf and deleted its table and index."""
+    table = make_table(config_dir, "sender_relay", "@partner.example [smtp.partner.example]:25\n")
+    add_to_main_cf(config_dir, "sender_dependent_relayhost_maps = hash:%s\n" % table)
+    result, output = profile(config_dir, relay_spec(config_dir))
+    ok(result, output)
+    assert result["relay"]["removed_files"] == []
+    assert table.exists() and Path(str(table) + ".db").exists()
+    assert parameter(config_dir, "sender_dependent_relayhost_maps") == "hash:%s" % table
+    assert refused_or_warned(result, "sender_dependent_relayhost_maps")
+    # Turned off: the relay's own files go, the admin's stay.
+    result, output = profile(config_dir, absent_spec(config_dir))
+    ok(result, output)
+    assert sorted(result["relay"]["removed_files"]) == sorted([str(config_dir / "sasl_passwd"),
+                                                               str(config_dir / "sasl_passwd.db")])
+    assert table.exists() and parameter(config_dir, "sender_dependent_relayhost_maps") == "hash:%s" % table
+    assert not (config_dir / "mailtls-relay.json").exists()
+
+
+def test_absent_on_a_host_that_never_had_a_relay_keeps_its_relayhost(config_dir):
+    """Class 4. relay: {state: absent} dropped the admin's relayhost and deleted tables at the
+    relay's default paths."""
+    table = make_table(config_dir, "sasl_passwd", "[smtp.isp.example]:587 me:secret\n", mode=0o600)
+    add_to_main_cf(config_dir, "relayhost = [smtp.isp.example]:587\n")
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, absent_spec(config_dir))
+    ok(result, output)
+    assert result["changed"] is False and result["relay"]["removed_files"] == []
+    assert snapshot(config_dir) == before and table.exists()
+
+
+def test_a_relay_set_up_before_its_record_still_comes_off_cleanly(config_dir):
+    """Before the record: what relay-tls names (its password table) and the relayhost it routes
+    are the relay's; absent removes them."""
+    result, output = profile(config_dir, relay_spec(config_dir))
+    ok(result, output)
+    (config_dir / "mailtls-relay.json").unlink()
+    result, output = profile(config_dir, absent_spec(config_dir))
+    ok(result, output)
+    assert sorted(result["relay"]["removed_files"]) == sorted([str(config_dir / "sasl_passwd"),
+                                                               str(config_dir / "sasl_passwd.db")])
+    assert parameter(config_dir, "relayhost") == ""
+
+
+@pytest.mark.parametrize("content", ["not json", '{"parameters": {}, "files": ["relative"]}', "[]"])
+def test_a_record_that_is_not_the_relays_is_refused_changing_nothing(config_dir, content):
+    (config_dir / "mailtls-relay.json").write_text(content)
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, relay_spec(config_dir))
+    assert result is not None and result.get("failed") and "mailtls-relay.json" in result["msg"], output[-1500:]
+    assert snapshot(config_dir) == before
+
+
+def test_the_record_is_private_and_a_rerun_leaves_it(config_dir):
+    result, output = profile(config_dir, relay_spec(config_dir))
+    ok(result, output)
+    record = config_dir / "mailtls-relay.json"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600 and PASSWORD not in record.read_text()
+    settle(config_dir / "main.cf")
+    applied = snapshot(config_dir)
+    again, output = profile(config_dir, relay_spec(config_dir))
+    assert again["changed"] is False and snapshot(config_dir) == applied, output[-1500:]
+
+
+@pytest.mark.parametrize("where", ["parameters", "declarations"])
+def test_a_main_cf_sasl_client_set_in_the_same_call_is_refused_not_claimed_removed(config_dir, where):
+    """Class 5. parameters setting main.cf's SASL client on the relay's table: every run warned
+    "it is removed, relay-tls carries it", reported changed=false, and main.cf kept it."""
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    setting = {"smtp_sasl_auth_enable": "yes", "smtp_sasl_password_maps": "hash:%s/sasl_passwd" % config_dir}
+    if where == "parameters":
+        result, output = profile(config_dir, relay_spec(config_dir), parameters=setting)
+        option = "parameters"
+    else:
+        result, output = profile(config_dir, relay_spec(config_dir), declarations=[{"parameters": setting}])
+        option = "declarations[0].parameters"
+    refused_naming(result, output, option, "smtp_sasl_password_maps")
+    assert snapshot(config_dir) == before

@@ -36,15 +36,16 @@ from .hardening import hardening_plan
 from .info import obsolete_in
 from .lines import split_list
 from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
-from .master_cf import FIELDS as MASTER_FIELDS, MasterCf, check_service, plan_master_edit, wanted_entry
+from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit, wanted_entry
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
 from .receiving_edit import ReceivingSide
-from .relay import RELAY_SERVICE, SASL_CLIENT_PACKAGE, needs_sasl_client, plan_relay, previous_hops, transport_next_hop
+from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client
+from .relay_edit import RelaySide
 from .table import MASK
-from .table_edit import LookupTableEdit, PrivateTable, TlsPolicyEdit, policy_requests
-from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, check_type, table_document
+from .table_edit import TlsPolicyEdit, policy_requests
+from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, table_document
 from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
 # The levels a destination's server must be able to take before mail to it is forced.
@@ -55,8 +56,6 @@ LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp
 MAP_TYPE = re.compile(r"[a-z0-9_]+:\S")
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
-# Every file postmap may have built beside a source, whatever its type.
-ALL_INDEX_SUFFIXES = frozenset(suffix for suffixes in INDEX_SUFFIXES.values() for suffix in suffixes)
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
                        "certificate", "relay", "receiving", "hardening", "preflight")
@@ -107,16 +106,19 @@ class TlsProfile(PostconfEdit):
             return
         self.result["applied"] = True
         declarations = self._declarations()
-        relay = self._relay(config_dir, main_path, declarations)
+        relay = RelaySide(self, config_dir)
+        relay.request(main_path, declarations)
         wanted, remove, list_valued, protected = self._main_cf_request(declarations)
         self._refuse_what_this_version_cannot_read(wanted)
         services = self._master_cf_request(declarations)
         certificate = self._certificate(declarations)
         receiving = ReceivingSide(self, config_dir, certificate, self._receiving(declarations))
         receiving.request(wanted, remove, self.postfix.parameter(config_dir, "default_database_type"))
+        # The relay's promises on the merged plan of the whole call, not on the files as they are.
+        relay.check_plan(plan_edit(read_text(main_path), wanted, remove, list_valued)[0], declarations)
         table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay, receiving.files())
-        self._preflight(config_dir, declarations, table_plan, relay)
+        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay.files(), receiving.files())
+        self._preflight(config_dir, declarations, table_plan, relay.probes)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
             if maps is not None:
@@ -130,7 +132,7 @@ class TlsProfile(PostconfEdit):
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
         # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
         # leaves every file as it was, the migration's included.
-        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay)
+        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay.tables)
         if not self.module.check_mode:
             receiving.rehearse()
 
@@ -150,20 +152,16 @@ class TlsProfile(PostconfEdit):
             table.report_kept(table_plan["wanted"])
             self._merge(table, "policy_table")
             self.result["policy_table"]["kept"] = sorted(set(table.kept) | set(table_plan["kept"]))
-        for name, part_class, part in (relay or {}).get("tables", []):
-            self._part(part_class, name, part)
+        relay.write_tables()
         master_changed = self._write_master_cf(config_dir, services, master_text, main_text)
         main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
                                                     main_text, master_text)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": kept}
         receiving.write_after_main_cf()
-        if relay is not None:
-            # Only once main.cf no longer names them.
-            self.result["relay"]["removed_files"] = self._remove_files(config_dir, relay["remove_files"],
-                                                                       main_text, master_text)
-        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed
-                                      or (relay or {}).get("remove_files"))
+        # Only once main.cf no longer names them.
+        relay_changed = relay.remove_unused(main_text, master_text)
+        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
         self.result["tls_files_not_loaded"] = receiving.changed_since_loaded()
@@ -252,147 +250,6 @@ class TlsProfile(PostconfEdit):
         for index, item in enumerate(params["declarations"] or []):
             found.append(dict(item, where="declarations[%d]." % index))
         return found
-
-    # --- the relay ---------------------------------------------------------------------
-
-    def _relay(self, config_dir, main_path, declarations):
-        """The relay's plan; its main.cf and master.cf parts join the declarations as one more.
-
-        Returns None without a relay, else {"tables": [(result name, table class, lookup_table
-        arguments)], "remove_files": [tables the relay no longer uses], "probes": [(request,
-        preflight)]: the relay's next hops that are new, or all of them when relay-tls changes}.
-        """
-        given = [(index, item) for index, item in enumerate(declarations) if item["relay"]]
-        if not given:
-            return None
-        if len(given) > 1:
-            raise InputError(given[1][1]["where"] + "relay", "two profiles declare a relay; a host has one")
-        index, item = given[0]
-        spec = dict(item["relay"])
-        where = item["where"] + "relay."
-        spec["table_type"] = spec["table_type"] or self.postfix.parameter(config_dir, "default_database_type")
-        if spec["table_type"] not in INDEX_SUFFIXES:
-            raise InputError(where + "table_type", "%r: the relay's tables are looked up key by key; use an indexed "
-                                                   "type (%s)" % (spec["table_type"], ", ".join(sorted(INDEX_SUFFIXES))))
-        check_type(spec["table_type"], self.postfix.map_types(config_dir), where + "table_type")
-        current = MainCf(read_text(main_path)).values()
-        local_domains = split_list(self.postfix.run("postconf", ["-c", config_dir, "-xh", "mydestination"])[1])
-        plan = plan_relay(spec, current, where, local_domains)
-        tables = [("password_table", PrivateTable, spec["password_table"], plan.passwords),
-                  ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
-                  ("transport_table", LookupTableEdit, spec["transport_table"], plan.transports)]
-        relay_files = [(where + name, path + suffix) for name, _class, path, _entries in tables
-                       for suffix in [""] + INDEX_SUFFIXES[spec["table_type"]]]
-        refuse_one_file_twice([("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
-                              + relay_files)
-        self.warnings.extend(plan.warnings)
-        master_path = os.path.join(config_dir, "master.cf")
-        master = read_text(master_path) if os.path.isfile(master_path) else ""
-        service = MasterCf(master).entry("%s/unix" % RELAY_SERVICE)  # the relay-tls there is now
-        parts = []
-        for name, part_class, path, entries in tables:
-            if entries:
-                parts.append((name, part_class, dict(config_dir=config_dir, path=path, type=spec["table_type"],
-                                                     key=None, value=None, entries=entries, state="present",
-                                                     exclusive=True, secret=part_class is PrivateTable,
-                                                     backup=False)))
-        remove_files = self._unused_relay_tables(spec, current, service, parts)
-        self._warn_of_a_foreign_relay_service(spec, current, service)
-        declarations.insert(index + 1, dict(
-            where=where, downgrade=item["downgrade"], preflight=item["preflight"], certificate=None, relay=None,
-            receiving=None, hardening=None,
-            parameters=plan.parameters, absent_parameters=plan.absent_parameters, master_services=[plan.service],
-            policy_table=None))
-        self.result["relay"] = {"state": spec["state"], "relayhost": plan.parameters.get("relayhost"),
-                                "senders": sorted(plan.sender_relays), "destinations": sorted(plan.transports),
-                                "removed_files": []}
-        return {"tables": parts, "remove_files": [pair for pair in remove_files if os.path.lexists(pair[1])],
-                "probes": self._relay_probes(spec, plan, current, master, item["preflight"])}
-
-    def _relay_probes(self, spec, plan, current, master, preflight):
-        """The relay's next hops to probe: the new ones, or all when relay-tls changes (level, CA, SMTPS)."""
-        if not plan.hops:
-            return []
-        before = previous_hops(current, list(self._table_entries(spec["table_type"], spec["sender_table"]).values())
-                               + [transport_next_hop(value) for value in
-                                  self._table_entries(spec["table_type"], spec["transport_table"]).values()])
-        service = plan.service
-        entry = wanted_entry(service["service"], service["type"], dict((name, service[name]) for name in MASTER_FIELDS),
-                             service["command"], service["args"], service["options"])
-        changed = plan_master_edit(master, "%s/%s" % (service["service"], service["type"]), entry)[0] != master
-        return [({"destination": hop, "level": plan.probe["level"], "probe": plan.probe}, preflight)
-                for hop in plan.hops if changed or hop not in before]
-
-    def _unused_relay_tables(self, spec, current, service, parts):
-        """(source, file) of the tables the relay wired up before and no longer uses: a table now
-        empty, one at another path or of another type (its index files). Only what relay-tls or
-        main.cf named as the relay's is ever deleted; never a file that merely lies at a default path."""
-        wired = [dict(service.options).get("smtp_sasl_password_maps", "")] if service else []
-        wired += [current.get("sender_dependent_relayhost_maps") or ""]
-        ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
-        wired += [item for item in split_list(current.get("transport_maps") or "") if item == ours]
-        wired += [current.get("smtp_sasl_password_maps") or ""] if spec["password_table"] in \
-            (current.get("smtp_sasl_password_maps") or "") else []
-        kept = set((part["type"], os.path.normpath(part["path"])) for _name, _class, part in parts)
-        kept_sources = set(path for _type, path in kept)
-        files = []
-        for reference in wired:
-            table_type, sep, path = reference.partition(":")
-            if not sep or table_type not in INDEX_SUFFIXES or not os.path.isabs(path):
-                continue
-            if (table_type, os.path.normpath(path)) in kept:
-                continue
-            # A source the relay still writes (under another type) stays; only its old index goes.
-            sources = [] if os.path.normpath(path) in kept_sources else [""]
-            files += [((reference,), path + suffix) for suffix in sources + INDEX_SUFFIXES[table_type]]
-        for _name, _class, part in parts:  # the same table, now of another type: the old index goes
-            for suffix in sorted(ALL_INDEX_SUFFIXES - set(INDEX_SUFFIXES[part["type"]])):
-                names = tuple("%s:%s" % (table_type, part["path"]) for table_type, suffixes in
-                              sorted(INDEX_SUFFIXES.items()) if suffix in suffixes)
-                files.append((names, part["path"] + suffix))
-        found = []
-        for pair in files:
-            if os.path.lexists(pair[1]) and pair[1] not in [known for _names, known in found]:
-                found.append(pair)
-        return found
-
-    def _warn_of_a_foreign_relay_service(self, spec, current, service):
-        """A relay-tls service nothing of the relay routes to is someone else's: say it is replaced."""
-        ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
-        routed = (current.get("default_transport") or "").strip() == RELAY_SERVICE or \
-            ours in split_list(current.get("transport_maps") or "")
-        if service is not None and not routed:
-            self.warnings.append("master.cf's %s service, which the relay did not route to, is replaced by the relay's"
-                                 % RELAY_SERVICE)
-
-    @staticmethod
-    def _table_entries(table_type, path):
-        """A table's entries (key -> value) as the source holds them; {} when there is none."""
-        if not os.path.isfile(path):
-            return {}
-        document = table_document(table_type, read_text(path))
-        return dict((key, document.value(key)) for key in document.entries)
-
-    def _remove_files(self, config_dir, files, main_text, master_text):
-        """Delete the tables a relay no longer uses (in check mode: say so); one main.cf or master.cf names stays.
-
-        ``files`` are (the type:path names that would use it, file) pairs. The texts are
-        main.cf and master.cf as planned (None: unchanged, as on disk).
-        """
-        named = ""
-        for name, planned in (("main.cf", main_text), ("master.cf", master_text)):
-            path = os.path.join(config_dir, name)
-            named += planned if planned is not None else read_text(path) if os.path.isfile(path) else ""
-        removed = []
-        for names, path in files:
-            still = [name for name in names if re.search(r"(?<![^\s,=])%s(?![^\s,])" % re.escape(name), named)]
-            if still:
-                self.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, still[0]))
-                continue
-            if not self.module.check_mode:
-                os.unlink(path)
-            removed.append(path)
-        return removed
 
     def _main_cf_request(self, declarations):
         """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
@@ -555,14 +412,11 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay, receiving_files):
+    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay_files, receiving_files):
         """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
         files = [("config_dir", os.path.join(config_dir, "main.cf")),
                  ("config_dir", os.path.join(config_dir, "master.cf"))]
-        files += [("relay (a table it deletes)", path) for _names, path in (relay or {}).get("remove_files", [])]
-        for name, _part_class, part in (relay or {}).get("tables", []):
-            files += [("relay.%s" % name, part["path"] + suffix)
-                      for suffix in [""] + INDEX_SUFFIXES.get(part["type"], [])]
+        files += relay_files
         if table_plan is not None:
             files += [("policy_table.path", table_plan["path"] + suffix)
                       for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
@@ -572,13 +426,14 @@ class TlsProfile(PostconfEdit):
                 files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)]
         refuse_one_file_twice(files + receiving_files)
 
-    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):
+    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services,
+                  relay_tables):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
         if self.module.check_mode:
             return  # the writes themselves run in check mode
         if certificate:
             TlsCertificate(Part(self.module, certificate, check_mode=True)).execute()
-        for _name, part_class, part in (relay or {}).get("tables", []):
+        for _name, part_class, part in relay_tables:
             part_class(Part(self.module, part, check_mode=True)).execute()
         if table is not None:
             rehearsal = TlsPolicyEdit(Part(self.module, table.module.params, check_mode=True))
@@ -680,11 +535,11 @@ class TlsProfile(PostconfEdit):
             maps += [item for item in split_list(current) if item not in maps]
         return maps
 
-    def _preflight(self, config_dir, declarations, table_plan, relay):
+    def _preflight(self, config_dir, declarations, table_plan, relay_probes):
         """Probe, all at once, each forced entry that is new or stronger and each new relay; refuse, warn or
         (check mode) report."""
         probes = [(request, item["preflight"]) for request, item in (table_plan or {}).get("probe", [])]
-        probes = [(request, spec) for request, spec in probes + (relay or {}).get("probes", [])
+        probes = [(request, spec) for request, spec in probes + relay_probes
                   if spec["mode"] != "skip"]
         unable = {"refuse": [], "warn": []}
         if probes:
@@ -816,6 +671,7 @@ class TlsProfile(PostconfEdit):
         if planned.needs_work and self.module._diff:
             self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
                                                        "before_header": path, "after_header": path})
+        return planned.needs_work
 
     def keep_mode(self, path, mode):
         """Give a file of ours its mode back; returns whether it had another."""

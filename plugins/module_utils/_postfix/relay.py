@@ -29,12 +29,13 @@ listed first in ``transport_maps``.
 
 from __future__ import annotations
 
+import json
 import re
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .lines import split_list
 from .table import check_key, check_value
-from .table_types import check_map_path
+from .table_types import ALL_INDEX_SUFFIXES, INDEX_SUFFIXES, check_map_path
 from .tls import LEVEL_STRENGTH, destination_port, normalize_destination
 
 # The master.cf transport of every relay delivery.
@@ -147,19 +148,22 @@ def transport_next_hop(value):
     return hop if sep else ""
 
 
-def plan_relay(spec, current, where="relay.", local_domains=()):
+def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
     """The RelayPlan of a ``relay`` declaration.
 
-    ``current`` is main.cf's values (name -> value), ``local_domains`` the domains Postfix
-    delivers here ($mydestination, expanded).
+    ``current`` is what main.cf will say without the relay (the file, with this call's other
+    declarations applied), ``local_domains`` the domains Postfix delivers here ($mydestination,
+    expanded), ``owned`` the main.cf parameters the relay set before (name -> value, from its
+    record): only those it ever takes away.
     """
+    owned = owned or {}
     plan = RelayPlan()
     for option in ("password_table", "sender_table", "transport_table", "ca_file"):
         check_map_path(spec[option], where + option)
     _leave_a_sasl_client_naming_ours(plan, spec, current)
     if spec["state"] == "absent":
         # An empty setting is the default (Debian's main.cf has "relayhost ="): it stays.
-        plan.absent_parameters += [name for name in RELAY_PARAMETERS if current.get(name)]
+        plan.absent_parameters += [name for name in RELAY_PARAMETERS if _owned(name, current, owned)]
         _routing(plan, spec, current, all_mail=False)
         plan.service = relay_service("absent")
         return plan
@@ -202,6 +206,7 @@ def plan_relay(spec, current, where="relay.", local_domains=()):
                              "which is not authenticated without DNSSEC; secure (the default) checks the relay's")
     if any(key in plan.sender_relays for key in plan.passwords):
         _refuse_sender_credentials_elsewhere(spec, current, where)
+    _refuse_credentials_of_another_relay(plan, where)
     _check_entries(plan, where)
     plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
 
@@ -211,8 +216,12 @@ def plan_relay(spec, current, where="relay.", local_domains=()):
         plan.absent_parameters.append("relayhost")  # ours, from when the relay took all mail
     if plan.sender_relays:
         plan.parameters["sender_dependent_relayhost_maps"] = "%s:%s" % (spec["table_type"], spec["sender_table"])
-    elif current.get("sender_dependent_relayhost_maps"):
+    elif _owned("sender_dependent_relayhost_maps", current, owned):
         plan.absent_parameters.append("sender_dependent_relayhost_maps")
+    elif current.get("sender_dependent_relayhost_maps"):
+        plan.warnings.append("relay: main.cf's sender_dependent_relayhost_maps (%s), not the relay's, sends some "
+                             "senders' mail to other next hops through relay-tls, at the relay's level and without "
+                             "the relay's credentials" % current["sender_dependent_relayhost_maps"])
     if not plan.transports and current.get("relay_domains"):
         plan.warnings.append("relay: mail to relay_domains (%s) goes through relay_transport, not relay-tls"
                              % current["relay_domains"])
@@ -227,11 +236,14 @@ def _service_options(plan, spec, level, wrappermode, where):
     """The -o overrides of relay-tls: the relay's TLS level and its SASL client, for relay mail only.
 
     No fallback relay (it would be offered a sender's password), no policy table (it could lower
-    the level), and the CA file as the only trust anchor (not also main.cf's smtp_tls_CApath).
+    the level), and the CA file as the only trust anchor: not also main.cf's smtp_tls_CApath,
+    nor the system's CAs (tls_append_default_CA), nor main.cf's smtp_tls_trust_anchor_file, with
+    which "the root CAs in CAfile and CApath are no longer trusted" (postconf(5)).
     """
     options = [("smtp_tls_security_level", level), ("smtp_tls_policy_maps", ""), ("smtp_fallback_relay", "")]
     if level in VERIFIED_LEVELS:
-        options += [("smtp_tls_CAfile", spec["ca_file"]), ("smtp_tls_CApath", "")]
+        options += [("smtp_tls_CAfile", spec["ca_file"]), ("smtp_tls_CApath", ""),
+                    ("smtp_tls_trust_anchor_file", ""), ("tls_append_default_CA", "no")]
     if wrappermode:
         options.append(("smtp_tls_wrappermode", "yes"))
     if plan.passwords:
@@ -279,19 +291,47 @@ def _check_level(plan, level, wrappermode, with_password, allowed, where):
 
 
 def _refuse_what_routes_around(spec, current, where):
-    """main.cf settings that would send relay mail around relay-tls, or lower its level."""
-    if current.get("smtp_tls_per_site"):
-        raise InputError(where + "level", "main.cf sets smtp_tls_per_site (obsolete since Postfix 2.3), whose "
-                                          "entries override any level for their destinations; replace it with "
-                                          "smtp_tls_policy_maps first")
-    if current.get("sender_dependent_default_transport_maps"):
-        raise InputError(where + "host", "main.cf sets sender_dependent_default_transport_maps, whose entries send "
-                                         "a sender's mail around relay-tls; remove it first")
+    """A default_transport the relay would replace; what else routes around relay-tls or lowers its
+    level is refused on the merged plan (check_planned_state)."""
     transport = (current.get("default_transport") or "smtp").strip()
     if transport not in ("smtp", RELAY_SERVICE) and not spec["destinations"]:
         raise InputError(where + "host", "main.cf sets default_transport = %s, which the relay would replace "
                                          "(and removing the relay would not bring back); set it to smtp, or "
                                          "remove it, first" % transport)
+
+
+def _owned(name, current, owned):
+    """Whether main.cf's ``name`` is the relay's: set, and to the value the relay recorded setting."""
+    value = (current.get(name) or "").strip()
+    return bool(value) and value == (owned.get(name) or "").strip()
+
+
+def sender_lookup_keys(sender):
+    """The keys Postfix tries for a sender in sender_dependent_relayhost_maps and, with
+    smtp_sender_dependent_authentication, smtp_sasl_password_maps: user@domain, then @domain
+    (postconf(5), sender_dependent_relayhost_maps)."""
+    if sender.startswith("@"):
+        return [sender]
+    return [sender, "@" + sender.partition("@")[2]]
+
+
+def _refuse_credentials_of_another_relay(plan, where):
+    """A sender relay without credentials whose @domain has some would be sent them.
+
+    Postfix looks the sender up in the password table as in the relay table, user@domain then
+    @domain: ``director@example.org`` routed to R1 finds ``@example.org``'s password for R2 and
+    offers it to R1. No table value means "no credentials", so such a sender is refused.
+    """
+    for index, (sender, hop) in enumerate(plan.sender_relays.items()):
+        if sender in plan.passwords:
+            continue
+        for key in sender_lookup_keys(sender)[1:]:
+            if key in plan.passwords and plan.sender_relays.get(key) != hop:
+                raise InputError("%ssender_relays[%d].username" % (where, index),
+                                 "%s has no credentials of its own, so Postfix would look up %s's and offer them "
+                                 "to %s, which is not %s's relay (%s); give %s its own username and password, or "
+                                 "send it through %s" % (sender, key, hop, key, plan.sender_relays[key], sender,
+                                                         plan.sender_relays[key]))
 
 
 def _refuse_sender_credentials_elsewhere(spec, current, where):
@@ -316,6 +356,42 @@ def _leave_a_sasl_client_naming_ours(plan, spec, current):
     plan.absent_parameters += names
     plan.warnings.append("relay: main.cf's SASL client (%s) named the relay's password table and offered it to "
                          "every server; it is removed, relay-tls carries it" % ", ".join(names))
+
+
+def check_planned_state(plan, spec, planned, source, where="relay."):
+    """The relay's promises, checked on what main.cf and master.cf will say after this call.
+
+    ``planned`` is main.cf's values after the call, ``source(name)`` the option of this call that
+    sets ``name`` ("main.cf" when the file already does; for ``master.cf:relay-tls/unix``, the
+    other declaration's master_services that replaces the relay's service, or None). Nothing
+    else of the same call (``parameters``, another declaration, a master.cf service) can undo
+    what the relay's own plan needs.
+    """
+    def refuse(name, problem):
+        raise InputError(source(name), "%s %s; the relay's TLS and credentials would not hold (%s)"
+                         % (name, problem, where[:-1]))
+
+    if spec["state"] == "absent":
+        return
+    if (planned.get("smtp_tls_per_site") or "").strip():
+        refuse("smtp_tls_per_site", "is set (obsolete since Postfix 2.3): its entries override any level for their "
+                                    "destinations, relay-tls's too; replace it with smtp_tls_policy_maps")
+    if (planned.get("sender_dependent_default_transport_maps") or "").strip():
+        refuse("sender_dependent_default_transport_maps", "is set: its entries send a sender's mail around relay-tls")
+    for name, value in plan.parameters.items():
+        if name != "transport_maps" and (planned.get(name) or "").strip() != value:
+            refuse(name, "would be %r, where the relay needs %r" % (planned.get(name) or "", value))
+    ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
+    if plan.transports and split_list(planned.get("transport_maps") or "")[:1] != [ours]:
+        refuse("transport_maps", "would not list the relay's table %s first" % ours)
+    if "%s:%s" % (spec["table_type"], spec["password_table"]) in split_list(planned.get("smtp_sasl_password_maps")
+                                                                              or ""):
+        refuse("smtp_sasl_password_maps", "names the relay's password table in main.cf, which would offer the "
+                                          "relay's password to every server this host delivers to")
+    replaced_by = source("master.cf:%s/unix" % RELAY_SERVICE)
+    if replaced_by:
+        raise InputError(replaced_by, "replaces or removes the relay's master.cf service %s, which carries its "
+                                      "level, CA file and credentials" % RELAY_SERVICE)
 
 
 def relay_service(state, options=()):
@@ -346,3 +422,72 @@ def needs_sasl_client(spec):
     """Whether a relay declaration sends credentials (and so needs the SASL client mechanisms)."""
     return bool(spec and spec["state"] == "present" and
                 (spec["password"] or any(item["password"] for item in spec["sender_relays"] or [])))
+
+
+# --- what the relay owns ----------------------------------------------------------------------
+
+# Beside main.cf: the main.cf parameters and the files the relay created on this host. Only
+# what it lists is ever taken away, never a setting or a table that merely looks like the relay's.
+RELAY_RECORD = "mailtls-relay.json"
+
+
+def record_text(parameters, files):
+    """The relay's record: the main.cf values it set (name -> value) and the files it wrote."""
+    return json.dumps({"parameters": dict((name, parameters[name]) for name in RELAY_PARAMETERS if name in parameters),
+                       "files": list(files)}, indent=1, sort_keys=True) + "\n"
+
+
+def parse_record(text, path):
+    """(parameters, files) of a record's text; a record that is not the relay's is an error naming it."""
+    try:
+        found = json.loads(text)
+        parameters, files = found["parameters"], found["files"]
+        valid = isinstance(parameters, dict) and isinstance(files, list) and \
+            all(isinstance(value, str) for value in parameters.values()) and \
+            all(isinstance(name, str) and name.startswith("/") for name in files)
+    except (ValueError, KeyError, TypeError):
+        valid = False
+    if not valid:
+        raise ConfigError("%s is not the relay's record of what it owns; move it away to let the relay start a "
+                          "new one (nothing it lists is removed then)" % path, path=path)
+    return dict((name, value) for name, value in parameters.items() if name in RELAY_PARAMETERS), files
+
+
+def ownership_before_the_record(spec, current, service_options):
+    """(parameters, files) a relay set up before it kept a record: only what relay-tls proves is its own.
+
+    ``service_options`` are the -o options of master.cf's relay-tls (None: no such service, so
+    nothing is the relay's). main.cf's relayhost is its while default_transport is relay-tls; a
+    table is its while relay-tls or the relay's routing names it at the relay's own path.
+    """
+    if service_options is None:
+        return {}, []
+    parameters, tables = {}, []
+    if (current.get("default_transport") or "").strip() == RELAY_SERVICE and current.get("relayhost"):
+        parameters["relayhost"] = current["relayhost"].strip()
+    password_maps = service_options.get("smtp_sasl_password_maps", "")
+    if password_maps:
+        tables.append(password_maps)
+    senders = "%s:%s" % (spec["table_type"], spec["sender_table"])
+    if (current.get("sender_dependent_relayhost_maps") or "").strip() == senders:
+        parameters["sender_dependent_relayhost_maps"] = senders
+        tables.append(senders)
+    transports = "%s:%s" % (spec["table_type"], spec["transport_table"])
+    if transports in split_list(current.get("transport_maps") or ""):
+        tables.append(transports)
+    files = []
+    for table in tables:
+        table_type, _sep, path = table.partition(":")
+        if table_type in INDEX_SUFFIXES and path.startswith("/"):
+            files += [path + suffix for suffix in [""] + INDEX_SUFFIXES[table_type]]
+    return parameters, files
+
+
+def tables_naming(path):
+    """The type:name references by which main.cf or master.cf would still use ``path`` (a source or an index)."""
+    for suffix in sorted(ALL_INDEX_SUFFIXES, key=len, reverse=True):
+        if path.endswith(suffix):
+            source = path[:-len(suffix)]
+            return tuple("%s:%s" % (table_type, source) for table_type, suffixes in sorted(INDEX_SUFFIXES.items())
+                         if suffix in suffixes)
+    return tuple("%s:%s" % (table_type, path) for table_type in sorted(INDEX_SUFFIXES))

@@ -23,6 +23,8 @@ INDEX_SUFFIXES = {
     "dbm": [".dir", ".pag"],
     "sdbm": [".dir", ".pag"],
 }
+# Every file postmap may have built beside a source, whatever its type.
+ALL_INDEX_SUFFIXES = frozenset(suffix for suffixes in INDEX_SUFFIXES.values() for suffix in suffixes)
 # Indexed types whose every entry postmap -s lists on each supported Postfix (cdb only from 3.10).
 LISTABLE_TYPES = frozenset(["hash", "btree", "lmdb"])
 # Types Postfix reads from the source itself; a change needs a reload.

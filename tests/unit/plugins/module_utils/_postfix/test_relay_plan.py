@@ -42,6 +42,7 @@ def test_a_relay_with_credentials_routes_all_mail_through_its_own_transport():
     assert options(plan) == {
         "smtp_tls_security_level": "secure", "smtp_tls_policy_maps": "", "smtp_fallback_relay": "",
         "smtp_tls_CAfile": "/etc/ssl/certs/ca-certificates.crt", "smtp_tls_CApath": "",
+        "smtp_tls_trust_anchor_file": "", "tls_append_default_CA": "no",
         "smtp_sasl_auth_enable": "yes", "smtp_sasl_password_maps": "hash:/etc/postfix/sasl_passwd",
         "smtp_sasl_security_options": "noplaintext,noanonymous", "smtp_sasl_tls_security_options": "noanonymous"}
     assert plan.hops == ["[smtp.example.net]:587"]
@@ -86,9 +87,13 @@ def test_the_mechanism_filter_only_with_credentials():
 def test_removal_leaves_what_is_not_the_relays():
     current = {"relayhost": "[smtp.example.net]:465", "default_transport": RELAY_SERVICE, "myhostname": "mx",
                "transport_maps": "hash:/etc/postfix/relay_transport, hash:/etc/postfix/transport"}
-    plan = plan_relay(spec(state="absent"), current)
+    plan = plan_relay(spec(state="absent"), current, owned={"relayhost": "[smtp.example.net]:465"})
     assert plan.parameters == {"transport_maps": "hash:/etc/postfix/transport"}
     assert sorted(plan.absent_parameters) == ["default_transport", "relayhost"]
+    # A relayhost the relay did not set (none recorded, or another value) stays.
+    for owned in (None, {"relayhost": "[other.example.net]:587"}):
+        plan = plan_relay(spec(state="absent"), current, owned=owned)
+        assert plan.absent_parameters == ["default_transport"]
     assert plan.service["state"] == "absent" and plan.passwords == {} and plan.hops == []
     plan = plan_relay(spec(state="absent"), {"relayhost": "", "default_transport": "smtp"})
     assert plan.parameters == {} and plan.absent_parameters == []
