@@ -362,9 +362,6 @@ def finger(*args):
 WRONG_FINGERPRINT = ":".join(["AB"] * 32)
 
 
-@pytest.mark.xfail(strict=True, reason="the pre-flight probes a level with Postfix's default attributes only: "
-                                       "a fingerprint match, a dane-only level without TLSA records or a "
-                                       "protocols floor the server cannot meet pass, and mail to it then defers")
 @pytest.mark.parametrize("level, attributes, server_args, postfix_says", [
     ("fingerprint", {"match": WRONG_FINGERPRINT}, {}, ("-l", "fingerprint", "DEST", WRONG_FINGERPRINT)),
     ("dane-only", None, {}, ("-l", "dane-only", "DEST")),
@@ -391,6 +388,38 @@ def test_preflight_refuses_a_policy_the_server_cannot_take(localhost, config_dir
                      policy_table=table_args(config_dir, destinations=[], policies=[policy]))
     assert result.get("failed") and "cannot take level %s" % level in result["msg"], result
     assert snapshot(config_dir) == before
+
+
+def server_fingerprint(pem):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    digest = x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256())
+    return ":".join("%02X" % byte for byte in digest)
+
+
+@pytest.mark.parametrize("level, attributes, server_args", [
+    ("fingerprint", "FINGERPRINT", {}),
+    ("fingerprint", "OTHER|FINGERPRINT", {}),
+    ("encrypt", {"protocols": ">=TLSv1.2"}, {"max_version": "TLSv1_2"}),
+], ids=["fingerprint match", "second of two fingerprints", "protocol floor met"])
+def test_preflight_passes_a_policy_the_server_takes(localhost, config_dir, tls_server, pair, level, attributes,
+                                                    server_args):
+    """The exact-policy probe refuses only what Postfix would not deliver over."""
+    import ssl
+
+    if "max_version" in server_args:
+        server_args = {"max_version": getattr(ssl.TLSVersion, server_args["max_version"])}
+    server = tls_server(**server_args)
+    destination = "[127.0.0.1]:%d" % server.port
+    if isinstance(attributes, str):
+        attributes = {"match": attributes.replace("FINGERPRINT", server_fingerprint(pair[0]))
+                      .replace("OTHER", WRONG_FINGERPRINT)}
+    result = profile(localhost, config_dir, preflight={"mode": "refuse", "timeout": 5, "host_lookup": "native"},
+                     policy_table=table_args(config_dir, destinations=[],
+                                             policies=[{"destination": destination, "level": level,
+                                                        "attributes": attributes}]))
+    assert result["changed"] is True and result["probes"][destination]["policy"]["passes"] is True, result
 
 
 def test_preflight_passes_a_server_that_takes_encrypt(localhost, config_dir, tls_server):

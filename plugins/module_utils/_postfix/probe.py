@@ -206,6 +206,12 @@ class TlsProbe(PostfixModule):
             else:
                 passes[level] = False
         result["passes"] = passes
+        policy = params.get("policy")  # the profile's pre-flight: the policy entry exactly as Postfix applies it
+        if policy and policy_needs_its_own_probe(policy["level"], policy["attributes"]):
+            exact = self._finger(base + policy_finger_args(policy["level"], policy["attributes"], target,
+                                                           policy.get("fingerprint_digest")))
+            result["policy"] = {"level": policy["level"], "passes": policy_passes(policy["level"], exact),
+                                "trust": exact["trust"], "protocol": exact["protocol"], "errors": exact["errors"]}
         self.result.update(changed=False, **result)
 
     @staticmethod
@@ -241,8 +247,48 @@ _PROBED_AS = {"verify": "verify", "secure": "secure"}
 _DANE_LEVELS = ("dane", "dane-only")
 
 
+# Levels whose session Postfix delivers over only when the peer is authenticated ("Verified").
+_AUTHENTICATED_LEVELS = ("fingerprint", "verify", "secure", "dane-only")
+# Policy attributes that change whether a session is made or trusted, and how posttls-finger takes them.
+_FINGER_OPTIONS = {"protocols": "-p", "ciphers": "-g", "tafile": "-A", "servername": "-s"}
+
+
+def policy_needs_its_own_probe(level, attributes):
+    """Whether the level's general probe cannot tell (a fingerprint, DANE only, or attributes that matter)."""
+    return level in ("fingerprint", "dane-only") or any(name in _FINGER_OPTIONS or name == "match"
+                                                        for name in attributes or {})
+
+
+def policy_finger_args(level, attributes, target, fingerprint_digest=None):
+    """posttls-finger's arguments for one policy entry as the smtp client would apply it:
+    the level, its protocols, cipher grade, trust anchors and SNI name, then the match list."""
+    attributes = attributes or {}
+    args = ["-l", level]
+    for name, option in sorted(_FINGER_OPTIONS.items()):
+        if attributes.get(name) is not None:
+            args += [option, str(attributes[name])]
+    if level == "fingerprint" and fingerprint_digest:
+        args += ["-d", fingerprint_digest]
+    matches = [item for item in str(attributes.get("match") or "").split(":") if item] if level != "fingerprint" \
+        else re.findall(r"(?:[0-9A-Fa-f]{2}:)*[0-9A-Fa-f]{2}", str(attributes.get("match") or ""))
+    return args + ["--", target] + matches
+
+
+def policy_passes(level, finger):
+    """Whether a posttls-finger result under the policy is a session Postfix would deliver over."""
+    if not finger["established"]:
+        return False
+    return finger["trust"] == "Verified" if level in _AUTHENTICATED_LEVELS else True
+
+
 def preflight_verdict(destination, level, probe):
     """Why ``destination`` cannot take ``level``, from a tls_probe result; None when it can."""
+    policy = probe.get("policy")
+    if policy is not None and not policy["passes"]:
+        reason = (policy["errors"] or [None])[0] or "TLS %s, %s" % (policy["protocol"] or "not established",
+                                                                  policy["trust"] or "no session")
+        return "%s cannot take level %s with its attributes, as Postfix applies them (%s)" % (
+            destination, level, reason)
     dane = level in _DANE_LEVELS
     no_dnssec = dane and probe.get("dnssec_validation") is False
     if probe.get("passes", {}).get(_PROBED_AS.get(level, "encrypt")) and not no_dnssec:

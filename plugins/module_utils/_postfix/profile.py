@@ -574,11 +574,15 @@ class TlsProfile(PostconfEdit):
     def _probe(self, request, spec):
         # A relay's own CA file is what its SMTP client trusts (smtp_tls_CAfile), and only that.
         how = request.get("probe") or {}
+        policy = None
+        if "attributes" in request:  # a policy table entry: probed as the smtp client will apply it
+            policy = {"level": request["level"], "attributes": request["attributes"],
+                      "fingerprint_digest": self._fingerprint_digest() if request["level"] == "fingerprint" else None}
         probe = TlsProbe(Part(self.module, dict(
             destination=request["destination"], host=None, port=None,
             ca_path=None if how.get("ca_file") else "/etc/ssl/certs", ca_file=how.get("ca_file"),
             wrappermode=bool(how.get("wrappermode")), helo=None, host_lookup=spec["host_lookup"],
-            timeout=spec["timeout"])))
+            timeout=spec["timeout"], policy=policy)))
         try:
             probe.execute()
         except PostfixError as exc:
@@ -587,6 +591,12 @@ class TlsProfile(PostconfEdit):
         if result.get("certificate"):
             result["certificate"] = dict((key, value) for key, value in result["certificate"].items() if key != "pem")
         return result
+
+    def _fingerprint_digest(self):
+        # The digest the smtp client compares a fingerprint policy with (md5 before Postfix 3.6).
+        # Expanded: its default depends on compatibility_level.
+        return self.postfix.run("postconf", ["-c", self.result["config_dir"], "-xh", "smtp_tls_fingerprint_digest"]
+                                )[1].strip() or None
 
     def _mta_sts_problem(self, config_dir, socketmap):
         table = "socketmap:%s" % socketmap

@@ -309,3 +309,34 @@ def test_x509_fields_are_the_first_openssl_prints_and_names_are_dns_names():
 ])
 def test_x509_common_name_is_the_cn_attribute(subject, names):
     assert parse_x509("subject=%s\nissuer=CN = ca\n" % subject)["names"] == names
+
+
+# --- the pre-flight's exact-policy probe -------------------------------------------------------------
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import (  # noqa: E402
+    policy_finger_args, policy_needs_its_own_probe, policy_passes)
+
+
+def test_a_policy_entry_is_probed_as_the_smtp_client_applies_it():
+    assert policy_finger_args("fingerprint", {"match": "AB:CD|EF:01"}, "[mx]:25", "sha256") == [
+        "-l", "fingerprint", "-d", "sha256", "--", "[mx]:25", "AB:CD", "EF:01"]
+    assert policy_finger_args("secure", {"match": "nexthop:.example.com", "protocols": ">=TLSv1.2",
+                                         "ciphers": "high", "tafile": "/t.pem", "servername": "hostname"},
+                              "example.com") == [
+        "-l", "secure", "-g", "high", "-p", ">=TLSv1.2", "-s", "hostname", "-A", "/t.pem", "--", "example.com",
+        "nexthop", ".example.com"]
+
+
+def test_only_what_the_general_probe_cannot_tell_gets_its_own_probe():
+    assert policy_needs_its_own_probe("dane-only", None) and policy_needs_its_own_probe("fingerprint", {})
+    assert policy_needs_its_own_probe("encrypt", {"protocols": ">=TLSv1.3"})
+    assert not policy_needs_its_own_probe("encrypt", {"connection_reuse": "yes"})
+    assert not policy_needs_its_own_probe("secure", None)
+
+
+@pytest.mark.parametrize("level, trust, passes", [
+    ("fingerprint", "Verified", True), ("fingerprint", "Untrusted", False), ("dane-only", "Trusted", False),
+    ("encrypt", "Anonymous", True), ("secure", "Trusted", False)])
+def test_an_authenticated_level_needs_a_verified_session(level, trust, passes):
+    assert policy_passes(level, {"established": True, "trust": trust}) is passes
+    assert policy_passes(level, {"established": False, "trust": None}) is False
