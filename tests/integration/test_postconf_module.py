@@ -242,7 +242,8 @@ def test_a_new_warning_is_still_refused_next_to_a_moved_one(localhost, tmp_path)
     result = postconf_module(localhost, config_dir, parameters={
         "mydestination": "localhost", "smtpd_banner": "{ $myhostname ESMTP"})
     assert result["failed"] is True
+    hostname = postconf("-c", str(config_dir), "-h", "myhostname").stdout.strip()
     # Only the new warning: the duplicate's, on another line now, is the one Postfix gave before.
     assert result["msg"] == ("postconf warns about the new main.cf: warning: main.cf: missing '}' in "
-                             "\"{ %s ESMTP\"; nothing was changed" % postconf("-c", str(config_dir), "-h", "myhostname").stdout.strip())
+                             "\"{ %s ESMTP\"; nothing was changed" % hostname)
     assert snapshot(config_dir) == before
