@@ -20,19 +20,20 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import RELEASES, effective_config, make_config_dir, settle, untouched
+from conftest import RELEASES, corpus_files, effective_config, make_config_dir, settle, untouched
+from helpers import run_module_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf, plan_edit
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
 
 EXAMPLES = int(os.environ.get("MAILTLS_FUZZ_EXAMPLES", "0"))
 
 
-def fuzz(host):
+def fuzz(host, here=60, in_container=20):
     """Hypothesis settings for a host: 60 cases here, 20 in a container, unless told otherwise."""
-    examples = EXAMPLES or (60 if host.container is None else 20)
+    examples = EXAMPLES or (here if host.container is None else in_container)
     return settings(max_examples=examples, derandomize=True, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -112,6 +113,103 @@ def main_cf_edit_matches_postconf(host, text, edit):
         base = text + "\n" if changes and text and not text.endswith("\n") else text
         assert untouched(new_text, changed) == untouched(base, changed)
         assert plan_edit(new_text, wanted, removals) == (new_text, [])
+    finally:
+        shutil.rmtree(work)
+
+
+def duplicated_corpus():
+    """The corpus files that set a parameter twice or more, as {name: text}."""
+    texts = dict((path.name, path.read_text()) for path in corpus_files())
+    return dict((name, text) for name, text in texts.items()
+                if any(len(settings) > 1 for settings in MainCf(text).settings.values()))
+
+
+# Values Postfix reads without a warning; no $-references, which could loop (myhostname = $mydomain).
+PLAIN_VALUES = ["mail.example.org", "a, b", "", "hash:/etc/postfix/x", "yes", "127.0.0.0/8 [::1]/128"]
+
+
+@st.composite
+def corpus_edits(draw, texts):
+    """A corpus file with duplicate entries and one or two module calls' worth of edits of it.
+
+    Names are drawn evenly from the duplicated ones, the multi-line ones, the others and new
+    ones; a value may be the one the file gives now or the one it overrides, so a second step
+    can change a parameter back.
+    """
+    source = draw(st.sampled_from(sorted(texts)))
+    document = MainCf(texts[source])
+    duplicated = sorted(name for name, found in document.settings.items() if len(found) > 1)
+    multi_line = sorted(name for name, found in document.settings.items()
+                        if any(len(setting.members) > 1 for setting in found))
+    others = sorted(set(document.settings) - set(duplicated) - set(multi_line))
+    names = st.one_of([st.sampled_from(group) for group in (duplicated, multi_line, others) if group]
+                      + [st.sampled_from(["mailtls_note", "smtp_tls_loglevel"])])
+
+    def values(name):
+        found = [setting.value for setting in document.settings.get(name, []) if setting.value is not None]
+        return st.sampled_from(PLAIN_VALUES + [" ".join(value.split()) for value in found[:1] + found[-1:]])
+
+    steps = []
+    for _step in range(draw(st.integers(1, 2))):
+        sets = {}
+        for name in draw(st.lists(names, min_size=1, max_size=4, unique=True)):
+            sets[name] = draw(values(name))
+        removals = draw(st.lists(names.filter(lambda name: name not in sets), max_size=3, unique=True))
+        steps.append((sets, removals))
+    return source, steps
+
+
+def overridden(config_dir, host):
+    """The parameters Postfix warns are set twice, one per warning, in order."""
+    settle(config_dir / "main.cf")
+    stderr = host.postconf("-c", str(config_dir), "-n").stderr
+    return sorted(line.split("overriding earlier entry: ", 1)[1].split("=", 1)[0]
+                  for line in stderr.splitlines() if "overriding earlier entry: " in line)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_module_edits_of_files_with_duplicate_entries_match_postconf(localhost, postfix_hosts, release):
+    """Issue 18: an edit that moves a duplicate entry's line is never refused, and gives postconf's file."""
+    host = postfix_hosts(release)
+    texts = duplicated_corpus()
+    assert len(texts) >= 3, sorted(texts)
+
+    @fuzz(host, here=15, in_container=6)
+    @given(case=corpus_edits(texts))
+    def check(case):
+        source, steps = case
+        module_edits_match_postconf(host, localhost, texts[source], steps)
+
+    check()
+
+
+def module_edits_match_postconf(host, localhost, text, steps):
+    work = Path(tempfile.mkdtemp(prefix="mailtls-fuzz-"))
+    try:
+        ours = make_config_dir(work / "ours", text, host)
+        theirs = make_config_dir(work / "theirs", text, host)
+        for sets, removals in steps:
+            before = (ours / "main.cf").read_text()
+            changed = []
+            for args in ({"parameters": sets}, {"parameters": removals, "state": "absent"}):
+                if args["parameters"]:
+                    result = run_module_on(host, localhost, "mailtls.postfix.postconf", config_dir=str(ours), **args)
+                    assert not result.get("failed"), (result, sets, removals)
+                    changed.extend(result["changes"])
+            if sets:
+                host.postconf("-c", str(theirs), "-e", *["%s=%s" % item for item in sorted(sets.items())])
+                settle(theirs / "main.cf")
+            if removals:
+                host.postconf("-c", str(theirs), "-X", *removals)
+
+            assert effective_config(ours, host) == effective_config(theirs, host), (sets, removals)
+            assert overridden(ours, host) == overridden(theirs, host), (sets, removals)
+            new_text = (ours / "main.cf").read_text()
+            assert untouched(new_text, changed) == untouched(before, changed)
+            if set(sets) <= set(changed):
+                # postconf -e rewrites a line that already holds the value; we do not. Otherwise
+                # only the order of appended parameters differs (postconf's is hash order).
+                assert sorted(new_text.splitlines()) == sorted((theirs / "main.cf").read_text().splitlines())
     finally:
         shutil.rmtree(work)
 

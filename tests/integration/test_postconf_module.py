@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import effective_config, make_config_dir, settle
+from conftest import effective_config, make_config_dir, postconf, settle
 from helpers import ROOT, ansible_env, run_module, snapshot
 
 POSTCONF = "mailtls.postfix.postconf"
@@ -196,3 +196,54 @@ def test_a_bind_mounted_main_cf_is_written_in_place_only_with_unsafe_writes(loca
         assert "smtp_tls_loglevel = 1" in effective_config(config_dir)[0]
     finally:
         subprocess.run(["umount", str(config_dir / "main.cf")], check=False)
+
+
+# Issue 18. Admins append settings at the end of main.cf; postconf then warns
+# "line N: overriding earlier entry", and every edit that changes the number of lines
+# above the duplicate moves N. The real postconf -e / -X succeed; so must we.
+DUPLICATED = ("compatibility_level = 3.6\n"
+              "mydestination = localhost,\n"
+              "    localhost.localdomain\n"
+              "notify_classes = resource\n"
+              "notify_classes = resource, software\n")
+
+
+@pytest.mark.parametrize("args, postconf_args", [
+    ({"name": "mydestination", "value": "localhost"}, ["-e", "mydestination=localhost"]),  # two lines become one
+    ({"name": "mydestination", "state": "absent"}, ["-X", "mydestination"]),
+    ({"parameters": ["compatibility_level", "mydestination"], "state": "absent"},
+     ["-X", "compatibility_level", "mydestination"]),
+])
+def test_an_edit_above_a_duplicate_entry_is_not_refused(localhost, tmp_path, args, postconf_args):
+    ours = make_config_dir(tmp_path / "ours", DUPLICATED)
+    theirs = make_config_dir(tmp_path / "theirs", DUPLICATED)
+    result = postconf_module(localhost, ours, **args)
+    assert result.get("failed") is not True and result["changed"] is True, result
+    postconf("-c", str(theirs), *postconf_args)
+    assert (ours / "main.cf").read_text() == (theirs / "main.cf").read_text()
+
+
+def test_debian_main_cf_with_an_appended_override_can_be_edited(localhost, config_dir):
+    with open(config_dir / "main.cf", "a") as main_cf:
+        main_cf.write("smtpd_banner = $myhostname ESMTP\n")
+    settle(config_dir / "main.cf")
+    assert "overriding earlier entry: smtpd_banner" in postconf("-c", str(config_dir), "-n").stderr
+    removed = postconf_module(localhost, config_dir, name="biff", state="absent")
+    assert removed.get("failed") is not True and removed["changed"] is True, removed
+    result = postconf_module(localhost, config_dir, parameters={
+        "mydestination": ["$myhostname", "localhost"], "mailtls_note": "managed"})
+    assert result.get("failed") is not True and result["changed"] is True, result
+    assert "smtpd_banner = $myhostname ESMTP" in effective_config(config_dir)[0]
+
+
+def test_a_new_warning_is_still_refused_next_to_a_moved_one(localhost, tmp_path):
+    config_dir = make_config_dir(tmp_path / "postfix", DUPLICATED)
+    before = snapshot(config_dir)
+    result = postconf_module(localhost, config_dir, parameters={
+        "mydestination": "localhost", "smtpd_banner": "{ $myhostname ESMTP"})
+    assert result["failed"] is True
+    hostname = postconf("-c", str(config_dir), "-h", "myhostname").stdout.strip()
+    # Only the new warning: the duplicate's, on another line now, is the one Postfix gave before.
+    assert result["msg"] == ("postconf warns about the new main.cf: warning: main.cf: missing '}' in "
+                             "\"{ %s ESMTP\"; nothing was changed" % hostname)
+    assert snapshot(config_dir) == before

@@ -308,3 +308,15 @@ def test_each_declaration_has_its_own_preflight(localhost, config_dir):
     refused = run_module(localhost, PROFILE, config_dir=str(config_dir), declarations=[warn, refuse])
     assert refused.get("failed") and "[127.0.0.1]:6 cannot take level encrypt" in refused["msg"], refused
     assert UNREACHABLE not in refused["msg"], "the warn profile's own entry does not refuse"
+
+
+def test_a_main_cf_with_an_appended_override_takes_the_profile(localhost, config_dir):
+    """Removing smtpd_use_tls moves the line of an override appended below it; Postfix's warning stays the same."""
+    with open(config_dir / "main.cf", "a") as main_cf:
+        main_cf.write("smtpd_use_tls=yes\n# local changes\nsmtpd_banner = $myhostname ESMTP\n")
+    settle(config_dir / "main.cf")
+    result = profile(localhost, config_dir, **sender(config_dir))
+    assert result.get("failed") is not True and result["changed"] is True, result
+    lines = effective_config(config_dir)[0]
+    assert "smtp_tls_loglevel = 1" in lines and not any(line.startswith("smtpd_use_tls") for line in lines)
+    assert "smtpd_banner = $myhostname ESMTP" in lines

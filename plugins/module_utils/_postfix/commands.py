@@ -9,6 +9,7 @@ Ansible import and can be driven by tests with any compatible callable.
 
 from __future__ import annotations
 
+import collections
 import os
 import pty
 import re
@@ -24,6 +25,10 @@ _UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=
 # newer Postfix versions' notes on obsolete parameters.
 _HARMLESS_WARNING = re.compile(r"unused parameter: |will be removed|deprecated|obsolete", re.I)
 _TABLE_WARNING = re.compile(r"\S*postmap: warning: \S+ map .*, line (\d+): (.*)")
+# "warning: FILE, line N: MESSAGE" (main.cf), "warning: FILE: line N: MESSAGE" or "warning: FILE: MESSAGE".
+_CONFIG_WARNING = re.compile(r"warning: (?P<file>[^,:]*)(?:[,:] line \d+)?: (?P<message>.*)")
+# Postfix shows the value it overrides; the parameter alone says which duplicate it warns about.
+_OVERRIDDEN_VALUE = re.compile(r"(?<=overriding earlier entry: )(?P<name>[^=]*)=.*")
 
 
 def output_lines(output):
@@ -51,6 +56,35 @@ def config_warnings(stderr, config_dir):
     """What postconf warns about a configuration, with the directory's name taken out."""
     return [line[line.index("warning:"):].replace(config_dir, "<config>") for line in output_lines(stderr)
             if "warning:" in line and not _HARMLESS_WARNING.search(line)]
+
+
+def warning_identity(warning):
+    """A ``config_warnings`` line as ``(file, message)``, without what an edit elsewhere moves.
+
+    An edit above a duplicate entry moves the line number of Postfix's "overriding earlier
+    entry" warning, and an edit of the duplicated parameter changes the value it shows:
+    it is still the same warning about the same parameter.
+    """
+    match = _CONFIG_WARNING.fullmatch(warning)
+    if not match:
+        return None, warning
+    return match.group("file"), _OVERRIDDEN_VALUE.sub(r"\g<name>", match.group("message"))
+
+
+def new_warnings(before, after):
+    """The warnings of ``after`` that ``before`` does not hold, compared as a multiset of identities.
+
+    A second warning like one already given (a new duplicate of a duplicated name) is new.
+    """
+    known = collections.Counter(warning_identity(warning) for warning in before)
+    new = []
+    for warning in after:
+        identity = warning_identity(warning)
+        if known[identity]:
+            known[identity] -= 1
+        else:
+            new.append(warning)
+    return new
 
 
 def parse_unused(stderr):

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from .base import FileEditModule
-from .commands import config_warnings, parse_parameters, run_with_terminal
+from .commands import config_warnings, new_warnings, parse_parameters, run_with_terminal
 from .errors import ConfigError, InputError, ValidationError
 from .files import check_config_files, read_text, write_new_file
 from .lines import normalize_space
@@ -173,7 +173,7 @@ class PostconfEdit(FileEditModule):
         if warnings:
             with self.scratch_config(config_dir) as current:
                 known_before = config_warnings(self.postfix.non_default(current)[2], current)
-            new = [warning for warning in warnings if warning not in known_before]
+            new = new_warnings(known_before, warnings)
             if new:
                 # Postfix reads such a value its own way (a '{' without '}', say), with a warning each time.
                 raise ValidationError("postconf warns about the new main.cf: %s; nothing was changed"
