@@ -575,7 +575,9 @@ def test_a_relay_set_up_before_its_record_still_comes_off_cleanly(config_dir):
     assert parameter(config_dir, "relayhost") == ""
 
 
-@pytest.mark.parametrize("content", ["not json", '{"parameters": {}, "files": ["relative"]}', "[]"])
+@pytest.mark.parametrize("content", ["not json", '{"parameters": {}, "files": ["relative"]}', "[]",
+                                     '{"parameters": {}, "files": ["/etc/postfix/main.cf"]}',
+                                     '{"parameters": {"relayhost": 1}, "files": []}'])
 def test_a_record_that_is_not_the_relays_is_refused_changing_nothing(config_dir, content):
     (config_dir / "mailtls-relay.json").write_text(content)
     settle(config_dir / "main.cf")
@@ -611,3 +613,22 @@ def test_a_main_cf_sasl_client_set_in_the_same_call_is_refused_not_claimed_remov
         option = "declarations[0].parameters"
     refused_naming(result, output, option, "smtp_sasl_password_maps")
     assert snapshot(config_dir) == before
+
+
+def test_a_recorded_path_that_is_no_table_file_is_never_deleted(config_dir):
+    """A record (tampered, or stale) naming a directory: the relay deletes only files, never follows a link."""
+    result, output = profile(config_dir, relay_spec(config_dir))
+    ok(result, output)
+    record = config_dir / "mailtls-relay.json"
+    found = json.loads(record.read_text())
+    (config_dir / "a-directory").mkdir()
+    target = config_dir / "precious"
+    target.write_text("keep me\n")
+    os.symlink(str(target), str(config_dir / "a-link"))
+    found["files"] += [str(config_dir / "a-directory"), str(config_dir / "a-link")]
+    record.write_text(json.dumps(found))
+    result, output = profile(config_dir, absent_spec(config_dir))
+    ok(result, output)
+    assert (config_dir / "a-directory").is_dir() and target.read_text() == "keep me\n"
+    assert not os.path.lexists(str(config_dir / "a-link")), "the link itself goes, not what it names"
+    assert refused_or_warned(result, "a-directory")

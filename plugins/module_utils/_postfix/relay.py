@@ -30,9 +30,11 @@ listed first in ``transport_maps``.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from .errors import ConfigError, InputError
+from .files import CONFIG_FILES
 from .lines import split_list
 from .table import check_key, check_value
 from .table_types import ALL_INDEX_SUFFIXES, INDEX_SUFFIXES, check_map_path
@@ -444,7 +446,8 @@ def parse_record(text, path):
         parameters, files = found["parameters"], found["files"]
         valid = isinstance(parameters, dict) and isinstance(files, list) and \
             all(isinstance(value, str) for value in parameters.values()) and \
-            all(isinstance(name, str) and name.startswith("/") for name in files)
+            all(isinstance(name, str) and name.startswith("/") and os.path.basename(name) not in CONFIG_FILES
+                for name in files)
     except (ValueError, KeyError, TypeError):
         valid = False
     if not valid:

@@ -32,7 +32,10 @@ def main_cf_after(current, declarations):
     values = dict(current)
     for declaration in declarations:
         for name, value in (declaration["parameters"] or {}).items():
-            values[name] = render_value(name, value)
+            try:
+                values[name] = render_value(name, value)
+            except InputError:
+                continue  # refused, naming its option, where main.cf's request is merged
         for name in declaration["absent_parameters"] or []:
             values.pop(name, None)
     return values
@@ -106,7 +109,10 @@ class RelaySide(object):
         """(main.cf parameters, files) the relay created: its record, or what relay-tls proves before one."""
         if os.path.lexists(self.record_path):
             return parse_record(read_text(self.record_path), self.record_path)
-        return ownership_before_the_record(spec, disk, dict(service.options) if service else None)
+        # Before the record: a relay-tls that nothing of ours routes to is someone else's.
+        routed = (disk.get("default_transport") or "").strip() == RELAY_SERVICE or \
+            "%s:%s" % (spec["table_type"], spec["transport_table"]) in split_list(disk.get("transport_maps") or "")
+        return ownership_before_the_record(spec, disk, dict(service.options) if service and routed else None)
 
     def written_files(self):
         """Every file the relay's tables write this call: each source and its index."""
@@ -208,8 +214,12 @@ class RelaySide(object):
             if still:
                 self.profile.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, still[0]))
                 continue
+            if not (os.path.islink(path) or os.path.isfile(path)):
+                self.profile.warnings.append("%s stays: the relay created a table file there, this is not one"
+                                             % path)
+                continue
             if not self.module.check_mode:
-                os.unlink(path)
+                os.unlink(path)  # a link itself, never what it points to
             removed.append(path)
         return removed
 
