@@ -182,3 +182,75 @@ def test_credentials_and_next_hops():
     assert nexthop("smtp.example.net", 587, True, "relay.") == "smtp.example.net:587"
     assert nexthop("192.0.2.25", 25, False, "relay.") == "[192.0.2.25]:25"
     assert nexthop("SMTP.Example.NET", 587, False, "relay.") == "[smtp.example.net]:587"
+
+
+# --- issue 18: credentials per next hop, promises on the merged plan, what the relay owns ----------
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import ConfigError  # noqa: E402
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import (  # noqa: E402
+    check_planned_state, ownership_before_the_record, parse_record, record_text, sender_lookup_keys, tables_naming)
+
+
+def sender_relay(sender, host, secret=None):
+    item = dict(sender=sender, host=host, port=587, mx_lookup=False, username=None, password=None)
+    if secret:
+        item.update(username="u", password=secret)
+    return item
+
+
+def test_a_sender_is_looked_up_as_postfix_does():
+    assert sender_lookup_keys("director@example.org") == ["director@example.org", "@example.org"]
+    assert sender_lookup_keys("@example.org") == ["@example.org"]
+
+
+@pytest.mark.parametrize("relays, refused", [
+    ([sender_relay("@example.org", "r2", "p2"), sender_relay("director@example.org", "r1")], True),
+    ([sender_relay("director@example.org", "r1"), sender_relay("@example.org", "r2", "p2")], True),
+    ([sender_relay("@example.org", "r2", "p2"), sender_relay("director@example.org", "r2")], False),
+    ([sender_relay("@example.org", "r2", "p2"), sender_relay("director@example.org", "r1", "p1")], False),
+    ([sender_relay("@example.org", "r2"), sender_relay("director@example.org", "r1", "p1")], False),
+    ([sender_relay("@example.org", "r2", "p2"), sender_relay("director@other.example", "r1")], False),
+])
+def test_no_sender_is_offered_credentials_meant_for_another_relay(relays, refused):
+    if refused:
+        with pytest.raises(InputError, match=r"^relay\.sender_relays\[\d\]\.username: director@example\.org"):
+            plan_relay(spec(sender_relays=relays), {})
+    else:
+        plan_relay(spec(sender_relays=relays), {})
+
+
+def test_the_merged_plan_keeps_the_relays_promises():
+    plan = plan_relay(spec(), {})
+    planned = dict(plan.parameters)
+    check_planned_state(plan, spec(), planned, lambda name: None)
+    for name, value in (("smtp_tls_per_site", "hash:/x"), ("sender_dependent_default_transport_maps", "hash:/x"),
+                        ("default_transport", "smtp"), ("relayhost", "[other]:25"),
+                        ("smtp_sasl_password_maps", "hash:/etc/postfix/sasl_passwd")):
+        with pytest.raises(InputError, match="^parameters: %s" % name):
+            check_planned_state(plan, spec(), dict(planned, **{name: value}), lambda name: "parameters")
+    with pytest.raises(InputError, match=r"^declarations\[1\]\.master_services\[0\]: "):
+        check_planned_state(plan, spec(), planned, lambda name: "declarations[1].master_services[0]"
+                            if name.startswith("master.cf:") else None)
+
+
+def test_the_record_round_trips_and_refuses_what_is_not_its_own():
+    text = record_text({"relayhost": "[r]:587", "default_transport": "relay-tls"}, ["/etc/postfix/sasl_passwd"])
+    assert parse_record(text, "/r") == ({"relayhost": "[r]:587"}, ["/etc/postfix/sasl_passwd"])
+    for bad in ("", "[]", '{"parameters": {}, "files": ["/etc/postfix/master.cf"]}', '{"files": []}'):
+        with pytest.raises(ConfigError):
+            parse_record(bad, "/r")
+
+
+def test_before_the_record_only_what_relay_tls_proves_is_the_relays():
+    current = {"relayhost": "[r]:587", "default_transport": "relay-tls",
+               "sender_dependent_relayhost_maps": "hash:/etc/postfix/admin_senders"}
+    assert ownership_before_the_record(spec(), current, None) == ({}, [])
+    parameters, files = ownership_before_the_record(
+        spec(), current, {"smtp_sasl_password_maps": "hash:/etc/postfix/sasl_passwd"})
+    assert parameters == {"relayhost": "[r]:587"}
+    assert files == ["/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"]
+
+
+def test_a_file_is_named_by_every_type_that_would_read_it():
+    assert tables_naming("/t.db") == ("btree:/t", "hash:/t")
+    assert "lmdb:/t" in tables_naming("/t") and tables_naming("/t.lmdb") == ("lmdb:/t",)
