@@ -12,11 +12,11 @@ import tempfile
 import time
 
 from .base import FileEditModule
-from .commands import config_warnings, new_warnings, parse_parameters, run_with_terminal
+from .commands import config_warnings, new_warnings, parse_parameters, run_with_terminal, warning_parameters
 from .errors import ConfigError, InputError, ValidationError
 from .files import check_config_files, read_text, write_new_file
 from .lines import normalize_space
-from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
+from .main_cf import MainCf, check_parameter_name, list_words, macro_syntax_problem, plan_edit, render_value
 from .master_cf import (
     FIELDS as MASTER_FIELDS,
     Entry,
@@ -165,6 +165,12 @@ class PostconfEdit(FileEditModule):
 
         ``services`` are master.cf ``(key, entry or None)`` pairs that ``postconf -M`` must show.
         """
+        values = dict((change.name, change.after) for change in changes if change.after is not None)
+        for name in sorted(values):
+            # Postfix's own warning would name no parameter: this names the one given.
+            problem = macro_syntax_problem(values[name])
+            if problem:
+                raise InputError(name, "%s; nothing was changed" % problem)
         with self.scratch_config(config_dir, main_cf_text=new_text, master_cf_text=master_cf_text) as scratch:
             warnings = config_warnings(self._confirm_changes(scratch, changes), scratch)
             for key, replacement in services:
@@ -176,8 +182,11 @@ class PostconfEdit(FileEditModule):
             new = new_warnings(known_before, warnings)
             if new:
                 # Postfix reads such a value its own way (a '{' without '}', say), with a warning each time.
+                # A warning that names no parameter is shown after the changed ones it quotes.
+                named = [(warning_parameters(warning, values), warning) for warning in new]
                 raise ValidationError("postconf warns about the new main.cf: %s; nothing was changed"
-                                      % "; ".join(new))
+                                      % "; ".join("%s: %s" % (", ".join(names), warning) if names else warning
+                                                  for names, warning in named))
 
     def _confirm_changes(self, scratch, changes):
         """Raise unless ``postconf -n`` of the scratch directory shows every change; return its stderr."""
