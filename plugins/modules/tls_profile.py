@@ -551,8 +551,10 @@ notes:
   - While a package the state needs is missing (RV(missing_packages)), the module changes nothing
     and returns RV(applied=false) - install them and call it again, as the C(mailtls.postfix.server)
     role does. In check mode it plans the state anyway.
-  - With O(migrate_obsolete=true) in check mode, the main.cf diff is shown against the file before
-    the migration, which the migration's own diff shows.
+  - With O(migrate_obsolete=true), main.cf and master.cf are planned on the texts the migration
+    would leave, in check mode as in the run, so RV(main_cf.changes) in check mode are the run's;
+    nothing is written until every part is checked. In check mode the main.cf diff is shown
+    against the file before the migration, which the migration's own diff shows.
 seealso:
   - module: mailtls.postfix.postconf
   - module: mailtls.postfix.tls_policy

@@ -69,6 +69,46 @@ def render_value(name, value):
     return text.strip()
 
 
+# What may follow "$" as a name: ASCII letters, digits and "_" (mac_parse.c's ISALNUM).
+_MACRO_NAME = re.compile(r"[A-Za-z0-9_]*")
+_MACRO_CLOSE = {"{": "}", "(": ")"}
+
+
+def macro_syntax_problem(value):
+    """What Postfix's macro parser (mac_parse.c) warns about in ``value``; None when it parses.
+
+    Postfix parses every main.cf value for ``$name``, ``${name}`` and ``$(name)``: an unclosed
+    ``${`` or ``$(`` ("truncated macro reference") or a ``$`` without a name ("empty macro name")
+    makes it warn, in words that name no parameter, each time it reads main.cf. ``$$`` is a
+    literal ``$``. What a well-formed reference says (``${x?{y}}``) is mac_expand's business.
+    """
+    index = 0
+    while index < len(value):
+        if value[index] != "$":
+            index += 1
+        elif value.startswith("$$", index):
+            index += 2
+        elif value[index + 1:index + 2] in _MACRO_CLOSE:
+            opener = value[index + 1]
+            closer, level, end = _MACRO_CLOSE[opener], 1, index + 2
+            while level:  # the same bracket nests; the other kind is plain text inside
+                if end == len(value):
+                    return ("'$%s' is never closed: Postfix warns \"truncated macro reference\" and reads "
+                            "the value its own way; write '$$' for a literal '$'" % opener)
+                level += {opener: 1, closer: -1}.get(value[end], 0)
+                end += 1
+            if end == index + 3:
+                return "'$' names no parameter ('$%s%s'); write '$$' for a literal '$'" % (opener, closer)
+            index = end
+        else:
+            name = _MACRO_NAME.match(value, index + 1).group()
+            if not name:
+                return ("'$' names no parameter (Postfix warns \"empty macro name\"); write '$$' for a "
+                        "literal '$'")
+            index += 1 + len(name)
+    return None
+
+
 def list_words(value):
     """The elements of a Postfix list, ignoring how they are separated (``{...}`` groups kept whole)."""
     return split_list(value)

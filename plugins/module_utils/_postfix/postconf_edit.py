@@ -12,11 +12,11 @@ import tempfile
 import time
 
 from .base import FileEditModule
-from .commands import config_warnings, new_warnings, parse_parameters, run_with_terminal
+from .commands import config_warnings, new_warnings, parse_parameters, run_with_terminal, warning_parameters
 from .errors import ConfigError, InputError, ValidationError
 from .files import check_config_files, read_text, write_new_file
 from .lines import normalize_space
-from .main_cf import MainCf, check_parameter_name, list_words, plan_edit, render_value
+from .main_cf import MainCf, check_parameter_name, list_words, macro_syntax_problem, plan_edit, render_value
 from .master_cf import (
     FIELDS as MASTER_FIELDS,
     Entry,
@@ -165,6 +165,12 @@ class PostconfEdit(FileEditModule):
 
         ``services`` are master.cf ``(key, entry or None)`` pairs that ``postconf -M`` must show.
         """
+        values = dict((change.name, change.after) for change in changes if change.after is not None)
+        for name in sorted(values):
+            # Postfix's own warning would name no parameter: this names the one given.
+            problem = macro_syntax_problem(values[name])
+            if problem:
+                raise InputError(name, "%s; nothing was changed" % problem)
         with self.scratch_config(config_dir, main_cf_text=new_text, master_cf_text=master_cf_text) as scratch:
             warnings = config_warnings(self._confirm_changes(scratch, changes), scratch)
             for key, replacement in services:
@@ -176,8 +182,11 @@ class PostconfEdit(FileEditModule):
             new = new_warnings(known_before, warnings)
             if new:
                 # Postfix reads such a value its own way (a '{' without '}', say), with a warning each time.
+                # A warning that names no parameter is shown after the changed ones it quotes.
+                named = [(warning_parameters(warning, values), warning) for warning in new]
                 raise ValidationError("postconf warns about the new main.cf: %s; nothing was changed"
-                                      % "; ".join(new))
+                                      % "; ".join("%s: %s" % (", ".join(names), warning) if names else warning
+                                                  for names, warning in named))
 
     def _confirm_changes(self, scratch, changes):
         """Raise unless ``postconf -n`` of the scratch directory shows every change; return its stderr."""
@@ -231,50 +240,72 @@ class TlsMigrate(PostconfEdit):
     """
 
     def execute(self):
+        self.plan()
+        self.write()
+
+    def plan(self):
+        """Plan the migration and have Postfix confirm it, writing nothing.
+
+        Sets ``main_text`` and ``master_text`` (None without master.cf): the files as the
+        migration would leave them, which a caller plans its own edit on.
+        """
         config_dir, main_path = self.main_cf_path()
         master_path = os.path.join(config_dir, "master.cf")
-        has_master = os.path.isfile(master_path)
         main_text = read_text(main_path)
-        master_text = read_text(master_path) if has_master else None
+        master_text = read_text(master_path) if os.path.isfile(master_path) else None
         with self.scratch_config(config_dir, main_text, master_text) as scratch:
             defaults = parse_parameters(self.postfix.run("postconf", ["-c", scratch, "-d"] + list(ROLE_PARAMETERS))[1])
             main, services = self._tls_state(scratch, master_text)
-        plan = plan_tls_migration(_main_raw(main_text), main, services, defaults)
-        levels = effective_levels(main, services, defaults)
-        new_master = {}  # the master.cf text main.cf's edit is checked with (the planned one in check mode)
-        confirmed = set()
+        self._config_dir, self._main_path, self._master_path = config_dir, main_path, master_path
+        self._migration = plan_tls_migration(_main_raw(main_text), main, services, defaults)
+        self._levels, self._defaults, self._old_main = effective_levels(main, services, defaults), defaults, main_text
+        self._confirmed = set()
+        self.main_text, main_changes = self.migrated_main(main_text)
+        self.master_text = None if master_text is None else self.migrated_master(master_text)[0]
+        if self.main_text != main_text or self.master_text != master_text:
+            self._confirm(self.master_text, self.main_text, main_changes)
 
-        def confirm(master_cf_text, main_cf_text, main_changes):
-            if (master_cf_text, main_cf_text) not in confirmed:
-                self._confirm_migration(config_dir, master_cf_text, main_text, main_cf_text, main_changes,
-                                        levels, defaults)
-                confirmed.add((master_cf_text, main_cf_text))
+    def migrated_main(self, text):
+        """(main.cf text with the migration applied, its changes): pure, and a no-op once applied."""
+        return plan_edit(text, self._migration.main_set, self._migration.main_remove)
 
-        def compute_main(text):
-            return plan_edit(text, plan.main_set, plan.main_remove)
+    def migrated_master(self, text):
+        """(master.cf text with the migration applied, {service: before/after}): pure, a no-op once applied."""
+        return edit_options(text, self._migration.services)
 
-        planned_main, planned_changes = compute_main(main_text)
+    def _confirm(self, master_cf_text, main_cf_text, main_changes):
+        if (master_cf_text, main_cf_text) not in self._confirmed:
+            self._confirm_migration(self._config_dir, master_cf_text, self._old_main, main_cf_text, main_changes,
+                                    self._levels, self._defaults)
+            self._confirmed.add((master_cf_text, main_cf_text))
+
+    def write(self):
+        """Write the planned migration: master.cf, then main.cf (each re-planned under its lock)."""
+        new_master = {"text": self.master_text}  # the master.cf text main.cf's edit is checked with
         master_changes = {}
         changed = False
+        has_master = self.master_text is not None
         if has_master:
             def compute_master(text):
-                new_master["text"], changes = edit_options(text, plan.services)
+                new_master["text"], changes = self.migrated_master(text)
                 return new_master["text"], changes
 
             changed, master_changes = self.edit_file(
-                master_path, compute_master, lambda text, _info: confirm(text, planned_main, planned_changes))
+                self._master_path, compute_master,
+                lambda text, _info: self._confirm(text, *self.migrated_main(self._old_main)))
             if "backup_file" in self.result:
                 self.result["master_cf_backup_file"] = self.result.pop("backup_file")
         main_changed, changes = self.edit_file(
-            main_path, compute_main, lambda text, main_changes: confirm(new_master.get("text"), text, main_changes))
+            self._main_path, self.migrated_main,
+            lambda text, main_changes: self._confirm(new_master["text"], text, main_changes))
         self.result.update(
             changed=changed or main_changed,
-            config_file=main_path,
-            master_cf_file=master_path if has_master else None,
+            config_file=self._main_path,
+            master_cf_file=self._master_path if has_master else None,
             changes=dict((change.name, change.as_dict()) for change in changes),
             master_cf_changes=master_changes,
-            notes=plan.notes,
-            tls_levels=_levels_by_place(levels),
+            notes=self._migration.notes,
+            tls_levels=_levels_by_place(self._levels),
             restart_required=False,
         )
 

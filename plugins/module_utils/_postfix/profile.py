@@ -11,11 +11,12 @@ Everything is read, planned and checked before the first write:
 4. every write rehearsed in check mode (the certificate pair, the table with its patterns, the
    temporaries of main.cf and master.cf), so that what a write would refuse is refused now;
 
-then the obsolete TLS switches are migrated (tls_migrate's flow, when asked and present), main.cf
-and master.cf are planned together, read back by ``postconf -n``/``-M`` and validated once
+the migration of the obsolete TLS switches (tls_migrate's, when asked and present) is planned
+and confirmed without a write, main.cf and master.cf are planned together on the texts it leaves
+(in check mode as in the run), read back by ``postconf -n``/``-M`` and validated once
 (``validate``, such as ``postfix -c %s check``) in one scratch directory, and the files are
-written in the order Postfix needs them: certificate, policy table, master.cf, main.cf (main.cf
-last: it names the others). Each write is the shared locked, atomic flow of the single modules.
+written in the order Postfix needs them: certificate, policy table, the migration, master.cf,
+main.cf (main.cf last: it names the others). Each write is the shared locked, atomic flow of the single modules.
 Last, one ``postfix reload`` when something Postfix reads changed.
 """
 
@@ -74,6 +75,16 @@ class Part(object):
         return getattr(self._module, name)
 
 
+def migrated_main(migration, text):
+    """main.cf's ``text`` as the planned migration (None: none) leaves it."""
+    return text if migration is None else migration.migrated_main(text)[0]
+
+
+def migrated_master(migration, text):
+    """master.cf's ``text`` as the planned migration (None: none) leaves it."""
+    return text if migration is None else migration.migrated_master(text)[0]
+
+
 def refuse_one_file_twice(files):
     """Refuse two (option, path) of ``files`` that are one file: each file this call touches is one thing."""
     for index, (option, path) in enumerate(files):
@@ -86,7 +97,6 @@ class TlsProfile(PostconfEdit):
     """The tls_profile module."""
 
     def execute(self):
-        params = self.module.params
         self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
                            restart_required=False, reload_required=False, reloaded=False, probes={},
                            check_mode_refusals=[])
@@ -114,8 +124,12 @@ class TlsProfile(PostconfEdit):
         certificate = self._certificate(declarations)
         receiving = ReceivingSide(self, config_dir, certificate, self._receiving(declarations))
         receiving.request(wanted, remove, self.postfix.parameter(config_dir, "default_database_type"))
+        # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
+        # check mode as in the run, and it is written with the other files once all is checked.
+        migration = self._plan_migration(config_dir)
         # The relay's promises on the merged plan of the whole call, not on the files as they are.
-        relay.check_plan(plan_edit(read_text(main_path), wanted, remove, list_valued)[0], declarations)
+        relay.check_plan(plan_edit(migrated_main(migration, read_text(main_path)), wanted, remove, list_valued)[0],
+                         declarations)
         table, table_plan = self._policy_plan(config_dir, declarations)
         self._refuse_one_file_twice(config_dir, certificate, table_plan, relay.files(), receiving.files())
         self._preflight(config_dir, declarations, table_plan, relay.probes)
@@ -128,19 +142,20 @@ class TlsProfile(PostconfEdit):
             # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
             wanted["smtp_dns_support_level"] = "dnssec"
-        kept = self._keep_stronger_levels(config_dir, wanted, remove, protected)
+        if migration is None:
+            kept = self._keep_stronger_levels(config_dir, wanted, remove, protected)
+        else:  # the levels the migration gives are the host's (smtpd_use_tls = yes is may)
+            with self.scratch_config(config_dir, migration.main_text, migration.master_text) as migrated:
+                kept = self._keep_stronger_levels(migrated, wanted, remove, protected)
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
         # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
         # leaves every file as it was, the migration's included.
-        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay.tables)
+        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay.tables,
+                       migration)
         if not self.module.check_mode:
             receiving.rehearse()
 
-        if params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir):
-            self._part(TlsMigrate, "migration", dict(config_dir=config_dir, validate=params["validate"],
-                                                     backup=params["backup"]))
-
-        main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services)
+        main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services, migration)
 
         # Written in the order Postfix needs them; main.cf, which names the others, last.
         if certificate:
@@ -153,9 +168,12 @@ class TlsProfile(PostconfEdit):
             self._merge(table, "policy_table")
             self.result["policy_table"]["kept"] = sorted(set(table.kept) | set(table_plan["kept"]))
         relay.write_tables()
-        master_changed = self._write_master_cf(config_dir, services, master_text, main_text)
+        if migration is not None:
+            migration.write()
+            self._merge(migration, "migration")
+        master_changed = self._write_master_cf(config_dir, services, master_text, main_text, migration)
         main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
-                                                    main_text, master_text)
+                                                    main_text, master_text, migration)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": kept}
         receiving.write_after_main_cf()
@@ -332,21 +350,34 @@ class TlsProfile(PostconfEdit):
                                              "smtpd certificate here")
         return given[0] if given else None
 
-    def _plan_and_validate(self, config_dir, wanted, remove, list_valued, services):
-        """The new main.cf and master.cf texts, read back and validated together once."""
-        main_text = plan_edit(read_text(os.path.join(config_dir, "main.cf")), wanted, remove, list_valued)
+    def _plan_migration(self, config_dir):
+        """The migration of the obsolete TLS switches, planned and confirmed, nothing written; None without one."""
+        params = self.module.params
+        if not (params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir)):
+            return None
+        migration = TlsMigrate(Part(self.module, dict(config_dir=config_dir, validate=params["validate"],
+                                                      backup=params["backup"])))
+        migration.plan()
+        return migration
+
+    def _plan_and_validate(self, config_dir, wanted, remove, list_valued, services, migration):
+        """The new main.cf and master.cf texts (planned on the migration's), read back and validated together once."""
+        main_text = plan_edit(migrated_main(migration, read_text(os.path.join(config_dir, "main.cf"))),
+                              wanted, remove, list_valued)
         master_path = os.path.join(config_dir, "master.cf")
         if services and not os.path.isfile(master_path):
             raise ConfigError("config_dir: %s has no master.cf" % config_dir, path=master_path)
         master_text = None
         if services:
             original = read_text(master_path)
-            master_text = self._master_text(original, services)
+            master_text = self._master_text(migrated_master(migration, original), services)
             if master_text == original:
                 master_text = None
         new_main, changes = main_text
         if changes or master_text is not None:
-            self._read_back(config_dir, new_main, changes, master_text, services)
+            # master.cf as the migration leaves it, when the services leave it alone.
+            read_master = master_text if master_text is not None or migration is None else migration.master_text
+            self._read_back(config_dir, new_main, changes, read_master, services)
         return (new_main if changes else None), master_text
 
     @staticmethod
@@ -355,14 +386,14 @@ class TlsProfile(PostconfEdit):
             text = plan_master_edit(text, key, replacement)[0]
         return text
 
-    def _write_master_cf(self, config_dir, services, planned, main_text):
+    def _write_master_cf(self, config_dir, services, planned, main_text, migration):
         if not services:
             return False
         path = os.path.join(config_dir, "master.cf")
         entries = {}
 
         def compute(text):
-            new_text = text
+            new_text = migrated_master(migration, text)  # a no-op once the migration is written
             for key, replacement in services:
                 new_text, before, after = plan_master_edit(new_text, key, replacement)
                 if before != after:
@@ -378,9 +409,10 @@ class TlsProfile(PostconfEdit):
         self.result["master_cf"] = {"services": entries}
         return changed
 
-    def _write_main_cf(self, config_dir, path, wanted, remove, list_valued, planned, master_text):
+    def _write_main_cf(self, config_dir, path, wanted, remove, list_valued, planned, master_text, migration):
         def compute(text):
-            return plan_edit(text, wanted, remove, list_valued)
+            # Check mode reads main.cf before the migration: its changes are the run's all the same.
+            return plan_edit(migrated_main(migration, text), wanted, remove, list_valued)
 
         def validate(new_text, changes):
             if new_text != planned:  # main.cf changed since it was planned: check the new plan too
@@ -427,7 +459,7 @@ class TlsProfile(PostconfEdit):
         refuse_one_file_twice(files + receiving_files)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services,
-                  relay_tables):
+                  relay_tables, migration):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
         if self.module.check_mode:
             return  # the writes themselves run in check mode
@@ -442,10 +474,13 @@ class TlsProfile(PostconfEdit):
             rehearsal.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
                                   table_plan["remove"], table_plan["exclusive"])
         main_path, master_path = os.path.join(config_dir, "main.cf"), os.path.join(config_dir, "master.cf")
-        if plan_edit(read_text(main_path), wanted, remove, list_valued)[1]:
+        main_cf = read_text(main_path)
+        if plan_edit(migrated_main(migration, main_cf), wanted, remove, list_valued)[0] != main_cf:
             refuse_as_the_run_would(main_path)
-        if services and self._master_text(read_text(master_path), services) != read_text(master_path):
-            refuse_as_the_run_would(master_path)
+        if services or (migration is not None and migration.master_text is not None):
+            master_cf = read_text(master_path)
+            if self._master_text(migrated_master(migration, master_cf), services) != master_cf:
+                refuse_as_the_run_would(master_path)
 
     # --- the policy table and its pre-flight -----------------------------------------
 

@@ -8,6 +8,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.commands 
     config_warnings,
     new_warnings,
     warning_identity,
+    warning_parameters,
 )
 
 OVERRIDE = "warning: <config>/main.cf, line %d: overriding earlier entry: notify_classes=%s"
@@ -55,3 +56,17 @@ def test_a_warning_about_another_parameter_is_new():
     before = [OVERRIDE % (5, "resource")]
     other = "warning: <config>/main.cf, line 5: overriding earlier entry: mydestination=localhost"
     assert new_warnings(before, [other]) == [other]
+
+
+@pytest.mark.parametrize("warning, values, names", [
+    ('warning: truncated macro reference: "${"', {"mailtls_x": "${", "other": "ok"}, ["mailtls_x"]),
+    ('warning: attribute name syntax error at: "...a>>>{"', {"mailtls_x": "$(a{)", "b": "a"}, ["mailtls_x"]),
+    ('warning: ":" expected at: "...a}>>>b"', {"p": "${x?{a}b}", "q": "a}"}, ["p"]),
+    ('warning: empty macro name: "$"', {"p": "$", "q": "$"}, ["p", "q"]),
+    # The quoted text is not in any changed value (Postfix quotes it expanded): no guess.
+    ("warning: main.cf: missing '}' in \"{ mx ESMTP\"", {"smtpd_banner": "{ $myhostname ESMTP"}, []),
+    ("warning: <config>/main.cf: undefined parameter: x", {"p": "${x}", "q": "$xy", "r": "$(x)"}, ["p", "r"]),
+    ("warning: <config>/main.cf, line 3: overriding earlier entry: p=1", {"p": "1"}, []),  # names its own
+])
+def test_a_warning_that_names_no_parameter_is_laid_to_the_changed_values_it_quotes(warning, values, names):
+    assert warning_parameters(warning, values) == names

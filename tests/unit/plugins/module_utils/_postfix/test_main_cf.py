@@ -8,6 +8,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors im
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import (
     MainCf,
     check_parameter_name,
+    macro_syntax_problem,
     plan_edit,
     render_value,
 )
@@ -119,3 +120,30 @@ def test_bad_parameter_names(name):
 @pytest.mark.parametrize("name", ["myhostname", "smtp-amavis_destination_recipient_limit", "x.y", "_u1"])
 def test_good_parameter_names(name):
     check_parameter_name(name)
+
+
+# --- $-macro syntax, as Postfix's mac_parse() reads every main.cf value ---------------------------
+
+@pytest.mark.parametrize("value", [
+    "", "plain", "$myhostname ESMTP", "${myhostname}", "$(myhostname)", "$$", "$${", "a $$ b",
+    "${x?{y}}", "${x?{a}:{b}}", "${a}{", "}", "{a}", "$(a{)",  # the last: mac_expand's business, not the syntax
+])
+def test_macro_syntax_postfix_parses(value):
+    assert macro_syntax_problem(value) is None
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("${", "'${' is never closed"),
+    ("$(", "'$(' is never closed"),
+    ("a ${x:y", "'${' is never closed"),
+    ("${x?{y}", "'${' is never closed"),  # braces nest: the inner '}' closes the inner '{'
+    ("$(x", "'$(' is never closed"),
+    ("$", "'$' names no parameter"),
+    ("a $", "'$' names no parameter"),
+    ("$-x", "'$' names no parameter"),
+    ("${}", "'$' names no parameter"),
+    ("$()", "'$' names no parameter"),
+    ("$\u00e9", "'$' names no parameter"),  # Postfix names are ASCII
+])
+def test_macro_syntax_postfix_warns_about(value, problem):
+    assert problem in macro_syntax_problem(value)
