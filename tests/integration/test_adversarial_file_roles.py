@@ -102,13 +102,6 @@ def with_writer(args, host, option, target):
 
 WRITERS = ["receiving.sni_table", "receiving.renewal_hook", "receiving.dane.file", "relay.password_table",
            "relay.sender_table", "relay.transport_table", "policy_table.path"]
-# Issue 18: accepted (the SNI key overwritten), or refused naming the file the call reads, not the option that writes.
-DEFECT = pytest.mark.xfail(strict=True, reason="issue 18: the one-file-one-role guard misses files given by path")
-
-
-def known(marked, *values):
-    """pytest.param(*values), strict xfail when ``marked`` (a defect this file was written to show)."""
-    return pytest.param(*values, marks=[DEFECT] if marked else [])
 
 
 def refused_and_unchanged(host, args, option, cwd=None):
@@ -123,9 +116,8 @@ def refused_and_unchanged(host, args, option, cwd=None):
 
 # --- a write option at a file the call reads: by path, and the default certificate ---------------------------------
 
-@pytest.mark.parametrize("target, option", [
-    known(target.startswith("sni.") or not option.startswith("receiving."), target, option)
-    for target in ("sni.key", "sni.pem", "default.key", "default.pem") for option in WRITERS])
+@pytest.mark.parametrize("option", WRITERS)
+@pytest.mark.parametrize("target", ["sni.key", "sni.pem", "default.key", "default.pem"])
 def test_a_write_option_at_a_key_or_certificate_the_call_reads_is_refused(host, target, option):
     refused_and_unchanged(host, with_writer(base_args(host), host, option, str(host["tls"] / target)), option)
 
@@ -143,18 +135,18 @@ def spelled(host, spelling):
             "hardlink": str(root / "links" / "sni-key-hardlink")}[spelling]
 
 
-@pytest.mark.parametrize("spelling, option", [known(True, spelling, option) for spelling in SPELLINGS
-                                                for option in WRITERS])
+@pytest.mark.parametrize("option", WRITERS)
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_a_write_option_at_another_name_of_the_sni_key_is_refused(host, option, spelling):
     refused_and_unchanged(host, with_writer(base_args(host), host, option, spelled(host, spelling)), option)
 
 
-@pytest.mark.parametrize("option", [known(option == "policy_table.path", option) for option in WRITERS])
+@pytest.mark.parametrize("option", WRITERS)
 def test_a_relative_write_option_is_refused_naming_it(host, option):
     refused_and_unchanged(host, with_writer(base_args(host), host, option, "tls/sni.key"), option, cwd=host["root"])
 
 
-@pytest.mark.parametrize("spelling", [known(True, spelling) for spelling in SPELLINGS])
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_an_sni_key_spelled_otherwise_is_still_the_file_the_table_may_not_be(host, spelling):
     """The other way round: the chain names the key through a link (a Let's Encrypt live/ path), the table the key."""
     args = base_args(host)
@@ -163,7 +155,7 @@ def test_an_sni_key_spelled_otherwise_is_still_the_file_the_table_may_not_be(hos
                           "receiving.renewal_hook")
 
 
-@pytest.mark.parametrize("name", [known(True, "cert_file"), known(True, "key_file")])
+@pytest.mark.parametrize("name", ["cert_file", "key_file"])
 def test_a_relative_default_certificate_is_refused_naming_it(host, name):
     """Postfix would read it relative to its queue directory, the module relative to its own working directory."""
     args = base_args(host)
@@ -173,8 +165,8 @@ def test_a_relative_default_certificate_is_refused_naming_it(host, name):
 
 # --- other files the call reads ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("option", [known(True, option) for option in (
-    "receiving.sni_table", "relay.password_table", "policy_table.path", "receiving.renewal_hook")])
+@pytest.mark.parametrize("option", ["receiving.sni_table", "relay.password_table", "policy_table.path",
+                                    "receiving.renewal_hook"])
 def test_a_write_option_at_the_relays_ca_file_is_refused(host, option):
     args = dict(base_args(host), relay_overrides={"ca_file": str(host["root"] / "ca.pem")})
     args = with_writer(args, host, option, str(host["root"] / "ca.pem"))
@@ -182,16 +174,14 @@ def test_a_write_option_at_the_relays_ca_file_is_refused(host, option):
     refused_and_unchanged(host, args, option)
 
 
-@pytest.mark.parametrize("option", [known(True, option) for option in (
-    "receiving.renewal_hook", "receiving.sni_table", "relay.password_table")])
+@pytest.mark.parametrize("option", ["receiving.renewal_hook", "receiving.sni_table", "relay.password_table"])
 def test_a_write_option_at_a_next_dane_key_is_refused(host, option):
     args = base_args(host)
     args["receiving"]["dane"] = {"names": [NAME], "next_keys": [str(host["root"] / "next.key")]}
     refused_and_unchanged(host, with_writer(args, host, option, str(host["root"] / "next.key")), option)
 
 
-@pytest.mark.parametrize("option", [known(option.startswith("relay."), option) for option in (
-    "receiving.sni_table", "receiving.renewal_hook", "relay.password_table")])
+@pytest.mark.parametrize("option", ["receiving.sni_table", "receiving.renewal_hook", "relay.password_table"])
 def test_a_write_option_at_an_sni_key_given_as_content_is_refused(host, option):
     """Already refused before issue 18 (both are writes); kept so that the one guard keeps it."""
     key, cert = new_pair("rsa", name=SNI_NAME)

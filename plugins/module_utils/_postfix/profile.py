@@ -31,7 +31,8 @@ from .certificate import TlsCertificate
 from .commands import output_lines
 from .errors import ConfigError, InputError, PostfixError
 from .base import TextPlan
-from .files import file_identity, read_text, same_file_name
+from .file_roles import reads, refuse_one_file_in_two_roles, table_writes, writes
+from .files import file_identity, read_text
 from .hardening import hardening_plan
 from .info import obsolete_in
 from .lines import split_list
@@ -76,11 +77,11 @@ class Part(object):
 
 
 def refuse_one_file_twice(files):
-    """Refuse two (option, path) of ``files`` that are one file: each file this call touches is one thing."""
-    for index, (option, path) in enumerate(files):
-        for other_option, other in files[:index]:
-            if same_file_name(path, other):
-                raise InputError(option, "%s is also %s (%s); each file is one thing" % (path, other_option, other))
+    """Refuse two (option, path) of ``files`` (all written) that are one file: each file is one thing.
+
+    The relay's tables are checked absolute before; config_dir may be given relative (as postconf -c takes it).
+    """
+    refuse_one_file_in_two_roles([writes(option, os.path.abspath(path)) for option, path in files])
 
 
 class TlsProfile(PostconfEdit):
@@ -115,7 +116,7 @@ class TlsProfile(PostconfEdit):
         receiving = ReceivingSide(self, config_dir, certificate, self._receiving(declarations))
         receiving.request(wanted, remove, self.postfix.parameter(config_dir, "default_database_type"))
         table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay, receiving.files())
+        self._refuse_one_file_twice(config_dir, table_plan, relay, declarations, receiving)
         self._preflight(config_dir, declarations, table_plan, relay)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
@@ -371,7 +372,9 @@ class TlsProfile(PostconfEdit):
         if not os.path.isfile(path):
             return {}
         document = table_document(table_type, read_text(path))
-        return dict((key, document.value(key)) for key in document.entries)
+        values = dict((key, document.value(key)) for key in document.entries)
+        # A key without a value names no hop (postmap skips it); a file that is no table at all is refused later.
+        return dict((key, value) for key, value in values.items() if value is not None)
 
     def _remove_files(self, config_dir, files, main_text, master_text):
         """Delete the tables a relay no longer uses (in check mode: say so); one main.cf or master.cf names stays.
@@ -555,22 +558,22 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay, receiving_files):
-        """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
-        files = [("config_dir", os.path.join(config_dir, "main.cf")),
-                 ("config_dir", os.path.join(config_dir, "master.cf"))]
-        files += [("relay (a table it deletes)", path) for _names, path in (relay or {}).get("remove_files", [])]
-        for name, _part_class, part in (relay or {}).get("tables", []):
-            files += [("relay.%s" % name, part["path"] + suffix)
-                      for suffix in [""] + INDEX_SUFFIXES.get(part["type"], [])]
+    def _refuse_one_file_twice(self, config_dir, table_plan, relay, declarations, receiving):
+        """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
+        key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
+        config_dir = os.path.abspath(config_dir)
+        uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
+        uses += receiving.file_uses()
         if table_plan is not None:
-            files += [("policy_table.path", table_plan["path"] + suffix)
-                      for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
-        if certificate:
-            for index, chain in enumerate(certificate.get("chains") or [dict(certificate)]):
-                where = "certificate.chains[%d]." % index if certificate.get("chains") else "certificate."
-                files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)]
-        refuse_one_file_twice(files + receiving_files)
+            uses += table_writes("policy_table.path", table_plan["path"], table_plan["type"])
+        given = [item for item in declarations if item.get("relay")]
+        where = (given[0]["where"] if given else "") + "relay."
+        for name, _part_class, part in (relay or {}).get("tables", []):
+            uses += table_writes(where + name, part["path"], part["type"])
+        uses += [writes("relay (a table it deletes)", path) for _names, path in (relay or {}).get("remove_files", [])]
+        if given and given[0]["relay"]["state"] == "present":
+            uses.append(reads(where + "ca_file", given[0]["relay"]["ca_file"]))
+        refuse_one_file_in_two_roles(uses)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
@@ -610,7 +613,11 @@ class TlsProfile(PostconfEdit):
             config_dir=config_dir, path=first["path"], state="present", downgrade=True,
             type=next((item["policy_table"]["type"] for item in specs if item["policy_table"]["type"]), None),
             exclusive=any(item["policy_table"]["exclusive"] for item in specs), backup=self.module.params["backup"])))
-        _config_dir, path, table_type = table.resolve_table()
+        try:
+            _config_dir, path, table_type = table.resolve_table()
+        except InputError as exc:  # the table part names its own option (path): say it is the policy table's
+            parameter = exc.details["parameter"]
+            raise InputError(specs[0]["where"] + "policy_table." + parameter, str(exc)[len(parameter) + 2:])
         if any(item["policy_table"]["maps"] != "untouched" for item in specs):
             check_map_path(path, specs[0]["where"] + "policy_table.path")
         version = self.postfix.version(config_dir)
