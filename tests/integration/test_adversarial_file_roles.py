@@ -159,7 +159,7 @@ def test_an_sni_key_spelled_otherwise_is_still_the_file_the_table_may_not_be(hos
 def test_a_relative_default_certificate_is_refused_naming_it(host, name):
     """Postfix would read it relative to its queue directory, the module relative to its own working directory."""
     args = base_args(host)
-    args["certificate"] = dict(args["certificate"], **{name: "tls/default.%s" % ("pem" if name == "cert_file" else "key")})
+    args["certificate"][name] = "tls/default.pem" if name == "cert_file" else "tls/default.key"
     refused_and_unchanged(host, args, "certificate." + name, cwd=host["root"])
 
 
@@ -183,7 +183,8 @@ def test_a_write_option_at_a_next_dane_key_is_refused(host, option):
 
 @pytest.mark.parametrize("option", ["receiving.sni_table", "receiving.renewal_hook", "relay.password_table"])
 def test_a_write_option_at_an_sni_key_given_as_content_is_refused(host, option):
-    """Already refused before issue 18 (both are writes); kept so that the one guard keeps it."""
+    """Refused before issue 18 too (two writes), though not always naming the option that writes; the one guard
+    keeps it."""
     key, cert = new_pair("rsa", name=SNI_NAME)
     args = base_args(host)
     args["receiving"]["sni"][0]["chains"][0].update(key_content=pem_key(key), cert_content=pem_cert(cert))
