@@ -206,3 +206,10 @@ def test_the_same_certificate_served_twice_by_path_is_not_refused(host):
     assert result["changed"] is True
     entry = (host["conf"] / "tls_server_sni").read_text()
     assert "%s %s %s" % (SNI_NAME, root / "tls-linked-dir" / "default.key", tls / "default.pem") in entry
+
+
+def test_a_relative_config_dir_still_names_the_files_beside_main_cf(host):
+    """config_dir may be relative (postconf -c takes it so): main.cf, master.cf and the record are no relative options."""
+    args = dict(base_args(host), config_dir="conf")
+    result, output = run_profile(args, cwd=host["root"])
+    assert result is not None and not result.get("failed"), (result or {}).get("msg") or output[-3000:]

@@ -170,7 +170,8 @@ class ReceivingSide(object):
         uses += [reads("receiving.dane.next_keys[%d]" % index, path)
                  for index, path in enumerate(dane.get("next_keys") or [])]
         if self.managed_files():
-            uses.append(writes("the record of the TLS files Postfix loaded", self._record_path()))
+            # Beside main.cf, wherever config_dir is: the one path here that is not the user's own spelling.
+            uses.append(writes("the record of the TLS files Postfix loaded", os.path.abspath(self._record_path())))
         return uses
 
     @staticmethod
