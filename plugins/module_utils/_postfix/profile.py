@@ -32,7 +32,8 @@ from .certificate import TlsCertificate
 from .commands import output_lines
 from .errors import ConfigError, InputError, PostfixError
 from .base import TextPlan
-from .files import file_identity, read_text, same_file_name
+from .file_roles import refuse_one_file_in_two_roles, table_writes, writes
+from .files import file_identity, read_text
 from .hardening import hardening_plan
 from .info import obsolete_in
 from .lines import split_list
@@ -46,7 +47,7 @@ from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client
 from .relay_edit import RelaySide
 from .table import MASK
 from .table_edit import TlsPolicyEdit, policy_requests
-from .table_types import INDEX_SUFFIXES, TYPE_PACKAGES, check_map_path, table_document
+from .table_types import TYPE_PACKAGES, check_map_path, table_document
 from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
 # The levels a destination's server must be able to take before mail to it is forced.
@@ -83,14 +84,6 @@ def migrated_main(migration, text):
 def migrated_master(migration, text):
     """master.cf's ``text`` as the planned migration (None: none) leaves it."""
     return text if migration is None else migration.migrated_master(text)[0]
-
-
-def refuse_one_file_twice(files):
-    """Refuse two (option, path) of ``files`` that are one file: each file this call touches is one thing."""
-    for index, (option, path) in enumerate(files):
-        for other_option, other in files[:index]:
-            if same_file_name(path, other):
-                raise InputError(option, "%s is also %s (%s); each file is one thing" % (path, other_option, other))
 
 
 class TlsProfile(PostconfEdit):
@@ -131,7 +124,7 @@ class TlsProfile(PostconfEdit):
         relay.check_plan(plan_edit(migrated_main(migration, read_text(main_path)), wanted, remove, list_valued)[0],
                          declarations)
         table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, certificate, table_plan, relay.files(), receiving.files())
+        self._refuse_one_file_twice(config_dir, table_plan, relay, receiving)
         self._preflight(config_dir, declarations, table_plan, relay.probes)
         if table_plan is not None:
             maps = self._policy_maps(main_path, table_plan)
@@ -444,19 +437,16 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, certificate, table_plan, relay_files, receiving_files):
-        """Every file this call writes is a different file (a table is not main.cf, a key not the table)."""
-        files = [("config_dir", os.path.join(config_dir, "main.cf")),
-                 ("config_dir", os.path.join(config_dir, "master.cf"))]
-        files += relay_files
+    def _refuse_one_file_twice(self, config_dir, table_plan, relay, receiving):
+        """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
+        key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
+        config_dir = os.path.abspath(config_dir)
+        uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
+        uses += receiving.file_uses()
         if table_plan is not None:
-            files += [("policy_table.path", table_plan["path"] + suffix)
-                      for suffix in [""] + INDEX_SUFFIXES.get(table_plan["type"], [])]
-        if certificate:
-            for index, chain in enumerate(certificate.get("chains") or [dict(certificate)]):
-                where = "certificate.chains[%d]." % index if certificate.get("chains") else "certificate."
-                files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)]
-        refuse_one_file_twice(files + receiving_files)
+            uses += table_writes("policy_table.path", table_plan["path"], table_plan["type"])
+        uses += relay.file_uses()
+        refuse_one_file_in_two_roles(uses)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services,
                   relay_tables, migration):
@@ -500,7 +490,11 @@ class TlsProfile(PostconfEdit):
             config_dir=config_dir, path=first["path"], state="present", downgrade=True,
             type=next((item["policy_table"]["type"] for item in specs if item["policy_table"]["type"]), None),
             exclusive=any(item["policy_table"]["exclusive"] for item in specs), backup=self.module.params["backup"])))
-        _config_dir, path, table_type = table.resolve_table()
+        try:
+            _config_dir, path, table_type = table.resolve_table()
+        except InputError as exc:  # the table part names its own option (path): say it is the policy table's
+            parameter = exc.details["parameter"]
+            raise InputError(specs[0]["where"] + "policy_table." + parameter, str(exc)[len(parameter) + 2:])
         if any(item["policy_table"]["maps"] != "untouched" for item in specs):
             check_map_path(path, specs[0]["where"] + "policy_table.path")
         version = self.postfix.version(config_dir)

@@ -16,6 +16,7 @@ import time
 
 from .certificate import TlsCertificate, public_key_der, tlsa_3_1_1
 from .errors import ConfigError, InputError, PostfixError
+from .file_roles import reads, table_writes, writes
 from .files import FileAttributes, read_bytes, read_text
 from .master_cf import MasterCf
 from .probe import TlsProbe
@@ -24,7 +25,7 @@ from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_M
                         sni_entries, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
 from .table_edit import PrivateTable
-from .table_types import INDEX_SUFFIXES, check_map_path
+from .table_types import check_map_path
 
 SELF_PROBE_PAUSE = 0.5
 
@@ -145,25 +146,42 @@ class ReceivingSide(object):
         names.append(self.profile.postfix.parameter(self.config_dir, "myhostname"))
         return list(dict.fromkeys(names))
 
-    def files(self):
-        """(option, path) of every file this side writes, for the profile's same-file refusal."""
-        found = []
+    def file_uses(self):
+        """Every file this side reads or writes (file_roles): the keys and certificates, given as content
+        (written) or by path (read), the SNI table, the hook, the DANE file and next keys, the record."""
+        uses = []
+        certificate = self.certificate or {}
+        if certificate.get("chains"):
+            uses += self._chain_uses("certificate", certificate["chains"])
+        else:
+            write = certificate.get("cert_content") is not None or certificate.get("self_signed")
+            uses += [(writes if write else reads)("certificate." + name, certificate[name])
+                     for name in ("cert_file", "key_file") if certificate.get(name)]
         for where, params in self.sni_parts:
-            for index, chain in enumerate(params["chains"]):
-                if chain["cert_content"] is not None:
-                    found += [("%s.chains[%d].cert_file" % (where, index), chain["cert_file"]),
-                              ("%s.chains[%d].key_file" % (where, index), chain["key_file"])]
+            uses += self._chain_uses(where, params["chains"])
         if self.sni_table:
-            found += [("receiving.sni_table", self.sni_table["path"] + suffix)
-                      for suffix in [""] + INDEX_SUFFIXES.get(self.sni_table["type"], [])]
-        for option in ("renewal_hook",):
-            if self.spec and self.spec.get(option):
-                found.append(("receiving." + option, self.spec[option]))
-        if self.spec and self.spec.get("dane") and self.spec["dane"].get("file"):
-            found.append(("receiving.dane.file", self.spec["dane"]["file"]))
+            uses += table_writes("receiving.sni_table", self.sni_table["path"], self.sni_table["type"])
+        spec = self.spec or {}
+        if spec.get("renewal_hook"):
+            uses.append(writes("receiving.renewal_hook", spec["renewal_hook"]))
+        dane = spec.get("dane") or {}
+        if dane.get("file"):
+            uses.append(writes("receiving.dane.file", dane["file"]))
+        uses += [reads("receiving.dane.next_keys[%d]" % index, path)
+                 for index, path in enumerate(dane.get("next_keys") or [])]
         if self.managed_files():
-            found.append(("the record of the TLS files Postfix loaded", self._record_path()))
-        return found
+            # Beside main.cf, wherever config_dir is: the one path here that is not the user's own spelling.
+            uses.append(writes("the record of the TLS files Postfix loaded", os.path.abspath(self._record_path())))
+        return uses
+
+    @staticmethod
+    def _chain_uses(where, chains):
+        """A chain given as content is written; one given by path is only read (and served)."""
+        uses = []
+        for index, chain in enumerate(chains):
+            use = writes if chain.get("cert_content") is not None else reads
+            uses += [use("%s.chains[%d].%s" % (where, index, name), chain[name]) for name in ("cert_file", "key_file")]
+        return uses
 
     # --- writes -------------------------------------------------------------------------
 

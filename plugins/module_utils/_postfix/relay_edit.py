@@ -14,6 +14,7 @@ import os
 import re
 
 from .errors import InputError
+from .file_roles import reads, table_writes, writes
 from .files import FileAttributes, read_text
 from .lines import split_list
 from .main_cf import MainCf, render_value
@@ -119,14 +120,18 @@ class RelaySide(object):
         return [part["path"] + suffix for _name, _class, part in self.tables
                 for suffix in [""] + INDEX_SUFFIXES[part["type"]]]
 
-    def files(self):
-        """(option, path) of every file this side writes or deletes, for the profile's same-file refusal."""
-        found = [(self.where + name, part["path"] + suffix) for name, _class, part in self.tables
-                 for suffix in [""] + INDEX_SUFFIXES[part["type"]]]
-        found += [("relay (a table it deletes)", path) for _names, path in self.remove_files]
-        if self:
-            found.append(("the relay's record of what it owns", self.record_path))
-        return found
+    def file_uses(self):
+        """Every file this side writes, deletes or reads, for the profile's one-file-one-role refusal."""
+        if not self:
+            return []
+        uses = []
+        for name, _class, part in self.tables:
+            uses += table_writes(self.where + name, part["path"], part["type"])
+        uses += [writes(self.where[:-1] + " (a table it deletes)", path) for _names, path in self.remove_files]
+        uses.append(writes("the relay's record of what it owns", self.record_path))
+        if self.spec["state"] == "present":
+            uses.append(reads(self.where + "ca_file", self.spec["ca_file"]))
+        return uses
 
     def _probes(self, spec, plan, current, master, preflight):
         """The relay's next hops to probe: the new ones, or all when relay-tls changes (level, CA, SMTPS)."""
@@ -157,7 +162,9 @@ class RelaySide(object):
         if not os.path.isfile(path):
             return {}
         document = table_document(table_type, read_text(path))
-        return dict((key, document.value(key)) for key in document.entries)
+        values = dict((key, document.value(key)) for key in document.entries)
+        # A key without a value names no hop (postmap skips it); a file that is no table at all is refused later.
+        return dict((key, value) for key, value in values.items() if value is not None)
 
     # --- the merged plan --------------------------------------------------------------
 
