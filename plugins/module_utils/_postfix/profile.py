@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 from .base import refuse_as_the_run_would
@@ -32,30 +31,25 @@ from .certificate import TlsCertificate
 from .commands import output_lines
 from .errors import ConfigError, InputError, PostfixError
 from .base import TextPlan
-from .file_roles import refuse_one_file_in_two_roles, table_writes, writes
+from .file_roles import refuse_one_file_in_two_roles, writes
 from .files import file_identity, read_text
 from .hardening import hardening_plan
 from .info import obsolete_in
-from .lines import split_list
-from .main_cf import MainCf, check_parameter_name, plan_edit, render_value
+from .main_cf import check_parameter_name, plan_edit, render_value
 from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit, wanted_entry
 from .parameters import RESTART_PARAMETERS, obsolete_warning
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .probe import TlsProbe, preflight_verdict
 from .receiving_edit import ReceivingSide
 from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client
+from .policy_side import PolicySide, uses_dane
 from .relay_edit import RelaySide
 from .table import MASK
-from .table_edit import TlsPolicyEdit, policy_requests
-from .table_types import TYPE_PACKAGES, check_map_path, table_document
-from .tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
+from .table_types import TYPE_PACKAGES
+from .tls import normalize_destination, weakens
 
-# The levels a destination's server must be able to take before mail to it is forced.
-FORCED_LEVELS = frozenset(level for level, strength in LEVEL_STRENGTH.items() if strength > LEVEL_STRENGTH["may"])
 # main.cf's global levels, which downgrade=false never lowers.
 LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
-# A map list element starts type: (socketmap:inet:host:port:name, inline:{ {a=b} }).
-MAP_TYPE = re.compile(r"[a-z0-9_]+:\S")
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
@@ -123,15 +117,16 @@ class TlsProfile(PostconfEdit):
         # The relay's promises on the merged plan of the whole call, not on the files as they are.
         relay.check_plan(plan_edit(migrated_main(migration, read_text(main_path)), wanted, remove, list_valued)[0],
                          declarations)
-        table, table_plan = self._policy_plan(config_dir, declarations)
-        self._refuse_one_file_twice(config_dir, table_plan, relay, receiving)
-        self._preflight(config_dir, declarations, table_plan, relay.probes)
-        if table_plan is not None:
-            maps = self._policy_maps(main_path, table_plan)
-            if maps is not None:
-                wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
-                list_valued.add("smtp_tls_policy_maps")
-        if self._uses_dane(wanted, table_plan) and "smtp_dns_support_level" not in wanted:
+        policy = PolicySide(self, config_dir)
+        policy.request(declarations)
+        self.warnings.extend(policy.warnings)
+        self._refuse_one_file_twice(config_dir, policy, relay, receiving)
+        self._preflight(config_dir, declarations, policy.probes + relay.probes)
+        maps = policy.policy_maps(main_path)
+        if maps is not None:
+            wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+            list_valued.add("smtp_tls_policy_maps")
+        if uses_dane(wanted, policy.entries) and "smtp_dns_support_level" not in wanted:
             # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
             wanted["smtp_dns_support_level"] = "dnssec"
@@ -143,7 +138,7 @@ class TlsProfile(PostconfEdit):
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
         # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
         # leaves every file as it was, the migration's included.
-        self._rehearse(config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay.tables,
+        self._rehearse(config_dir, certificate, policy, wanted, remove, list_valued, services, relay.tables,
                        migration)
         if not self.module.check_mode:
             receiving.rehearse()
@@ -154,12 +149,8 @@ class TlsProfile(PostconfEdit):
         if certificate:
             self._part(TlsCertificate, "certificate", certificate)
         receiving.write_before_main_cf()
-        if table is not None:
-            table.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
-                              table_plan["remove"], table_plan["exclusive"])
-            table.report_kept(table_plan["wanted"])
-            self._merge(table, "policy_table")
-            self.result["policy_table"]["kept"] = sorted(set(table.kept) | set(table_plan["kept"]))
+        if policy:
+            self._merge_result("policy_table", *policy.write())
         relay.write_tables()
         if migration is not None:
             migration.write()
@@ -222,13 +213,6 @@ class TlsProfile(PostconfEdit):
             _rc, out, _err = self.module.run_command([systemctl, "is-enabled", "postfix"])
             return out.strip() == "enabled"
         return bool(glob.glob("/etc/rc[2345].d/S*postfix"))
-
-    @staticmethod
-    def _uses_dane(wanted, table_plan):
-        levels = [wanted.get("smtp_tls_security_level", "")]
-        if table_plan is not None:
-            levels += [value.split()[0] for value in table_plan["wanted"].values()]
-        return any(level in ("dane", "dane-only") for level in levels)
 
     def _missing_packages(self, packages):
         """The packages of ``packages`` dpkg does not list as installed (none checked without dpkg)."""
@@ -437,19 +421,17 @@ class TlsProfile(PostconfEdit):
                                      % (name, current, wanted.pop(name)))
         return kept
 
-    def _refuse_one_file_twice(self, config_dir, table_plan, relay, receiving):
+    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
         key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
         config_dir = os.path.abspath(config_dir)
         uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
         uses += receiving.file_uses()
-        if table_plan is not None:
-            uses += table_writes("policy_table.path", table_plan["path"], table_plan["type"])
-        uses += relay.file_uses()
+        uses += policy.file_uses() + relay.file_uses()
         refuse_one_file_in_two_roles(uses)
 
-    def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services,
-                  relay_tables, migration):
+    def _rehearse(self, config_dir, certificate, policy, wanted, remove, list_valued, services, relay_tables,
+                  migration):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
         if self.module.check_mode:
             return  # the writes themselves run in check mode
@@ -457,12 +439,7 @@ class TlsProfile(PostconfEdit):
             TlsCertificate(Part(self.module, certificate, check_mode=True)).execute()
         for _name, part_class, part in relay_tables:
             part_class(Part(self.module, part, check_mode=True)).execute()
-        if table is not None:
-            rehearsal = TlsPolicyEdit(Part(self.module, table.module.params, check_mode=True))
-            rehearsal.protected, rehearsal.guarded_removals = table.protected, table.guarded_removals
-            rehearsal.guard_exclusive = table.guard_exclusive
-            rehearsal.apply_table(config_dir, table_plan["path"], table_plan["type"], table_plan["wanted"],
-                                  table_plan["remove"], table_plan["exclusive"])
+        policy.rehearse()
         main_path, master_path = os.path.join(config_dir, "main.cf"), os.path.join(config_dir, "master.cf")
         main_cf = read_text(main_path)
         if plan_edit(migrated_main(migration, main_cf), wanted, remove, list_valued)[0] != main_cf:
@@ -472,104 +449,13 @@ class TlsProfile(PostconfEdit):
             if self._master_text(migrated_master(migration, master_cf), services) != master_cf:
                 refuse_as_the_run_would(master_path)
 
-    # --- the policy table and its pre-flight -----------------------------------------
+    # --- the pre-flight -----------------------------------------------------------------
 
-    def _policy_plan(self, config_dir, declarations):
-        """The table part and what it will write, merged from every profile; (None, None) without a table."""
-        specs = [item for item in declarations if item["policy_table"]]
-        if not specs:
-            return None, None
-        first = specs[0]["policy_table"]
-        for item in specs[1:]:
-            other = item["policy_table"]
-            if os.path.normpath(other["path"]) != os.path.normpath(first["path"]) or \
-                    (other["type"] and first["type"] and other["type"] != first["type"]):
-                raise InputError(item["where"] + "policy_table", "%s names another policy table than %s; "
-                                 "the profiles of one host share one table" % (other["path"], first["path"]))
-        table = TlsPolicyEdit(Part(self.module, dict(
-            config_dir=config_dir, path=first["path"], state="present", downgrade=True,
-            type=next((item["policy_table"]["type"] for item in specs if item["policy_table"]["type"]), None),
-            exclusive=any(item["policy_table"]["exclusive"] for item in specs), backup=self.module.params["backup"])))
-        try:
-            _config_dir, path, table_type = table.resolve_table()
-        except InputError as exc:  # the table part names its own option (path): say it is the policy table's
-            parameter = exc.details["parameter"]
-            raise InputError(specs[0]["where"] + "policy_table." + parameter, str(exc)[len(parameter) + 2:])
-        if any(item["policy_table"]["maps"] != "untouched" for item in specs):
-            check_map_path(path, specs[0]["where"] + "policy_table.path")
-        version = self.postfix.version(config_dir)
-        original = read_text(path) if os.path.exists(path) else ""
-        document = table_document(table_type, original)
-        wanted, remove, probes, kept = {}, [], [], []
-        for item in specs:
-            spec = item["policy_table"]
-            requests = policy_requests(dict(destination=None, destinations=spec["destinations"],
-                                            policies=spec["policies"], level=spec["level"],
-                                            attributes=spec["attributes"],
-                                            include_subdomains=spec["include_subdomains"]))
-            own, _remove = table.wanted_policies(requests, "present", version)
-            for key, value in own.items():
-                if not item["downgrade"] and key in wanted and weakens(wanted[key], value):
-                    kept.append(key)  # an earlier profile asks for more: the later one keeps it
-                    self.warnings.append("%s keeps %r: %r would weaken it (%sdowngrade=false)"
-                                         % (key, wanted[key], value, item["where"]))
-                    continue
-                wanted[key] = value
-                (table.protected.discard if item["downgrade"] else table.protected.add)(key)
-            for destination in spec["absent"] or []:
-                keys = policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
-                                   spec["include_subdomains"])
-                remove.extend(keys)
-                if not item["downgrade"]:
-                    table.guarded_removals.update(keys)
-            table.guard_exclusive = table.guard_exclusive or (spec["exclusive"] and not item["downgrade"])
-            for extra in spec["extra_maps"] or []:
-                if not MAP_TYPE.match(extra) or split_list(extra) != [extra] or \
-                        any(ord(char) < 32 or char == "\x7f" for char in extra):
-                    raise InputError(item["where"] + "policy_table.extra_maps",
-                                     "%r is not one type:name table as Postfix lists them" % (extra,))
-            probes.extend((request, item) for request in requests if self._needs_probe(document, request))
-        maps = [item["policy_table"]["maps"] for item in specs]
-        return table, {"path": path, "type": table_type, "table": "%s:%s" % (table_type, path), "wanted": wanted,
-                       "remove": [key for key in dict.fromkeys(remove) if key not in wanted], "probe": probes,
-                       "kept": kept,
-                       "exclusive": table.module.params["exclusive"],
-                       "maps": "only" if "only" in maps else "first" if "first" in maps else "untouched",
-                       "extra_maps": list(dict.fromkeys(extra for item in specs
-                                                        for extra in item["policy_table"]["extra_maps"] or []))}
-
-    @staticmethod
-    def _needs_probe(document, request):
-        """A forced entry that is new, or stronger than the one the table holds."""
-        level = request["level"]
-        if level not in FORCED_LEVELS:
-            return False
-        key = normalize_destination(request["destination"])
-        # As Postfix looks it up: the key, else the nearest parent .domain entry that covers it.
-        for candidate in covering_keys(key):
-            words = (document.value(candidate) or "").split()  # a key without a value: postmap skips it
-            if words:
-                return LEVEL_STRENGTH.get(words[0].lower(), 0) < LEVEL_STRENGTH[level]
-        return True
-
-    @staticmethod
-    def _policy_maps(main_path, plan):
-        """smtp_tls_policy_maps with our table first: then extra_maps, then (unless replaced) the others."""
-        if plan["maps"] == "untouched":
-            return None
-        table = plan["table"]
-        maps = [table] + [item for item in plan["extra_maps"] if item != table]
-        if plan["maps"] == "first":
-            current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
-            maps += [item for item in split_list(current) if item not in maps]
-        return maps
-
-    def _preflight(self, config_dir, declarations, table_plan, relay_probes):
+    def _preflight(self, config_dir, declarations, owed):
         """Probe, all at once, each forced entry that is new or stronger and each new relay; refuse, warn or
         (check mode) report."""
-        probes = [(request, item["preflight"]) for request, item in (table_plan or {}).get("probe", [])]
-        probes = [(request, spec) for request, spec in probes + relay_probes
-                  if spec["mode"] != "skip"]
+        probes = [(request, item["preflight"]) for request, item in owed]
+        probes = [(request, spec) for request, spec in probes if spec["mode"] != "skip"]
         unable = {"refuse": [], "warn": []}
         if probes:
             with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:
@@ -646,12 +532,16 @@ class TlsProfile(PostconfEdit):
         return part
 
     def _merge(self, part, name):
-        result = dict(part.result)
+        self._merge_result(name, part.result, part.warnings)
+
+    def _merge_result(self, name, result, warnings):
+        """A side's or part's result under ``name``; its diffs join the call's, its warnings too."""
+        result = dict(result)
         diff = result.pop("diff", [])
         self.result.setdefault("diff", []).extend(diff if isinstance(diff, list) else [diff])
         self.result[name] = result
         self.result["changed"] = bool(self.result["changed"] or result.get("changed"))
-        self.warnings.extend(part.warnings)
+        self.warnings.extend(warnings)
 
     def _reload(self, config_dir):
         """postfix reload when Postfix runs and reads something that changed (never in check mode)."""

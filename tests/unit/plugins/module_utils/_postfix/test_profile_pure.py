@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import preflight_verdict
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import FORCED_LEVELS, TlsProfile
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (FORCED_LEVELS, needs_probe,
+                                                                                          uses_dane)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
 
 # The probe level each forced level must pass: verify and secure as such, the rest a TLS session.
@@ -101,7 +103,7 @@ def test_reason_without_session_names_no_protocol():
     assert verdict == "p.example cannot take level encrypt (STARTTLS offered, but no TLS session was established)"
 
 
-# --- profile.TlsProfile._needs_probe -----------------------------------------------------
+# --- policy_side.needs_probe -----------------------------------------------------
 
 @pytest.mark.parametrize("destination, level, needed", [
     ("new.example", "encrypt", True),          # a new forced entry
@@ -122,16 +124,16 @@ def test_reason_without_session_names_no_protocol():
 ])
 def test_needs_probe(destination, level, needed):
     document = table_document("hash", POLICY_TABLE)
-    assert TlsProfile._needs_probe(document, {"destination": destination, "level": level}) is needed
+    assert needs_probe(document, {"destination": destination, "level": level}) is needed
 
 
 def test_needs_probe_for_a_key_without_value():
     """postmap skips such a line, so the destination has no entry: a forced level is new."""
     document = table_document("hash", "bare.example\n")
-    assert TlsProfile._needs_probe(document, {"destination": "bare.example", "level": "encrypt"}) is True
+    assert needs_probe(document, {"destination": "bare.example", "level": "encrypt"}) is True
 
 
-# --- profile.TlsProfile._uses_dane -------------------------------------------------------
+# --- policy_side.uses_dane -------------------------------------------------------
 
 @pytest.mark.parametrize("wanted, policies, uses", [
     ({}, None, False),
@@ -146,8 +148,7 @@ def test_needs_probe_for_a_key_without_value():
     ({}, {}, False),
 ])
 def test_uses_dane(wanted, policies, uses):
-    table_plan = None if policies is None else {"wanted": policies}
-    assert TlsProfile._uses_dane(wanted, table_plan) is uses
+    assert uses_dane(wanted, policies) is uses
 
 
 class _Params(object):
