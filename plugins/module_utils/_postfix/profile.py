@@ -24,37 +24,28 @@ from __future__ import annotations
 
 import glob
 import os
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from .base import refuse_as_the_run_would
+from .base import TextPlan, refuse_as_the_run_would
 from .certificate import TlsCertificate
 from .commands import output_lines
+from .declarations import LEVEL_PARAMETERS, ConfigRequest, declarations_of, merge_config, the_one
 from .errors import ConfigError, InputError, PostfixError
-from .base import TextPlan
 from .file_roles import refuse_one_file_in_two_roles, writes
 from .files import file_identity, read_text
-from .hardening import hardening_plan
 from .info import obsolete_in
-from .main_cf import check_parameter_name, plan_edit, render_value
-from .master_cf import FIELDS as MASTER_FIELDS, check_service, plan_master_edit, wanted_entry
-from .parameters import RESTART_PARAMETERS, obsolete_warning
+from .main_cf import plan_edit, render_value
+from .master_cf import plan_master_edit
+from .parameters import RESTART_PARAMETERS
+from .policy_side import PolicySide, uses_dane
 from .postconf_edit import PostconfEdit, TlsMigrate
-from .probe import TlsProbe, preflight_verdict
+from .preflight import Preflight
 from .receiving_edit import ReceivingSide
 from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client
-from .policy_side import PolicySide, uses_dane
 from .relay_edit import RelaySide
 from .table import MASK
 from .table_types import TYPE_PACKAGES
-from .tls import normalize_destination, weakens
-
-# main.cf's global levels, which downgrade=false never lowers.
-LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
-# Probes at once: each is a posttls-finger process waiting on the network, not on a core.
-PROBE_WORKERS = 8
-# What one profile declares: the task's own top-level options, and each item of ``declarations``.
-DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
-                       "certificate", "relay", "receiving", "hardening", "preflight")
+from .tls import weakens
 
 
 class Part(object):
@@ -80,93 +71,134 @@ def migrated_master(migration, text):
     return text if migration is None else migration.migrated_master(text)[0]
 
 
+@dataclass
+class CallPlan(object):
+    """What one call's phases hand each other: the declarations, each side, the merged request."""
+
+    config_dir: str
+    main_path: str
+    declarations: list
+    config: ConfigRequest = None
+    relay: RelaySide = None
+    receiving: ReceivingSide = None
+    policy: PolicySide = None
+    certificate: dict = None
+    migration: TlsMigrate = None
+    kept: dict = field(default_factory=dict)
+    main_text: str = None       # main.cf as planned (None: unchanged)
+    master_text: str = None     # master.cf as planned (None: unchanged)
+
+
 class TlsProfile(PostconfEdit):
     """The tls_profile module."""
 
     def execute(self):
+        """The phases of one call: the host, the plan, the checks, the writes, the reload and self-probe."""
         self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
                            restart_required=False, reload_required=False, reloaded=False, probes={},
                            check_mode_refusals=[])
+        if not self._host_ready():
+            return
+        call = self._plan()
+        self._check(call)
+        self._write(call)
+        self._reload_and_probe(call)
+
+    def _host_ready(self):
+        """Postfix and the packages the state needs are there (in check mode: would be) to plan on."""
         self.result["missing_packages"] = self._missing_packages(self._packages())
         if not self._postfix_installed():
             self.result["postfix_installed"] = False
             self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
                                  % ", ".join(self.result["missing_packages"] or ["postfix"]))
-            return
-        config_dir, main_path = self.main_cf_path()
+            return False
+        config_dir, _main_path = self.main_cf_path()
         self.version = self.postfix.version(config_dir)
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
                            enabled=self._enabled())
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
             # never runs with a configuration its packages cannot serve yet.
-            return
+            return False
         self.result["applied"] = True
-        declarations = self._declarations()
-        relay = RelaySide(self, config_dir)
-        relay.request(main_path, declarations)
-        wanted, remove, list_valued, protected = self._main_cf_request(declarations)
-        self._refuse_what_this_version_cannot_read(wanted)
-        services = self._master_cf_request(declarations)
-        certificate = self._certificate(declarations)
-        receiving = ReceivingSide(self, config_dir, certificate, self._receiving(declarations))
-        receiving.request(wanted, remove, self.postfix.parameter(config_dir, "default_database_type"))
+        return True
+
+    def _plan(self):
+        """Every side plans from the declarations and the host; main.cf's and master.cf's request merged."""
+        config_dir, main_path = self.main_cf_path()
+        declarations = declarations_of(self.module.params)
+        call = CallPlan(config_dir=config_dir, main_path=main_path, declarations=declarations)
+        call.relay = RelaySide(self, config_dir)
+        call.relay.request(main_path, declarations)  # its main.cf and master.cf parts join the declarations
+        call.config = merge_config(declarations, self.version)
+        self.warnings.extend(call.config.warnings)
+        if call.config.hardening is not None:
+            self.result["hardening"] = call.config.hardening
+        self._refuse_what_this_version_cannot_read(call.config.wanted)
+        call.certificate = the_one(declarations, "certificate", "two profiles give different certificates; a host "
+                                                               "has one smtpd certificate here")
+        receiving = the_one(declarations, "receiving", "two profiles declare different receiving sides (SNI, DANE, "
+                                                       "renewal hook, self-probe); a host has one")
+        call.receiving = ReceivingSide(self, config_dir, call.certificate, receiving)
+        call.receiving.request(call.config.wanted, call.config.remove,
+                               self.postfix.parameter(config_dir, "default_database_type"))
         # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
         # check mode as in the run, and it is written with the other files once all is checked.
-        migration = self._plan_migration(config_dir)
+        call.migration = self._plan_migration(config_dir)
+        call.policy = PolicySide(self, config_dir)
+        call.policy.request(declarations)
+        self.warnings.extend(call.policy.warnings)
+        return call
+
+    def _check(self, call):
+        """Every promise on the merged plan, the pre-flight, every write rehearsed, main.cf and master.cf
+        read back and validated together: a refusal here leaves every file as it was."""
+        config, config_dir = call.config, call.config_dir
         # The relay's promises on the merged plan of the whole call, not on the files as they are.
-        relay.check_plan(plan_edit(migrated_main(migration, read_text(main_path)), wanted, remove, list_valued)[0],
-                         declarations)
-        policy = PolicySide(self, config_dir)
-        policy.request(declarations)
-        self.warnings.extend(policy.warnings)
-        self._refuse_one_file_twice(config_dir, policy, relay, receiving)
-        self._preflight(config_dir, declarations, policy.probes + relay.probes)
-        maps = policy.policy_maps(main_path)
+        call.relay.check_plan(plan_edit(migrated_main(call.migration, read_text(call.main_path)), config.wanted,
+                                        config.remove, config.list_valued)[0], call.declarations)
+        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving)
+        self._preflight(config_dir, call.declarations, call.policy.probes + call.relay.probes)
+        maps = call.policy.policy_maps(call.main_path)
         if maps is not None:
-            wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
-            list_valued.add("smtp_tls_policy_maps")
-        if uses_dane(wanted, policy.entries) and "smtp_dns_support_level" not in wanted:
+            config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+            config.list_valued.add("smtp_tls_policy_maps")
+        if uses_dane(config.wanted, call.policy.entries) and "smtp_dns_support_level" not in config.wanted:
             # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
-            wanted["smtp_dns_support_level"] = "dnssec"
-        if migration is None:
-            kept = self._keep_stronger_levels(config_dir, wanted, remove, protected)
+            config.wanted["smtp_dns_support_level"] = "dnssec"
+        if call.migration is None:
+            call.kept = self._keep_stronger_levels(config_dir, config)
         else:  # the levels the migration gives are the host's (smtpd_use_tls = yes is may)
-            with self.scratch_config(config_dir, migration.main_text, migration.master_text) as migrated:
-                kept = self._keep_stronger_levels(migrated, wanted, remove, protected)
+            with self.scratch_config(config_dir, call.migration.main_text, call.migration.master_text) as migrated:
+                call.kept = self._keep_stronger_levels(migrated, config)
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
-        # skips, a link or FIFO at a temporary), found in check mode first: a refusal then
-        # leaves every file as it was, the migration's included.
-        self._rehearse(config_dir, certificate, policy, wanted, remove, list_valued, services, relay.tables,
-                       migration)
-        if not self.module.check_mode:
-            receiving.rehearse()
+        # skips, a link or FIFO at a temporary), found in check mode first.
+        self._rehearse(call)
+        call.main_text, call.master_text = self._plan_and_validate(call)
 
-        main_text, master_text = self._plan_and_validate(config_dir, wanted, remove, list_valued, services, migration)
-
-        # Written in the order Postfix needs them; main.cf, which names the others, last.
-        if certificate:
-            self._part(TlsCertificate, "certificate", certificate)
-        receiving.write_before_main_cf()
-        if policy:
-            self._merge_result("policy_table", *policy.write())
-        relay.write_tables()
-        if migration is not None:
-            migration.write()
-            self._merge(migration, "migration")
-        master_changed = self._write_master_cf(config_dir, services, master_text, main_text, migration)
-        main_changed, changes = self._write_main_cf(config_dir, main_path, wanted, remove, list_valued,
-                                                    main_text, master_text, migration)
+    def _write(self, call):
+        """The files, in the order Postfix needs them: main.cf, which names the others, last."""
+        if call.certificate:
+            self._part(TlsCertificate, "certificate", call.certificate)
+        call.receiving.write_before_main_cf()
+        if call.policy:
+            self._merge_result("policy_table", *call.policy.write())
+        call.relay.write_tables()
+        if call.migration is not None:
+            call.migration.write()
+            self._merge(call.migration, "migration")
+        master_changed = self._write_master_cf(call)
+        main_changed, changes = self._write_main_cf(call)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
-                                  "kept": kept}
-        receiving.write_after_main_cf()
+                                  "kept": call.kept}
+        call.receiving.write_after_main_cf()
         # Only once main.cf no longer names them.
-        relay_changed = relay.remove_unused(main_text, master_text)
+        relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
-        self.result["tls_files_not_loaded"] = receiving.changed_since_loaded()
+        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded()
         self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
         self.result["reload_required"] = bool(
             not self.result["restart_required"]
@@ -176,12 +208,14 @@ class TlsProfile(PostconfEdit):
                  or self.result.get("policy_table", {}).get("reload_required")
                  or self.result.get("sni_table", {}).get("changed")
                  or self.result["tls_files_not_loaded"]))
-        self._reload(config_dir)
+
+    def _reload_and_probe(self, call):
+        self._reload(call.config_dir)
         # A failed self-probe raises before the record: the next run reloads and probes again.
-        self._self_probe(receiving, certificate, master_text)
+        self._self_probe(call.receiving, call.certificate, call.master_text)
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
-            receiving.record_loaded()
+            call.receiving.record_loaded()
 
     # --- what the host runs ----------------------------------------------------------
 
@@ -232,101 +266,6 @@ class TlsProfile(PostconfEdit):
 
     # --- main.cf and master.cf -------------------------------------------------------
 
-    def _declarations(self):
-        """The task's own declaration (its top-level options) and those of ``declarations``, in order.
-
-        Each is one profile's wanted state; merged, a later one wins, except that one with
-        downgrade=false never weakens a level or a policy an earlier one (or the host) has.
-        """
-        params = self.module.params
-        own = dict((name, params[name]) for name in DECLARATION_OPTIONS)
-        own["where"] = ""
-        found = [own]
-        for index, item in enumerate(params["declarations"] or []):
-            found.append(dict(item, where="declarations[%d]." % index))
-        return found
-
-    def _main_cf_request(self, declarations):
-        """(wanted, remove, list_valued, protected): protected names got their value from a downgrade=false profile."""
-        wanted, list_valued, remove, protected = {}, set(), [], set()
-        hardening = [(item["where"], item["hardening"]) for item in declarations if item.get("hardening")]
-        if len(set(name for _where, name in hardening)) > 1:
-            raise InputError("declarations", "two profiles choose different hardening profiles (%s); a host has "
-                                             "one" % ", ".join("%shardening=%s" % pair for pair in hardening))
-        for declaration in declarations:
-            where = declaration["where"]
-            if declaration.get("hardening"):
-                # Before the declaration's own parameters: a parameter given explicitly wins.
-                chosen, dropped = hardening_plan(declaration["hardening"], self.version)
-                wanted.update(chosen)
-                remove.extend(dropped)
-                self.result["hardening"] = {"profile": declaration["hardening"], "parameters": chosen,
-                                            "absent": list(dropped)}
-            own = {}
-            for name, value in (declaration["parameters"] or {}).items():
-                check_parameter_name(name, where + "parameters")
-                own[name] = render_value(name, value)
-                warning = obsolete_warning(name)
-                if warning and warning not in self.warnings:
-                    self.warnings.append(warning)
-                if (not declaration["downgrade"] and name in wanted and name in LEVEL_PARAMETERS
-                        and weakens(wanted[name], own[name])):
-                    self.warnings.append("%s stays %r: %r would weaken it (%sdowngrade=false)"
-                                         % (name, wanted[name], own[name], where))
-                    continue
-                wanted[name] = own[name]
-                (list_valued.add if isinstance(value, (list, tuple)) else list_valued.discard)(name)
-                (protected.discard if declaration["downgrade"] else protected.add)(name)
-            for name in declaration["absent_parameters"] or []:
-                check_parameter_name(name, where + "absent_parameters")
-                if name in own:
-                    raise InputError(where + "absent_parameters", "%s is also in parameters" % name)
-                remove.append(name)
-                if not declaration["downgrade"]:
-                    protected.add(name)  # removing a level lowers it to the default, none
-        remove = [name for name in dict.fromkeys(remove) if name not in wanted]
-        return wanted, remove, list_valued, protected
-
-    def _master_cf_request(self, declarations):
-        """(key, entry or None) pairs; a later profile's entry for a service replaces an earlier one's."""
-        services = {}
-        for declaration in declarations:
-            seen = set()
-            for index, item in enumerate(declaration["master_services"] or []):
-                where = "%smaster_services[%d]" % (declaration["where"], index)
-                key = "%s/%s" % (item["service"], item["type"])
-                if key in seen:
-                    raise InputError(declaration["where"] + "master_services", "%s is given twice" % key)
-                seen.add(key)
-                if item["state"] == "absent":
-                    check_service(item["service"], item["type"])
-                    services[key] = None
-                    continue
-                if not item["command"]:
-                    raise InputError(where, "%s: command is required with state=present (for example smtpd)" % key)
-                fields = dict((name, item[name]) for name in MASTER_FIELDS)
-                services[key] = wanted_entry(item["service"], item["type"], fields, item["command"], item["args"],
-                                             item["options"])
-        return list(services.items())
-
-    @staticmethod
-    def _receiving(declarations):
-        """The one receiving side the profiles declare (two different ones are an error)."""
-        given = [dict(item["receiving"]) for item in declarations if item.get("receiving")]
-        if any(item != given[0] for item in given[1:]):
-            raise InputError("declarations", "two profiles declare different receiving sides (SNI, DANE, renewal "
-                                             "hook, self-probe); a host has one")
-        return given[0] if given else None
-
-    @staticmethod
-    def _certificate(declarations):
-        """The one certificate the profiles name (two different ones are an error)."""
-        given = [dict(item["certificate"]) for item in declarations if item["certificate"]]
-        if any(item != given[0] for item in given[1:]):
-            raise InputError("declarations", "two profiles give different certificates; a host has one "
-                                             "smtpd certificate here")
-        return given[0] if given else None
-
     def _plan_migration(self, config_dir):
         """The migration of the obsolete TLS switches, planned and confirmed, nothing written; None without one."""
         params = self.module.params
@@ -337,10 +276,11 @@ class TlsProfile(PostconfEdit):
         migration.plan()
         return migration
 
-    def _plan_and_validate(self, config_dir, wanted, remove, list_valued, services, migration):
+    def _plan_and_validate(self, call):
         """The new main.cf and master.cf texts (planned on the migration's), read back and validated together once."""
-        main_text = plan_edit(migrated_main(migration, read_text(os.path.join(config_dir, "main.cf"))),
-                              wanted, remove, list_valued)
+        config_dir, config, migration, services = call.config_dir, call.config, call.migration, call.config.services
+        main_text = plan_edit(migrated_main(migration, read_text(call.main_path)),
+                              config.wanted, config.remove, config.list_valued)
         master_path = os.path.join(config_dir, "master.cf")
         if services and not os.path.isfile(master_path):
             raise ConfigError("config_dir: %s has no master.cf" % config_dir, path=master_path)
@@ -363,7 +303,9 @@ class TlsProfile(PostconfEdit):
             text = plan_master_edit(text, key, replacement)[0]
         return text
 
-    def _write_master_cf(self, config_dir, services, planned, main_text, migration):
+    def _write_master_cf(self, call):
+        config_dir, services, planned, main_text, migration = (call.config_dir, call.config.services,
+                                                                call.master_text, call.main_text, call.migration)
         if not services:
             return False
         path = os.path.join(config_dir, "master.cf")
@@ -386,7 +328,10 @@ class TlsProfile(PostconfEdit):
         self.result["master_cf"] = {"services": entries}
         return changed
 
-    def _write_main_cf(self, config_dir, path, wanted, remove, list_valued, planned, master_text, migration):
+    def _write_main_cf(self, call):
+        config_dir, planned, master_text, migration = call.config_dir, call.main_text, call.master_text, call.migration
+        wanted, remove, list_valued = call.config.wanted, call.config.remove, call.config.list_valued
+
         def compute(text):
             # Check mode reads main.cf before the migration: its changes are the run's all the same.
             return plan_edit(migrated_main(migration, text), wanted, remove, list_valued)
@@ -395,7 +340,7 @@ class TlsProfile(PostconfEdit):
             if new_text != planned:  # main.cf changed since it was planned: check the new plan too
                 self._read_back(config_dir, new_text, changes, master_text)
 
-        changed, changes = self.edit_file(path, compute, validate)
+        changed, changes = self.edit_file(call.main_path, compute, validate)
         self._rename_backup("main_cf_backup_file")
         return changed, changes
 
@@ -403,8 +348,9 @@ class TlsProfile(PostconfEdit):
         if "backup_file" in self.result:
             self.result[name] = self.result.pop("backup_file")
 
-    def _keep_stronger_levels(self, config_dir, wanted, remove, protected):
+    def _keep_stronger_levels(self, config_dir, config):
         """A global level a downgrade=false profile sets or removes stays where the host's is stronger."""
+        wanted, remove, protected = config.wanted, config.remove, config.protected
         kept = {}
         for name in LEVEL_PARAMETERS:
             if name not in protected or (name not in wanted and name not in remove):
@@ -430,17 +376,19 @@ class TlsProfile(PostconfEdit):
         uses += policy.file_uses() + relay.file_uses()
         refuse_one_file_in_two_roles(uses)
 
-    def _rehearse(self, config_dir, certificate, policy, wanted, remove, list_valued, services, relay_tables,
-                  migration):
+    def _rehearse(self, call):
         """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
         if self.module.check_mode:
             return  # the writes themselves run in check mode
-        if certificate:
-            TlsCertificate(Part(self.module, certificate, check_mode=True)).execute()
-        for _name, part_class, part in relay_tables:
+        if call.certificate:
+            TlsCertificate(Part(self.module, call.certificate, check_mode=True)).execute()
+        for _name, part_class, part in call.relay.tables:
             part_class(Part(self.module, part, check_mode=True)).execute()
-        policy.rehearse()
-        main_path, master_path = os.path.join(config_dir, "main.cf"), os.path.join(config_dir, "master.cf")
+        call.policy.rehearse()
+        call.receiving.rehearse()
+        wanted, remove, list_valued = call.config.wanted, call.config.remove, call.config.list_valued
+        services, migration = call.config.services, call.migration
+        main_path, master_path = call.main_path, os.path.join(call.config_dir, "master.cf")
         main_cf = read_text(main_path)
         if plan_edit(migrated_main(migration, main_cf), wanted, remove, list_valued)[0] != main_cf:
             refuse_as_the_run_would(main_path)
@@ -449,79 +397,12 @@ class TlsProfile(PostconfEdit):
             if self._master_text(migrated_master(migration, master_cf), services) != master_cf:
                 refuse_as_the_run_would(master_path)
 
-    # --- the pre-flight -----------------------------------------------------------------
-
     def _preflight(self, config_dir, declarations, owed):
-        """Probe, all at once, each forced entry that is new or stronger and each new relay; refuse, warn or
-        (check mode) report."""
-        probes = [(request, item["preflight"]) for request, item in owed]
-        probes = [(request, spec) for request, spec in probes if spec["mode"] != "skip"]
-        unable = {"refuse": [], "warn": []}
-        if probes:
-            with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:
-                results = list(pool.map(lambda probe: self._probe(*probe), probes))
-            for (request, spec), result in zip(probes, results):
-                destination = normalize_destination(request["destination"])
-                self.result["probes"][destination] = result
-                verdict = preflight_verdict(destination, request["level"], result)
-                if verdict:
-                    unable[spec["mode"]].append(verdict)
-        for item in declarations:
-            spec = item["preflight"]
-            if spec["mode"] != "skip" and spec["mta_sts_socketmap"]:
-                problem = self._mta_sts_problem(config_dir, spec["mta_sts_socketmap"])
-                if problem:
-                    unable[spec["mode"]].append(problem)
-        if unable["warn"]:
-            self.warnings.append("%s; forcing TLS anyway (preflight: warn)" % "; ".join(unable["warn"]))
-        if not unable["refuse"]:
-            return
-        message = "; ".join(unable["refuse"])
-        if self.module.check_mode:
-            # A check on a fresh fleet runs before the receivers it probes have TLS.
-            self.warnings.append("check mode: the real run would refuse now: %s" % message)
-            self.result["check_mode_refusals"].append(message)
-            return
-        raise ConfigError("preflight: %s. Mail to it would wait in the queue until it bounces, so nothing "
-                          "was changed; set preflight.mode to warn to force it anyway" % message,
-                          unable=unable["refuse"])
-
-    def _probe(self, request, spec):
-        # A relay's own CA file is what its SMTP client trusts (smtp_tls_CAfile), and only that.
-        how = request.get("probe") or {}
-        policy = None
-        if "attributes" in request:  # a policy table entry: probed as the smtp client will apply it
-            policy = {"level": request["level"], "attributes": request["attributes"],
-                      "fingerprint_digest": self._fingerprint_digest() if request["level"] == "fingerprint" else None}
-        probe = TlsProbe(Part(self.module, dict(
-            destination=request["destination"], host=None, port=None,
-            ca_path=None if how.get("ca_file") else "/etc/ssl/certs", ca_file=how.get("ca_file"),
-            wrappermode=bool(how.get("wrappermode")), helo=None, host_lookup=spec["host_lookup"],
-            timeout=spec["timeout"], policy=policy)))
-        try:
-            probe.execute()
-        except PostfixError as exc:
-            return {"established": False, "starttls": False, "errors": [str(exc)], "passes": {}}
-        result = dict((key, value) for key, value in probe.result.items() if key != "changed")
-        if result.get("certificate"):
-            result["certificate"] = dict((key, value) for key, value in result["certificate"].items() if key != "pem")
-        return result
-
-    def _fingerprint_digest(self):
-        # The digest the smtp client compares a fingerprint policy with (md5 before Postfix 3.6).
-        # Expanded: its default depends on compatibility_level.
-        return self.postfix.run("postconf", ["-c", self.result["config_dir"], "-xh", "smtp_tls_fingerprint_digest"]
-                                )[1].strip() or None
-
-    def _mta_sts_problem(self, config_dir, socketmap):
-        table = "socketmap:%s" % socketmap
-        rc, _out, err = self.postfix.run("postmap", ["-c", config_dir, "-q", "mailtls-preflight.invalid", table],
-                                         check=False)
-        fatal = [line for line in output_lines(err) if "fatal:" in line]
-        if fatal:
-            return "the MTA-STS policy server at %s does not answer (%s); Postfix would defer all mail " \
-                   "while it is down" % (table, fatal[0].strip())
-        return None
+        """The probes the sides owe, all at once: refused here, warned, or (check mode) reported."""
+        found = Preflight(self, config_dir).run(declarations, owed)
+        self.result["probes"].update(found.probes)
+        self.result["check_mode_refusals"].extend(found.check_mode_refusals)
+        self.warnings.extend(found.warnings)
 
     # --- parts, certificate, reload --------------------------------------------------
 
