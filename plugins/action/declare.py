@@ -50,12 +50,8 @@ class ActionModule(ActionBase):
                 role_declarations.check_known(role, [name for name in task_vars if name.startswith(prefix)], known)
             except role_declarations.UnknownVariable as error:
                 raise AnsibleActionFail(str(error))
-        missing = sorted(name for name in known if name not in task_vars and name.startswith(prefix))
-        if missing:
-            raise AnsibleActionFail("%s undefined: run this action from the role mailtls.postfix.%s, whose defaults "
-                                    "define them" % (", ".join(missing), role))
         variables = self._templar.template(dict((name[len(prefix):], task_vars[name]) for name in known
-                                                if name.startswith(prefix)))
+                                                if name.startswith(prefix) and name in task_vars))
         try:
             data = role_declarations.distribution(
                 self._templar.template(task_vars["__server_distributions"]),
@@ -67,11 +63,15 @@ class ActionModule(ActionBase):
         except ValueError as error:
             raise AnsibleActionFail(str(error))
         declarations = list(self._templar.template(task_vars.get("server_declarations") or []))
-        if role == "server":
-            result["arguments"] = role_declarations.server(variables, declarations, data)
-        else:
-            result["declaration"] = role_declarations.profile_declaration(role, variables, data)
-            result["declarations"] = declarations + [result["declaration"]]
+        try:
+            if role == "server":
+                result["arguments"] = role_declarations.server(variables, declarations, data)
+            else:
+                result["declaration"] = role_declarations.profile_declaration(role, variables, data)
+                result["declarations"] = declarations + [result["declaration"]]
+        except KeyError as error:
+            raise AnsibleActionFail("%s%s is undefined: run this action from the role mailtls.postfix.%s, whose "
+                                    "defaults define it" % (prefix, error.args[0], role))
         result["changed"] = False
         # A declaration may hold a relay's password or a private key: its result is shown as
         # censored, and is registered for the set_fact that keeps it. An error above is shown.

@@ -30,10 +30,14 @@ class UnknownVariable(ValueError):
 
 def check_known(role, given, known):
     """Raise UnknownVariable for the first name of ``given`` (full names) that ``known`` lacks."""
+    prefix = role + "_"
     for name in sorted(given):
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = "did you mean %s?" % close[0] if close else "see ansible-doc -t role mailtls.postfix.%s" % role
+            # Compared without the prefix, which every name shares and which would make any two close.
+            close = difflib.get_close_matches(name[len(prefix):], sorted(known_name[len(prefix):] for known_name in known
+                                                                         if known_name.startswith(prefix)), n=1)
+            hint = ("did you mean %s%s?" % (prefix, close[0]) if close
+                    else "see ansible-doc -t role mailtls.postfix.%s" % role)
             raise UnknownVariable("%s is not a variable of the role mailtls.postfix.%s (%s); it would be ignored"
                                   % (name, role, hint))
 
@@ -189,21 +193,21 @@ def server(var, declarations, distribution):
     """
     host_settings = var["apply_host_settings"]
     manage_packages = var["manage_packages"]
-    arguments = {"config_dir": var["config_dir"],
-                 "parameters": (_with(dict(var["parameters"]), myhostname=var["myhostname"],
-                                      maillog_file=var["maillog_file"]) if host_settings else {}),
-                 "declarations": declarations,
-                 "migrate_obsolete": var["migrate_obsolete_tls"] and host_settings,
-                 "packages": var["packages"] if manage_packages else [],
-                 "map_types": var["map_types"] if manage_packages else [],
-                 "reload": var["manage_service"],
-                 "map_type_packages": distribution["map_type_packages"],
-                 "sasl_client_package": distribution["sasl_client_package"]}
-    # Left out, the module's own default (no validation command, no hardening) applies.
+    arguments = {"config_dir": var["config_dir"]}
+    # Left out, the module's own default applies: no validation command, no hardening.
     if var["validate"]:
         arguments["validate"] = var["validate"]
+    arguments["parameters"] = (_with(dict(var["parameters"]), myhostname=var["myhostname"],
+                                     maillog_file=var["maillog_file"]) if host_settings else {})
+    arguments["declarations"] = declarations
     if host_settings:
         arguments["hardening"] = var["tls_hardening"]
+    arguments.update(migrate_obsolete=var["migrate_obsolete_tls"] and host_settings,
+                     packages=var["packages"] if manage_packages else [],
+                     map_types=var["map_types"] if manage_packages else [],
+                     reload=var["manage_service"],
+                     map_type_packages=distribution["map_type_packages"],
+                     sasl_client_package=distribution["sasl_client_package"])
     return arguments
 
 
