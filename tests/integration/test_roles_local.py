@@ -283,8 +283,8 @@ def test_forced_and_opportunistic_share_the_table_and_policy_maps(tmp_path, conf
     ("tls_relay", {"tls_relay_hostname": "smtp.relay.test"},
      "tls_relay_hostname is not a variable of the role mailtls.postfix.tls_relay (did you mean tls_relay_host?)"),
 ])
-def test_a_role_variable_the_role_does_not_know_fails_before_anything_changes(tmp_path, config_dir, role, typo,
-                                                                            message):
+def test_a_role_variable_the_role_does_not_know_fails_before_anything_changes(
+        tmp_path, config_dir, role, typo, message):
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     for check in (True, False):

@@ -378,8 +378,7 @@ def combinations(role):
     for name in sorted(set(values) - DECISIVE[role]):
         found.extend({name: value} for value in values[name][1:])
     chance = random.Random(19)
-    for _ in range(40):
-        found.append(dict((name, chance.choice(options)) for name, options in values.items()))
+    found.extend(dict((name, chance.choice(options)) for name, options in values.items()) for _sample in range(40))
     return [dict((name, value) for name, value in case.items() if value is not None) for case in found]
 
 
