@@ -540,6 +540,26 @@ options:
     type: list
     elements: str
     default: []
+  map_type_packages:
+    description:
+      - The package that adds each lookup table type to Postfix, for O(map_types). The
+        C(mailtls.postfix.server) role passes its distribution data (C(roles/server/vars/main.yml)).
+    type: dict
+    default:
+      lmdb: postfix-lmdb
+      cdb: postfix-cdb
+      pcre: postfix-pcre
+      mysql: postfix-mysql
+      pgsql: postfix-pgsql
+      ldap: postfix-ldap
+      sqlite: postfix-sqlite
+  sasl_client_package:
+    description:
+      - The package of the SASL client mechanisms (PLAIN, LOGIN, ...), which counts as one of
+        O(packages) when a relay sends credentials. The C(mailtls.postfix.server) role passes its
+        distribution data.
+    type: str
+    default: libsasl2-modules
   reload:
     description: Run C(postfix reload) once when Postfix runs and something it reads changed.
     type: bool
@@ -815,7 +835,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import private_key_in_arguments, run_module
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import SELF_PROBE_WHEN
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import SASL_CLIENT_PACKAGE
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, declaration_spec, edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import TYPE_PACKAGES
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
 
 
@@ -827,6 +849,9 @@ def main():
             migrate_obsolete=dict(type="bool", default=False),
             packages=dict(type="list", elements="str", default=[]),
             map_types=dict(type="list", elements="str", default=[]),
+            # Debian's names when the module is used alone; the server role passes its distribution data.
+            map_type_packages=dict(type="dict", default=dict(TYPE_PACKAGES)),
+            sasl_client_package=dict(type="str", default=SASL_CLIENT_PACKAGE),
             reload=dict(type="bool", default=False),
             self_probe=dict(type="str", choices=list(SELF_PROBE_WHEN)),
             **declaration_spec(LEVELS)

@@ -273,3 +273,41 @@ def test_forced_and_opportunistic_share_the_table_and_policy_maps(tmp_path, conf
         in effective_config(config_dir)[0]
     rc, _results, output = run_playbook(tmp_path, tasks)
     assert rc == 0 and "changed=0" in output, output
+
+
+@pytest.mark.parametrize("role, typo, message", [
+    # Issue 23's first trap: without the "s" the variable was ignored and nothing was forced.
+    ("tls_forced", {"tls_forced_destination": ["partner.example"]},
+     "tls_forced_destination is not a variable of the role mailtls.postfix.tls_forced "
+     "(did you mean tls_forced_destinations?)"),
+    ("tls_relay", {"tls_relay_hostname": "smtp.relay.test"},
+     "tls_relay_hostname is not a variable of the role mailtls.postfix.tls_relay (did you mean tls_relay_host?)"),
+])
+def test_a_role_variable_the_role_does_not_know_fails_before_anything_changes(
+        tmp_path, config_dir, role, typo, message):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    for check in (True, False):
+        rc, _results, output = run_playbook(tmp_path, [role_task(role, config_dir, **typo)], check=check)
+        assert rc != 0, output
+        assert message in " ".join(output.split()), output
+        assert snapshot(config_dir) == before
+
+
+def test_declared_profiles_are_applied_in_one_call_as_the_fleet_does(tmp_path, config_dir):
+    role_vars = {"tls_forced_policy_table": str(config_dir / "tls_policy"),
+                 "tls_opportunistic_policy_table": str(config_dir / "tls_policy"),
+                 "tls_forced_destinations": ["partner.example"], "tls_forced_preflight": "skip",
+                 "tls_opportunistic_destinations": ["legacy.example"],
+                 "server_config_dir": str(config_dir), "server_manage_packages": False,
+                 "server_manage_service": False}
+    tasks = [{"name": role, "ansible.builtin.include_role": {"name": "mailtls.postfix." + role, "tasks_from": entry},
+              "vars": role_vars}
+             for role, entry in (("tls_forced", "declare"), ("tls_opportunistic", "declare"), ("server", "apply"))]
+    rc, _results, output = run_playbook(tmp_path, tasks)
+    assert rc == 0, output
+    # One tls_profile call changed the host: the declarations were taken once, in order.
+    assert re.search(r"\bchanged=1 ", output), output
+    assert (config_dir / "tls_policy").read_text() == (
+        "partner.example encrypt\n.partner.example encrypt\nlegacy.example may\n")
+    assert "smtp_tls_security_level = may" in effective_config(config_dir)[0]

@@ -228,16 +228,19 @@ class TlsProfile(PostconfEdit):
 
     def _packages(self):
         """The packages asked for, and those that provide the map types asked for."""
-        packages = list(self.module.params["packages"] or [])
-        relays = [self.module.params["relay"]] + [item["relay"] for item in self.module.params["declarations"] or []]
-        if any(needs_sasl_client(relay) for relay in relays) and SASL_CLIENT_PACKAGE not in packages:
-            packages.append(SASL_CLIENT_PACKAGE)
-        for map_type in self.module.params["map_types"] or []:
-            if map_type not in TYPE_PACKAGES:
+        params = self.module.params
+        packages = list(params["packages"] or [])
+        sasl_client = params.get("sasl_client_package") or SASL_CLIENT_PACKAGE
+        type_packages = params.get("map_type_packages") or TYPE_PACKAGES
+        relays = [params["relay"]] + [item["relay"] for item in params["declarations"] or []]
+        if any(needs_sasl_client(relay) for relay in relays) and sasl_client not in packages:
+            packages.append(sasl_client)
+        for map_type in params["map_types"] or []:
+            if map_type not in type_packages:
                 raise InputError("map_types", "%r is not a table type a package adds (%s)"
-                                 % (map_type, ", ".join(sorted(TYPE_PACKAGES))))
-            if TYPE_PACKAGES[map_type] not in packages:
-                packages.append(TYPE_PACKAGES[map_type])
+                                 % (map_type, ", ".join(sorted(type_packages))))
+            if type_packages[map_type] not in packages:
+                packages.append(type_packages[map_type])
         return packages
 
     def _enabled(self):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import preflight_verdict
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (FORCED_LEVELS, needs_probe,
                                                                                           uses_dane)
@@ -168,3 +169,18 @@ def test_a_relay_with_a_password_needs_the_sasl_client_package(relay, declared, 
     profile = TlsProfile.__new__(TlsProfile)
     profile.module = _Params(packages=[], map_types=[], relay=relay, declarations=declared)
     assert profile._packages() == wanted
+
+
+def test_the_package_names_given_replace_debian_s():
+    """The server role passes its distribution data; alone, the module knows Debian's names."""
+    relay = {"state": "present", "password": "pw", "sender_relays": []}
+    profile = TlsProfile.__new__(TlsProfile)
+    profile.module = _Params(packages=["postfix"], map_types=["lmdb"], relay=relay, declarations=[],
+                             sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
+    assert profile._packages() == ["postfix", "cyrus-sasl-plain", "postfix-lmdb-x"]
+    profile.module = _Params(packages=["postfix"], map_types=["cdb"], relay=relay, declarations=[],
+                             sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
+    with pytest.raises(InputError, match="'cdb' is not a table type a package adds \\(lmdb\\)"):
+        profile._packages()
+    profile.module = _Params(packages=[], map_types=["cdb"], relay=relay, declarations=[])
+    assert profile._packages() == ["libsasl2-modules", "postfix-cdb"]

@@ -1,0 +1,79 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""mailtls.postfix.declare: a role's variables mapped to what it asks of tls_profile (controller only).
+
+Thin: reads the variables and the role's files, and leaves every decision to
+plugins/plugin_utils/role_declarations.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.mailtls.postfix.plugins.plugin_utils import role_declarations
+
+ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
+
+
+def known_variables(role):
+    """Every option of every entry point of the role's argument spec: the one list of its variables."""
+    path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
+    with open(path) as handle:
+        entry_points = yaml.safe_load(handle)["argument_specs"]
+    return set(name for entry in entry_points.values() for name in entry.get("options") or {})
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _spec, args = self.validate_argument_spec(argument_spec=dict(
+            role=dict(type="str", required=True, choices=list(role_declarations.PROFILE_ROLES) + ["server"]),
+        ))
+        role = args["role"]
+        known = known_variables(role)
+        prefix = role + "_"
+        # server_ is too common a prefix to refuse the names it does not know (server_state is
+        # the role's own result); a profile role's prefix is its own.
+        if role != "server":
+            try:
+                role_declarations.check_known(role, [name for name in task_vars if name.startswith(prefix)], known)
+            except role_declarations.UnknownVariable as error:
+                raise AnsibleActionFail(str(error))
+        variables = self._templar.template(dict((name[len(prefix):], task_vars[name]) for name in known
+                                                if name.startswith(prefix) and name in task_vars))
+        try:
+            data = role_declarations.distribution(
+                self._templar.template(task_vars["__server_distributions"]),
+                (task_vars.get("ansible_facts") or {}).get("os_family")
+                or self._templar.template(task_vars["__server_os_family_without_facts"]))
+        except KeyError:
+            raise AnsibleActionFail("the distribution data of mailtls.postfix.server (its vars/main.yml) is not "
+                                    "loaded: run this action from that role")
+        except ValueError as error:
+            raise AnsibleActionFail(str(error))
+        declarations = list(self._templar.template(task_vars.get("server_declarations") or []))
+        try:
+            if role == "server":
+                result["arguments"] = role_declarations.server(variables, declarations, data)
+            else:
+                result["declaration"] = role_declarations.profile_declaration(role, variables, data)
+                result["declarations"] = declarations + [result["declaration"]]
+        except KeyError as error:
+            raise AnsibleActionFail("%s%s is undefined: run this action from the role mailtls.postfix.%s, whose "
+                                    "defaults define it" % (prefix, error.args[0], role))
+        result["changed"] = False
+        # A declaration may hold a relay's password or a private key: its result is shown as
+        # censored, and is registered for the set_fact that keeps it. An error above is shown.
+        result["_ansible_no_log"] = True
+        return result

@@ -1,0 +1,227 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the roles ask of mailtls.postfix.tls_profile, mapped from their variables (controller side, pure).
+
+One function per role. Each takes the role's variables without their prefix (``destinations``
+for ``tls_forced_destinations``), already templated, and returns what the role's tasks used to
+build in Jinja, value for value: a profile role's declaration (an item of tls_profile's
+``declarations``), or for the server role the arguments of its tls_profile call. A key whose
+variable is empty is left out, never null. The action plugin mailtls.postfix.declare reads the
+variables and calls these; tests compare them with the Jinja they replace.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import OBSOLETE_PARAMETERS
+
+PROFILE_ROLES = ("tls_receiving", "tls_forced", "tls_opportunistic", "tls_relay")
+
+# The obsolete smtpd parameters the how-to used, which tls_receiving removes: the level and the
+# hardening's ciphers replace them. smtpd_tls_eecdh_grade stays: its replacement needs Postfix 3.6.
+RECEIVING_OBSOLETE_PARAMETERS = [name for name in OBSOLETE_PARAMETERS
+                                 if name.startswith("smtpd_") and name != "smtpd_tls_eecdh_grade"]
+
+
+class UnknownVariable(ValueError):
+    """A role variable the role does not know: a typo that would otherwise run green and do nothing."""
+
+
+def check_known(role, given, known):
+    """Raise UnknownVariable for the first name of ``given`` (full names) that ``known`` lacks."""
+    prefix = role + "_"
+    for name in sorted(given):
+        if name not in known:
+            # Compared without the prefix, which every name shares and which would make any two close.
+            close = difflib.get_close_matches(name[len(prefix):], sorted(known_name[len(prefix):] for known_name in known
+                                                                         if known_name.startswith(prefix)), n=1)
+            hint = ("did you mean %s%s?" % (prefix, close[0]) if close
+                    else "see ansible-doc -t role mailtls.postfix.%s" % role)
+            raise UnknownVariable("%s is not a variable of the role mailtls.postfix.%s (%s); it would be ignored"
+                                  % (name, role, hint))
+
+
+# Jinja's filters as the roles used them, so that a value the argument spec allows (a port
+# given as "587", a wrappermode of "yes") maps exactly as it did.
+
+def jinja_int(value):
+    """Jinja's ``int`` filter: a number, its text, or 0."""
+    try:
+        return int(value, 10) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return 0
+
+
+def ansible_bool(value):
+    """Ansible's ``bool`` filter: true for true, yes, on, 1 (any case) and the number 1."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.lower() in ("yes", "on", "true", "1")
+    try:
+        return value == 1
+    except TypeError:
+        return False
+
+
+def _with(mapping, **optional):
+    """``mapping`` with each of ``optional`` whose value is not empty (never a null key)."""
+    mapping.update((key, value) for key, value in optional.items() if value)
+    return mapping
+
+
+def tls_forced(var):
+    parameters = _with({"smtp_tls_loglevel": var["loglevel"],
+                        "smtp_tls_session_cache_database": var["session_cache_database"]},
+                       smtp_tls_mandatory_protocols=var["mandatory_protocols"],
+                       smtp_tls_servername=var["servername"])
+    parameters.update(var["parameters"])
+    socketmap = var["mta_sts_socketmap"]
+    # The static table first (maps: only, then extra_maps): an MTA-STS policy must never
+    # override a DANE or static one.
+    policy_table = _with({"path": var["policy_table"],
+                          "destinations": [item for item in var["destinations"] if isinstance(item, str)],
+                          "policies": [item for item in var["destinations"] if not isinstance(item, str)],
+                          "level": var["level"],
+                          "include_subdomains": var["include_subdomains"],
+                          "absent": var["removed_destinations"],
+                          "maps": "only",
+                          "extra_maps": ["socketmap:%s" % socketmap] if socketmap else []},
+                         type=var["table_type"])
+    preflight = _with({"mode": var["preflight"],
+                       "timeout": jinja_int(var["preflight_timeout"]),
+                       "host_lookup": var["preflight_host_lookup"]},
+                      mta_sts_socketmap=socketmap)
+    return {"parameters": parameters, "policy_table": policy_table, "preflight": preflight}
+
+
+def tls_opportunistic(var):
+    parameters = _with({"smtp_tls_loglevel": var["loglevel"],
+                        "smtp_tls_session_cache_database": var["session_cache_database"]},
+                       smtp_tls_protocols=var["protocols"],
+                       smtp_tls_mandatory_protocols=var["mandatory_protocols"],
+                       smtp_tls_servername=var["servername"],
+                       smtp_tls_security_level="may" if var["all_mail"] else None)
+    parameters.update(var["parameters"])
+    declaration = {"downgrade": False, "parameters": parameters}
+    # The policy table only with destinations.
+    if var["destinations"]:
+        declaration["policy_table"] = _with({"path": var["policy_table"], "destinations": var["destinations"],
+                                             "level": "may", "maps": "first"},
+                                            type=var["table_type"])
+    return declaration
+
+
+def tls_receiving(var):
+    chains = var["chains"]
+    # Chains replace the cert/key pair (the module sets smtpd_tls_chain_files); content keys only
+    # when given: one without the other is refused by the module.
+    if chains:
+        certificate = {"chains": chains}
+        pair_parameters = {}
+    else:
+        certificate = _with({"cert_file": var["cert_file"], "key_file": var["key_file"],
+                             "self_signed": var["self_signed"],
+                             "self_signed_subject": var["self_signed_subject"],
+                             "self_signed_days": jinja_int(var["self_signed_days"])},
+                            cert_content=var["cert_content"], key_content=var["key_content"])
+        pair_parameters = {"smtpd_tls_cert_file": var["cert_file"], "smtpd_tls_key_file": var["key_file"]}
+    receiving = _with({"sni": var["sni"], "sni_table": var["sni_table"],
+                       "self_probe": var["self_probe"], "self_probe_timeout": var["self_probe_timeout"]},
+                      renewal_hook=var["renewal_hook"])
+    if var["tlsa"]:
+        receiving["dane"] = _with({"names": var["tlsa_names"], "ports": var["tlsa_ports"],
+                                   "next_keys": var["tlsa_next_keys"]},
+                                  file=var["tlsa_file"])
+    parameters = {"smtpd_tls_security_level": var["security_level"],
+                  "smtpd_tls_CApath": var["ca_path"],
+                  "smtpd_tls_session_cache_database": var["session_cache_database"],
+                  "smtpd_tls_session_cache_timeout": var["session_cache_timeout"],
+                  "smtpd_tls_loglevel": var["loglevel"],
+                  "smtpd_tls_received_header": var["received_header"]}
+    parameters.update(pair_parameters)
+    _with(parameters, smtpd_tls_protocols=var["protocols"],
+          smtpd_tls_mandatory_protocols=var["mandatory_protocols"], smtpd_tls_CAfile=var["ca_file"])
+    parameters.update(var["parameters"])
+    return {"certificate": certificate, "receiving": receiving, "parameters": parameters,
+            "absent_parameters": list(RECEIVING_OBSOLETE_PARAMETERS),
+            "master_services": [_submission_service("submission", var["submission"], var["submission_options"]),
+                                _submission_service("submissions", var["submissions"], var["submissions_options"])]}
+
+
+def _submission_service(name, offered, options):
+    return {"service": name, "type": "inet", "state": "present" if offered else "absent",
+            "private": "n", "chroot": "y",  # as Debian runs its smtp service
+            "command": "smtpd", "options": options}
+
+
+def tls_relay(var, system_ca_file):
+    """The relay's declaration; an empty ca_file is the system's bundle (``system_ca_file``)."""
+    relay = {"state": var["state"],
+             "host": var["host"],
+             "port": jinja_int(var["port"]),
+             "mx_lookup": var["mx_lookup"],
+             "level": var["level"],
+             "allow_password_without_tls": var["allow_password_without_tls"],
+             "ca_file": var["ca_file"] or system_ca_file,
+             "sender_relays": var["sender_relays"],
+             "destinations": var["destinations"],
+             "transport_table": var["transport_table"],
+             "mechanisms": var["mechanisms"],
+             "sasl_security_options": var["sasl_security_options"],
+             "sasl_tls_security_options": var["sasl_tls_security_options"],
+             "password_table": var["password_table"],
+             "sender_table": var["sender_table"]}
+    # auto: the module decides by the port. Credentials only when given (both or neither).
+    if str(var["wrappermode"]) != "auto":
+        relay["wrappermode"] = ansible_bool(var["wrappermode"])
+    _with(relay, table_type=var["table_type"], username=var["username"], password=var["password"])
+    preflight = {"mode": var["preflight"], "timeout": jinja_int(var["preflight_timeout"]),
+                 "host_lookup": var["preflight_host_lookup"]}
+    return {"relay": relay, "preflight": preflight}
+
+
+def server(var, declarations, distribution):
+    """The arguments of the server role's tls_profile call: host-wide settings, then ``declarations``.
+
+    ``distribution`` is the host's family's data (roles/server/vars/main.yml): the packages that
+    add a map type or the SASL client mechanisms.
+    """
+    host_settings = var["apply_host_settings"]
+    manage_packages = var["manage_packages"]
+    arguments = {"config_dir": var["config_dir"]}
+    # Left out, the module's own default applies: no validation command, no hardening.
+    if var["validate"]:
+        arguments["validate"] = var["validate"]
+    arguments["parameters"] = (_with(dict(var["parameters"]), myhostname=var["myhostname"],
+                                     maillog_file=var["maillog_file"]) if host_settings else {})
+    arguments["declarations"] = declarations
+    if host_settings:
+        arguments["hardening"] = var["tls_hardening"]
+    arguments.update(migrate_obsolete=var["migrate_obsolete_tls"] and host_settings,
+                     packages=var["packages"] if manage_packages else [],
+                     map_types=var["map_types"] if manage_packages else [],
+                     reload=var["manage_service"],
+                     map_type_packages=distribution["map_type_packages"],
+                     sasl_client_package=distribution["sasl_client_package"])
+    return arguments
+
+
+def profile_declaration(role, var, distribution):
+    """The declaration of the profile role ``role``."""
+    if role == "tls_relay":
+        return tls_relay(var, distribution["system_ca_file"])
+    return {"tls_receiving": tls_receiving, "tls_forced": tls_forced,
+            "tls_opportunistic": tls_opportunistic}[role](var)
+
+
+def distribution(distributions, os_family):
+    """The data of ``os_family`` (roles/server/vars/main.yml's ``__server_distributions``)."""
+    if os_family not in distributions:
+        raise ValueError("the roles know no package names or CA bundle for the %s family (roles/server/vars/main.yml "
+                         "has %s)" % (os_family, ", ".join(sorted(distributions))))
+    return distributions[os_family]
