@@ -37,7 +37,7 @@ class PolicyPlan(object):
     type: str
     wanted: dict = field(default_factory=dict)     # key -> "level [attributes]"
     remove: list = field(default_factory=list)     # keys to take out
-    probes: list = field(default_factory=list)     # (request, declaration) the pre-flight owes
+    probes: list = field(default_factory=list)     # (request, preflight spec) the pre-flight owes
     kept: list = field(default_factory=list)       # keys an earlier downgrade=false profile kept stronger
     exclusive: bool = False
     maps: str = "untouched"                        # only, first or untouched: smtp_tls_policy_maps
@@ -117,7 +117,7 @@ class PolicySide(object):
             table.guard_exclusive = table.guard_exclusive or (spec["exclusive"] and not item["downgrade"])
             for extra in spec["extra_maps"] or []:
                 check_extra_map(extra, item["where"] + "policy_table.extra_maps")
-            plan.probes.extend((request, item) for request in requests if needs_probe(document, request))
+            plan.probes.extend((request, item["preflight"]) for request in requests if needs_probe(document, request))
         maps = [item["policy_table"]["maps"] for item in specs]
         plan.maps = "only" if "only" in maps else "first" if "first" in maps else "untouched"
         plan.extra_maps = list(dict.fromkeys(extra for item in specs for extra in item["policy_table"]["extra_maps"]

@@ -36,9 +36,9 @@ class Preflight(object):
         self.profile, self.config_dir = profile, config_dir
 
     def run(self, declarations, owed):
-        """Probe ``owed`` ((request, declaration) pairs) and every MTA-STS policy server the declarations name."""
+        """Probe ``owed`` ((request, preflight spec) pairs) and every MTA-STS policy server the declarations name."""
         found = PreflightResult()
-        probes = [(request, item["preflight"]) for request, item in owed if item["preflight"]["mode"] != "skip"]
+        probes = [(request, spec) for request, spec in owed if spec["mode"] != "skip"]
         unable = {"refuse": [], "warn": []}
         if probes:
             with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:
