@@ -15,6 +15,7 @@ from .hardening import hardening_plan
 from .main_cf import check_parameter_name, render_value
 from .master_cf import FIELDS as MASTER_FIELDS, check_service, wanted_entry
 from .parameters import obsolete_warning
+from .table import MASK
 from .tls import weakens
 
 # main.cf's global levels, which downgrade=false never lowers.
@@ -125,3 +126,42 @@ def merge_services(declarations):
             services[key] = wanted_entry(item["service"], item["type"], fields, item["command"], item["args"],
                                          item["options"])
     return list(services.items())
+
+
+def masked_declaration(declaration):
+    """A declaration as a result may echo it: every key_content and relay password masked."""
+    certificate = declaration.get("certificate")
+    if isinstance(certificate, dict):
+        hidden = dict(certificate, chains=_masked_chains(certificate.get("chains")))
+        if certificate.get("key_content") is not None:
+            hidden["key_content"] = MASK
+        declaration = dict(declaration, certificate=hidden)
+    receiving = declaration.get("receiving")
+    if isinstance(receiving, dict) and isinstance(receiving.get("sni"), list):
+        sni = [dict(item, chains=_masked_chains(item.get("chains"))) if isinstance(item, dict) else item
+               for item in receiving["sni"]]
+        declaration = dict(declaration, receiving=dict(receiving, sni=sni))
+    relay = declaration.get("relay")
+    if isinstance(relay, dict):
+        hidden = dict(relay, password=MASK if relay.get("password") is not None else None)
+        if isinstance(relay.get("sender_relays"), list):
+            hidden["sender_relays"] = [dict(item, password=MASK if item.get("password") is not None else None)
+                                       if isinstance(item, dict) else item for item in relay["sender_relays"]]
+        declaration = dict(declaration, relay=hidden)
+    return declaration
+
+
+def masked_arguments(arguments):
+    """tls_profile's arguments as its result echoes them: its own declaration's secrets and each item's masked."""
+    echoed = masked_declaration(arguments)
+    if isinstance(echoed.get("declarations"), list):
+        echoed["declarations"] = [masked_declaration(item) if isinstance(item, dict) else item
+                                  for item in echoed["declarations"]]
+    return echoed
+
+
+def _masked_chains(chains):
+    if not isinstance(chains, list):
+        return chains
+    return [dict(chain, key_content=MASK if chain.get("key_content") is not None else None)
+            if isinstance(chain, dict) else chain for chain in chains]

@@ -22,17 +22,16 @@ Last, one ``postfix reload`` when something Postfix reads changed.
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass, field
 
 from .base import TextPlan, refuse_as_the_run_would
 from .certificate import TlsCertificate
-from .commands import output_lines
-from .declarations import LEVEL_PARAMETERS, ConfigRequest, declarations_of, merge_config, the_one
-from .errors import ConfigError, InputError, PostfixError
+from .declarations import LEVEL_PARAMETERS, ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
+from .errors import ConfigError
 from .file_roles import refuse_one_file_in_two_roles, writes
 from .files import file_identity, read_text
+from .host_state import HostState, packages_needed
 from .info import obsolete_in
 from .main_cf import plan_edit, render_value
 from .master_cf import plan_master_edit
@@ -41,10 +40,7 @@ from .policy_side import PolicySide, uses_dane
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .preflight import Preflight
 from .receiving_edit import ReceivingSide
-from .relay import SASL_CLIENT_PACKAGE, needs_sasl_client
 from .relay_edit import RelaySide
-from .table import MASK
-from .table_types import TYPE_PACKAGES
 from .tls import weakens
 
 
@@ -97,6 +93,7 @@ class TlsProfile(PostconfEdit):
         self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
                            restart_required=False, reload_required=False, reloaded=False, probes={},
                            check_mode_refusals=[])
+        self.host = HostState(self.module, self.postfix)
         if not self._host_ready():
             return
         call = self._plan()
@@ -106,8 +103,8 @@ class TlsProfile(PostconfEdit):
 
     def _host_ready(self):
         """Postfix and the packages the state needs are there (in check mode: would be) to plan on."""
-        self.result["missing_packages"] = self._missing_packages(self._packages())
-        if not self._postfix_installed():
+        self.result["missing_packages"] = self.host.missing(packages_needed(self.module.params))
+        if not self.host.postfix_installed():
             self.result["postfix_installed"] = False
             self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
                                  % ", ".join(self.result["missing_packages"] or ["postfix"]))
@@ -115,7 +112,7 @@ class TlsProfile(PostconfEdit):
         config_dir, _main_path = self.main_cf_path()
         self.version = self.postfix.version(config_dir)
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
-                           enabled=self._enabled())
+                           enabled=self.host.enabled())
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
             # never runs with a configuration its packages cannot serve yet.
@@ -216,56 +213,6 @@ class TlsProfile(PostconfEdit):
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             call.receiving.record_loaded()
-
-    # --- what the host runs ----------------------------------------------------------
-
-    def _postfix_installed(self):
-        try:
-            self.postfix.binary("postconf")
-        except PostfixError:
-            return False
-        return True
-
-    def _packages(self):
-        """The packages asked for, and those that provide the map types asked for."""
-        params = self.module.params
-        packages = list(params["packages"] or [])
-        sasl_client = params.get("sasl_client_package") or SASL_CLIENT_PACKAGE
-        type_packages = params.get("map_type_packages") or TYPE_PACKAGES
-        relays = [params["relay"]] + [item["relay"] for item in params["declarations"] or []]
-        if any(needs_sasl_client(relay) for relay in relays) and sasl_client not in packages:
-            packages.append(sasl_client)
-        for map_type in params["map_types"] or []:
-            if map_type not in type_packages:
-                raise InputError("map_types", "%r is not a table type a package adds (%s)"
-                                 % (map_type, ", ".join(sorted(type_packages))))
-            if type_packages[map_type] not in packages:
-                packages.append(type_packages[map_type])
-        return packages
-
-    def _enabled(self):
-        """Whether Postfix starts at boot: systemd's answer, else a SysV start link."""
-        systemctl = self.module.get_bin_path("systemctl")
-        if systemctl and os.path.isdir("/run/systemd/system"):
-            _rc, out, _err = self.module.run_command([systemctl, "is-enabled", "postfix"])
-            return out.strip() == "enabled"
-        return bool(glob.glob("/etc/rc[2345].d/S*postfix"))
-
-    def _missing_packages(self, packages):
-        """The packages of ``packages`` dpkg does not list as installed (none checked without dpkg)."""
-        if not packages:
-            return []
-        dpkg_query = self.module.get_bin_path("dpkg-query")
-        if not dpkg_query:
-            return []
-        _rc, out, _err = self.module.run_command([dpkg_query, "-W", "-f", "${Package} ${db:Status-Status}\\n"]
-                                                 + list(packages), environ_update={"LANG": "C", "LC_ALL": "C"})
-        installed = set(line.split()[0] for line in output_lines(out) if line.endswith(" installed"))
-        return [package for package in packages if package not in installed]
-
-    def _running(self, config_dir):
-        rc, _out, _err = self.postfix.run("postfix", ["-c", config_dir, "status"], check=False)
-        return rc == 0
 
     # --- main.cf and master.cf -------------------------------------------------------
 
@@ -429,7 +376,7 @@ class TlsProfile(PostconfEdit):
 
     def _reload(self, config_dir):
         """postfix reload when Postfix runs and reads something that changed (never in check mode)."""
-        running = self._running(config_dir)
+        running = self.host.running(config_dir)
         self.result["running"] = running
         if not (self.module.params["reload"] and running and self.result["reload_required"]):
             return
@@ -495,39 +442,5 @@ class TlsProfile(PostconfEdit):
         return True
 
     def echoed_arguments(self):
-        """The echo of the arguments, every certificate's key_content masked."""
-        echoed = super().echoed_arguments()
-
-        def masked_chains(chains):
-            if not isinstance(chains, list):
-                return chains
-            return [dict(chain, key_content=MASK if chain.get("key_content") is not None else None)
-                    if isinstance(chain, dict) else chain for chain in chains]
-
-        def masked(declaration):
-            certificate = declaration.get("certificate")
-            if isinstance(certificate, dict):
-                hidden = dict(certificate, chains=masked_chains(certificate.get("chains")))
-                if certificate.get("key_content") is not None:
-                    hidden["key_content"] = MASK
-                declaration = dict(declaration, certificate=hidden)
-            receiving = declaration.get("receiving")
-            if isinstance(receiving, dict) and isinstance(receiving.get("sni"), list):
-                sni = [dict(item, chains=masked_chains(item.get("chains"))) if isinstance(item, dict) else item
-                       for item in receiving["sni"]]
-                declaration = dict(declaration, receiving=dict(receiving, sni=sni))
-            relay = declaration.get("relay")
-            if isinstance(relay, dict):
-                hidden = dict(relay, password=MASK if relay.get("password") is not None else None)
-                if isinstance(relay.get("sender_relays"), list):
-                    hidden["sender_relays"] = [dict(item, password=MASK if item.get("password") is not None
-                                                    else None) if isinstance(item, dict) else item
-                                               for item in relay["sender_relays"]]
-                declaration = dict(declaration, relay=hidden)
-            return declaration
-
-        echoed = masked(echoed)
-        if isinstance(echoed.get("declarations"), list):
-            echoed["declarations"] = [masked(item) if isinstance(item, dict) else item
-                                      for item in echoed["declarations"]]
-        return echoed
+        """The echo of the arguments, every certificate's key_content and relay password masked."""
+        return masked_arguments(super().echoed_arguments())

@@ -11,7 +11,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors im
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import preflight_verdict
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (FORCED_LEVELS, needs_probe,
                                                                                           uses_dane)
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host_state import packages_needed
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
 
 # The probe level each forced level must pass: verify and secure as such, the rest a TLS session.
@@ -152,11 +152,6 @@ def test_uses_dane(wanted, policies, uses):
     assert uses_dane(wanted, policies) is uses
 
 
-class _Params(object):
-    def __init__(self, **params):
-        self.params = params
-
-
 @pytest.mark.parametrize("relay, declared, wanted", [
     (None, [], []),
     ({"state": "present", "password": "pw", "sender_relays": []}, [], ["libsasl2-modules"]),
@@ -166,21 +161,18 @@ class _Params(object):
      ["libsasl2-modules"]),
 ])
 def test_a_relay_with_a_password_needs_the_sasl_client_package(relay, declared, wanted):
-    profile = TlsProfile.__new__(TlsProfile)
-    profile.module = _Params(packages=[], map_types=[], relay=relay, declarations=declared)
-    assert profile._packages() == wanted
+    assert packages_needed(dict(packages=[], map_types=[], relay=relay, declarations=declared)) == wanted
 
 
 def test_the_package_names_given_replace_debian_s():
     """The server role passes its distribution data; alone, the module knows Debian's names."""
     relay = {"state": "present", "password": "pw", "sender_relays": []}
-    profile = TlsProfile.__new__(TlsProfile)
-    profile.module = _Params(packages=["postfix"], map_types=["lmdb"], relay=relay, declarations=[],
-                             sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
-    assert profile._packages() == ["postfix", "cyrus-sasl-plain", "postfix-lmdb-x"]
-    profile.module = _Params(packages=["postfix"], map_types=["cdb"], relay=relay, declarations=[],
-                             sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
+    params = dict(packages=["postfix"], map_types=["lmdb"], relay=relay, declarations=[],
+                  sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
+    assert packages_needed(params) == ["postfix", "cyrus-sasl-plain", "postfix-lmdb-x"]
+    params = dict(packages=["postfix"], map_types=["cdb"], relay=relay, declarations=[],
+                  sasl_client_package="cyrus-sasl-plain", map_type_packages={"lmdb": "postfix-lmdb-x"})
     with pytest.raises(InputError, match="'cdb' is not a table type a package adds \\(lmdb\\)"):
-        profile._packages()
-    profile.module = _Params(packages=[], map_types=["cdb"], relay=relay, declarations=[])
-    assert profile._packages() == ["libsasl2-modules", "postfix-cdb"]
+        packages_needed(params)
+    params = dict(packages=[], map_types=["cdb"], relay=relay, declarations=[])
+    assert packages_needed(params) == ["libsasl2-modules", "postfix-cdb"]
