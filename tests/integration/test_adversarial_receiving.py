@@ -527,7 +527,6 @@ def test_two_declarations_with_different_receiving_sides_or_hardening_are_refuse
 
 # --- the renewal hook: every pair Postfix loads, the record, the SNI index (issue 18) ---------------
 
-@pytest.mark.xfail(strict=True, reason="issue 18.1: the hook ignores smtpd_tls_eccert_file")
 def test_hook_checks_the_legacy_ecdsa_pair_and_refuses_to_reload_on_a_mismatch(localhost, instance):
     """postconf(5): without smtpd_tls_chain_files Postfix loads smtpd_tls_eccert_file/eckey_file too."""
     conf, tls, root = instance["conf"], instance["tls"], instance["root"]
@@ -554,7 +553,6 @@ def test_hook_checks_the_legacy_ecdsa_pair_and_refuses_to_reload_on_a_mismatch(l
     assert (conf / LOADED_RECORD).read_bytes() == record_before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.2: a malformed record ends in a traceback")
 @pytest.mark.parametrize("content", [b'{"files": [1]}', b'{"files": "abc"}', b'{"files": {"rsa.pem": 7}}',
                                      b"[1, 2]", b"{not json", b"\xff\xfe"],
                          ids=["files-list", "files-text", "foreign", "list", "invalid", "non-utf8"])
@@ -573,7 +571,6 @@ def test_hook_reports_a_malformed_record_reloads_and_rewrites_it(localhost, inst
     assert apply(localhost, conf, certificate=paths)["tls_files_not_loaded"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.3: the hook hashes any path the record lists")
 def test_hook_reads_no_file_a_tampered_record_names(localhost, instance, tmp_path):
     """Only the TLS files main.cf and the SNI table name are hashed: a record cannot point it elsewhere."""
     hook, _pairs = deploy_with_hook(localhost, instance)
@@ -593,7 +590,6 @@ def test_hook_reads_no_file_a_tampered_record_names(localhost, instance, tmp_pat
     assert "/dev/zero" not in text and hashlib.sha256(secret.read_bytes()).hexdigest() not in text
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.4: the hook leaves a 0644 SNI index as it is")
 def test_hook_makes_an_sni_table_and_index_left_readable_private_again(localhost, instance):
     """postmap keeps an existing index's mode: a 0644 index would go on exposing the SNI keys."""
     hook, _pairs = deploy_with_hook(localhost, instance)

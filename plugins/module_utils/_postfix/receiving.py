@@ -18,8 +18,11 @@ from .errors import InputError
 
 # postconf(5), smtpd_tls_chain_files: "When this parameter is non-empty, the legacy parameters are
 # ignored, and a warning is logged if any are also non-empty." So they go when chains come.
-LEGACY_KEY_PARAMETERS = ("smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file",
-                         "smtpd_tls_eckey_file", "smtpd_tls_dcert_file", "smtpd_tls_dkey_file")
+# Each (certificate, key) pair Postfix loads without chain files; a key left empty is in the certificate's
+# file (postconf(5): smtpd_tls_key_file defaults to $smtpd_tls_cert_file, and so on).
+LEGACY_KEY_PAIRS = (("smtpd_tls_cert_file", "smtpd_tls_key_file"), ("smtpd_tls_eccert_file", "smtpd_tls_eckey_file"),
+                    ("smtpd_tls_dcert_file", "smtpd_tls_dkey_file"))
+LEGACY_KEY_PARAMETERS = tuple(name for pair in LEGACY_KEY_PAIRS for name in pair)
 CHAIN_FILES = "smtpd_tls_chain_files"
 SNI_MAPS = "tls_server_sni_maps"
 # The record of the TLS files Postfix last loaded, in its configuration directory.
