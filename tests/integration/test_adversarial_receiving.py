@@ -600,3 +600,22 @@ def test_hook_makes_an_sni_table_and_index_left_readable_private_again(localhost
     assert ran.returncode == 0, ran.stderr
     for path in (conf / "tls_server_sni", conf / "tls_server_sni.db"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# --- the self-probe's reason (issue 18.9) ---------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="issue 18.9: a listener whose master.cf turns TLS off is blamed on the key")
+def test_self_probe_names_the_master_cf_override_that_turns_starttls_off(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    certificate = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}
+    assert apply(localhost, conf, certificate=certificate)["changed"] is True
+    listener = "127.0.0.1:%d inet n - n - - smtpd" % PORT
+    master = (conf / "master.cf").read_text().replace(listener + "\n",
+                                                      listener + "\n  -o smtpd_tls_security_level=none\n")
+    (conf / "master.cf").write_text(master)
+    start(conf)
+    result = apply(localhost, conf, certificate=certificate, self_probe="always", receiving={"self_probe_timeout": 2})
+    assert result["failed"] is True and "127.0.0.1:%d does not offer STARTTLS" % PORT in result["msg"], result
+    assert "-o smtpd_tls_security_level=none" in result["msg"] and "master.cf" in result["msg"], result["msg"]
+    assert "key" not in result["msg"], result["msg"]
