@@ -207,8 +207,7 @@ def test_absent_on_a_host_without_a_relay_changes_nothing(config_dir):
     ({"mechanisms": ["PLAIN LOGIN"]}, "relay.mechanisms", "not a SASL mechanism"),
     ({"sasl_tls_security_options": ["noplain"]}, "relay.sasl_tls_security_options", "not a SASL security option"),
     ({"password_table": "sasl_passwd"}, "relay.password_table", "not an absolute path"),
-    pytest.param({"ca_file": "/etc/ssl/certs/no-such-bundle.crt"}, "relay.ca_file", "does not exist",
-                 marks=pytest.mark.xfail(strict=True, reason="issue 18.5: a missing relay CA file is accepted")),
+    ({"ca_file": "/etc/ssl/certs/no-such-bundle.crt"}, "relay.ca_file", "does not exist"),
     ({"sender_relays": [{"sender": "no-at-sign", "host": "r.test"}]}, "relay.sender_relays[0].sender",
      "not a sender address"),
 ])
@@ -297,7 +296,6 @@ def test_nothing_is_applied_while_a_package_the_state_needs_is_missing(config_di
     assert snapshot(config_dir) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.5: a missing relay CA file is accepted")
 @pytest.mark.parametrize("level", ["secure", "verify"])
 def test_a_missing_ca_file_is_refused_only_where_the_relay_trusts_it(config_dir, level):
     """relay-tls reads ca_file as its only trust anchor at the verified levels: a missing file fails every
