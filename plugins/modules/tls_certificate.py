@@ -230,7 +230,7 @@ certificate:
       description: Whole days until expiry (negative when expired).
       type: int
     expired:
-      description: Whether the certificate has expired (the module then warns).
+      description: Whether the certificate has expired (the module refuses an expired certificate).
       type: bool
     fingerprint_sha256:
       description: SHA-256 fingerprint of the certificate, as a C(fingerprint) TLS policy's C(match) takes it.

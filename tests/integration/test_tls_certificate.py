@@ -465,7 +465,6 @@ def pair_valid_for(directory, name, start_days, end_days):
                               serialization.NoEncryption()).decode())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.6: an expired certificate is deployed with only a warning")
 def test_an_expired_certificate_is_refused_naming_the_option_and_nothing_changes(localhost, tmp_path, pems):
     cert_file, key_file, _result = install(localhost, tmp_path, pems)
     before = snapshot(tmp_path / "live")
@@ -474,7 +473,7 @@ def test_an_expired_certificate_is_refused_naming_the_option_and_nothing_changes
         result = runner(localhost, check)(cert_file, key_file, cert_content=cert, key_content=key)
         assert result.get("failed") is True and result["msg"].startswith("cert_content:"), result
         assert "expired" in result["msg"] and "nothing was changed" in result["msg"], result["msg"]
-        assert key_slice(key) not in str(result)
+        assert key.splitlines()[1] not in str(result)
     assert snapshot(tmp_path / "live") == before
     # An expired pair already in place (renewal failed): refused naming cert_file, left as it is.
     there_cert, there_key = tmp_path / "old.pem", tmp_path / "old.key"
@@ -489,7 +488,6 @@ def test_an_expired_certificate_is_refused_naming_the_option_and_nothing_changes
     assert snapshot(tmp_path / "live") == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.6: a certificate expiring tomorrow gets no warning")
 def test_a_certificate_about_to_expire_is_warned_about_by_days_left(localhost, tmp_path):
     cert_file, key_file = paths(tmp_path)
     cert, key = pair_valid_for(tmp_path, "mx.test", -80, 1)

@@ -39,6 +39,11 @@ _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 # A self-signed pair's key, as the role always made it.
 SELF_SIGNED_KEY = "rsa:2048"
 CERT_DIR_MODE, KEY_DIR_MODE, PARENT_DIR_MODE = 0o755, 0o700, 0o755
+# Days left under which a certificate is warned about. certbot and acme.sh renew at 30 days left,
+# so at 14 a renewal has been failing for two weeks - and two weeks remain to fix it. A higher
+# number would warn on every run while an ordinary renewal is still due; a lower one too late.
+EXPIRY_WARNING_DAYS = 14
+RENEWED_AT_DAYS_LEFT = 30
 
 
 def file_mode(parameter, value):
@@ -135,6 +140,16 @@ def key_algorithm(spki_der):
     return "other"
 
 
+def expiry_warning(facts):
+    """What to say of a certificate with fewer than EXPIRY_WARNING_DAYS left, or None."""
+    days_left = facts.get("days_left")
+    if days_left is None or days_left >= EXPIRY_WARNING_DAYS:
+        return None
+    return ("expires on %s (%d days left; warned under %d): renewals (certbot, acme.sh) run at %d days left, "
+            "so its renewal is failing or not set up" % (facts["not_after"], days_left, EXPIRY_WARNING_DAYS,
+                                                         RENEWED_AT_DAYS_LEFT))
+
+
 class _Pem(object):
     """Where a PEM comes from, for messages: the parameter and the file it is for."""
 
@@ -177,9 +192,10 @@ class TlsCertificate(FileEditModule):
         for pair, found in zip(pairs, facts):
             if found:
                 found.update(cert_file=pair.cert.path, key_file=pair.key.path)
-                if found.get("expired"):
-                    self.warnings.append("%scert_file: the certificate for %s expired on %s"
-                                         % (pair.where, pair.cert.path, found["not_after"]))
+                warning = expiry_warning(found)
+                if warning:
+                    self.warnings.append("%s: the certificate for %s %s" % (pair.cert.parameter, pair.cert.path,
+                                                                          warning))
         self.result["certificate"] = facts[0]
         self.result["certificates"] = [found for found in facts if found]
 
@@ -438,6 +454,9 @@ class TlsCertificate(FileEditModule):
                                  % (cert.path, key.path))
             raise ConfigError("%s: %s is not the certificate of the key %s (their public keys differ); "
                               "nothing was changed" % (cert.parameter, cert.path, key.path), path=cert.path)
+        if facts.get("expired"):
+            # Postfix would serve it: every client that verifies (DANE, MTA-STS, secure) refuses it.
+            raise cert.error("expired on %s; renew it first" % facts["not_after"])
         facts["key_algorithm"] = key_algorithm(key_spki)
         return facts
 
