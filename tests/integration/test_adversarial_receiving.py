@@ -604,7 +604,6 @@ def test_hook_makes_an_sni_table_and_index_left_readable_private_again(localhost
 
 # --- the self-probe's reason (issue 18.9) ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 18.9: a listener whose master.cf turns TLS off is blamed on the key")
 def test_self_probe_names_the_master_cf_override_that_turns_starttls_off(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")

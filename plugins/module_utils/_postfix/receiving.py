@@ -98,13 +98,8 @@ def check_tlsa_name(name, where):
     return name.lower().rstrip(".")
 
 
-def listener_ports(master):
-    """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
-
-    postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
-    probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
-    """
-    found = []
+def _listeners(master):
+    """(address, port, wrappermode, entry) of each enabled inet smtpd or postscreen entry of master.cf."""
     for _key, entries in sorted(master.entries.items()):
         entry = entries[-1]
         if entry.type != "inet" or not entry.command or entry.command[0] not in ("smtpd", "postscreen"):
@@ -115,8 +110,35 @@ def listener_ports(master):
             continue
         address = address.strip("[]") or LOOPBACK
         wrapper = dict(entry.options).get("smtpd_tls_wrappermode") == "yes" or port in WRAPPER_PORTS
-        found.append((address, port, wrapper))
+        yield address, port, wrapper, entry
+
+
+def listener_ports(master):
+    """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
+
+    postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
+    probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
+    """
+    found = [(address, port, wrapper) for address, port, wrapper, _entry in _listeners(master)]
     return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+def tls_turned_off_by(master):
+    """{(address, port): "-o name=value"}: the master.cf override that turns TLS off on a listener.
+
+    postconf(5): security level "none" (or an empty level, which falls back to the obsolete
+    smtpd_use_tls, off by default) offers no STARTTLS; postscreen's level defaults to smtpd's.
+    """
+    found = {}
+    for address, port, _wrapper, entry in _listeners(master):
+        options = dict(entry.options)
+        names = ["smtpd_tls_security_level"]
+        if entry.command[0] == "postscreen":
+            names.insert(0, "postscreen_tls_security_level")
+        name = next((name for name in names if name in options), None)
+        if name is not None and options[name].strip() in ("none", ""):
+            found[(address, port)] = "-o %s=%s" % (name, options[name].strip())
+    return found
 
 
 def check_port(port, where):
