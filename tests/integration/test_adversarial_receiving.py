@@ -618,3 +618,24 @@ def test_self_probe_names_the_master_cf_override_that_turns_starttls_off(localho
     assert result["failed"] is True and "127.0.0.1:%d does not offer STARTTLS" % PORT in result["msg"], result
     assert "-o smtpd_tls_security_level=none" in result["msg"] and "master.cf" in result["msg"], result["msg"]
     assert "key" not in result["msg"], result["msg"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18.7: the hook refuses a legacy combined file Postfix reads")
+def test_hook_reads_a_legacy_combined_file_as_postfix_does(localhost, instance):
+    """A legacy pair in one file is read in "mixed" mode (tls_certkey.c): the key anywhere, the first
+    certificate its own. The hook accepts what Postfix loads and refuses a key of another certificate."""
+    conf, tls, root = instance["conf"], instance["tls"], instance["root"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    path = tls / "combined.pem"
+    path.write_text(pem_cert(rsa_cert) + pem_key(rsa_key))
+    path.chmod(0o600)
+    single = {"cert_file": str(path), "key_file": str(path)}
+    result = apply(localhost, conf, certificate=single, receiving={"renewal_hook": str(root / "hook")},
+                   parameters={"smtpd_tls_cert_file": str(path), "smtpd_tls_key_file": str(path)})
+    assert result.get("failed") is not True, result.get("msg")
+    ran = run_hook(root / "hook")
+    assert ran.returncode == 0, ran.stderr
+    stranger_key, _stranger_cert = new_pair("rsa")
+    path.write_text(pem_cert(rsa_cert) + pem_key(stranger_key))
+    ran = run_hook(root / "hook")
+    assert ran.returncode == 1 and "smtpd_tls_cert_file" in ran.stderr and "do not belong together" in ran.stderr

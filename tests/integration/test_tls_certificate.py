@@ -503,3 +503,39 @@ def test_a_certificate_about_to_expire_is_warned_about_by_days_left(localhost, t
     soon_cert, soon_key = pair_valid_for(tmp_path, "mx.test", -1, certificate.EXPIRY_WARNING_DAYS - 1)
     result = tls_certificate(localhost, cert_file, key_file, cert_content=soon_cert, key_content=soon_key)
     assert [warning for warning in result.get("warnings", []) if "expires" in warning], result
+
+
+# --- a key and its certificate in one file (issue 18.7) -----------------------------------------------
+
+def combined(directory, name, first, second):
+    path = directory / name
+    path.write_text(first + second)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18.7: a combined key+cert file is refused in chains")
+def test_a_combined_key_and_certificate_file_is_checked_where_postfix_reads_one(localhost, tmp_path, pems):
+    """postconf(5): the key may be in the same file as the certificate. Postfix's tls_certkey.c reads
+    smtpd_tls_chain_files in order (each key right before its chain: "key not first" otherwise) and a
+    legacy pair whose key file is the certificate file in "mixed" mode (one key anywhere, the first
+    certificate its own). The same pair checks apply; nothing is written."""
+    key_first = combined(tmp_path, "kc.pem", pems["key_a"], pems["cert_a"])
+    cert_first = combined(tmp_path, "ck.pem", pems["cert_a"], pems["key_a"])
+    stranger = combined(tmp_path, "kx.pem", pems["key_b"], pems["cert_a"])
+    before = snapshot(tmp_path)
+    chained = run_module(localhost, MODULE, chains=[{"key_file": str(key_first), "cert_file": str(key_first)}])
+    assert chained.get("failed") is not True and chained["changed"] is False, chained.get("msg")
+    assert chained["certificates"][0]["names"] == ["mx-a.test"]
+    for path in (key_first, cert_first):
+        single = tls_certificate(localhost, path, path)
+        assert single.get("failed") is not True and single["certificate"]["names"] == ["mx-a.test"], single
+    refused = run_module(localhost, MODULE, chains=[{"key_file": str(cert_first), "cert_file": str(cert_first)}])
+    assert refused.get("failed") is True and refused["msg"].startswith("chains[0].key_file:"), refused
+    assert "before" in refused["msg"] and "nothing was changed" in refused["msg"]
+    for args in ({"chains": [{"key_file": str(stranger), "cert_file": str(stranger)}]},
+                 {"cert_file": str(stranger), "key_file": str(stranger)}):
+        mismatch = run_module(localhost, MODULE, **args)
+        assert mismatch.get("failed") is True and "public keys differ" in mismatch["msg"], mismatch
+    assert snapshot(tmp_path) == before
+    assert key_slice(pems["key_a"]) not in str(chained) + str(refused)
