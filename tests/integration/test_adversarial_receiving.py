@@ -620,7 +620,6 @@ def test_self_probe_names_the_master_cf_override_that_turns_starttls_off(localho
     assert "key" not in result["msg"], result["msg"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: the hook refuses a legacy combined file Postfix reads")
 def test_hook_reads_a_legacy_combined_file_as_postfix_does(localhost, instance):
     """A legacy pair in one file is read in "mixed" mode (tls_certkey.c): the key anywhere, the first
     certificate its own. The hook accepts what Postfix loads and refuses a key of another certificate."""

@@ -346,7 +346,6 @@ def test_back_to_one_pair_and_no_sni_leave_nothing_that_would_still_win(localhos
     assert "smtpd_tls_cert_file = %s/rsa.pem" % tls in lines
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: a combined key+cert file is refused by tls_profile")
 def test_a_combined_key_and_certificate_file_is_named_once_and_served(localhost, instance):
     conf, tls = instance["conf"], instance["tls"]
     rsa_key, rsa_cert = new_pair("rsa")

@@ -514,7 +514,6 @@ def combined(directory, name, first, second):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.7: a combined key+cert file is refused in chains")
 def test_a_combined_key_and_certificate_file_is_checked_where_postfix_reads_one(localhost, tmp_path, pems):
     """postconf(5): the key may be in the same file as the certificate. Postfix's tls_certkey.c reads
     smtpd_tls_chain_files in order (each key right before its chain: "key not first" otherwise) and a

@@ -93,6 +93,16 @@ def is_encrypted(text):
     return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or bool(_TRADITIONAL_ENCRYPTED.search(text))
 
 
+def key_comes_first(text):
+    """Whether a combined file's private key comes before its first certificate.
+
+    smtpd_tls_chain_files and SNI chains are read in order: each key right before its chain
+    (postconf(5); Postfix's tls_certkey.c logs "key not first" and disables TLS otherwise).
+    """
+    key, cert = PRIVATE_KEY_BLOCK.search(text), text.find(_CERTIFICATE)
+    return key is not None and (cert < 0 or key.start() < cert)
+
+
 def redact_keys(text):
     """``text`` with every private-key block replaced by one line: for diffs of a certificate file."""
     return PRIVATE_KEY_BLOCK.sub(KEY_HIDDEN, text)
@@ -246,7 +256,8 @@ class TlsCertificate(FileEditModule):
             where = "chains[%d]." % index
             given = chain["cert_content"] is not None
             self._refuse_contradictions(where, chain, given)
-            for name in ("cert_file", "key_file"):
+            together = self._combined(where, chain, given)
+            for name in ("cert_file",) if together else ("cert_file", "key_file"):
                 paths.append((where + name, chain[name]))
             if self._exists(chain["key_file"], where + "key_file"):
                 self._refuse_exposed_key(chain["key_file"], where + "key_file")
@@ -265,6 +276,28 @@ class TlsCertificate(FileEditModule):
                     raise InputError(name, "is %s as well (%s); every key and certificate chain is a file of its "
                                            "own" % (other, path))
         return pairs
+
+    def _combined(self, where, chain, given):
+        """Whether a chain is one file holding its key, then its certificate chain (postconf(5)).
+
+        Such a file is checked where it is, its key before its certificate; the module writes
+        keys and certificates to files of their own, so with contents it stays two files.
+        """
+        if not same_file_name(chain["key_file"], chain["cert_file"]):
+            return False
+        if given:
+            raise InputError(where + "key_file", "is %scert_file as well; the module writes the certificate and "
+                                                 "the key to two files (give no contents to check a combined file "
+                                                 "that is there)" % where)
+        if chain["key_file"] != chain["cert_file"]:
+            raise InputError(where + "key_file", "names the file of %scert_file by another path; give one path "
+                                                 "for a combined key and certificate file" % where)
+        text = self._read_existing(chain["key_file"], where + "key_file")
+        if holds_private_key(text) and not key_comes_first(text):
+            raise ConfigError("%skey_file: %s holds its certificate before its private key; in "
+                              "smtpd_tls_chain_files each key comes right before its certificate chain (postconf(5)); "
+                              "nothing was changed" % (where, chain["key_file"]), path=chain["key_file"])
+        return True
 
     @staticmethod
     def _refuse_contradictions(where, params, given):

@@ -569,7 +569,8 @@ class TlsProfile(PostconfEdit):
         if certificate:
             for index, chain in enumerate(certificate.get("chains") or [dict(certificate)]):
                 where = "certificate.chains[%d]." % index if certificate.get("chains") else "certificate."
-                files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)]
+                files += [(where + name, chain[name]) for name in ("cert_file", "key_file") if chain.get(name)
+                          and not (name == "key_file" and chain[name] == chain.get("cert_file"))]  # one combined file
         refuse_one_file_twice(files + receiving_files)
 
     def _rehearse(self, config_dir, certificate, table, table_plan, wanted, remove, list_valued, services, relay):

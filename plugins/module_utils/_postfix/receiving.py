@@ -38,8 +38,11 @@ _DNS_NAME = re.compile(r"(?=.{1,253}\Z)(\*\.)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[
 
 
 def chain_files_value(pairs):
-    """``smtpd_tls_chain_files``: each key file right before its certificate chain file (postconf(5))."""
-    return ", ".join(path for pair in pairs for path in (pair["key_file"], pair["cert_file"]))
+    """``smtpd_tls_chain_files``: each key file right before its certificate chain file (postconf(5)).
+
+    A key and its chain in one file is named once: twice, Postfix would load its key again.
+    """
+    return ", ".join(path for pair in pairs for path in dict.fromkeys((pair["key_file"], pair["cert_file"])))
 
 
 def sni_name(name, where):

@@ -78,13 +78,26 @@ def public_key(block, is_key):
     return result.stdout if result.returncode == 0 and result.stdout else None
 
 
-def problems_of(paths, where):
-    """Each private key must be followed by the certificate of that key (postconf(5))."""
+def problems_of(paths, where, mixed=False):
+    """Each private key must be followed by the certificate of that key (postconf(5)).
+
+    ``mixed``: a legacy pair in one file, which Postfix reads with its one key anywhere and the
+    first certificate as that key's (tls_certkey.c).
+    """
     try:
         data = b"".join(read(path) for path in paths)
     except OSError as exc:
         return ["%s: cannot read %s: %s" % (where, exc.filename, exc.strerror)]
     blocks = [(match.group(1).decode(), match.group(0)) for match in PEM.finditer(data)]
+    if mixed:
+        keys = [block for label, block in blocks if label.endswith("PRIVATE KEY")]
+        certs = [block for label, block in blocks if label == "CERTIFICATE"]
+        if not keys or not certs:
+            return ["%s: no private key and certificate in %s" % (where, ", ".join(paths))]
+        key, cert = public_key(keys[0], True), public_key(certs[0], False)
+        if key is None or cert is None or key != cert:
+            return ["%s: a private key and the certificate after it do not belong together" % where]
+        return []
     problems, keys = [], 0
     for index, (label, block) in enumerate(blocks):
         if not label.endswith("PRIVATE KEY"):
@@ -116,7 +129,7 @@ def sni_values(path):
 
 
 def loaded_tls_files():
-    """What Postfix loads: ([(where, key and chain files)], [(type, SNI table)], [problems]).
+    """What Postfix loads: ([(where, key and chain files, mixed)], [(type, SNI table)], [problems]).
 
     postconf(5): smtpd_tls_chain_files, when set, wins over every legacy pair (RSA, ECDSA, DSA);
     without it each legacy pair whose certificate is set is loaded. Each SNI name has its files.
@@ -125,13 +138,13 @@ def loaded_tls_files():
     groups, tables, problems = [], [], []
     chains = words(values.get(CHAIN_FILES, ""))
     if chains:
-        groups.append((CHAIN_FILES, chains))
+        groups.append((CHAIN_FILES, chains, False))
     else:
         for cert_name, key_name in LEGACY_PAIRS:
             cert = values.get(cert_name, "")
             key = values.get(key_name, "") or cert
             if cert:
-                groups.append((cert_name, [key, cert] if key != cert else [cert]))
+                groups.append((cert_name, [key, cert], False) if key != cert else (cert_name, [cert], True))
     for table in words(values.get(SNI_MAPS, "")):
         kind, _sep, path = table.partition(":")
         if kind not in INDEX_SUFFIXES or not path.startswith("/"):
@@ -143,7 +156,7 @@ def loaded_tls_files():
             problems.append("%s: cannot read %s: %s" % (SNI_MAPS, path, exc.strerror))
             continue
         for name, value in sorted(entries.items()):
-            groups.append(("%s:%s %s" % (kind, path, name), words(value)))
+            groups.append(("%s:%s %s" % (kind, path, name), words(value), False))
     return groups, tables, problems
 
 
@@ -170,8 +183,8 @@ def fail(problems):
 
 def main():
     groups, tables, problems = loaded_tls_files()
-    for where, paths in groups:
-        problems += problems_of(paths, where)
+    for where, paths, mixed in groups:
+        problems += problems_of(paths, where, mixed)
     if problems:
         return fail(problems)
     old = os.umask(0o077)  # the SNI index holds private keys
@@ -194,7 +207,7 @@ def main():
             return 1
         done += ", Postfix reloaded"
     try:
-        malformed = update_record([path for _where, paths in groups for path in paths])
+        malformed = update_record([path for _where, paths, _mixed in groups for path in paths])
     except OSError as exc:
         # Postfix runs the new files; only the record is stale: the next Ansible run reloads once more.
         sys.stderr.write("%s; the record %s was not updated: %s\n" % (done, RECORD, exc.strerror or exc))

@@ -19,6 +19,11 @@ def test_each_key_comes_right_before_its_chain():
     assert chain_files_value(PAIRS) == "/k/rsa.key, /k/rsa.pem, /k/ec.key, /k/ec.pem"
 
 
+def test_a_combined_key_and_chain_file_is_named_once():
+    combined = [{"key_file": "/k/rsa.pem", "cert_file": "/k/rsa.pem"}] + PAIRS[1:]
+    assert chain_files_value(combined) == "/k/rsa.pem, /k/ec.key, /k/ec.pem"
+
+
 @pytest.mark.parametrize("name, key", [("Mail.Example.NET", "mail.example.net"), (".example.net", ".example.net"),
                                        ("xn--bcher-kva.example.", "xn--bcher-kva.example")])
 def test_sni_names_are_a_labels_folded(name, key):
