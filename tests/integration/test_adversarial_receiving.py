@@ -571,7 +571,6 @@ def test_hook_reports_a_malformed_record_reloads_and_rewrites_it(localhost, inst
     assert apply(localhost, conf, certificate=paths)["tls_files_not_loaded"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18.2: a FIFO at the record blocks the hook")
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
 def test_hook_replaces_an_odd_record_file_without_blocking_or_following_it(localhost, instance, tmp_path, kind):
     hook, _pairs = deploy_with_hook(localhost, instance, sni=False)

@@ -56,7 +56,7 @@ _INTEGER_VALUE = re.compile(r"[0-9]+|\$(?:[A-Za-z0-9_]+|\{[A-Za-z0-9_]+\})")
 
 
 def integer_parameters(defaults):
-    """The integer parameters among ``defaults`` (``postconf -d``): those whose default is a number."""
+    """The integer parameters among ``defaults`` (``postconf -dx``, expanded): those whose default is a number."""
     return set(name for name, value in defaults.items()
                if _INTEGER_VALUE.fullmatch(value) and value[:1] != "$" and name not in _DIGITS_BUT_NOT_INTEGER)
 

@@ -113,12 +113,12 @@ class PostconfEdit(FileEditModule):
                 raise InputError(name, problem)
 
     def _refuse_non_integers(self, wanted):
-        """An integer parameter (its default a number, ``postconf -d``) takes ASCII digits only."""
+        """An integer parameter (its default a number, ``postconf -dx``) takes ASCII digits only."""
         suspects = sorted(name for name in wanted if integer_value_problem(wanted[name]))
         if not suspects:
             return
         config_dir, _path = self.main_cf_path()
-        _rc, out, _err = self.postfix.run("postconf", ["-c", config_dir, "-d"] + suspects, check=False)
+        _rc, out, _err = self.postfix.run("postconf", ["-c", config_dir, "-dx"] + suspects, check=False)
         refused = sorted(integer_parameters(parse_parameters(out)) & set(suspects))
         if refused:
             raise InputError(refused[0], integer_value_problem(wanted[refused[0]]))

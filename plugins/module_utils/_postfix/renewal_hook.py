@@ -165,7 +165,8 @@ def make_private(path):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        return None if exc.errno == errno.ENOENT else "cannot open %s: %s" % (path, exc.strerror)
+        # Missing: postmap creates it under the umask. A link: its target is not ours to change.
+        return None if exc.errno in (errno.ENOENT, errno.ELOOP) else "cannot open %s: %s" % (path, exc.strerror)
     try:
         if stat.S_ISREG(os.fstat(fd).st_mode):
             os.fchmod(fd, 0o600)
@@ -225,6 +226,8 @@ def main():
 
 def record_problem(data):
     """Why the record is not what tls_profile writes ({"files": {path: sha256 hex}}), or None."""
+    if data is None:
+        return "not a regular file"
     try:
         record = json.loads(data.decode("utf-8"))
     except ValueError as exc:  # UnicodeDecodeError is one
@@ -245,9 +248,14 @@ def update_record(paths):
     without a record (tls_profile made none) nothing is written.
     """
     try:
-        old = read(RECORD)
-    except OSError:
-        return None
+        fd = os.open(RECORD, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO there never blocks
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        old = None  # a link or something unreadable there: replaced below, never followed
+    else:
+        with os.fdopen(fd, "rb") as handle:
+            old = handle.read() if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) else None
     files = {}
     for path in dict.fromkeys(paths):
         try:
