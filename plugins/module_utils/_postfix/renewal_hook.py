@@ -96,7 +96,8 @@ def problems_of(paths, where, mixed=False):
             return ["%s: no private key and certificate in %s" % (where, ", ".join(paths))]
         key, cert = public_key(keys[0], True), public_key(certs[0], False)
         if key is None or cert is None or key != cert:
-            return ["%s: a private key and the certificate after it do not belong together" % where]
+            return ["%s: the private key and the first certificate in %s do not belong together"
+                    % (where, ", ".join(paths))]
         return []
     problems, keys = [], 0
     for index, (label, block) in enumerate(blocks):
