@@ -20,6 +20,9 @@ description:
   - With O(self_signed), generates a key and a self-signed certificate when neither file exists yet (labs
     and tests).
   - With only the paths, checks the existing files and changes nothing.
+  - An expired certificate is refused, naming its option; nothing is changed (verifying clients would refuse
+    it). One with fewer than 14 days left is a warning giving its days left (certbot and acme.sh renew at
+    30 days left, so its renewal has been failing for two weeks).
   - An existing key file that users other than its owner and group can read (or write) is refused in every
     case, naming the file and its mode; nothing is changed.
   - A missing directory is created (the key's C(0700), the certificate's C(0755), missing parents C(0755);
@@ -37,7 +40,11 @@ options:
       - Required with O(key_file) unless O(chains) is given.
     type: path
   key_file:
-    description: Path of the private key file (C(smtpd_tls_key_file)), PEM, not encrypted.
+    description:
+      - Path of the private key file (C(smtpd_tls_key_file)), PEM, not encrypted.
+      - It may be O(cert_file) itself, a file holding the key and the certificate (postconf(5)); such a file is
+        checked where it is (Postfix reads its one key anywhere and the first certificate as the key's), never
+        written.
     type: path
   chains:
     description:
@@ -51,7 +58,10 @@ options:
     elements: dict
     suboptions:
       key_file:
-        description: The private key file.
+        description:
+          - The private key file. It may be the O(chains[].cert_file) itself when that file holds the key right
+            before its certificate chain (postconf(5), C(smtpd_tls_chain_files)); such a file is checked where it
+            is, never written, and named once.
         type: path
         required: true
       cert_file:
@@ -230,7 +240,7 @@ certificate:
       description: Whole days until expiry (negative when expired).
       type: int
     expired:
-      description: Whether the certificate has expired (the module then warns).
+      description: Whether the certificate has expired (the module refuses an expired certificate).
       type: bool
     fingerprint_sha256:
       description: SHA-256 fingerprint of the certificate, as a C(fingerprint) TLS policy's C(match) takes it.

@@ -312,8 +312,11 @@ options:
         description:
           - Install a deploy hook at this path (for example
             C(/etc/letsencrypt/renewal-hooks/deploy/mailtls-postfix)) that, after a renewal outside Ansible,
-            checks every key Postfix loads against its certificate, rebuilds the SNI tables, reloads Postfix
-            and records what it loaded. A key that does not match stops it before the reload (exit 1).
+            checks every key Postfix loads against its certificate (C(smtpd_tls_chain_files), else each legacy
+            pair, RSA, ECDSA and DSA; and every SNI name's files), makes the SNI table and its index 0600,
+            rebuilds them, reloads Postfix and records what it loaded. A key that does not match stops it before
+            the reload (exit 1). Its record names only the files main.cf and the SNI tables name; a malformed
+            record is reported and written anew after the reload.
         type: path
       self_probe:
         description:
@@ -390,7 +393,9 @@ options:
         type: bool
         default: false
       ca_file:
-        description: The CAs trusted for the relay (C(smtp_tls_CAfile) of C(relay-tls)).
+        description:
+          - The CAs trusted for the relay (C(smtp_tls_CAfile) of C(relay-tls)). At V(verify) and V(secure) it must
+            exist (it is the relay's only trust anchor), else the task fails and nothing is changed.
         type: path
         default: /etc/ssl/certs/ca-certificates.crt
       username:

@@ -327,3 +327,33 @@ def test_check_mode_predicts_the_refusal_of_a_hard_linked_temporary(tmp_path, co
     for check_mode in (True, False):
         rc, results, output = run_playbook(tmp_path, play, check=check_mode)
         assert rc != 0 and "is a hard link or belongs to another user" in results["linked"]["msg"], output
+
+
+# --- values main.cf cannot hold, as Postfix reads them (issue 18.8) -----------------------------------
+
+@pytest.mark.parametrize("value", ["1\u2028smtp_tls_security_level = none", "1\x85", "1\x0b2", "1\x1c"],
+                         ids=["U+2028", "U+0085", "VT", "U+001C"])
+def test_a_line_break_of_any_kind_is_refused_in_a_profile_parameter(localhost, config_dir, value):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result = run_module(localhost, "mailtls.postfix.tls_profile", config_dir=str(config_dir),
+                        validate="postfix -c %s check", parameters={"smtp_tls_loglevel": value})
+    assert result.get("failed") is True and result["msg"].startswith("smtp_tls_loglevel:"), result
+    assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("module", ["postconf", "tls_profile"])
+@pytest.mark.parametrize("value", ["\u0661", "1x", "\uff11"], ids=["arabic-indic-1", "1x", "fullwidth-1"])
+def test_an_integer_parameter_takes_ascii_digits_only(localhost, config_dir, module, value):
+    """postconf and postfix check accept smtp_tls_loglevel = 1x; every smtp client then exits with
+    "bad numerical configuration": refused before anything is written."""
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result = run_module(localhost, "mailtls.postfix." + module, config_dir=str(config_dir),
+                        validate="postfix -c %s check", parameters={"smtp_tls_loglevel": value})
+    assert result.get("failed") is True and result["msg"].startswith("smtp_tls_loglevel:"), result
+    assert "integer" in result["msg"]
+    assert snapshot(config_dir) == before
+    good = run_module(localhost, "mailtls.postfix." + module, config_dir=str(config_dir),
+                      validate="postfix -c %s check", parameters={"smtp_tls_loglevel": "$smtpd_tls_loglevel"})
+    assert good.get("failed") is not True, good

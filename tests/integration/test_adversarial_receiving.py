@@ -8,6 +8,7 @@ after the first write, listeners the self-probe missed, the hook's parsing) are 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import stat
@@ -522,3 +523,135 @@ def test_two_declarations_with_different_receiving_sides_or_hardening_are_refuse
     result = apply(localhost, conf, hardening="modern", declarations=[{"hardening": "intermediate"}])
     assert result.get("failed") and "different hardening profiles" in result["msg"], result
     assert state(instance) == before
+
+
+# --- the renewal hook: every pair Postfix loads, the record, the SNI index (issue 18) ---------------
+
+def test_hook_checks_the_legacy_ecdsa_pair_and_refuses_to_reload_on_a_mismatch(localhost, instance):
+    """postconf(5): without smtpd_tls_chain_files Postfix loads smtpd_tls_eccert_file/eckey_file too."""
+    conf, tls, root = instance["conf"], instance["tls"], instance["root"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    ec_key, ec_cert = new_pair("ecdsa")
+    (tls / "ec.key").write_text(pem_key(ec_key))
+    (tls / "ec.key").chmod(0o600)
+    (tls / "ec.pem").write_text(pem_cert(ec_cert))
+    single = {"cert_file": str(tls / "rsa.pem"), "key_file": str(tls / "rsa.key"),
+              "cert_content": pem_cert(rsa_cert), "key_content": pem_key(rsa_key)}
+    legacy = {"smtpd_tls_cert_file": single["cert_file"], "smtpd_tls_key_file": single["key_file"],
+              "smtpd_tls_eccert_file": str(tls / "ec.pem"), "smtpd_tls_eckey_file": str(tls / "ec.key")}
+    result = apply(localhost, conf, certificate=single, parameters=legacy,
+                   receiving={"renewal_hook": str(root / "hook")})
+    assert result["changed"] is True, result.get("msg")
+    hook = root / "hook"
+    assert run_hook(hook).returncode == 0
+    _stranger, stranger_cert = new_pair("ecdsa")
+    (tls / "ec.pem").write_text(pem_cert(stranger_cert))  # the ECDSA renewal wrote another key's certificate
+    record_before = (conf / LOADED_RECORD).read_bytes()
+    ran = run_hook(hook)
+    assert ran.returncode == 1 and "smtpd_tls_eccert_file" in ran.stderr, ran.stderr
+    assert "do not belong together" in ran.stderr and "not reloaded" in ran.stderr
+    assert (conf / LOADED_RECORD).read_bytes() == record_before
+
+
+@pytest.mark.parametrize("content", [b'{"files": [1]}', b'{"files": "abc"}', b'{"files": {"rsa.pem": 7}}',
+                                     b"[1, 2]", b"{not json", b"\xff\xfe"],
+                         ids=["files-list", "files-text", "foreign", "list", "invalid", "non-utf8"])
+def test_hook_reports_a_malformed_record_reloads_and_rewrites_it(localhost, instance, content):
+    """The pairs are checked without the record: the renewed files are served, the record says so again."""
+    hook, _pairs = deploy_with_hook(localhost, instance, sni=False)
+    conf, tls = instance["conf"], instance["tls"]
+    start(conf)
+    (conf / LOADED_RECORD).write_bytes(content)
+    ran = run_hook(hook)
+    assert "Traceback" not in ran.stderr, ran.stderr
+    assert ran.returncode == 0 and "malformed" in ran.stderr and "reloaded" in ran.stderr, ran.stderr
+    recorded = json.loads((conf / LOADED_RECORD).read_text())["files"]
+    assert sorted(recorded) == sorted([str(tls / "rsa.key"), str(tls / "rsa.pem")])
+    paths = {"chains": [{"key_file": str(tls / "rsa.key"), "cert_file": str(tls / "rsa.pem")}]}
+    assert apply(localhost, conf, certificate=paths)["tls_files_not_loaded"] == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_hook_replaces_an_odd_record_file_without_blocking_or_following_it(localhost, instance, tmp_path, kind):
+    hook, _pairs = deploy_with_hook(localhost, instance, sni=False)
+    record = instance["conf"] / LOADED_RECORD
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch\n")
+    record.unlink()
+    if kind == "fifo":
+        os.mkfifo(str(record))
+    else:
+        os.symlink(str(victim), str(record))
+    ran = run_hook(hook)  # a FIFO read would never end: the timeout fails the test
+    assert ran.returncode == 0 and "not a regular file" in ran.stderr, ran.stderr
+    assert victim.read_bytes() == b"do not touch\n"
+    assert stat.S_ISREG(record.lstat().st_mode) and json.loads(record.read_text())["files"]
+
+
+def test_hook_reads_no_file_a_tampered_record_names(localhost, instance, tmp_path):
+    """Only the TLS files main.cf and the SNI table name are hashed: a record cannot point it elsewhere."""
+    hook, _pairs = deploy_with_hook(localhost, instance)
+    conf = instance["conf"]
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not a TLS file\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(str(fifo))
+    record = json.loads((conf / LOADED_RECORD).read_text())
+    record["files"].update({str(secret): "0" * 64, str(fifo): "0" * 64, "/dev/zero": "0" * 64})
+    (conf / LOADED_RECORD).write_text(json.dumps(record))
+    ran = run_hook(hook)  # a FIFO or /dev/zero read would never end: the timeout fails the test
+    assert ran.returncode == 0, ran.stderr
+    text = (conf / LOADED_RECORD).read_text()
+    for path in (secret, fifo):
+        assert str(path) not in text
+    assert "/dev/zero" not in text and hashlib.sha256(secret.read_bytes()).hexdigest() not in text
+
+
+def test_hook_makes_an_sni_table_and_index_left_readable_private_again(localhost, instance):
+    """postmap keeps an existing index's mode: a 0644 index would go on exposing the SNI keys."""
+    hook, _pairs = deploy_with_hook(localhost, instance)
+    conf = instance["conf"]
+    for path in (conf / "tls_server_sni", conf / "tls_server_sni.db"):
+        path.chmod(0o644)
+    ran = run_hook(hook)
+    assert ran.returncode == 0, ran.stderr
+    for path in (conf / "tls_server_sni", conf / "tls_server_sni.db"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+# --- the self-probe's reason (issue 18.9) ---------------------------------------------------------------
+
+def test_self_probe_names_the_master_cf_override_that_turns_starttls_off(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    certificate = {"chains": [chain(tls, "rsa", rsa_key, rsa_cert)]}
+    assert apply(localhost, conf, certificate=certificate)["changed"] is True
+    listener = "127.0.0.1:%d inet n - n - - smtpd" % PORT
+    master = (conf / "master.cf").read_text().replace(listener + "\n",
+                                                      listener + "\n  -o smtpd_tls_security_level=none\n")
+    (conf / "master.cf").write_text(master)
+    start(conf)
+    result = apply(localhost, conf, certificate=certificate, self_probe="always", receiving={"self_probe_timeout": 2})
+    assert result["failed"] is True and "127.0.0.1:%d does not offer STARTTLS" % PORT in result["msg"], result
+    assert "-o smtpd_tls_security_level=none" in result["msg"] and "master.cf" in result["msg"], result["msg"]
+    assert "key" not in result["msg"], result["msg"]
+
+
+def test_hook_reads_a_legacy_combined_file_as_postfix_does(localhost, instance):
+    """A legacy pair in one file is read in "mixed" mode (tls_certkey.c): the key anywhere, the first
+    certificate its own. The hook accepts what Postfix loads and refuses a key of another certificate."""
+    conf, tls, root = instance["conf"], instance["tls"], instance["root"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    path = tls / "combined.pem"
+    path.write_text(pem_cert(rsa_cert) + pem_key(rsa_key))
+    path.chmod(0o600)
+    single = {"cert_file": str(path), "key_file": str(path)}
+    result = apply(localhost, conf, certificate=single, receiving={"renewal_hook": str(root / "hook")},
+                   parameters={"smtpd_tls_cert_file": str(path), "smtpd_tls_key_file": str(path)})
+    assert result.get("failed") is not True, result.get("msg")
+    ran = run_hook(root / "hook")
+    assert ran.returncode == 0, ran.stderr
+    stranger_key, _stranger_cert = new_pair("rsa")
+    path.write_text(pem_cert(rsa_cert) + pem_key(stranger_key))
+    ran = run_hook(root / "hook")
+    assert ran.returncode == 1 and "smtpd_tls_cert_file" in ran.stderr and "do not belong together" in ran.stderr

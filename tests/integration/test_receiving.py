@@ -344,3 +344,19 @@ def test_back_to_one_pair_and_no_sni_leave_nothing_that_would_still_win(localhos
     lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout
     assert "smtpd_tls_chain_files" not in lines and "tls_server_sni_maps" not in lines, lines
     assert "smtpd_tls_cert_file = %s/rsa.pem" % tls in lines
+
+
+def test_a_combined_key_and_certificate_file_is_named_once_and_served(localhost, instance):
+    conf, tls = instance["conf"], instance["tls"]
+    rsa_key, rsa_cert = new_pair("rsa")
+    path = tls / "combined.pem"
+    path.write_text(pem_key(rsa_key) + pem_cert(rsa_cert))
+    path.chmod(0o600)
+    certificate = {"chains": [{"key_file": str(path), "cert_file": str(path)}]}
+    first = apply(localhost, conf, certificate=certificate)
+    assert first.get("failed") is not True and first["changed"] is True, first.get("msg")
+    lines = subprocess.run(["postconf", "-c", str(conf), "-n"], capture_output=True, text=True, check=True).stdout
+    assert "smtpd_tls_chain_files = %s\n" % path in lines, lines
+    start(conf)
+    assert fingerprint(served(PORT, "rsa_pss_rsae_sha256:RSA+SHA256")) == fingerprint(pem_cert(rsa_cert))
+    assert apply(localhost, conf, certificate=certificate)["changed"] is False

@@ -208,6 +208,7 @@ def test_absent_on_a_host_without_a_relay_changes_nothing(config_dir):
     ({"mechanisms": ["PLAIN LOGIN"]}, "relay.mechanisms", "not a SASL mechanism"),
     ({"sasl_tls_security_options": ["noplain"]}, "relay.sasl_tls_security_options", "not a SASL security option"),
     ({"password_table": "sasl_passwd"}, "relay.password_table", "not an absolute path"),
+    ({"ca_file": "/etc/ssl/certs/no-such-bundle.crt"}, "relay.ca_file", "does not exist"),
     ({"sender_relays": [{"sender": "no-at-sign", "host": "r.test"}]}, "relay.sender_relays[0].sender",
      "not a sender address"),
 ])
@@ -294,3 +295,20 @@ def test_nothing_is_applied_while_a_package_the_state_needs_is_missing(config_di
     result, output = profile(config_dir, relay_spec(config_dir), check=True, packages=["mailtls-no-such-package"])
     assert result["applied"] is True and result["changed"] is True, output
     assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("level", ["secure", "verify"])
+def test_a_missing_ca_file_is_refused_only_where_the_relay_trusts_it(config_dir, level):
+    """relay-tls reads ca_file as its only trust anchor at the verified levels: a missing file fails every
+    delivery ("cannot load Certification Authority data"); at encrypt it is never read, so never refused."""
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    missing = str(config_dir / "no-such-ca.pem")
+    for check in (True, False):
+        result, output = profile(config_dir, relay_spec(config_dir, level=level, ca_file=missing), check=check)
+        assert result.get("failed") is True, output
+        assert result["msg"].startswith("relay.ca_file:") and missing in result["msg"], result["msg"]
+        assert "nothing was changed" in result["msg"]
+    assert snapshot(config_dir) == before
+    result, output = profile(config_dir, relay_spec(config_dir, level="encrypt", ca_file=missing))
+    assert result.get("failed") is not True, output

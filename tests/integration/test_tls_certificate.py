@@ -17,7 +17,10 @@ import sys
 
 import pytest
 from conftest import COLLECTIONS
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import run_module, run_playbook, snapshot
+from test_tls_probe import make_cert
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import certificate
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
@@ -449,3 +452,89 @@ def test_self_signed_refuses_a_lone_key_and_a_bad_subject(localhost, tmp_path, p
                              "req: subject name is expected to be in the format /type0=value0/type1=value1/type2=... "
                              "where characters may be escaped by \\. This name is not in that format: 'no slash'")
     assert not (tmp_path / "live").exists()
+
+
+# --- expiry (issue 18.6) --------------------------------------------------------------------------------
+
+def pair_valid_for(directory, name, start_days, end_days):
+    """A key and a self-signed certificate valid from ``start_days`` to ``end_days`` from now (PEM texts)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(name, None, None, key, start_days, end_days)
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def test_an_expired_certificate_is_refused_naming_the_option_and_nothing_changes(localhost, tmp_path, pems):
+    cert_file, key_file, _result = install(localhost, tmp_path, pems)
+    before = snapshot(tmp_path / "live")
+    cert, key = pair_valid_for(tmp_path, "mx-a.test", -90, -1)
+    for check in (True, False):
+        result = runner(localhost, check)(cert_file, key_file, cert_content=cert, key_content=key)
+        assert result.get("failed") is True and result["msg"].startswith("cert_content:"), result
+        assert "expired" in result["msg"] and "nothing was changed" in result["msg"], result["msg"]
+        assert key.splitlines()[1] not in str(result)
+    assert snapshot(tmp_path / "live") == before
+    # An expired pair already in place (renewal failed): refused naming cert_file, left as it is.
+    there_cert, there_key = tmp_path / "old.pem", tmp_path / "old.key"
+    there_cert.write_text(cert)
+    there_key.write_text(key)
+    there_key.chmod(0o600)
+    result = tls_certificate(localhost, there_cert, there_key)
+    assert result.get("failed") is True and result["msg"].startswith("cert_file:") and "expired" in result["msg"]
+    chained = run_module(localhost, MODULE, chains=[{"cert_file": str(cert_file), "key_file": str(key_file),
+                                                     "cert_content": cert, "key_content": key}])
+    assert chained.get("failed") is True and chained["msg"].startswith("chains[0].cert_content:"), chained
+    assert snapshot(tmp_path / "live") == before
+
+
+def test_a_certificate_about_to_expire_is_warned_about_by_days_left(localhost, tmp_path):
+    cert_file, key_file = paths(tmp_path)
+    cert, key = pair_valid_for(tmp_path, "mx.test", -80, 1)
+    result = tls_certificate(localhost, cert_file, key_file, cert_content=cert, key_content=key)
+    assert result.get("failed") is not True and result["changed"] is True, result
+    warnings = [warning for warning in result.get("warnings", []) if "expires" in warning]
+    assert len(warnings) == 1 and warnings[0].startswith("cert_content: ") and str(cert_file) in warnings[0]
+    assert "0 days left" in warnings[0] and "renew" in warnings[0], warnings
+    # Beyond the threshold (certificate.EXPIRY_WARNING_DAYS): no warning.
+    later_cert, later_key = pair_valid_for(tmp_path, "mx.test", -1, certificate.EXPIRY_WARNING_DAYS + 2)
+    result = tls_certificate(localhost, cert_file, key_file, cert_content=later_cert, key_content=later_key)
+    assert not [warning for warning in result.get("warnings", []) if "expires" in warning], result
+    soon_cert, soon_key = pair_valid_for(tmp_path, "mx.test", -1, certificate.EXPIRY_WARNING_DAYS - 1)
+    result = tls_certificate(localhost, cert_file, key_file, cert_content=soon_cert, key_content=soon_key)
+    assert [warning for warning in result.get("warnings", []) if "expires" in warning], result
+
+
+# --- a key and its certificate in one file (issue 18.7) -----------------------------------------------
+
+def combined(directory, name, first, second):
+    path = directory / name
+    path.write_text(first + second)
+    path.chmod(0o600)
+    return path
+
+
+def test_a_combined_key_and_certificate_file_is_checked_where_postfix_reads_one(localhost, tmp_path, pems):
+    """postconf(5): the key may be in the same file as the certificate. Postfix's tls_certkey.c reads
+    smtpd_tls_chain_files in order (each key right before its chain: "key not first" otherwise) and a
+    legacy pair whose key file is the certificate file in "mixed" mode (one key anywhere, the first
+    certificate its own). The same pair checks apply; nothing is written."""
+    key_first = combined(tmp_path, "kc.pem", pems["key_a"], pems["cert_a"])
+    cert_first = combined(tmp_path, "ck.pem", pems["cert_a"], pems["key_a"])
+    stranger = combined(tmp_path, "kx.pem", pems["key_b"], pems["cert_a"])
+    before = snapshot(tmp_path)
+    chained = run_module(localhost, MODULE, chains=[{"key_file": str(key_first), "cert_file": str(key_first)}])
+    assert chained.get("failed") is not True and chained["changed"] is False, chained.get("msg")
+    assert chained["certificates"][0]["names"] == ["mx-a.test"]
+    for path in (key_first, cert_first):
+        single = tls_certificate(localhost, path, path)
+        assert single.get("failed") is not True and single["certificate"]["names"] == ["mx-a.test"], single
+    refused = run_module(localhost, MODULE, chains=[{"key_file": str(cert_first), "cert_file": str(cert_first)}])
+    assert refused.get("failed") is True and refused["msg"].startswith("chains[0].key_file:"), refused
+    assert "before" in refused["msg"] and "nothing was changed" in refused["msg"]
+    for args in ({"chains": [{"key_file": str(stranger), "cert_file": str(stranger)}]},
+                 {"cert_file": str(stranger), "key_file": str(stranger)}):
+        mismatch = run_module(localhost, MODULE, **args)
+        assert mismatch.get("failed") is True and "public keys differ" in mismatch["msg"], mismatch
+    assert snapshot(tmp_path) == before
+    assert key_slice(pems["key_a"]) not in str(chained) + str(refused)

@@ -39,6 +39,11 @@ _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 # A self-signed pair's key, as the role always made it.
 SELF_SIGNED_KEY = "rsa:2048"
 CERT_DIR_MODE, KEY_DIR_MODE, PARENT_DIR_MODE = 0o755, 0o700, 0o755
+# Days left under which a certificate is warned about. certbot and acme.sh renew at 30 days left,
+# so at 14 a renewal has been failing for two weeks - and two weeks remain to fix it. A higher
+# number would warn on every run while an ordinary renewal is still due; a lower one too late.
+EXPIRY_WARNING_DAYS = 14
+RENEWED_AT_DAYS_LEFT = 30
 
 
 def file_mode(parameter, value):
@@ -88,6 +93,16 @@ def is_encrypted(text):
     return "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or bool(_TRADITIONAL_ENCRYPTED.search(text))
 
 
+def key_comes_first(text):
+    """Whether a combined file's private key comes before its first certificate.
+
+    smtpd_tls_chain_files and SNI chains are read in order: each key right before its chain
+    (postconf(5); Postfix's tls_certkey.c logs "key not first" and disables TLS otherwise).
+    """
+    key, cert = PRIVATE_KEY_BLOCK.search(text), text.find(_CERTIFICATE)
+    return key is not None and (cert < 0 or key.start() < cert)
+
+
 def redact_keys(text):
     """``text`` with every private-key block replaced by one line: for diffs of a certificate file."""
     return PRIVATE_KEY_BLOCK.sub(KEY_HIDDEN, text)
@@ -135,6 +150,16 @@ def key_algorithm(spki_der):
     return "other"
 
 
+def expiry_warning(facts):
+    """What to say of a certificate with fewer than EXPIRY_WARNING_DAYS left, or None."""
+    days_left = facts.get("days_left")
+    if days_left is None or days_left >= EXPIRY_WARNING_DAYS:
+        return None
+    return ("expires on %s (%d days left; warned under %d): renewals (certbot, acme.sh) run at %d days left, "
+            "so its renewal is failing or not set up" % (facts["not_after"], days_left, EXPIRY_WARNING_DAYS,
+                                                         RENEWED_AT_DAYS_LEFT))
+
+
 class _Pem(object):
     """Where a PEM comes from, for messages: the parameter and the file it is for."""
 
@@ -177,9 +202,10 @@ class TlsCertificate(FileEditModule):
         for pair, found in zip(pairs, facts):
             if found:
                 found.update(cert_file=pair.cert.path, key_file=pair.key.path)
-                if found.get("expired"):
-                    self.warnings.append("%scert_file: the certificate for %s expired on %s"
-                                         % (pair.where, pair.cert.path, found["not_after"]))
+                warning = expiry_warning(found)
+                if warning:
+                    self.warnings.append("%s: the certificate for %s %s" % (pair.cert.parameter, pair.cert.path,
+                                                                          warning))
         self.result["certificate"] = facts[0]
         self.result["certificates"] = [found for found in facts if found]
 
@@ -230,7 +256,8 @@ class TlsCertificate(FileEditModule):
             where = "chains[%d]." % index
             given = chain["cert_content"] is not None
             self._refuse_contradictions(where, chain, given)
-            for name in ("cert_file", "key_file"):
+            together = self._combined(where, chain, given)
+            for name in ("cert_file",) if together else ("cert_file", "key_file"):
                 paths.append((where + name, chain[name]))
             if self._exists(chain["key_file"], where + "key_file"):
                 self._refuse_exposed_key(chain["key_file"], where + "key_file")
@@ -249,6 +276,28 @@ class TlsCertificate(FileEditModule):
                     raise InputError(name, "is %s as well (%s); every key and certificate chain is a file of its "
                                            "own" % (other, path))
         return pairs
+
+    def _combined(self, where, chain, given):
+        """Whether a chain is one file holding its key, then its certificate chain (postconf(5)).
+
+        Such a file is checked where it is, its key before its certificate; the module writes
+        keys and certificates to files of their own, so with contents it stays two files.
+        """
+        if not same_file_name(chain["key_file"], chain["cert_file"]):
+            return False
+        if given:
+            raise InputError(where + "key_file", "is %scert_file as well; the module writes the certificate and "
+                                                 "the key to two files (give no contents to check a combined file "
+                                                 "that is there)" % where)
+        if chain["key_file"] != chain["cert_file"]:
+            raise InputError(where + "key_file", "names the file of %scert_file by another path; give one path "
+                                                 "for a combined key and certificate file" % where)
+        text = self._read_existing(chain["key_file"], where + "key_file")
+        if holds_private_key(text) and not key_comes_first(text):
+            raise ConfigError("%skey_file: %s holds its certificate before its private key; in "
+                              "smtpd_tls_chain_files each key comes right before its certificate chain (postconf(5)); "
+                              "nothing was changed" % (where, chain["key_file"]), path=chain["key_file"])
+        return True
 
     @staticmethod
     def _refuse_contradictions(where, params, given):
@@ -438,6 +487,9 @@ class TlsCertificate(FileEditModule):
                                  % (cert.path, key.path))
             raise ConfigError("%s: %s is not the certificate of the key %s (their public keys differ); "
                               "nothing was changed" % (cert.parameter, cert.path, key.path), path=cert.path)
+        if facts.get("expired"):
+            # Postfix would serve it: every client that verifies (DANE, MTA-STS, secure) refuses it.
+            raise cert.error("expired on %s; renew it first" % facts["not_after"])
         facts["key_algorithm"] = key_algorithm(key_spki)
         return facts
 

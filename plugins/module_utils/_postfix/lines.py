@@ -20,6 +20,9 @@ import re
 # str.isspace() would also accept Unicode spaces.
 SPACE = " \t\n\v\f\r"
 _SPACE_RUN = re.compile("[" + re.escape(SPACE) + "]+")
+# Every character Python's str.splitlines() ends a line at. Postfix ends a line at \n only, but
+# any reader of main.cf or master.cf that splits lines as Python does would see two settings.
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 OTHER = 0         # comment, blank or whitespace-only line: never part of content
 START = 1         # first line of a logical line

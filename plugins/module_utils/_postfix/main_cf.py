@@ -18,6 +18,7 @@ import re
 
 from .errors import InputError
 from .lines import (
+    LINE_BREAKS,
     OTHER,
     START,
     ensure_final_newline,
@@ -34,7 +35,8 @@ from .lines import (
 PARAMETER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # fullmatch: "$" accepts a final newline
 # The end of a name at the start of a logical line, as strcspn(" \t\r\n=").
 _NAME_END = re.compile(r"[ \t\r\n=]")
-_FORBIDDEN_IN_VALUE = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
+_FORBIDDEN_IN_VALUE = dict([(char, "the line break U+%04X" % ord(char)) for char in LINE_BREAKS]
+                           + [("\n", "a newline"), ("\r", "a carriage return"), ("\0", "a NUL byte")])
 
 
 def check_parameter_name(name, where="name"):
@@ -49,8 +51,8 @@ def render_value(name, value):
 
     Booleans become yes/no, numbers their decimal text, and lists are joined
     with ", " as Postfix lists are written. Text is stripped of surrounding
-    whitespace as postconf does. Newlines and NUL bytes are refused: a newline
-    would smuggle a second parameter into main.cf.
+    whitespace as postconf does. Line breaks (every one str.splitlines knows) and NUL
+    bytes are refused: a line break would smuggle a second parameter into main.cf.
     """
     if value is None:
         raise InputError(name, "a value is required with state=present (use an empty string to set it empty)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .errors import ConfigError, InputError
-from .lines import SPACE, ensure_final_newline, joined_text, logical_lines, split_lines
+from .lines import LINE_BREAKS, SPACE, ensure_final_newline, joined_text, logical_lines, split_lines
 
 FIELDS = ("private", "unprivileged", "chroot", "wakeup", "maxproc")
 TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
@@ -32,7 +32,7 @@ _FIELD_VALUE = {
 }
 # What must never reach a master.cf word: it would end the word or the line, or is not text
 # (a surrogate is what a byte that is not UTF-8 becomes).
-_BAD_CHARACTER = re.compile("[%s\x00-\x1f\x7f\ud800-\udfff]" % re.escape(SPACE))
+_BAD_CHARACTER = re.compile("[%s\x00-\x1f\x7f\ud800-\udfff]" % re.escape(SPACE + LINE_BREAKS))
 _CHARACTER_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space",
                     "\0": "a NUL byte"}
 
@@ -109,7 +109,8 @@ def check_word(parameter, word, what=None, may_be_empty=False, may_start_with_da
     if bad:
         char = bad.group()
         problem = _CHARACTER_NAMES.get(char) or (
-            "bytes that are not UTF-8" if "\ud800" <= char <= "\udfff" else "the control character %r" % char)
+            "bytes that are not UTF-8" if "\ud800" <= char <= "\udfff" else
+            "the line break U+%04X" % ord(char) if char in LINE_BREAKS else "the control character %r" % char)
         raise InputError(parameter, "%s must not contain %s" % (label, problem))
     if word.startswith("-") and not may_start_with_dash:
         raise InputError(parameter, "%s must not start with '-'" % label)

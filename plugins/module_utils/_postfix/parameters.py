@@ -48,6 +48,30 @@ OBSOLETE_PARAMETERS = {
 }
 
 
+# Parameters whose default is a number but which take other words too: a level such as 3.6, a
+# service name (services(5)), a protocol version with options.
+_DIGITS_BUT_NOT_INTEGER = frozenset(["compatibility_level", "lmtp_tcp_port", "milter_protocol"])
+# What Postfix's integer parameters read: ASCII digits, or a reference it expands first.
+_INTEGER_VALUE = re.compile(r"[0-9]+|\$(?:[A-Za-z0-9_]+|\{[A-Za-z0-9_]+\})")
+
+
+def integer_parameters(defaults):
+    """The integer parameters among ``defaults`` (``postconf -dx``, expanded): those whose default is a number."""
+    return set(name for name, value in defaults.items()
+               if _INTEGER_VALUE.fullmatch(value) and value[:1] != "$" and name not in _DIGITS_BUT_NOT_INTEGER)
+
+
+def integer_value_problem(value):
+    """Why Postfix cannot read ``value`` as an integer parameter, or None.
+
+    postconf and postfix check accept any text; the daemon exits on first use ("fatal: bad
+    numerical configuration"). Python's str.isdigit() would accept other scripts' digits too.
+    """
+    if _INTEGER_VALUE.fullmatch(value):
+        return None
+    return "%r is not an integer (ASCII digits, or a $parameter reference)" % (value,)
+
+
 def obsolete_warning(name):
     """A warning for an obsolete parameter, or None."""
     replacement = OBSOLETE_PARAMETERS.get(name)

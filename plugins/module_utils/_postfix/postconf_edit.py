@@ -32,6 +32,8 @@ from .parameters import (
     TLS_ROLES,
     Service,
     effective_levels,
+    integer_parameters,
+    integer_value_problem,
     obsolete_warning,
     plan_tls_migration,
 )
@@ -97,6 +99,7 @@ class PostconfEdit(FileEditModule):
 
     def _refuse_what_this_version_cannot_read(self, wanted):
         """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail."""
+        self._refuse_non_integers(wanted)
         ranges = [name for name in sorted(wanted) if name.endswith("_tls_protocols")
                   or name.endswith("_tls_mandatory_protocols")]
         ranges = [name for name in ranges if protocol_range_problem(wanted[name], (0,))]
@@ -108,6 +111,17 @@ class PostconfEdit(FileEditModule):
             problem = protocol_range_problem(wanted[name], version)
             if problem:
                 raise InputError(name, problem)
+
+    def _refuse_non_integers(self, wanted):
+        """An integer parameter (its default a number, ``postconf -dx``) takes ASCII digits only."""
+        suspects = sorted(name for name in wanted if integer_value_problem(wanted[name]))
+        if not suspects:
+            return
+        config_dir, _path = self.main_cf_path()
+        _rc, out, _err = self.postfix.run("postconf", ["-c", config_dir, "-dx"] + suspects, check=False)
+        refused = sorted(integer_parameters(parse_parameters(out)) & set(suspects))
+        if refused:
+            raise InputError(refused[0], integer_value_problem(wanted[refused[0]]))
 
     def main_cf_path(self):
         """Check validate, config_dir, main.cf and Postfix; return (config_dir, main.cf path)."""

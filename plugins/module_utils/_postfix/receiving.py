@@ -18,8 +18,11 @@ from .errors import InputError
 
 # postconf(5), smtpd_tls_chain_files: "When this parameter is non-empty, the legacy parameters are
 # ignored, and a warning is logged if any are also non-empty." So they go when chains come.
-LEGACY_KEY_PARAMETERS = ("smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_eccert_file",
-                         "smtpd_tls_eckey_file", "smtpd_tls_dcert_file", "smtpd_tls_dkey_file")
+# Each (certificate, key) pair Postfix loads without chain files; a key left empty is in the certificate's
+# file (postconf(5): smtpd_tls_key_file defaults to $smtpd_tls_cert_file, and so on).
+LEGACY_KEY_PAIRS = (("smtpd_tls_cert_file", "smtpd_tls_key_file"), ("smtpd_tls_eccert_file", "smtpd_tls_eckey_file"),
+                    ("smtpd_tls_dcert_file", "smtpd_tls_dkey_file"))
+LEGACY_KEY_PARAMETERS = tuple(name for pair in LEGACY_KEY_PAIRS for name in pair)
 CHAIN_FILES = "smtpd_tls_chain_files"
 SNI_MAPS = "tls_server_sni_maps"
 # The record of the TLS files Postfix last loaded, in its configuration directory.
@@ -35,8 +38,11 @@ _DNS_NAME = re.compile(r"(?=.{1,253}\Z)(\*\.)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[
 
 
 def chain_files_value(pairs):
-    """``smtpd_tls_chain_files``: each key file right before its certificate chain file (postconf(5))."""
-    return ", ".join(path for pair in pairs for path in (pair["key_file"], pair["cert_file"]))
+    """``smtpd_tls_chain_files``: each key file right before its certificate chain file (postconf(5)).
+
+    A key and its chain in one file is named once: twice, Postfix would load its key again.
+    """
+    return ", ".join(path for pair in pairs for path in dict.fromkeys((pair["key_file"], pair["cert_file"])))
 
 
 def sni_name(name, where):
@@ -95,13 +101,8 @@ def check_tlsa_name(name, where):
     return name.lower().rstrip(".")
 
 
-def listener_ports(master):
-    """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
-
-    postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
-    probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
-    """
-    found = []
+def _listeners(master):
+    """(address, port, wrappermode, entry) of each enabled inet smtpd or postscreen entry of master.cf."""
     for _key, entries in sorted(master.entries.items()):
         entry = entries[-1]
         if entry.type != "inet" or not entry.command or entry.command[0] not in ("smtpd", "postscreen"):
@@ -112,8 +113,35 @@ def listener_ports(master):
             continue
         address = address.strip("[]") or LOOPBACK
         wrapper = dict(entry.options).get("smtpd_tls_wrappermode") == "yes" or port in WRAPPER_PORTS
-        found.append((address, port, wrapper))
+        yield address, port, wrapper, entry
+
+
+def listener_ports(master):
+    """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
+
+    postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
+    probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
+    """
+    found = [(address, port, wrapper) for address, port, wrapper, _entry in _listeners(master)]
     return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+def tls_turned_off_by(master):
+    """{(address, port): "-o name=value"}: the master.cf override that turns TLS off on a listener.
+
+    postconf(5): security level "none" (or an empty level, which falls back to the obsolete
+    smtpd_use_tls, off by default) offers no STARTTLS; postscreen's level defaults to smtpd's.
+    """
+    found = {}
+    for address, port, _wrapper, entry in _listeners(master):
+        options = dict(entry.options)
+        names = ["smtpd_tls_security_level"]
+        if entry.command[0] == "postscreen":
+            names.insert(0, "postscreen_tls_security_level")
+        name = next((name for name in names if name in options), None)
+        if name is not None and options[name].strip() in ("none", ""):
+            found[(address, port)] = "-o %s=%s" % (name, options[name].strip())
+    return found
 
 
 def check_port(port, where):

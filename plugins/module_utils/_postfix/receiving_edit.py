@@ -22,6 +22,7 @@ from .master_cf import MasterCf
 from .probe import TlsProbe
 from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, changed_since_loaded,
                         chain_files_value, check_port, check_tlsa_name, file_digests, listener_ports, record_text,
+                        tls_turned_off_by,
                         sni_entries, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
 from .table_edit import PrivateTable
@@ -347,6 +348,7 @@ class ReceivingSide(object):
     def self_probe(self, master_text, timeout):
         """Probe each listener until it serves a deployed certificate or ``timeout`` seconds pass."""
         ports, fingerprints = self.self_probe_targets(master_text)
+        overrides = tls_turned_off_by(MasterCf(master_text))
         results, failures = [], []
         for address, port, wrapper in ports:
             deadline = time.time() + timeout
@@ -362,13 +364,18 @@ class ReceivingSide(object):
                             "established": bool(found.get("established")), "served_fingerprint": served,
                             "matches": bool(ok)})
             if not ok:
-                failures.append(self._failure("%s:%d" % (address, port), wrapper, found, served, fingerprints))
+                failures.append(self._failure("%s:%d" % (address, port), wrapper, found, served, fingerprints,
+                                              overrides.get((address, port))))
         return results, failures
 
     @staticmethod
-    def _failure(listener, wrapper, found, served, fingerprints):
+    def _failure(listener, wrapper, found, served, fingerprints, override=None):
         if not found.get("established"):
             what = "TLS (wrapper mode)" if wrapper else "STARTTLS"
+            if override:
+                # The listener's own setting, not the certificate: say so, never blame the key.
+                return ("%s does not offer %s: master.cf sets %s on this listener, which turns TLS off there "
+                        "whatever main.cf says; remove that override" % (listener, what, override))
             if not wrapper and not found.get("starttls"):
                 return ("%s does not offer STARTTLS: Postfix takes mail in clear (look for 'disabling TLS "
                         "support' in its log: an unreadable key or a key that does not match)" % listener)

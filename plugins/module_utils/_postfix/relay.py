@@ -171,6 +171,8 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
         return plan
     _refuse_what_routes_around(spec, current, where)
     level = spec["level"]
+    if level in VERIFIED_LEVELS:
+        check_ca_file(spec["ca_file"], where + "ca_file")
     wrappermode = spec["wrappermode"] if spec["wrappermode"] is not None else spec["port"] == 465
     main_hop = nexthop(spec["host"], spec["port"], spec["mx_lookup"], where)
     main_secret = credentials(spec["username"], spec["password"], where)
@@ -232,6 +234,14 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
     if plan.passwords:
         plan.packages.append(SASL_CLIENT_PACKAGE)
     return plan
+
+
+def check_ca_file(path, where):
+    """The CA file relay-tls trusts alone at verify and secure must be there: without it every delivery
+    to the relay defers ("cannot load Certification Authority data"), and postfix check does not tell."""
+    if not os.path.isfile(path):
+        raise InputError(where, "%s does not exist or is not a file; install the CAs first (Debian's bundle "
+                                "is the package ca-certificates); nothing was changed" % path)
 
 
 def _service_options(plan, spec, level, wrappermode, where):

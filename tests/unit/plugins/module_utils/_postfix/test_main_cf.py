@@ -147,3 +147,35 @@ def test_macro_syntax_postfix_parses(value):
 ])
 def test_macro_syntax_postfix_warns_about(value, problem):
     assert problem in macro_syntax_problem(value)
+
+
+# --- every line break Python knows, and integers (issue 18.8) ---------------------------------------
+
+def splitlines_breaks():
+    """Every character str.splitlines breaks a line at, found by asking it about each code point."""
+    return set(char for char in map(chr, range(0x110000)) if len(("a" + char + "b").splitlines()) > 1)
+
+
+def test_every_line_break_splitlines_knows_is_refused_in_a_value():
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.lines import LINE_BREAKS
+
+    assert set(LINE_BREAKS) == splitlines_breaks()
+    for char in sorted(splitlines_breaks()):
+        for value in ("1" + char + "smtp_tls_security_level = none", ["a", "b" + char]):
+            with pytest.raises(InputError) as refused:
+                render_value("smtp_tls_loglevel", value)
+            assert refused.value.details["parameter"] == "smtp_tls_loglevel"
+            assert ("U+%04X" % ord(char) in str(refused.value)) != (char in "\n\r"), str(refused.value)
+
+
+def test_integer_parameters_take_ascii_digits_or_a_reference_only():
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import (
+        integer_parameters, integer_value_problem)
+
+    defaults = {"smtp_tls_loglevel": "0", "message_size_limit": "10240000", "compatibility_level": "0",
+                "lmtp_tcp_port": "24", "smtpd_banner": "$myhostname ESMTP", "delay_warning_time": "0h"}
+    assert integer_parameters(defaults) == {"smtp_tls_loglevel", "message_size_limit"}
+    for good in ("0", "1", "10240000", "$default_process_limit", "${default_process_limit}"):
+        assert integer_value_problem(good) is None, good
+    for bad in ("\u0661", "\u00b2", "1x", "1 2", "", "-", "1.5", "$", "\uff11"):
+        assert integer_value_problem(bad), bad

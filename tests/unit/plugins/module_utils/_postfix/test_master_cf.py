@@ -11,6 +11,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf
     Entry,
     MasterCf,
     check_service,
+    check_word,
     split_options,
     wanted_entry,
 )
@@ -233,3 +234,10 @@ def test_edit_options_removes_replaces_and_appends():
                  "  -o smtpd_tls_security_level=encrypt\n"}
     assert "relay     unix  -       -       y       -       -       smtp\n" in new_text  # untouched
     assert edit_options(new_text, {"smtp/inet": ([], {"smtpd_tls_security_level": "encrypt"})}) == (new_text, {})
+
+
+@pytest.mark.parametrize("char", ["\x85", "\u2028", "\u2029", "\x1c", "\v"])
+def test_a_line_break_of_any_kind_in_an_option_value_is_refused(char):
+    """Issue 18.8: master.cf -o values are parameter values too; every break str.splitlines knows."""
+    with pytest.raises(InputError, match="U\\+%04X" % ord(char)):
+        check_word("options", "1" + char + "smtpd_tls_security_level=none", what="smtpd_tls_loglevel")

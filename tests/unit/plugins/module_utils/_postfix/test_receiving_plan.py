@@ -10,13 +10,18 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors im
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import MasterCf
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (
     changed_since_loaded, chain_files_value, file_digests, listener_ports, record_text, sni_entries, sni_name,
-    tlsa_record_lines)
+    tls_turned_off_by, tlsa_record_lines)
 
 PAIRS = [{"key_file": "/k/rsa.key", "cert_file": "/k/rsa.pem"}, {"key_file": "/k/ec.key", "cert_file": "/k/ec.pem"}]
 
 
 def test_each_key_comes_right_before_its_chain():
     assert chain_files_value(PAIRS) == "/k/rsa.key, /k/rsa.pem, /k/ec.key, /k/ec.pem"
+
+
+def test_a_combined_key_and_chain_file_is_named_once():
+    combined = [{"key_file": "/k/rsa.pem", "cert_file": "/k/rsa.pem"}] + PAIRS[1:]
+    assert chain_files_value(combined) == "/k/rsa.pem, /k/ec.key, /k/ec.pem"
 
 
 @pytest.mark.parametrize("name, key", [("Mail.Example.NET", "mail.example.net"), (".example.net", ".example.net"),
@@ -51,6 +56,19 @@ def test_tlsa_lines_per_name_port_and_key():
     assert tlsa_record_lines(["mx.example.", "mx2.example"], [25], ["aa", "bb"]) == [
         "_25._tcp.mx.example. IN TLSA 3 1 1 aa", "_25._tcp.mx.example. IN TLSA 3 1 1 bb",
         "_25._tcp.mx2.example. IN TLSA 3 1 1 aa", "_25._tcp.mx2.example. IN TLSA 3 1 1 bb"]
+
+
+def test_the_master_cf_override_that_turns_tls_off_on_a_listener():
+    text = "\n".join([
+        "smtp      inet  n       -       y       -       1       postscreen",
+        "  -o smtpd_tls_security_level=none",
+        "submission inet n       -       y       -       -       smtpd",
+        "  -o smtpd_tls_security_level=encrypt",
+        "127.0.0.1:10025 inet n  -       n       -       -       smtpd -o smtpd_tls_security_level=",
+        "127.0.0.1:10026 inet n  -       n       -       -       postscreen -o postscreen_tls_security_level=may"
+        " -o smtpd_tls_security_level=none", ""])
+    assert tls_turned_off_by(MasterCf(text)) == {("127.0.0.1", 25): "-o smtpd_tls_security_level=none",
+                                                 ("127.0.0.1", 10025): "-o smtpd_tls_security_level="}
 
 
 def test_listeners_from_master_cf():
