@@ -222,13 +222,14 @@ def mode_bits(module, mode, current):
 
 
 def account_id(name, lookup, where):
-    """A user or group given by name or number -> its id."""
+    """A user (``lookup`` pwd.getpwnam) or group (grp.getgrnam) given by name or number -> its id."""
     if str(name).isdigit():
         return int(name)
+    user = lookup is pwd.getpwnam
     try:
-        return getattr(lookup(str(name)), "pw_uid" if where == "owner" else "gr_gid")
+        return getattr(lookup(str(name)), "pw_uid" if user else "gr_gid")
     except KeyError:
-        raise InputError(where, "%r does not exist on this host" % (name,))
+        raise InputError(where, "%s %r does not exist on this host" % ("user" if user else "group", name))
 
 
 def reportable(value):

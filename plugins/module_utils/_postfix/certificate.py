@@ -26,13 +26,13 @@ import socket
 import stat
 import tempfile
 
-from .base import KEY_HIDDEN, PRIVATE_KEY_BLOCK, FileEditModule
+from .base import KEY_HIDDEN, PRIVATE_KEY_BLOCK, FileEditModule, account_id
 from .commands import C_LOCALE, output_lines
 from .errors import CommandError, ConfigError, InputError
 from .files import ENCODING, ERRORS, TMP_SUFFIX, EditLock, FileAttributes, open_regular, same_file_name
 from .probe import parse_x509
+from .table import MASK
 
-MASK = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
 _PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
 _TRADITIONAL_ENCRYPTED = re.compile(r"^Proc-Type:\s*4,\s*ENCRYPTED", re.M)
 _CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -71,12 +71,7 @@ def key_file_mode(value):
 
 def group_id(name):
     """``key_group`` by name or number -> gid."""
-    if str(name).isdigit():
-        return int(name)
-    try:
-        return grp.getgrnam(str(name)).gr_gid
-    except KeyError:
-        raise InputError("key_group", "group %r does not exist on this host" % (name,))
+    return account_id(name, grp.getgrnam, "key_group")
 
 
 def pem_text(text):

@@ -17,7 +17,7 @@ import time
 
 from .base import PostfixModule
 from .errors import CommandError, InputError
-from .tls import destination_port, is_domain, normalize_destination
+from .tls import check_port, destination_port, is_domain, normalize_destination
 
 # posttls-finger writes everything (transcript, verdict, failures, the -C chain) to stdout.
 # Its own messages are single lines starting with this prefix. A server's text shows only
@@ -307,13 +307,6 @@ def preflight_verdict(destination, level, probe):
         reason = "TLS %s, %s%s" % (probe.get("protocol"), probe.get("trust") or "no session",
                                    ", certificate expired" if certificate.get("expired") else "")
     return "%s cannot take level %s (%s)" % (destination, level, reason)
-
-
-def check_port(port, where="port"):
-    """A TCP port number (1-65535)."""
-    if not 0 < port < 65536:
-        raise InputError(where, "%d is not a TCP port (1-65535)" % port)
-    return port
 
 
 def check_timeout(timeout):

@@ -144,12 +144,6 @@ def tls_turned_off_by(master):
     return found
 
 
-def check_port(port, where):
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise InputError(where, "%r is not a TCP port (1-65535)" % (port,))
-    return port
-
-
 def file_digests(contents):
     """{path: sha256 hex} of the bytes of each file Postfix loads for TLS."""
     return dict((path, hashlib.sha256(data).hexdigest()) for path, data in contents.items())

@@ -21,12 +21,13 @@ from .files import FileAttributes, read_bytes, read_text
 from .master_cf import MasterCf
 from .probe import TlsProbe
 from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, changed_since_loaded,
-                        chain_files_value, check_port, check_tlsa_name, file_digests, listener_ports, record_text,
+                        chain_files_value, check_tlsa_name, file_digests, listener_ports, record_text,
                         tls_turned_off_by,
                         sni_entries, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
 from .table_edit import PrivateTable
 from .table_types import check_map_path
+from .tls import check_port
 
 SELF_PROBE_PAUSE = 0.5
 

@@ -38,7 +38,7 @@ from .files import CONFIG_FILES
 from .lines import split_list
 from .table import check_key, check_value
 from .table_types import ALL_INDEX_SUFFIXES, INDEX_SUFFIXES, check_map_path
-from .tls import LEVEL_STRENGTH, destination_port, normalize_destination
+from .tls import LEVEL_STRENGTH, check_port, destination_port, normalize_destination
 
 # The master.cf transport of every relay delivery.
 RELAY_SERVICE = "relay-tls"
@@ -83,8 +83,7 @@ def nexthop(host, port, mx_lookup, where):
         raise InputError(where + "host", "%r holds a control character or bytes that are not UTF-8" % host)
     if host.startswith("[") or ":" in host and not _is_ipv6(host):
         raise InputError(where + "host", "%r: give the host alone; the port is its own option" % host)
-    if not 0 < port < 65536:
-        raise InputError(where + "port", "%d is not a TCP port (1-65535)" % port)
+    check_port(port, where + "port")
     if _is_ipv6(host):
         if mx_lookup:
             raise InputError(where + "mx_lookup", "an address has no MX records")

@@ -284,3 +284,10 @@ def policy_keys(destination, include_subdomains=False):
     if include_subdomains and has_subdomains(destination):
         return [destination, "." + destination]
     return [destination]
+
+
+def check_port(port, where="port"):
+    """A TCP port number (1-65535), as Postfix's services and next hops take it."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise InputError(where, "%r is not a TCP port (1-65535)" % (port,))
+    return port
