@@ -197,8 +197,8 @@ def test_the_same_certificate_served_twice_by_path_is_not_refused(host):
     """The default pair also served for an SNI name, and by a link to it: read twice, written never."""
     tls, root = host["tls"], host["root"]
     args = base_args(host)
-    args["receiving"]["sni"] = [{"names": [SNI_NAME], "chains": [{"key_file": str(root / "tls-linked-dir" /
-                                                                                 "default.key"),
+    linked_key = str(root / "tls-linked-dir" / "default.key")
+    args["receiving"]["sni"] = [{"names": [SNI_NAME], "chains": [{"key_file": linked_key,
                                                                   "cert_file": str(tls / "default.pem")}]}]
     args["relay"] = relay_spec(host["conf"], ca_file=str(tls / "default.pem"))
     result, output = run_profile(args)

@@ -195,7 +195,7 @@ def test_a_senders_domain_credentials_reach_another_relay_unless_refused(sender,
     (conf / "sasl_passwd").write_text("\n".join(lines) + "\n")
     subprocess.run(["postmap", "-c", str(conf), "hash:%s" % (conf / "sasl_passwd")], check=True)
     send(PORT, "director@example.org")
-    assert wait_for(lambda: r1.mail_from(), conf), mail_log(sender)
+    assert wait_for(r1.mail_from, conf), mail_log(sender)
     assert r1.mail_from() == [(True, "director@example.org", ("u2", R2_PASSWORD))], \
         "premise: Postfix offers @example.org's password to director's relay"
 
@@ -237,7 +237,7 @@ def test_a_per_site_entry_would_send_relay_mail_in_clear_and_is_refused(sender, 
     subprocess.run(["postconf", "-c", str(conf), "-e", "smtp_tls_per_site = hash:%s" % (conf / "per_site")],
                    check=True, stderr=subprocess.DEVNULL)
     subprocess.run(["postfix", "-c", str(conf), "reload"], check=True, capture_output=True)
-    assert wait_for(lambda: cleartext.mail_from(), conf), mail_log(sender)
+    assert wait_for(cleartext.mail_from, conf), mail_log(sender)
     assert cleartext.mail_from()[0][:2] == (False, "someone@example.org")
     # And the module's next run refuses it, naming main.cf.
     result, output = configure(conf, relay)

@@ -199,8 +199,8 @@ class TlsCertificate(FileEditModule):
                 found.update(cert_file=pair.cert.path, key_file=pair.key.path)
                 warning = expiry_warning(found)
                 if warning:
-                    self.warnings.append("%s: the certificate for %s %s" % (pair.cert.parameter, pair.cert.path,
-                                                                          warning))
+                    self.warnings.append("%s: the certificate for %s %s"
+                                         % (pair.cert.parameter, pair.cert.path, warning))
         self.result["certificate"] = facts[0]
         self.result["certificates"] = [found for found in facts if found]
 

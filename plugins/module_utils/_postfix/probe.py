@@ -285,8 +285,8 @@ def preflight_verdict(destination, level, probe):
     """Why ``destination`` cannot take ``level``, from a tls_probe result; None when it can."""
     policy = probe.get("policy")
     if policy is not None and not policy["passes"]:
-        reason = (policy["errors"] or [None])[0] or "TLS %s, %s" % (policy["protocol"] or "not established",
-                                                                  policy["trust"] or "no session")
+        session = "TLS %s, %s" % (policy["protocol"] or "not established", policy["trust"] or "no session")
+        reason = (policy["errors"] or [None])[0] or session
         return "%s cannot take level %s with its attributes, as Postfix applies them (%s)" % (
             destination, level, reason)
     dane = level in _DANE_LEVELS

@@ -132,8 +132,8 @@ class TlsProfile(PostconfEdit):
         if call.config.hardening is not None:
             self.result["hardening"] = call.config.hardening
         self._refuse_what_this_version_cannot_read(call.config.wanted)
-        call.certificate = the_one(declarations, "certificate", "two profiles give different certificates; a host "
-                                                               "has one smtpd certificate here")
+        call.certificate = the_one(declarations, "certificate",
+                                   "two profiles give different certificates; a host has one smtpd certificate here")
         receiving = the_one(declarations, "receiving", "two profiles declare different receiving sides (SNI, DANE, "
                                                        "renewal hook, self-probe); a host has one")
         call.receiving = ReceivingSide(self, config_dir, call.certificate, receiving)
@@ -254,8 +254,8 @@ class TlsProfile(PostconfEdit):
         return text
 
     def _write_master_cf(self, call):
-        config_dir, services, planned, main_text, migration = (call.config_dir, call.config.services,
-                                                                call.master_text, call.main_text, call.migration)
+        config_dir, services, migration = call.config_dir, call.config.services, call.migration
+        planned, main_text = call.master_text, call.main_text
         if not services:
             return False
         path = os.path.join(config_dir, "master.cf")

@@ -395,8 +395,8 @@ def check_planned_state(plan, spec, planned, source, where="relay."):
     ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
     if plan.transports and split_list(planned.get("transport_maps") or "")[:1] != [ours]:
         refuse("transport_maps", "would not list the relay's table %s first" % ours)
-    if "%s:%s" % (spec["table_type"], spec["password_table"]) in split_list(planned.get("smtp_sasl_password_maps")
-                                                                              or ""):
+    password_table = "%s:%s" % (spec["table_type"], spec["password_table"])
+    if password_table in split_list(planned.get("smtp_sasl_password_maps") or ""):
         refuse("smtp_sasl_password_maps", "names the relay's password table in main.cf, which would offer the "
                                           "relay's password to every server this host delivers to")
     replaced_by = source("master.cf:%s/unix" % RELAY_SERVICE)

@@ -9,8 +9,8 @@ import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import preflight_verdict
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (FORCED_LEVELS, needs_probe,
-                                                                                          uses_dane)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (
+    FORCED_LEVELS, needs_probe, uses_dane)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host_state import packages_needed
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
 
