@@ -27,21 +27,19 @@ from dataclasses import dataclass, field
 
 from .base import TextPlan, refuse_as_the_run_would
 from .certificate import TlsCertificate
-from .declarations import LEVEL_PARAMETERS, ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
+from .config_files import ConfigFiles, master_text_with, migrated_main, migrated_master
+from .declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
 from .errors import ConfigError
 from .file_roles import refuse_one_file_in_two_roles, writes
 from .files import file_identity, read_text
 from .host_state import HostState, packages_needed
-from .info import obsolete_in
 from .main_cf import plan_edit, render_value
-from .master_cf import plan_master_edit
 from .parameters import RESTART_PARAMETERS
 from .policy_side import PolicySide, uses_dane
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .preflight import Preflight
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
-from .tls import weakens
 
 
 class Part(object):
@@ -55,16 +53,6 @@ class Part(object):
 
     def __getattr__(self, name):
         return getattr(self._module, name)
-
-
-def migrated_main(migration, text):
-    """main.cf's ``text`` as the planned migration (None: none) leaves it."""
-    return text if migration is None else migration.migrated_main(text)[0]
-
-
-def migrated_master(migration, text):
-    """master.cf's ``text`` as the planned migration (None: none) leaves it."""
-    return text if migration is None else migration.migrated_master(text)[0]
 
 
 @dataclass
@@ -94,6 +82,7 @@ class TlsProfile(PostconfEdit):
                            restart_required=False, reload_required=False, reloaded=False, probes={},
                            check_mode_refusals=[])
         self.host = HostState(self.module, self.postfix)
+        self.config_files = ConfigFiles(self)
         if not self._host_ready():
             return
         call = self._plan()
@@ -141,7 +130,7 @@ class TlsProfile(PostconfEdit):
                                self.postfix.parameter(config_dir, "default_database_type"))
         # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
         # check mode as in the run, and it is written with the other files once all is checked.
-        call.migration = self._plan_migration(config_dir)
+        call.migration = self.config_files.plan_migration(config_dir)
         call.policy = PolicySide(self, config_dir)
         call.policy.request(declarations)
         self.warnings.extend(call.policy.warnings)
@@ -165,14 +154,15 @@ class TlsProfile(PostconfEdit):
             # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
             config.wanted["smtp_dns_support_level"] = "dnssec"
         if call.migration is None:
-            call.kept = self._keep_stronger_levels(config_dir, config)
+            call.kept, warnings = self.config_files.keep_stronger_levels(config_dir, config)
         else:  # the levels the migration gives are the host's (smtpd_use_tls = yes is may)
             with self.scratch_config(config_dir, call.migration.main_text, call.migration.master_text) as migrated:
-                call.kept = self._keep_stronger_levels(migrated, config)
+                call.kept, warnings = self.config_files.keep_stronger_levels(migrated, config)
+        self.warnings.extend(warnings)
         # What the writes below would still refuse (a pair that does not match, a pattern postmap
         # skips, a link or FIFO at a temporary), found in check mode first.
         self._rehearse(call)
-        call.main_text, call.master_text = self._plan_and_validate(call)
+        call.main_text, call.master_text = self.config_files.plan_and_validate(call)
 
     def _write(self, call):
         """The files, in the order Postfix needs them: main.cf, which names the others, last."""
@@ -185,8 +175,9 @@ class TlsProfile(PostconfEdit):
         if call.migration is not None:
             call.migration.write()
             self._merge(call.migration, "migration")
-        master_changed = self._write_master_cf(call)
-        main_changed, changes = self._write_main_cf(call)
+        master_changed = self.config_files.write_master_cf(call)
+        main_changed, changes = self.config_files.write_main_cf(call)
+        self.result.update(self.config_files.result)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": call.kept}
         call.receiving.write_after_main_cf()
@@ -213,109 +204,6 @@ class TlsProfile(PostconfEdit):
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             call.receiving.record_loaded()
-
-    # --- main.cf and master.cf -------------------------------------------------------
-
-    def _plan_migration(self, config_dir):
-        """The migration of the obsolete TLS switches, planned and confirmed, nothing written; None without one."""
-        params = self.module.params
-        if not (params["migrate_obsolete"] and obsolete_in(self.postfix, config_dir)):
-            return None
-        migration = TlsMigrate(Part(self.module, dict(config_dir=config_dir, validate=params["validate"],
-                                                      backup=params["backup"])))
-        migration.plan()
-        return migration
-
-    def _plan_and_validate(self, call):
-        """The new main.cf and master.cf texts (planned on the migration's), read back and validated together once."""
-        config_dir, config, migration, services = call.config_dir, call.config, call.migration, call.config.services
-        main_text = plan_edit(migrated_main(migration, read_text(call.main_path)),
-                              config.wanted, config.remove, config.list_valued)
-        master_path = os.path.join(config_dir, "master.cf")
-        if services and not os.path.isfile(master_path):
-            raise ConfigError("config_dir: %s has no master.cf" % config_dir, path=master_path)
-        master_text = None
-        if services:
-            original = read_text(master_path)
-            master_text = self._master_text(migrated_master(migration, original), services)
-            if master_text == original:
-                master_text = None
-        new_main, changes = main_text
-        if changes or master_text is not None:
-            # master.cf as the migration leaves it, when the services leave it alone.
-            read_master = master_text if master_text is not None or migration is None else migration.master_text
-            self._read_back(config_dir, new_main, changes, read_master, services)
-        return (new_main if changes else None), master_text
-
-    @staticmethod
-    def _master_text(text, services):
-        for key, replacement in services:
-            text = plan_master_edit(text, key, replacement)[0]
-        return text
-
-    def _write_master_cf(self, call):
-        config_dir, services, migration = call.config_dir, call.config.services, call.migration
-        planned, main_text = call.master_text, call.main_text
-        if not services:
-            return False
-        path = os.path.join(config_dir, "master.cf")
-        entries = {}
-
-        def compute(text):
-            new_text = migrated_master(migration, text)  # a no-op once the migration is written
-            for key, replacement in services:
-                new_text, before, after = plan_master_edit(new_text, key, replacement)
-                if before != after:
-                    entries[key] = {"before": before, "after": after}
-            return new_text, None
-
-        def validate(new_text, _info):
-            if new_text != planned:  # master.cf changed since it was planned: check the new plan too
-                self._read_back(config_dir, main_text, [], new_text, services)
-
-        changed, _info = self.edit_file(path, compute, validate)
-        self._rename_backup("master_cf_backup_file")
-        self.result["master_cf"] = {"services": entries}
-        return changed
-
-    def _write_main_cf(self, call):
-        config_dir, planned, master_text, migration = call.config_dir, call.main_text, call.master_text, call.migration
-        wanted, remove, list_valued = call.config.wanted, call.config.remove, call.config.list_valued
-
-        def compute(text):
-            # Check mode reads main.cf before the migration: its changes are the run's all the same.
-            return plan_edit(migrated_main(migration, text), wanted, remove, list_valued)
-
-        def validate(new_text, changes):
-            if new_text != planned:  # main.cf changed since it was planned: check the new plan too
-                self._read_back(config_dir, new_text, changes, master_text)
-
-        changed, changes = self.edit_file(call.main_path, compute, validate)
-        self._rename_backup("main_cf_backup_file")
-        return changed, changes
-
-    def _rename_backup(self, name):
-        if "backup_file" in self.result:
-            self.result[name] = self.result.pop("backup_file")
-
-    def _keep_stronger_levels(self, config_dir, config):
-        """A global level a downgrade=false profile sets or removes stays where the host's is stronger."""
-        wanted, remove, protected = config.wanted, config.remove, config.protected
-        kept = {}
-        for name in LEVEL_PARAMETERS:
-            if name not in protected or (name not in wanted and name not in remove):
-                continue
-            current = self.postfix.parameter(config_dir, name).strip()
-            if not current or not weakens(current, wanted.get(name, "")):
-                continue
-            kept[name] = current
-            if name in remove:
-                remove.remove(name)
-                self.warnings.append("%s stays %r: removing it would weaken it (downgrade=false)" % (name, current))
-            else:
-                self.warnings.append("%s stays %r: %r would weaken it (downgrade=false)"
-                                     % (name, current, wanted.pop(name)))
-        return kept
 
     def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
@@ -344,7 +232,7 @@ class TlsProfile(PostconfEdit):
             refuse_as_the_run_would(main_path)
         if services or (migration is not None and migration.master_text is not None):
             master_cf = read_text(master_path)
-            if self._master_text(migrated_master(migration, master_cf), services) != master_cf:
+            if master_text_with(migrated_master(migration, master_cf), services) != master_cf:
                 refuse_as_the_run_would(master_path)
 
     def _preflight(self, config_dir, declarations, owed):
