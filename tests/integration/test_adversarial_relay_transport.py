@@ -632,3 +632,19 @@ def test_a_recorded_path_that_is_no_table_file_is_never_deleted(config_dir):
     assert (config_dir / "a-directory").is_dir() and target.read_text() == "keep me\n"
     assert not os.path.lexists(str(config_dir / "a-link")), "the link itself goes, not what it names"
     assert refused_or_warned(result, "a-directory")
+
+
+@pytest.mark.parametrize("spelling", ["proxy:hash:{conf}/sender_relay", "hash:${{config_directory}}/sender_relay",
+                                      "texthash:{conf}/sender_relay", "hash:{conf}//sender_relay"])
+def test_absent_keeps_a_table_main_cf_still_names_in_any_spelling(config_dir, spelling):
+    """Hostile review: state absent deleted the relay's sender table (source and index) that the admin
+    kept in main.cf under another spelling; Postfix's lookups of it then failed."""
+    result, output = profile(config_dir, relay_spec(config_dir, sender_relays=[{"sender": "@example.org",
+                                                                                  "host": "r2.test"}]))
+    ok(result, output)
+    postconf(config_dir, "-e", "sender_dependent_relayhost_maps = " + spelling.format(conf=config_dir))
+    result, output = profile(config_dir, absent_spec(config_dir))
+    ok(result, output)
+    assert (config_dir / "sender_relay").exists() and (config_dir / "sender_relay.db").exists(), \
+        result["relay"]["removed_files"]
+    assert refused_or_warned(result, "still names")

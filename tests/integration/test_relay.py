@@ -67,7 +67,7 @@ def test_relay_with_credentials_then_rerun_changes_nothing(config_dir):
     assert sorted(relay_options(config_dir)) == sorted([
         "smtp_tls_security_level=secure", "smtp_tls_policy_maps=", "smtp_fallback_relay=",
         "smtp_tls_CAfile=/etc/ssl/certs/ca-certificates.crt", "smtp_tls_CApath=", "smtp_tls_trust_anchor_file=",
-        "tls_append_default_CA=no", "smtp_sasl_auth_enable=yes",
+        "tls_append_default_CA=no", "smtp_tls_secure_cert_match=nexthop,dot-nexthop", "smtp_sasl_auth_enable=yes",
         "smtp_sasl_password_maps=hash:%s/sasl_passwd" % config_dir,
         "smtp_sasl_security_options=noplaintext,noanonymous", "smtp_sasl_tls_security_options=noanonymous"])
     assert not (config_dir / "tls_policy").exists()

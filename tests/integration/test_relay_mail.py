@@ -11,6 +11,7 @@ does write sends each password to its own relay only, inside TLS.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import smtplib
 import socketserver
@@ -255,3 +256,85 @@ def test_the_recording_relay_sees_what_it_records(relays):
         smtp.login("me", "pw")
         smtp.sendmail("a@example.org", ["b@far.example"], b"Subject: x\r\n\r\ny\r\n")
     assert relay.mail_from() == [(True, "a@example.org", ("me", "pw"))]
+
+
+# --- issue 18, hostile review: each was a password offered to another server ---------------------
+
+def test_a_sender_with_an_address_extension_is_never_sent_the_plain_addresss_credentials(sender, relays):
+    """With recipient_delimiter = + (Debian's default), Postfix looks up director+news@ as
+    director+news@, director@, @domain: a sender relay for director+news@ without credentials
+    would be offered director@'s password, meant for another relay. Refused; its own credentials
+    go to its own relay."""
+    conf = sender["conf"]
+    r1, r2 = relays(1), relays(2)
+    relay = dict(host="127.0.0.1", port=PORT + 2, level="encrypt", username="u2", password=R2_PASSWORD,
+                 sender_relays=[{"sender": "director@example.org", "host": "127.0.0.1", "port": PORT + 2,
+                                 "username": "director", "password": R2_PASSWORD},
+                                {"sender": "director+news@example.org", "host": "127.0.0.1", "port": PORT + 1}])
+    result, output = configure(conf, relay, parameters={"recipient_delimiter": "+"})
+    assert result["failed"] and result["msg"].startswith("relay.sender_relays[1].username:"), output[-2000:]
+    relay["sender_relays"][1].update(username="news", password=R1_PASSWORD)
+    result, output = configure(conf, relay, parameters={"recipient_delimiter": "+"})
+    assert not result.get("failed"), output[-2000:]
+    send(PORT, "director+news@example.org")
+    assert wait_for(r1.mail_from, conf), mail_log(sender)
+    assert r1.mail_from() == [(True, "director+news@example.org", ("news", R1_PASSWORD))]
+    assert r2.mail_from() == []
+
+
+@pytest.mark.parametrize("name", ["relay_transport", "virtual_transport", "fallback_transport"])
+def test_no_other_class_of_mail_is_routed_through_relay_tls_with_sender_credentials(sender, relays, name):
+    """relay_transport = relay-tls:[other] (or virtual/fallback) would carry relay_domains mail
+    through relay-tls to another server, which Postfix offers the sender's password (it is looked
+    up by sender, whatever the next hop). Refused, in the same call or already in main.cf."""
+    conf = sender["conf"]
+    other = relays(3)
+    relay = dict(host="127.0.0.1", port=PORT + 1, level="encrypt",
+                 sender_relays=[{"sender": "@example.org", "host": "127.0.0.1", "port": PORT + 1,
+                                 "username": "u1", "password": R1_PASSWORD}])
+    route = {"relay_domains": "far.example", name: "relay-tls:[127.0.0.1]:%d" % (PORT + 3)}
+    result, output = configure(conf, relay, parameters=route)
+    assert result["failed"] and result["msg"].startswith("parameters:") and name in result["msg"], output[-2000:]
+    result, output = configure(conf, relay)
+    assert not result.get("failed"), output[-2000:]
+    for key, value in route.items():
+        subprocess.run(["postconf", "-c", str(conf), "-e", "%s = %s" % (key, value)], check=True)
+    result, output = configure(conf, relay)
+    assert result["failed"] and result["msg"].startswith("main.cf:") and name in result["msg"], output[-2000:]
+    assert other.sessions == []
+
+
+def test_main_cfs_sasl_client_on_the_relays_table_in_another_spelling_is_taken_away(sender, relays):
+    """The how-to's SASL client in main.cf, naming the relay's table as hash:${config_directory}/...,
+    offered the relay's password through Debian's relay transport to a server relay-tls would
+    not trust. It is removed (the warning says so, and main.cf no longer has it)."""
+    conf = sender["conf"]
+    r1 = relays(1)
+    with open(str(conf / "main.cf"), "a") as handle:
+        handle.write("smtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = hash:${config_directory}/sasl_passwd\n"
+                     "smtp_sasl_tls_security_options = noanonymous\nsmtp_tls_security_level = may\n"
+                     "relay_domains = far.example\n")
+    relay = dict(host="127.0.0.1", port=PORT + 1, level="secure", username="u1", password=R1_PASSWORD)
+    result, output = configure(conf, relay)  # ca_file: the system's CAs, which do not sign the relay's
+    assert not result.get("failed"), output[-2000:]
+    assert "it is removed, relay-tls carries it" in json.dumps(result.get("warnings") or [])
+    main_cf = (conf / "main.cf").read_text()
+    assert "smtp_sasl_auth_enable" not in main_cf and "smtp_sasl_password_maps" not in main_cf
+    send(PORT, "someone@example.org", "user@far.example")
+    assert wait_for(lambda: "deferred" in mail_log(sender) or r1.mail_from(), conf), mail_log(sender)
+    assert [auth for _tls, _from, auth in r1.mail_from()] in ([], [None]), r1.mail_from()
+
+
+def test_a_wider_certificate_name_list_in_main_cf_is_not_the_relays(sender, relays, tmp_path):
+    """smtp_tls_secure_cert_match in main.cf (nexthop, dot-nexthop, relay.test) let a server
+    certified for another name take the relay's password: relay-tls keeps postconf(5)'s default."""
+    conf = sender["conf"]
+    impostor = relays(1)  # its certificate names relay.test, not the relay, localhost
+    relay = dict(host="localhost", port=PORT + 1, level="secure", username="u1", password=R1_PASSWORD,
+                 ca_file=str(tmp_path / "relay.pem"))
+    result, output = configure(conf, relay, parameters={"smtp_tls_secure_cert_match": "nexthop, dot-nexthop, relay.test",
+                                                      "smtp_host_lookup": "native"})
+    assert not result.get("failed"), output[-2000:]
+    send(PORT, "someone@example.org")
+    assert wait_for(lambda: "deferred" in mail_log(sender), conf), mail_log(sender)
+    assert impostor.mail_from() == [], impostor.mail_from()

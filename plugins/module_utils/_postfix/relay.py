@@ -55,6 +55,10 @@ SECURITY_OPTIONS = ("noplaintext", "noactive", "nodictionary", "noanonymous", "m
 RELAY_PARAMETERS = ("relayhost", "sender_dependent_relayhost_maps")
 _MECHANISM = re.compile(r"[A-Za-z0-9_-]{1,20}")
 _SENDER = re.compile(r"[^@#\s][^@\s]*@[^@\s]+|@[^@\s]+")
+# main.cf parameters that name the transport (and next hop) of a class of mail.
+ROUTING_PARAMETERS = ("default_transport", "relay_transport", "virtual_transport", "local_transport",
+                      "fallback_transport")
+_CONFIG_DIRECTORY = re.compile(r"\$(config_directory\b|\{config_directory\}|\(config_directory\))")
 _CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # a surrogate is a byte that is not UTF-8
 
 
@@ -149,7 +153,7 @@ def transport_next_hop(value):
     return hop if sep else ""
 
 
-def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
+def plan_relay(spec, current, where="relay.", local_domains=(), owned=None, config_dir=None):
     """The RelayPlan of a ``relay`` declaration.
 
     ``current`` is what main.cf will say without the relay (the file, with this call's other
@@ -161,7 +165,7 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
     plan = RelayPlan()
     for option in ("password_table", "sender_table", "transport_table", "ca_file"):
         check_map_path(spec[option], where + option)
-    _leave_a_sasl_client_naming_ours(plan, spec, current)
+    _leave_a_sasl_client_naming_ours(plan, spec, current, config_dir)
     if spec["state"] == "absent":
         # An empty setting is the default (Debian's main.cf has "relayhost ="): it stays.
         plan.absent_parameters += [name for name in RELAY_PARAMETERS if _owned(name, current, owned)]
@@ -209,7 +213,7 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None):
                              "which is not authenticated without DNSSEC; secure (the default) checks the relay's")
     if any(key in plan.sender_relays for key in plan.passwords):
         _refuse_sender_credentials_elsewhere(spec, current, where)
-    _refuse_credentials_of_another_relay(plan, where)
+    _refuse_credentials_of_another_relay(plan, current.get("recipient_delimiter") or "", where)
     _check_entries(plan, where)
     plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
 
@@ -255,6 +259,9 @@ def _service_options(plan, spec, level, wrappermode, where):
     if level in VERIFIED_LEVELS:
         options += [("smtp_tls_CAfile", spec["ca_file"]), ("smtp_tls_CApath", ""),
                     ("smtp_tls_trust_anchor_file", ""), ("tls_append_default_CA", "no")]
+        # The names the certificate must hold: postconf(5)'s defaults, never main.cf's wider list.
+        options.append(("smtp_tls_secure_cert_match", "nexthop,dot-nexthop") if level == "secure"
+                       else ("smtp_tls_verify_cert_match", "hostname"))
     if wrappermode:
         options.append(("smtp_tls_wrappermode", "yes"))
     if plan.passwords:
@@ -317,26 +324,33 @@ def _owned(name, current, owned):
     return bool(value) and value == (owned.get(name) or "").strip()
 
 
-def sender_lookup_keys(sender):
+def sender_lookup_keys(sender, delimiters=""):
     """The keys Postfix tries for a sender in sender_dependent_relayhost_maps and, with
-    smtp_sender_dependent_authentication, smtp_sasl_password_maps: user@domain, then @domain
-    (postconf(5), sender_dependent_relayhost_maps)."""
+    smtp_sender_dependent_authentication, smtp_sasl_password_maps: user+extension@domain,
+    user@domain, then @domain (postconf(5), sender_dependent_relayhost_maps), the extension cut
+    at the first of ``delimiters`` (recipient_delimiter)."""
     if sender.startswith("@"):
         return [sender]
-    return [sender, "@" + sender.partition("@")[2]]
+    local, _at, domain = sender.partition("@")
+    keys = [sender]
+    cut = min((local.index(char) for char in delimiters if char in local), default=None)
+    if cut:
+        keys.append("%s@%s" % (local[:cut], domain))
+    return keys + ["@" + domain]
 
 
-def _refuse_credentials_of_another_relay(plan, where):
+def _refuse_credentials_of_another_relay(plan, delimiters, where):
     """A sender relay without credentials whose @domain has some would be sent them.
 
-    Postfix looks the sender up in the password table as in the relay table, user@domain then
-    @domain: ``director@example.org`` routed to R1 finds ``@example.org``'s password for R2 and
-    offers it to R1. No table value means "no credentials", so such a sender is refused.
+    Postfix looks the sender up in the password table as in the relay table, user+ext@domain,
+    user@domain, then @domain: ``director@example.org`` routed to R1 finds ``@example.org``'s
+    password for R2 and offers it to R1 (``director+news@`` finds ``director@``'s). No table
+    value means "no credentials", so such a sender is refused.
     """
     for index, (sender, hop) in enumerate(plan.sender_relays.items()):
         if sender in plan.passwords:
             continue
-        for key in sender_lookup_keys(sender)[1:]:
+        for key in sender_lookup_keys(sender, delimiters)[1:]:
             if key in plan.passwords and plan.sender_relays.get(key) != hop:
                 raise InputError("%ssender_relays[%d].username" % (where, index),
                                  "%s has no credentials of its own, so Postfix would look up %s's and offer them "
@@ -356,11 +370,33 @@ def _refuse_sender_credentials_elsewhere(spec, current, where):
                          % ", ".join(others))
 
 
-def _leave_a_sasl_client_naming_ours(plan, spec, current):
+def table_paths(value, config_dir):
+    """The files a map list (``proxy:hash:${config_directory}/x, texthash:/y``) reads, as absolute
+    normalised paths: whatever type or proxy, with $config_directory expanded."""
+    paths = []
+    for item in split_list(value or ""):
+        reference = item
+        while re.match(r"(proxy|unionmap|pipemap):", reference):
+            reference = reference.split(":", 1)[1]
+        _type, sep, path = reference.partition(":")
+        if not sep:
+            continue
+        if config_dir:
+            path = _CONFIG_DIRECTORY.sub(lambda _match: config_dir, path)
+        if path.startswith("/"):
+            paths.append(os.path.normpath(path))
+    return paths
+
+
+def names_table(value, path, config_dir):
+    """Whether a map list reads the table at ``path`` (its source), in whatever spelling."""
+    return os.path.normpath(path) in table_paths(value, config_dir)
+
+
+def _leave_a_sasl_client_naming_ours(plan, spec, current, config_dir):
     """A SASL client set in main.cf (the how-to's way) that names the relay's password table goes: it
     would offer the relay's password to every server, at main.cf's level."""
-    ours = "%s:%s" % (spec["table_type"], spec["password_table"])
-    if ours not in split_list(current.get("smtp_sasl_password_maps") or ""):
+    if not names_table(current.get("smtp_sasl_password_maps"), spec["password_table"], config_dir):
         return
     names = [name for name in sorted(current) if name.startswith("smtp_sasl_") or
              name == "smtp_sender_dependent_authentication"]
@@ -369,7 +405,7 @@ def _leave_a_sasl_client_naming_ours(plan, spec, current):
                          "every server; it is removed, relay-tls carries it" % ", ".join(names))
 
 
-def check_planned_state(plan, spec, planned, source, where="relay."):
+def check_planned_state(plan, spec, planned, source, where="relay.", config_dir=None):
     """The relay's promises, checked on what main.cf and master.cf will say after this call.
 
     ``planned`` is main.cf's values after the call, ``source(name)`` the option of this call that
@@ -395,10 +431,16 @@ def check_planned_state(plan, spec, planned, source, where="relay."):
     ours = "%s:%s" % (spec["table_type"], spec["transport_table"])
     if plan.transports and split_list(planned.get("transport_maps") or "")[:1] != [ours]:
         refuse("transport_maps", "would not list the relay's table %s first" % ours)
-    password_table = "%s:%s" % (spec["table_type"], spec["password_table"])
-    if password_table in split_list(planned.get("smtp_sasl_password_maps") or ""):
+    if names_table(planned.get("smtp_sasl_password_maps"), spec["password_table"], config_dir):
         refuse("smtp_sasl_password_maps", "names the relay's password table in main.cf, which would offer the "
                                           "relay's password to every server this host delivers to")
+    if plan.sender_relays and any(key in plan.sender_relays for key in plan.passwords):
+        for name in ROUTING_PARAMETERS:
+            transport = (planned.get(name) or "").strip().partition(":")[0]
+            if transport == RELAY_SERVICE and not (name == "default_transport" and plan.parameters.get(name)):
+                refuse(name, "routes mail through relay-tls to a next hop that is not a relay of the senders, "
+                             "where Postfix would offer it a sender's credentials (looked up by sender, whatever "
+                             "the next hop)")
     replaced_by = source("master.cf:%s/unix" % RELAY_SERVICE)
     if replaced_by:
         raise InputError(replaced_by, "replaces or removes the relay's master.cf service %s, which carries its "
@@ -495,11 +537,9 @@ def ownership_before_the_record(spec, current, service_options):
     return parameters, files
 
 
-def tables_naming(path):
-    """The type:name references by which main.cf or master.cf would still use ``path`` (a source or an index)."""
+def table_source(path):
+    """The table source a file belongs to: itself, or the source beside which postmap built it."""
     for suffix in sorted(ALL_INDEX_SUFFIXES, key=len, reverse=True):
         if path.endswith(suffix):
-            source = path[:-len(suffix)]
-            return tuple("%s:%s" % (table_type, source) for table_type, suffixes in sorted(INDEX_SUFFIXES.items())
-                         if suffix in suffixes)
-    return tuple("%s:%s" % (table_type, path) for table_type in sorted(INDEX_SUFFIXES))
+            return path[:-len(suffix)]
+    return path

@@ -20,7 +20,7 @@ from .lines import split_list
 from .main_cf import MainCf, render_value
 from .master_cf import FIELDS as MASTER_FIELDS, MasterCf, plan_master_edit, wanted_entry
 from .relay import (RELAY_RECORD, RELAY_SERVICE, check_planned_state, ownership_before_the_record, parse_record,
-                    plan_relay, previous_hops, record_text, tables_naming, transport_next_hop)
+                    plan_relay, previous_hops, record_text, table_paths, table_source, transport_next_hop)
 from .table_edit import LookupTableEdit, PrivateTable
 from .table_types import INDEX_SUFFIXES, check_type, table_document
 
@@ -82,7 +82,8 @@ class RelaySide(object):
         service = MasterCf(master).entry("%s/unix" % RELAY_SERVICE)  # the relay-tls there is now
         owned_parameters, owned_files = self._owned(spec, disk, service)
         local_domains = split_list(postfix.run("postconf", ["-c", config_dir, "-xh", "mydestination"])[1])
-        plan = plan_relay(spec, main_cf_after(disk, declarations), where, local_domains, owned_parameters)
+        plan = plan_relay(spec, main_cf_after(disk, declarations), where, local_domains, owned_parameters,
+                          os.path.abspath(config_dir))
         self.spec, self.plan, self.where = spec, plan, where
         tables = [("password_table", PrivateTable, spec["password_table"], plan.passwords),
                   ("sender_table", LookupTableEdit, spec["sender_table"], plan.sender_relays),
@@ -92,8 +93,7 @@ class RelaySide(object):
                 self.tables.append((name, part_class, dict(
                     config_dir=config_dir, path=path, type=spec["table_type"], key=None, value=None, entries=entries,
                     state="present", exclusive=True, secret=part_class is PrivateTable, backup=False)))
-        self.remove_files = [(tables_naming(path), path) for path in owned_files
-                             if path not in self.written_files() and os.path.lexists(path)]
+        self.remove_files = [path for path in owned_files if path not in self.written_files() and os.path.lexists(path)]
         self._warn_of_a_foreign_relay_service(spec, disk, service)
         self.profile.warnings.extend(plan.warnings)
         declarations.insert(index + 1, dict(
@@ -127,7 +127,7 @@ class RelaySide(object):
         uses = []
         for name, _class, part in self.tables:
             uses += table_writes(self.where + name, part["path"], part["type"])
-        uses += [writes(self.where[:-1] + " (a table it deletes)", path) for _names, path in self.remove_files]
+        uses += [writes(self.where[:-1] + " (a table it deletes)", path) for path in self.remove_files]
         uses.append(writes("the relay's record of what it owns", self.record_path))
         if self.spec["state"] == "present":
             uses.append(reads(self.where + "ca_file", self.spec["ca_file"]))
@@ -189,7 +189,7 @@ class RelaySide(object):
                         return item["where"] + option
             return "main.cf" if name in disk else self.where[:-1]
 
-        check_planned_state(self.plan, self.spec, planned, source, self.where)
+        check_planned_state(self.plan, self.spec, planned, source, self.where, os.path.abspath(self.config_dir))
 
     # --- writes -------------------------------------------------------------------------
 
@@ -206,20 +206,20 @@ class RelaySide(object):
         return self._write_record(removed) or bool(removed)
 
     def _remove_files(self, files, main_text, master_text):
-        """Delete ``files`` (in check mode: say so); one main.cf or master.cf still names stays.
-
-        ``files`` are (the type:path names that would use it, file) pairs. The texts are
-        main.cf and master.cf as planned (None: unchanged, as on disk).
+        """Delete ``files`` (in check mode: say so); a table main.cf or master.cf still names, in whatever
+        spelling (another type, proxy:, $config_directory), stays. The texts are main.cf and master.cf
+        as planned (None: unchanged, as on disk).
         """
         named = ""
         for name, planned in (("main.cf", main_text), ("master.cf", master_text)):
             path = os.path.join(self.config_dir, name)
             named += planned if planned is not None else read_text(path) if os.path.isfile(path) else ""
+        words = [word.strip("{}") for word in re.split(r"[\s,=]+", named)]  # {} quote -o values with spaces
+        still_read = set(table_paths(" ".join(words), os.path.abspath(self.config_dir)))
         removed = []
-        for names, path in files:
-            still = [name for name in names if re.search(r"(?<![^\s,=])%s(?![^\s,])" % re.escape(name), named)]
-            if still:
-                self.profile.warnings.append("%s stays: main.cf or master.cf still names %s" % (path, still[0]))
+        for path in files:
+            if os.path.normpath(table_source(path)) in still_read:
+                self.profile.warnings.append("%s stays: main.cf or master.cf still names its table" % path)
                 continue
             if not (os.path.islink(path) or os.path.isfile(path)):
                 self.profile.warnings.append("%s stays: the relay created a table file there, this is not one"
@@ -232,7 +232,7 @@ class RelaySide(object):
 
     def _write_record(self, removed):
         """The record of what the relay owns now; gone with the relay. Returns whether it changed."""
-        kept = [path for _names, path in self.remove_files if path not in removed]  # named still: still ours
+        kept = [path for path in self.remove_files if path not in removed]  # named still: still ours
         if self.spec["state"] == "absent" and not kept:
             if not os.path.lexists(self.record_path):
                 return False

@@ -42,7 +42,7 @@ def test_a_relay_with_credentials_routes_all_mail_through_its_own_transport():
     assert options(plan) == {
         "smtp_tls_security_level": "secure", "smtp_tls_policy_maps": "", "smtp_fallback_relay": "",
         "smtp_tls_CAfile": "/etc/ssl/certs/ca-certificates.crt", "smtp_tls_CApath": "",
-        "smtp_tls_trust_anchor_file": "", "tls_append_default_CA": "no",
+        "smtp_tls_trust_anchor_file": "", "tls_append_default_CA": "no", "smtp_tls_secure_cert_match": "nexthop,dot-nexthop",
         "smtp_sasl_auth_enable": "yes", "smtp_sasl_password_maps": "hash:/etc/postfix/sasl_passwd",
         "smtp_sasl_security_options": "noplaintext,noanonymous", "smtp_sasl_tls_security_options": "noanonymous"}
     assert plan.hops == ["[smtp.example.net]:587"]
@@ -188,7 +188,8 @@ def test_credentials_and_next_hops():
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import ConfigError  # noqa: E402
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import (  # noqa: E402
-    check_planned_state, ownership_before_the_record, parse_record, record_text, sender_lookup_keys, tables_naming)
+    check_planned_state, names_table, ownership_before_the_record, parse_record, record_text, sender_lookup_keys,
+    table_paths, table_source)
 
 
 def sender_relay(sender, host, secret=None):
@@ -251,6 +252,35 @@ def test_before_the_record_only_what_relay_tls_proves_is_the_relays():
     assert files == ["/etc/postfix/sasl_passwd", "/etc/postfix/sasl_passwd.db"]
 
 
-def test_a_file_is_named_by_every_type_that_would_read_it():
-    assert tables_naming("/t.db") == ("btree:/t", "hash:/t")
-    assert "lmdb:/t" in tables_naming("/t") and tables_naming("/t.lmdb") == ("lmdb:/t",)
+def test_a_file_belongs_to_its_source():
+    assert table_source("/t.db") == table_source("/t.lmdb") == table_source("/t") == "/t"
+
+
+@pytest.mark.parametrize("value", [
+    "hash:/etc/postfix/sasl_passwd", "proxy:hash:/etc/postfix/sasl_passwd", "texthash:/etc/postfix/sasl_passwd",
+    "hash:${config_directory}/sasl_passwd", "lmdb:$config_directory/sasl_passwd",
+    "hash:$(config_directory)/sasl_passwd", "hash:/etc/postfix//sasl_passwd", "hash:/x, hash:/etc/postfix/./sasl_passwd"])
+def test_a_table_is_named_in_every_spelling_postfix_reads(value):
+    assert names_table(value, "/etc/postfix/sasl_passwd", "/etc/postfix")
+    assert not names_table(value.replace("sasl_passwd", "other"), "/etc/postfix/sasl_passwd", "/etc/postfix")
+    assert table_paths("inline:{a=b}, socketmap:inet:127.0.0.1:8461:postfix", "/etc/postfix") == []
+
+
+def test_an_address_extension_is_looked_up_without_it():
+    assert sender_lookup_keys("director+news@example.org", "+") == [
+        "director+news@example.org", "director@example.org", "@example.org"]
+    assert sender_lookup_keys("director+news@example.org", "") == ["director+news@example.org", "@example.org"]
+    relays = [sender_relay("director@example.org", "r2", "p2"), sender_relay("director+news@example.org", "r1")]
+    with pytest.raises(InputError, match=r"^relay\.sender_relays\[1\]\.username: director\+news@example\.org"):
+        plan_relay(spec(sender_relays=relays), {"recipient_delimiter": "+"})
+    plan_relay(spec(sender_relays=relays), {})  # no delimiter: Postfix looks up no director@
+
+
+@pytest.mark.parametrize("name", ["relay_transport", "virtual_transport", "local_transport", "fallback_transport"])
+def test_no_other_class_of_mail_reaches_relay_tls_with_sender_credentials(name):
+    plan = plan_relay(spec(sender_relays=[sender_relay("@example.org", "r2", "p2")]), {})
+    planned = dict(plan.parameters, **{name: "relay-tls:[evil.example]:25"})
+    with pytest.raises(InputError, match="^parameters: %s routes mail through relay-tls" % name):
+        check_planned_state(plan, spec(), planned, lambda _name: "parameters")
+    check_planned_state(plan_relay(spec(), {}), spec(), dict(plan_relay(spec(), {}).parameters, **{name: "relay-tls"}),
+                        lambda _name: None)  # without sender credentials no password is looked up by sender
