@@ -639,8 +639,8 @@ def test_a_recorded_path_that_is_no_table_file_is_never_deleted(config_dir):
 def test_absent_keeps_a_table_main_cf_still_names_in_any_spelling(config_dir, spelling):
     """Hostile review: state absent deleted the relay's sender table (source and index) that the admin
     kept in main.cf under another spelling; Postfix's lookups of it then failed."""
-    result, output = profile(config_dir, relay_spec(config_dir, sender_relays=[{"sender": "@example.org",
-                                                                                  "host": "r2.test"}]))
+    senders = [{"sender": "@example.org", "host": "r2.test"}]
+    result, output = profile(config_dir, relay_spec(config_dir, sender_relays=senders))
     ok(result, output)
     postconf(config_dir, "-e", "sender_dependent_relayhost_maps = " + spelling.format(conf=config_dir))
     result, output = profile(config_dir, absent_spec(config_dir))

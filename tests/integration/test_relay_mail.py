@@ -332,8 +332,8 @@ def test_a_wider_certificate_name_list_in_main_cf_is_not_the_relays(sender, rela
     impostor = relays(1)  # its certificate names relay.test, not the relay, localhost
     relay = dict(host="localhost", port=PORT + 1, level="secure", username="u1", password=R1_PASSWORD,
                  ca_file=str(tmp_path / "relay.pem"))
-    result, output = configure(conf, relay, parameters={"smtp_tls_secure_cert_match": "nexthop, dot-nexthop, relay.test",
-                                                      "smtp_host_lookup": "native"})
+    wider = {"smtp_tls_secure_cert_match": "nexthop, dot-nexthop, relay.test", "smtp_host_lookup": "native"}
+    result, output = configure(conf, relay, parameters=wider)
     assert not result.get("failed"), output[-2000:]
     send(PORT, "someone@example.org")
     assert wait_for(lambda: "deferred" in mail_log(sender), conf), mail_log(sender)
