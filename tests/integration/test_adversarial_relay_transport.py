@@ -648,3 +648,16 @@ def test_absent_keeps_a_table_main_cf_still_names_in_any_spelling(config_dir, sp
     assert (config_dir / "sender_relay").exists() and (config_dir / "sender_relay.db").exists(), \
         result["relay"]["removed_files"]
     assert refused_or_warned(result, "still names")
+
+
+@pytest.mark.parametrize("name", ["sasl_passwd.tmp", "sasl_passwd.tmp.db", "__db.sasl_passwd.tmp.db"])
+def test_a_ca_file_at_a_tables_temporary_is_refused_not_deleted(config_dir, name):
+    """Hostile review: the relay's ca_file at the password table's temporary was deleted as an editing
+    leftover, and relay-tls named a CA file that no longer existed."""
+    ca_file = config_dir / name
+    ca_file.write_text(first_certificate())
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result, output = profile(config_dir, relay_spec(config_dir, ca_file=str(ca_file)))
+    assert result is not None and result.get("failed") and result["msg"].startswith("relay."), output[-1500:]
+    assert snapshot(config_dir) == before

@@ -20,7 +20,8 @@ import os
 from collections import namedtuple
 
 from .errors import InputError
-from .table_types import INDEX_SUFFIXES
+from .files import TMP_SUFFIX
+from .table_types import INDEX_SUFFIXES, berkeley_db_temporaries
 
 # ``option`` as the user spells it (receiving.sni[0].chains[0].key_file), the path as given.
 FileUse = namedtuple("FileUse", "option path writes")
@@ -35,8 +36,23 @@ def writes(option, path):
 
 
 def table_writes(option, path, table_type):
-    """A table's source and every index postmap builds beside it."""
-    return [writes(option, path + suffix) for suffix in [""] + INDEX_SUFFIXES.get(table_type, [])]
+    """A table's source and every index postmap builds beside it, with the temporaries the write makes
+    or removes on the way: TABLE.tmp, its indexes, Berkeley DB's __db.TABLE.tmp.db and postmap's own
+    INDEX.tmp (cdb)."""
+    suffixes = INDEX_SUFFIXES.get(table_type, [])
+    tmp_indexes = [path + TMP_SUFFIX + suffix for suffix in suffixes]
+    names = [path + suffix for suffix in [""] + suffixes] + tmp_indexes
+    names += berkeley_db_temporaries(table_type, tmp_indexes) + [path + suffix + TMP_SUFFIX for suffix in suffixes]
+    return [writes(option, name) for name in names]
+
+
+def with_temporaries(uses):
+    """Each written file's FILE.tmp too: the one write flow creates and may remove it."""
+    found = list(uses)
+    for use in uses:
+        if use.writes and not use.path.endswith(TMP_SUFFIX):
+            found.append(writes(use.option, use.path + TMP_SUFFIX))
+    return found
 
 
 def identify(path):
@@ -72,7 +88,7 @@ def relative_use(uses):
 
 def refuse_one_file_in_two_roles(uses):
     """Refuse, naming the option, a relative path or a written file that is another file the call names."""
-    uses = list(dict.fromkeys(uses))  # one option declared twice is one use
+    uses = list(dict.fromkeys(with_temporaries(uses)))  # one option declared twice is one use
     relative = relative_use(uses)
     if relative is not None:
         raise InputError(relative.option, "%r is not an absolute path: this call and Postfix would each look for "

@@ -13,6 +13,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.file_role
     refuse_one_file_in_two_roles,
     relative_use,
     table_writes,
+    with_temporaries,
     writes,
 )
 
@@ -48,8 +49,18 @@ def test_a_hard_link_is_one_file_under_two_names():
 
 
 def test_a_table_writes_its_source_and_every_index():
-    assert [use.path for use in table_writes("relay.password_table", "/p", "hash")] == ["/p", "/p.db"]
+    assert [use.path for use in table_writes("relay.password_table", "/p", "hash")] == [
+        "/p", "/p.db", "/p.tmp.db", "/__db.p.tmp.db", "/p.db.tmp"]  # and what the write makes on the way
     assert [use.path for use in table_writes("relay.password_table", "/p", "texthash")] == ["/p"]
+
+
+@pytest.mark.parametrize("name", ["p.tmp", "p.tmp.db", "__db.p.tmp.db"])
+def test_a_file_the_call_reads_is_never_a_temporary_of_a_write(name):
+    """Hostile review: a relay ca_file at the password table's temporary was deleted as a leftover."""
+    uses = table_writes("relay.password_table", "/etc/postfix/p", "hash") + [
+        reads("relay.ca_file", "/etc/postfix/" + name)]
+    found = file_in_two_roles(with_temporaries(uses), [identify(use.path) for use in with_temporaries(uses)])
+    assert found is not None and found[1].option == "relay.ca_file"
 
 
 def test_a_relative_path_is_found_whatever_its_role():
