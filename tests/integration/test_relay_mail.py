@@ -22,6 +22,7 @@ import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from conftest import debian_main_cf, make_config_dir
 from test_receiving import scratch_postfix, start
 from test_tls_probe import make_cert, write_pair
 from relay_helpers import run_module_process
@@ -338,3 +339,33 @@ def test_a_wider_certificate_name_list_in_main_cf_is_not_the_relays(sender, rela
     send(PORT, "someone@example.org")
     assert wait_for(lambda: "deferred" in mail_log(sender), conf), mail_log(sender)
     assert impostor.mail_from() == [], impostor.mail_from()
+
+
+# --- the pre-flight trusts what the smtp client trusts -------------------------------------------
+
+@pytest.mark.parametrize("where", ["main.cf", "parameters"])
+def test_a_policy_verified_by_main_cfs_ca_file_passes_the_preflight(tmp_path, relays, where):
+    """Hostile review: a policy entry was always probed against /etc/ssl/certs, never the smtp
+    client's own smtp_tls_CAfile: a server Postfix verifies was refused, and one it cannot verify
+    could pass. Probed with main.cf's anchors as this call leaves them, it passes; with none, refused."""
+    relays(4)
+    ca = tmp_path / "relay.pem"  # the recording relay's self-signed certificate (CN relay.test)
+    main_cf = debian_main_cf().replace("smtp_tls_CApath=/etc/ssl/certs", "")
+    if where == "main.cf":
+        main_cf += "smtp_tls_CAfile = %s\n" % ca
+    conf = make_config_dir(tmp_path / "conf", main_cf)
+    target = "[127.0.0.1]:%d" % (PORT + 4)
+    args = dict(config_dir=str(conf), validate="postfix -c %s check", preflight={"mode": "refuse"},
+                policy_table=dict(path=str(conf / "tls_policy"), type="hash", policies=[
+                    dict(destination=target, level="secure", attributes={"match": "relay.test"})]))
+    if where == "parameters":
+        args["parameters"] = {"smtp_tls_CAfile": str(ca)}
+    result, output = run_module_process("tls_profile", args)
+    assert not result.get("failed"), output[-2000:]
+    assert result["probes"][target]["policy"]["passes"] is True
+    # The same policy where the smtp client trusts no anchor that signs it: refused.
+    (conf / "tls_policy").unlink()
+    args.pop("parameters", None)
+    args["absent_parameters"] = ["smtp_tls_CAfile"]
+    result, output = run_module_process("tls_profile", args)
+    assert result["failed"] and "cannot take level secure" in result["msg"], output[-2000:]

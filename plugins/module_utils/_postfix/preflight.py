@@ -20,6 +20,8 @@ from .tls import normalize_destination
 
 # Probes at once: each is a posttls-finger process waiting on the network, not on a core.
 PROBE_WORKERS = 8
+# Debian's directory of the system's trusted CAs (ca-certificates), as main.cf's smtp_tls_CApath names it.
+SYSTEM_CA_PATH = "/etc/ssl/certs"
 
 
 @dataclass
@@ -32,14 +34,17 @@ class PreflightResult(object):
 class Preflight(object):
     """The pre-flight of one call; ``profile`` lends the module, the Postfix tools and parts' modules."""
 
-    def __init__(self, profile, config_dir):
-        self.profile, self.config_dir = profile, config_dir
+    def __init__(self, profile, config_dir, config):
+        self.profile, self.config_dir, self.config = profile, config_dir, config
+        self._trust = None
 
     def run(self, declarations, owed):
         """Probe ``owed`` ((request, preflight spec) pairs) and every MTA-STS policy server the declarations name."""
         found = PreflightResult()
         probes = [(request, spec) for request, spec in owed if spec["mode"] != "skip"]
         unable = {"refuse": [], "warn": []}
+        if any("attributes" in request for request, _spec in probes):
+            self.trust_anchors()  # once, before the probes run in parallel
         if probes:
             with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(probes))) as pool:
                 results = list(pool.map(lambda probe: self._probe(*probe), probes))
@@ -75,9 +80,14 @@ class Preflight(object):
         if "attributes" in request:  # a policy table entry: probed as the smtp client will apply it
             policy = {"level": request["level"], "attributes": request["attributes"],
                       "fingerprint_digest": self._fingerprint_digest() if request["level"] == "fingerprint" else None}
+        if how.get("ca_file"):
+            ca_file, ca_path = how["ca_file"], None
+        elif policy is not None:  # the smtp client's own trust anchors, as this call leaves main.cf
+            ca_file, ca_path = self.trust_anchors()
+        else:
+            ca_file, ca_path = None, SYSTEM_CA_PATH
         probe = TlsProbe(self.profile.part_module(dict(
-            destination=request["destination"], host=None, port=None,
-            ca_path=None if how.get("ca_file") else "/etc/ssl/certs", ca_file=how.get("ca_file"),
+            destination=request["destination"], host=None, port=None, ca_path=ca_path, ca_file=ca_file,
             wrappermode=bool(how.get("wrappermode")), helo=None, host_lookup=spec["host_lookup"],
             timeout=spec["timeout"], policy=policy)))
         try:
@@ -88,6 +98,24 @@ class Preflight(object):
         if result.get("certificate"):
             result["certificate"] = dict((key, value) for key, value in result["certificate"].items() if key != "pem")
         return result
+
+    def trust_anchors(self):
+        """(smtp_tls_CAfile, smtp_tls_CApath) as main.cf will say after this call; the system's CAs with
+        tls_append_default_CA = yes and no CApath (postconf(5)); computed once for every probe."""
+        if self._trust is None:
+            values = [self._planned(name) for name in ("smtp_tls_CAfile", "smtp_tls_CApath", "tls_append_default_CA")]
+            ca_file, ca_path, append = values
+            if append.lower() == "yes" and not ca_path:
+                ca_path = SYSTEM_CA_PATH
+            self._trust = (ca_file or None, ca_path or None)
+        return self._trust
+
+    def _planned(self, name):
+        if name in self.config.wanted:
+            return self.config.wanted[name]
+        if name in self.config.remove:
+            return ""
+        return self.profile.postfix.run("postconf", ["-c", self.config_dir, "-xh", name])[1].strip()
 
     def _fingerprint_digest(self):
         # The digest the smtp client compares a fingerprint policy with (md5 before Postfix 3.6).

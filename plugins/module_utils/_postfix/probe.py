@@ -291,7 +291,9 @@ def preflight_verdict(destination, level, probe):
             destination, level, reason)
     dane = level in _DANE_LEVELS
     no_dnssec = dane and probe.get("dnssec_validation") is False
-    if probe.get("passes", {}).get(_PROBED_AS.get(level, "encrypt")) and not no_dnssec:
+    # The entry probed exactly as the smtp client applies it (its match list too) decides its level.
+    passed = policy["passes"] if policy is not None else probe.get("passes", {}).get(_PROBED_AS.get(level, "encrypt"))
+    if passed and not no_dnssec:
         return None
     if no_dnssec:
         reason = "no DNSSEC-validating resolver on this host, which DANE needs"

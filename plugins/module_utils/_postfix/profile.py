@@ -144,7 +144,7 @@ class TlsProfile(PostconfEdit):
         call.relay.check_plan(plan_edit(migrated_main(call.migration, read_text(call.main_path)), config.wanted,
                                         config.remove, config.list_valued)[0], call.declarations)
         self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving)
-        self._preflight(config_dir, call.declarations, call.policy.probes + call.relay.probes)
+        self._preflight(config_dir, call, call.policy.probes + call.relay.probes)
         maps = call.policy.policy_maps(call.main_path)
         if maps is not None:
             config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
@@ -235,9 +235,9 @@ class TlsProfile(PostconfEdit):
             if master_text_with(migrated_master(migration, master_cf), services) != master_cf:
                 refuse_as_the_run_would(master_path)
 
-    def _preflight(self, config_dir, declarations, owed):
+    def _preflight(self, config_dir, call, owed):
         """The probes the sides owe, all at once: refused here, warned, or (check mode) reported."""
-        found = Preflight(self, config_dir).run(declarations, owed)
+        found = Preflight(self, config_dir, call.config).run(call.declarations, owed)
         self.result["probes"].update(found.probes)
         self.result["check_mode_refusals"].extend(found.check_mode_refusals)
         self.warnings.extend(found.warnings)
