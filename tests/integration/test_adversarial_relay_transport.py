@@ -455,6 +455,15 @@ def test_check_mode_predicts_every_switch_and_postfix_reads_it_cleanly(config_di
 
 # --- issue 18: the relay's promises hold on the merged plan of the whole call ----------------------
 
+def relay_with_parameters(config_dir, setting, where):
+    """The relay with main.cf ``setting`` in the same call: the task's own parameters or a later declaration's;
+    (result, output, the option that sets it)."""
+    if where == "parameters":
+        return profile(config_dir, relay_spec(config_dir), parameters=setting) + ("parameters",)
+    return profile(config_dir, relay_spec(config_dir), declarations=[{"parameters": setting}]) + (
+        "declarations[0].parameters",)
+
+
 def refused_naming(result, output, option, word):
     assert result is not None and result.get("failed"), output[-1500:]
     assert result["msg"].startswith(option + ":") and word in result["msg"], result["msg"]
@@ -489,12 +498,7 @@ def test_a_parameter_of_the_same_call_cannot_route_around_relay_tls(config_dir, 
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     setting = {name: "hash:%s" % table}
-    if where == "parameters":
-        result, output = profile(config_dir, relay_spec(config_dir), parameters=setting)
-        option = "parameters"
-    else:
-        result, output = profile(config_dir, relay_spec(config_dir), declarations=[{"parameters": setting}])
-        option = "declarations[0].parameters"
+    result, output, option = relay_with_parameters(config_dir, setting, where)
     refused_naming(result, output, option, name)
     assert snapshot(config_dir) == before
 
@@ -605,12 +609,7 @@ def test_a_main_cf_sasl_client_set_in_the_same_call_is_refused_not_claimed_remov
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     setting = {"smtp_sasl_auth_enable": "yes", "smtp_sasl_password_maps": "hash:%s/sasl_passwd" % config_dir}
-    if where == "parameters":
-        result, output = profile(config_dir, relay_spec(config_dir), parameters=setting)
-        option = "parameters"
-    else:
-        result, output = profile(config_dir, relay_spec(config_dir), declarations=[{"parameters": setting}])
-        option = "declarations[0].parameters"
+    result, output, option = relay_with_parameters(config_dir, setting, where)
     refused_naming(result, output, option, "smtp_sasl_password_maps")
     assert snapshot(config_dir) == before
 
