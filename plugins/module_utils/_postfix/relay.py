@@ -177,6 +177,26 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None, conf
     if level in VERIFIED_LEVELS:
         check_ca_file(spec["ca_file"], where + "ca_file")
     wrappermode = spec["wrappermode"] if spec["wrappermode"] is not None else spec["port"] == 465
+    main_hop = _plan_hops(plan, spec, where)
+    _plan_destinations(plan, spec, main_hop, local_domains, where)
+    _check_level(plan, level, wrappermode, bool(plan.passwords), spec["allow_password_without_tls"], where)
+    if level == "verify" and plan.passwords and spec["mx_lookup"]:
+        plan.warnings.append("relay: level verify with MX lookups checks the certificate against a name from DNS, "
+                             "which is not authenticated without DNSSEC; secure (the default) checks the relay's")
+    if any(key in plan.sender_relays for key in plan.passwords):
+        _refuse_sender_credentials_elsewhere(spec, current, where)
+    _refuse_credentials_of_another_relay(plan, current.get("recipient_delimiter") or "", where)
+    _check_entries(plan, where)
+    plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
+    _plan_main_cf(plan, spec, current, owned, main_hop)
+    plan.service = relay_service("present", _service_options(plan, spec, level, wrappermode, where))
+    if plan.passwords:
+        plan.packages.append(SASL_CLIENT_PACKAGE)
+    return plan
+
+
+def _plan_hops(plan, spec, where):
+    """The relay's next hop and each sender relay's, with their credentials; returns the relay's."""
     main_hop = nexthop(spec["host"], spec["port"], spec["mx_lookup"], where)
     main_secret = credentials(spec["username"], spec["password"], where)
     plan.hops.append(main_hop)
@@ -194,6 +214,11 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None, conf
             plan.hops.append(hop)
     if main_secret:
         plan.passwords[main_hop] = main_secret
+    return main_hop
+
+
+def _plan_destinations(plan, spec, main_hop, local_domains, where):
+    """With ``destinations``, only those domains' mail goes through the relay (a transport table)."""
     local = set(domain.lower() for domain in local_domains)
     for destination in spec["destinations"] or []:
         key = normalize_destination(destination, where + "destinations")
@@ -207,19 +232,13 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None, conf
     if plan.transports and plan.sender_relays:
         raise InputError(where + "sender_relays", "per-sender relays route all of a sender's mail; they cannot "
                                                   "be combined with destinations")
-    _check_level(plan, level, wrappermode, bool(plan.passwords), spec["allow_password_without_tls"], where)
-    if level == "verify" and plan.passwords and spec["mx_lookup"]:
-        plan.warnings.append("relay: level verify with MX lookups checks the certificate against a name from DNS, "
-                             "which is not authenticated without DNSSEC; secure (the default) checks the relay's")
-    if any(key in plan.sender_relays for key in plan.passwords):
-        _refuse_sender_credentials_elsewhere(spec, current, where)
-    _refuse_credentials_of_another_relay(plan, current.get("recipient_delimiter") or "", where)
-    _check_entries(plan, where)
-    plan.probe = {"level": level, "wrappermode": wrappermode, "ca_file": spec["ca_file"]}
 
+
+def _plan_main_cf(plan, spec, current, owned, main_hop):
+    """main.cf routes: relayhost (all mail), sender_dependent_relayhost_maps, default_transport, transport_maps."""
     if not plan.transports:
         plan.parameters["relayhost"] = main_hop
-    elif (current.get("relayhost") or "").strip() == main_hop:
+    elif _owned("relayhost", current, owned):
         plan.absent_parameters.append("relayhost")  # ours, from when the relay took all mail
     if plan.sender_relays:
         plan.parameters["sender_dependent_relayhost_maps"] = "%s:%s" % (spec["table_type"], spec["sender_table"])
@@ -233,10 +252,6 @@ def plan_relay(spec, current, where="relay.", local_domains=(), owned=None, conf
         plan.warnings.append("relay: mail to relay_domains (%s) goes through relay_transport, not relay-tls"
                              % current["relay_domains"])
     _routing(plan, spec, current, all_mail=not plan.transports)
-    plan.service = relay_service("present", _service_options(plan, spec, level, wrappermode, where))
-    if plan.passwords:
-        plan.packages.append(SASL_CLIENT_PACKAGE)
-    return plan
 
 
 def check_ca_file(path, where):

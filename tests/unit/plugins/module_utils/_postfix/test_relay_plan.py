@@ -107,7 +107,8 @@ def test_only_some_destinations_through_the_relay():
     assert plan.parameters == {"transport_maps": "hash:/etc/postfix/relay_transport, hash:/etc/postfix/transport"}
     assert plan.absent_parameters == [], "the host's own relayhost and default_transport stay"
     ours = plan_relay(spec(destinations=["example.com"]), {"relayhost": "[smtp.example.net]:587",
-                                                           "default_transport": RELAY_SERVICE})
+                                                           "default_transport": RELAY_SERVICE},
+                      owned={"relayhost": "[smtp.example.net]:587"})  # the relay's record says it set it
     assert sorted(ours.absent_parameters) == ["default_transport", "relayhost"], "the relay's own go"
     current = {"transport_maps": "hash:/etc/postfix/relay_transport, hash:/etc/postfix/transport"}
     assert plan_relay(spec(destinations=["example.com"]), current).parameters == {}
