@@ -247,3 +247,25 @@ def test_a_new_warning_is_still_refused_next_to_a_moved_one(localhost, tmp_path)
     assert result["msg"] == ("postconf warns about the new main.cf: warning: main.cf: missing '}' in "
                              "\"{ %s ESMTP\"; nothing was changed" % hostname)
     assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("name, control, sneaky", [
+    # "missing '}' in ..." quotes the value
+    ("smtpd_tls_cert_file", "{/etc/ssl/mail/cert.pem", "{/etc/ssl/deprecated/cert.pem"),
+    # "undefined parameter: NAME"
+    ("relayhost", "$relay_host_typo", "$obsolete_relay_host"),
+])
+def test_a_new_warning_is_refused_whatever_words_the_value_holds(tmp_path, name, control, sneaky):
+    """Hostile review: a warning whose text held "obsolete", "deprecated" or "will be removed" anywhere
+    (in the quoted value, in an undefined parameter's name) was taken for Postfix's obsolete-parameter
+    notice and let through."""
+    from conftest import debian_main_cf, make_config_dir
+    from helpers import snapshot
+    from relay_helpers import run_module_process
+
+    for value in (control, sneaky):
+        config_dir = make_config_dir(tmp_path / value.strip("{$/").replace("/", "_"), debian_main_cf())
+        before = snapshot(config_dir)
+        result = run_module_process("postconf", dict(config_dir=str(config_dir), name=name, value=value))[0]
+        assert result["failed"] is True and "postconf warns" in result["msg"], result
+        assert snapshot(config_dir) == before

@@ -24,6 +24,8 @@ _UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=
 # Warnings that do not mean a broken main.cf: an unknown name (reported on its own), and
 # newer Postfix versions' notes on obsolete parameters.
 _HARMLESS_WARNING = re.compile(r"unused parameter: |will be removed|deprecated|obsolete", re.I)
+_QUOTED = re.compile(r'"[^"]*"')
+_UNDEFINED = re.compile(r": undefined parameter: ")
 _TABLE_WARNING = re.compile(r"\S*postmap: warning: \S+ map .*, line (\d+): (.*)")
 # "warning: FILE, line N: MESSAGE" (main.cf), "warning: FILE: line N: MESSAGE" or "warning: FILE: MESSAGE".
 _CONFIG_WARNING = re.compile(r"warning: (?P<file>[^,:]*)(?:[,:] line \d+)?: (?P<message>.*)")
@@ -55,7 +57,19 @@ def parse_parameters(output):
 def config_warnings(stderr, config_dir):
     """What postconf warns about a configuration, with the directory's name taken out."""
     return [line[line.index("warning:"):].replace(config_dir, "<config>") for line in output_lines(stderr)
-            if "warning:" in line and not _HARMLESS_WARNING.search(line)]
+            if "warning:" in line and not harmless_warning(line)]
+
+
+def harmless_warning(line):
+    """An unused parameter, or Postfix saying a parameter is obsolete: never about a value's text.
+
+    What Postfix quotes ("{/etc/ssl/deprecated/cert.pem", a parameter's name) and the name an
+    undefined-parameter warning gives are the user's words, not Postfix's verdict.
+    """
+    message = line[line.index("warning:"):]
+    if _UNDEFINED.search(message):
+        return False
+    return bool(_HARMLESS_WARNING.search(_QUOTED.sub('""', message)))
 
 
 def warning_identity(warning):
