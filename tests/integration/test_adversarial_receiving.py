@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from conftest import settle
 from helpers import run_playbook, snapshot
 from test_receiving import apply, chain, fingerprint, listening, new_pair, pem_cert, pem_key, predict, scratch_postfix
 from test_tls_probe import make_cert
@@ -655,3 +656,29 @@ def test_hook_reads_a_legacy_combined_file_as_postfix_does(localhost, instance):
     path.write_text(pem_cert(rsa_cert) + pem_key(stranger_key))
     ran = run_hook(root / "hook")
     assert ran.returncode == 1 and "smtpd_tls_cert_file" in ran.stderr and "do not belong together" in ran.stderr
+
+
+def test_postscreen_without_tlsproxy_is_not_a_silent_pass(instance, localhost):
+    """Hostile review 2: with postscreen's after-greeting tests on and no tlsproxy service, a client
+    from outside mynetworks gets '454 TLS not available' while the self-probe (from 127.0.0.1, let
+    through to smtpd) passed silently. The call now says why and how to fix it."""
+    conf, tls = instance["conf"], instance["tls"]
+    master = (conf / "master.cf").read_text().replace(
+        "127.0.0.1:%d inet n - n - - smtpd\n" % PORT,
+        "127.0.0.1:%d inet n - n - 1 postscreen\nsmtpd pass - - n - - smtpd\n" % PORT)
+    assert "\ntlsproxy " not in master
+    (conf / "master.cf").write_text(master)
+    with open(str(conf / "main.cf"), "a") as main_cf:
+        main_cf.write("postscreen_greet_wait = 1s\npostscreen_pipelining_enable = yes\n")
+    settle(conf / "main.cf")
+    key, cert = new_pair("rsa")
+    certificate = {"chains": [chain(tls, "rsa", key, cert)]}
+    start(conf)
+    result = apply(localhost, conf, certificate=certificate, self_probe="always",
+                   receiving={"self_probe_timeout": 10})
+    assert not result.get("failed"), result
+    assert "no tlsproxy" in json.dumps(result.get("warnings") or []), result.get("warnings")
+    # With tlsproxy, nothing to say.
+    (conf / "master.cf").write_text((conf / "master.cf").read_text() + "tlsproxy unix - - n - 0 tlsproxy\n")
+    result = apply(localhost, conf, certificate=certificate, self_probe="always", receiving={"self_probe_timeout": 10})
+    assert "no tlsproxy" not in json.dumps(result.get("warnings") or []), result.get("warnings")

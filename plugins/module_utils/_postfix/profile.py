@@ -34,10 +34,12 @@ from .file_roles import refuse_one_file_in_two_roles, writes
 from .files import file_identity, read_text
 from .host_state import HostState, packages_needed
 from .main_cf import plan_edit, render_value
+from .master_cf import MasterCf
 from .parameters import RESTART_PARAMETERS
 from .policy_side import PolicySide, uses_dane
 from .postconf_edit import PostconfEdit, TlsMigrate
 from .preflight import Preflight
+from .receiving import POSTSCREEN_AFTER_GREETING_TESTS, postscreen_without_tlsproxy
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
 
@@ -289,12 +291,25 @@ class TlsProfile(PostconfEdit):
         listeners, failures = receiving.self_probe(text, timeout)
         if not listeners:
             self.warnings.append("self-probe: master.cf has no smtpd or postscreen inet listener to probe")
+        self._warn_of_postscreen_without_tlsproxy(config_dir, text)
         status = "failed" if failures else "passed" if listeners else "nothing_to_probe"
         self.result["self_probe"] = {"status": status, "listeners": listeners}
         if failures:
             # Postfix does not serve what it should: no record says it loaded these files.
             receiving.forget_loaded()
             raise ConfigError("self-probe after deploying: " + "; ".join(failures))
+
+    def _warn_of_postscreen_without_tlsproxy(self, config_dir, master_text):
+        """The self-probe comes from 127.0.0.1, which postscreen lets through to smtpd: it cannot see
+        that a client from elsewhere, held for postscreen's after-greeting tests, gets no STARTTLS."""
+        if not postscreen_without_tlsproxy(MasterCf(master_text)):
+            return
+        if any(self.postfix.parameter(config_dir, name).strip().lower() == "yes"
+               for name in POSTSCREEN_AFTER_GREETING_TESTS):
+            self.warnings.append("self-probe: postscreen runs its after-greeting tests but master.cf has no tlsproxy "
+                                 "service: clients it holds get '454 4.7.0 TLS not available' instead of STARTTLS "
+                                 "(the probe from 127.0.0.1 is let through to smtpd and cannot see it); enable "
+                                 "tlsproxy in master.cf (postscreen(8))")
 
     # --- what the receiving side needs of the profile ----------------------------------
 

@@ -112,7 +112,9 @@ def _listeners(master):
         if port is None:
             continue
         address = address.strip("[]") or LOOPBACK
-        wrapper = dict(entry.options).get("smtpd_tls_wrappermode") == "yes" or port in WRAPPER_PORTS
+        # Postfix's booleans take yes in any case (YES, Yes).
+        wrapper = dict(entry.options).get("smtpd_tls_wrappermode", "").strip().lower() == "yes" or \
+            port in WRAPPER_PORTS
         yield address, port, wrapper, entry
 
 
@@ -124,6 +126,20 @@ def listener_ports(master):
     """
     found = [(address, port, wrapper) for address, port, wrapper, _entry in _listeners(master)]
     return sorted(set(found), key=lambda item: (item[1], item[0]))
+
+
+# postscreen's after-greeting tests: with any on, postscreen itself speaks SMTP, STARTTLS included,
+# through tlsproxy(8) (postscreen(8), POSTSCREEN_README "Turning on the after-220 tests").
+POSTSCREEN_AFTER_GREETING_TESTS = ("postscreen_pipelining_enable", "postscreen_non_smtp_command_enable",
+                                   "postscreen_bare_newline_enable")
+
+
+def postscreen_without_tlsproxy(master):
+    """Whether master.cf runs postscreen on a listener but no tlsproxy service to offer STARTTLS for it."""
+    postscreen = any(entry.command[0] == "postscreen" for _address, _port, _wrapper, entry in _listeners(master))
+    tlsproxy = any(entries[-1].command and entries[-1].command[0] == "tlsproxy"
+                   for entries in master.entries.values())
+    return postscreen and not tlsproxy
 
 
 def tls_turned_off_by(master):

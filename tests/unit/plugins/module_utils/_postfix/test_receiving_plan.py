@@ -106,3 +106,25 @@ def test_the_record_says_which_files_postfix_has_not_loaded():
     ("3000", "other")])
 def test_key_algorithm_from_the_spki(spki_hex, algorithm):
     assert key_algorithm(bytes.fromhex(spki_hex)) == algorithm
+
+
+# --- hostile review 2: the self-probe's view of the listeners ----------------------------------------
+
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (  # noqa: E402
+    postscreen_without_tlsproxy)
+
+
+@pytest.mark.parametrize("value", ["yes", "YES", "Yes", " yes"])
+def test_wrapper_mode_is_a_postfix_boolean_in_any_case(value):
+    text = "2465 inet n - y - - smtpd\n  -o smtpd_tls_wrappermode=%s\n" % value.strip()
+    assert listener_ports(MasterCf(text)) == [("127.0.0.1", 2465, True)]
+
+
+@pytest.mark.parametrize("text, blind", [
+    ("smtp inet n - y - 1 postscreen\nsmtpd pass - - y - - smtpd\n", True),
+    ("smtp inet n - y - 1 postscreen\nsmtpd pass - - y - - smtpd\ntlsproxy unix - - y - 0 tlsproxy\n", False),
+    ("smtp inet n - y - 1 postscreen\n#tlsproxy unix - - y - 0 tlsproxy\n", True),
+    ("smtp inet n - y - - smtpd\n", False),
+])
+def test_postscreen_without_tlsproxy_is_seen(text, blind):
+    assert postscreen_without_tlsproxy(MasterCf(text)) is blind
