@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from conftest import settle
 from helpers import run_playbook, snapshot
+from relay_helpers import run_module_process
 from test_receiving import apply, chain, fingerprint, listening, new_pair, pem_cert, pem_key, predict, scratch_postfix
 from test_tls_probe import make_cert
 from cryptography.x509.oid import NameOID
@@ -682,3 +683,43 @@ def test_postscreen_without_tlsproxy_is_not_a_silent_pass(instance, localhost):
     (conf / "master.cf").write_text((conf / "master.cf").read_text() + "tlsproxy unix - - n - 0 tlsproxy\n")
     result = apply(localhost, conf, certificate=certificate, self_probe="always", receiving={"self_probe_timeout": 10})
     assert "no tlsproxy" not in json.dumps(result.get("warnings") or []), result.get("warnings")
+
+
+@pytest.mark.parametrize("case, listener, main_extra", [
+    ("ipv6_address", "[::1]:{port} inet n - n - - smtpd\n", {"inet_protocols": "all"}),
+    ("wrapper_yes_uppercase", "127.0.0.1:{port} inet n - n - - smtpd -o smtpd_tls_wrappermode=YES\n", {}),
+])
+def test_the_self_probe_of_a_listener_that_serves_tls_passes(case, listener, main_extra):
+    """Hostile review 2: an IPv6 listener ([::1]:port, refused as a destination) and a wrapper-mode
+    listener written YES (probed with STARTTLS) failed the self-probe, blaming the key, while
+    openssl s_client was served the certificate."""
+    port = 25700 + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) + len(case) % 10
+    with scratch_postfix("mailtls-adv-listener-", port) as info:
+        conf, tls = info["conf"], info["tls"]
+        master = (conf / "master.cf").read_text().replace("127.0.0.1:%d inet n - n - - smtpd\n" % port,
+                                                          listener.format(port=port))
+        (conf / "master.cf").write_text(master)
+        main_cf = (conf / "main.cf").read_text()
+        for name, value in main_extra.items():
+            main_cf = "\n".join(line for line in main_cf.splitlines() if not line.startswith(name + " "))
+            main_cf += "\n%s = %s\n" % (name, value)
+        (conf / "main.cf").write_text(main_cf)
+        settle(conf / "main.cf")
+        key, cert = new_pair("rsa")
+        certificate = {"chains": [chain(tls, "rsa", key, cert)]}
+        first = run_module_process("tls_profile", dict(config_dir=str(conf), reload=True, certificate=certificate,
+                                                       validate="postfix -c %s check"))[0]
+        assert first.get("failed") is not True, first
+        subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
+        deadline = time.time() + 10
+        while time.time() < deadline and ":%d " % port not in listening():
+            time.sleep(0.2)
+        target = "[::1]:%d" % port if "ipv6" in case else "127.0.0.1:%d" % port
+        argv = ["openssl", "s_client", "-connect", target] + ([] if "wrapper" in case else ["-starttls", "smtp"])
+        witness = subprocess.run(argv, input=b"", capture_output=True, timeout=20, check=False).stdout.decode()
+        assert "BEGIN CERTIFICATE" in witness, "the listener really serves TLS"
+        result = run_module_process("tls_profile", dict(
+            config_dir=str(conf), reload=True, certificate=certificate, validate="postfix -c %s check",
+            self_probe="always", receiving={"self_probe_timeout": 5}))[0]
+        assert result.get("failed") is not True, result.get("msg")
+        assert result["self_probe"]["status"] == "passed", result["self_probe"]

@@ -386,7 +386,9 @@ class ReceivingSide(object):
 
     def _probe(self, address, port, wrapper):
         probe = TlsProbe(self.profile.part_module(dict(
-            destination="[%s]:%d" % (address, port), host=None, port=None, ca_path=None, ca_file=None,
+            # An IPv6 listener is Postfix's [ipv6:address] next hop (postconf(5), "ipv6:").
+            destination="[%s%s]:%d" % ("ipv6:" if ":" in address else "", address, port), host=None, port=None,
+            ca_path=None, ca_file=None,
             wrappermode=wrapper, helo=None, host_lookup="native", timeout=10)))
         try:
             probe.execute()
