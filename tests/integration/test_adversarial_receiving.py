@@ -687,12 +687,14 @@ def test_postscreen_without_tlsproxy_is_not_a_silent_pass(instance, localhost):
 
 @pytest.mark.parametrize("case, listener, main_extra", [
     ("ipv6_address", "[::1]:{port} inet n - n - - smtpd\n", {"inet_protocols": "all"}),
+    ("no_address_ipv6_only", "{port} inet n - n - - smtpd\n", {"inet_protocols": "ipv6", "inet_interfaces": "[::1]"}),
     ("wrapper_yes_uppercase", "127.0.0.1:{port} inet n - n - - smtpd -o smtpd_tls_wrappermode=YES\n", {}),
 ])
 def test_the_self_probe_of_a_listener_that_serves_tls_passes(case, listener, main_extra):
-    """Hostile review 2: an IPv6 listener ([::1]:port, refused as a destination) and a wrapper-mode
-    listener written YES (probed with STARTTLS) failed the self-probe, blaming the key, while
-    openssl s_client was served the certificate."""
+    """Hostile review 2: an IPv6 listener ([::1]:port, refused as a destination), one without an address
+    on a host that listens on IPv6 only (probed on 127.0.0.1) and a wrapper-mode listener written YES
+    (probed with STARTTLS) failed the self-probe, blaming the key, while openssl s_client was served
+    the certificate."""
     port = 25700 + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) + len(case) % 10
     with scratch_postfix("mailtls-adv-listener-", port) as info:
         conf, tls = info["conf"], info["tls"]

@@ -101,7 +101,18 @@ def check_tlsa_name(name, where):
     return name.lower().rstrip(".")
 
 
-def _listeners(master):
+def probe_address(inet_interfaces, inet_protocols):
+    """Where a listener without an address of its own (``smtp``) can be reached from this host: the
+    loopback of a protocol Postfix listens on when inet_interfaces includes it, else its first address."""
+    interfaces = [item.strip("[]") for item in inet_interfaces.replace(",", " ").split()]
+    protocols = inet_protocols.replace(",", " ").split()
+    ipv4 = "all" in protocols or "ipv4" in protocols
+    if not interfaces or set(interfaces) & {"all", "loopback-only", "localhost", LOOPBACK, "::1"}:
+        return LOOPBACK if ipv4 or LOOPBACK in interfaces else "::1"
+    return interfaces[0]
+
+
+def _listeners(master, default_address=LOOPBACK):
     """(address, port, wrappermode, entry) of each enabled inet smtpd or postscreen entry of master.cf."""
     for _key, entries in sorted(master.entries.items()):
         entry = entries[-1]
@@ -111,20 +122,20 @@ def _listeners(master):
         port = int(service) if service.isdigit() else SERVICE_PORTS.get(service)
         if port is None:
             continue
-        address = address.strip("[]") or LOOPBACK
+        address = address.strip("[]") or default_address
         # Postfix's booleans take yes in any case (YES, Yes).
         wrapper = dict(entry.options).get("smtpd_tls_wrappermode", "").strip().lower() == "yes" or \
             port in WRAPPER_PORTS
         yield address, port, wrapper, entry
 
 
-def listener_ports(master):
+def listener_ports(master, default_address=LOOPBACK):
     """(address, port, wrappermode) of each enabled inet SMTP listener of a parsed master.cf.
 
     postscreen on port 25 hands clients to smtpd and offers STARTTLS through tlsproxy: it is
     probed like smtpd. A listener without an address (``smtp``) is probed on 127.0.0.1.
     """
-    found = [(address, port, wrapper) for address, port, wrapper, _entry in _listeners(master)]
+    found = [(address, port, wrapper) for address, port, wrapper, _entry in _listeners(master, default_address)]
     return sorted(set(found), key=lambda item: (item[1], item[0]))
 
 
@@ -142,14 +153,14 @@ def postscreen_without_tlsproxy(master):
     return postscreen and not tlsproxy
 
 
-def tls_turned_off_by(master):
+def tls_turned_off_by(master, default_address=LOOPBACK):
     """{(address, port): "-o name=value"}: the master.cf override that turns TLS off on a listener.
 
     postconf(5): security level "none" (or an empty level, which falls back to the obsolete
     smtpd_use_tls, off by default) offers no STARTTLS; postscreen's level defaults to smtpd's.
     """
     found = {}
-    for address, port, _wrapper, entry in _listeners(master):
+    for address, port, _wrapper, entry in _listeners(master, default_address):
         options = dict(entry.options)
         names = ["smtpd_tls_security_level"]
         if entry.command[0] == "postscreen":

@@ -21,9 +21,8 @@ from .files import FileAttributes, read_bytes, read_text
 from .master_cf import MasterCf
 from .probe import TlsProbe
 from .receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, changed_since_loaded,
-                        chain_files_value, check_tlsa_name, file_digests, listener_ports, record_text,
-                        tls_turned_off_by,
-                        sni_entries, tlsa_record_lines)
+                        chain_files_value, check_tlsa_name, file_digests, listener_ports, probe_address,
+                        record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
 from .renewal_hook import HOOK_MODE, hook_script
 from .table_edit import PrivateTable
 from .table_types import check_map_path
@@ -40,6 +39,7 @@ class ReceivingSide(object):
         self.certificate, self.spec = certificate, receiving
         self.sni_parts, self.sni_table = [], None
         self.loaded_files, self.next_digests = {}, []
+        self._listener_address = None
 
     @property
     def module(self):
@@ -344,12 +344,20 @@ class ReceivingSide(object):
         """(port, wrappermode) of the host's smtpd listeners, and the fingerprints they must serve."""
         facts = self.profile.result.get("certificate", {}).get("certificates", [])
         fingerprints = [found["fingerprint_sha256"] for found in facts if found.get("fingerprint_sha256")]
-        return listener_ports(MasterCf(master_text)), fingerprints
+        return listener_ports(MasterCf(master_text), self._probe_address()), fingerprints
+
+    def _probe_address(self):
+        """Where this host reaches a listener without an address: as inet_interfaces and inet_protocols say."""
+        if self._listener_address is None:
+            postfix = self.profile.postfix
+            self._listener_address = probe_address(*[postfix.run("postconf", ["-c", self.config_dir, "-xh", name])[1]
+                                                     .strip() for name in ("inet_interfaces", "inet_protocols")])
+        return self._listener_address
 
     def self_probe(self, master_text, timeout):
         """Probe each listener until it serves a deployed certificate or ``timeout`` seconds pass."""
         ports, fingerprints = self.self_probe_targets(master_text)
-        overrides = tls_turned_off_by(MasterCf(master_text))
+        overrides = tls_turned_off_by(MasterCf(master_text), self._probe_address())
         results, failures = [], []
         for address, port, wrapper in ports:
             deadline = time.time() + timeout

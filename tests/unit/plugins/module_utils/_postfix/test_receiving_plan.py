@@ -128,3 +128,17 @@ def test_wrapper_mode_is_a_postfix_boolean_in_any_case(value):
 ])
 def test_postscreen_without_tlsproxy_is_seen(text, blind):
     assert postscreen_without_tlsproxy(MasterCf(text)) is blind
+
+
+@pytest.mark.parametrize("interfaces, protocols, address", [
+    ("all", "ipv4", "127.0.0.1"), ("all", "all", "127.0.0.1"), ("all", "ipv6", "::1"),
+    ("loopback-only", "ipv4", "127.0.0.1"), ("localhost", "ipv6", "::1"), ("[::1]", "ipv6", "::1"),
+    ("192.0.2.25", "ipv4", "192.0.2.25"), ("192.0.2.25, 127.0.0.1", "ipv4", "127.0.0.1"),
+    ("[2001:db8::25]", "ipv6", "2001:db8::25"),
+])
+def test_a_listener_without_an_address_is_probed_where_postfix_listens(interfaces, protocols, address):
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import probe_address
+
+    assert probe_address(interfaces, protocols) == address
+    assert listener_ports(MasterCf("smtp inet n - y - - smtpd\n"), probe_address(interfaces, protocols)) == [
+        (address, 25, False)]
