@@ -329,11 +329,11 @@ def test_check_mode_predicts_the_refusal_of_a_hard_linked_temporary(tmp_path, co
         assert rc != 0 and "is a hard link or belongs to another user" in results["linked"]["msg"], output
 
 
-# --- values main.cf cannot hold, as Postfix reads them (issue 18.8) -----------------------------------
+# --- values Postfix cannot use (issue 18.8): an integer that holds a line break Python knows ----------
 
 @pytest.mark.parametrize("value", ["1\u2028smtp_tls_security_level = none", "1\x85", "1\x0b2", "1\x1c"],
                          ids=["U+2028", "U+0085", "VT", "U+001C"])
-def test_a_line_break_of_any_kind_is_refused_in_a_profile_parameter(localhost, config_dir, value):
+def test_a_line_break_of_any_kind_is_refused_in_an_integer_parameter(localhost, config_dir, value):
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     result = run_module(localhost, "mailtls.postfix.tls_profile", config_dir=str(config_dir),

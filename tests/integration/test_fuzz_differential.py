@@ -194,6 +194,11 @@ def module_edits_match_postconf(host, localhost, text, steps):
             for args in ({"parameters": sets}, {"parameters": removals, "state": "absent"}):
                 if args["parameters"]:
                     result = run_module_on(host, localhost, "mailtls.postfix.postconf", config_dir=str(ours), **args)
+                    if result.get("failed") and "is not an integer" in result.get("msg", ""):
+                        # postconf -e writes it; every Postfix daemon then exits "bad numerical
+                        # configuration": the refusal, naming the parameter, is ours to make.
+                        assert any(result["msg"].startswith(name + ":") for name in sets), result
+                        return
                     assert not result.get("failed"), (result, sets, removals)
                     changed.extend(result["changes"])
             if sets:

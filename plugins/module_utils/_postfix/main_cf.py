@@ -18,7 +18,6 @@ import re
 
 from .errors import InputError
 from .lines import (
-    LINE_BREAKS,
     OTHER,
     START,
     ensure_final_newline,
@@ -35,8 +34,12 @@ from .lines import (
 PARAMETER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")  # fullmatch: "$" accepts a final newline
 # The end of a name at the start of a logical line, as strcspn(" \t\r\n=").
 _NAME_END = re.compile(r"[ \t\r\n=]")
-_FORBIDDEN_IN_VALUE = dict([(char, "the line break U+%04X" % ord(char)) for char in LINE_BREAKS]
-                           + [("\n", "a newline"), ("\r", "a carriage return"), ("\0", "a NUL byte")])
+# main.cf's lines end at a newline only (Postfix's readlline): \v, \f, U+2028 and the other breaks
+# Python's splitlines knows are part of a value, read back whole; an integer parameter refuses them
+# as it refuses any non-digit (parameters.integer_value_problem).
+# What Postfix trims around a value (ISSPACE in the C locale).
+ASCII_SPACE = " \t\n\r\v\f"
+_FORBIDDEN_IN_VALUE = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}
 
 
 def check_parameter_name(name, where="name"):
@@ -50,9 +53,10 @@ def render_value(name, value):
     """Turn a module value into main.cf text.
 
     Booleans become yes/no, numbers their decimal text, and lists are joined
-    with ", " as Postfix lists are written. Text is stripped of surrounding
-    whitespace as postconf does. Line breaks (every one str.splitlines knows) and NUL
-    bytes are refused: a line break would smuggle a second parameter into main.cf.
+    with ", " as Postfix lists are written. Text is stripped of surrounding ASCII
+    whitespace as postconf does (never of U+0085 or U+2028, which Python's strip() would drop).
+    A newline, carriage return or NUL byte is refused: it would smuggle a second parameter
+    into main.cf.
     """
     if value is None:
         raise InputError(name, "a value is required with state=present (use an empty string to set it empty)")
@@ -68,7 +72,7 @@ def render_value(name, value):
     for char, label in _FORBIDDEN_IN_VALUE.items():
         if char in text:
             raise InputError(name, "the value contains %s, which main.cf cannot hold" % label)
-    return text.strip()
+    return text.strip(ASCII_SPACE)
 
 
 # What may follow "$" as a name: ASCII letters, digits and "_" (mac_parse.c's ISALNUM).
