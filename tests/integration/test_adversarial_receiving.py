@@ -100,6 +100,7 @@ def test_self_probe_with_postscreen_probes_port_25():
     side = ReceivingSide(SimpleNamespace(result={"certificate": {"certificates": [
         {"fingerprint_sha256": "AA:BB"}]}}), "/etc/postfix", None, None)
     side._probe = lambda address, port, wrapper: {"established": False, "starttls": False, "errors": ["refused"]}
+    side._probe_address = lambda: "127.0.0.1"  # where inet_interfaces = all puts a listener without an address
     listeners, failures = side.self_probe(POSTSCREEN_MASTER, 0)
     assert [item["port"] for item in listeners] == [25] and failures, "postscreen's port 25 is probed"
 
@@ -107,6 +108,7 @@ def test_self_probe_with_postscreen_probes_port_25():
 def test_self_probe_of_no_listener_at_all_is_not_a_pass():
     """master.cf with no smtpd inet service at all (submission-only host disabled, all commented)."""
     side = ReceivingSide(SimpleNamespace(result={"certificate": {"certificates": []}}), "/etc/postfix", None, None)
+    side._probe_address = lambda: "127.0.0.1"
     listeners, failures = side.self_probe("# nothing\n", 1)
     # What the profile reports with no listener: documented here as the current behaviour.
     assert listeners == [] and failures == []
