@@ -195,7 +195,7 @@ def dump_table(table, host=THIS_MACHINE):
 
 def untouched(text, names):
     """The physical lines of a main.cf that do not belong to a setting of ``names``."""
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.main_cf import MainCf
 
     document = MainCf(text)
     owned = set()

@@ -202,9 +202,9 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module, secret_in_arguments
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import LookupTableEdit
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import run_module, secret_in_arguments
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import LookupTableEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.specs import edit_spec
 
 
 def main():

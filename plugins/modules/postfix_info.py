@@ -142,8 +142,8 @@ obsolete:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.info import PostfixInfo
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.info import PostfixInfo
 
 
 def main():

@@ -256,9 +256,9 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import private_key_in_arguments, run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import TlsCertificate
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import CERTIFICATE_TOGETHER, certificate_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import private_key_in_arguments, run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.certificate import TlsCertificate
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.specs import CERTIFICATE_TOGETHER, certificate_spec
 
 
 def main():

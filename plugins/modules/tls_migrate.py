@@ -132,9 +132,9 @@ master_cf_backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import TlsMigrate
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.postconf_edit import TlsMigrate
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.specs import VALIDATE, edit_spec
 
 
 def main():

@@ -213,10 +213,10 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TlsPolicyEdit
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import edit_spec, policy_item_spec
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import TlsPolicyEdit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.specs import edit_spec, policy_item_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.tls import LEVELS
 
 
 def main():

@@ -187,8 +187,8 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import TlsProbe
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.probe import TlsProbe
 
 
 def main():

@@ -837,13 +837,13 @@ reloaded:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.base import private_key_in_arguments, run_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile import TlsProfile
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import SELF_PROBE_WHEN
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import SASL_CLIENT_PACKAGE
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.specs import VALIDATE, declaration_spec, edit_spec
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import TYPE_PACKAGES
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import LEVELS
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.base import private_key_in_arguments, run_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile.profile import TlsProfile
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.receiving import SELF_PROBE_WHEN
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.relay import SASL_CLIENT_PACKAGE
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.specs import VALIDATE, declaration_spec, edit_spec
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import TYPE_PACKAGES
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.tls import LEVELS
 
 
 def main():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import OBSOLETE_PARAMETERS
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import OBSOLETE_PARAMETERS
 
 PROFILE_ROLES = ("tls_receiving", "tls_forced", "tls_opportunistic", "tls_relay")
 

@@ -235,7 +235,7 @@ def test_secret_table_refuses_a_world_readable_mode_and_bad_values_quietly(tmp_p
 
 
 def test_temporaries_get_the_final_mode_before_any_byte(tmp_path):
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.files import EditLock, FileAttributes
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.files import EditLock, FileAttributes
 
     path = str(tmp_path / "sasl_passwd")
     with EditLock(path) as lock:
@@ -248,7 +248,7 @@ def test_temporaries_get_the_final_mode_before_any_byte(tmp_path):
 
 def test_a_temporary_another_writer_removes_under_us_is_retried_not_refused(tmp_path, monkeypatch):
     """Another writer may unlink the temporary between our open and our fstat (nlink 0): retry, not 'hard link'."""
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import files
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host import files
 
     path = str(tmp_path / "main.cf")
     with open(path, "w") as handle:

@@ -27,11 +27,11 @@ from test_receiving import apply, chain, fingerprint, listening, new_pair, pem_c
 from test_tls_probe import make_cert
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.receiving import (
     LOADED_RECORD, listener_ports, sni_entries)
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import MasterCf
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving_edit import ReceivingSide
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.master_cf import MasterCf
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile.receiving_edit import ReceivingSide
 
 PORT = 25550 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 NAME = "mx.receiving.test"

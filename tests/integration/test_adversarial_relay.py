@@ -34,9 +34,9 @@ from helpers import ansible_env, snapshot
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import table as table_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.lines import split_list
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model import table as table_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.lines import split_list
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table import LookupTable
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from helpers import run_module_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import MainCf, plan_edit
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.main_cf import MainCf, plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table import LookupTable
 
 EXAMPLES = int(os.environ.get("MAILTLS_FUZZ_EXAMPLES", "0"))
 

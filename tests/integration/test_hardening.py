@@ -26,12 +26,12 @@ from pathlib import Path
 import pytest
 from conftest import RELEASES, effective_config, make_config_dir, settle
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.hardening import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.hardening import (
     HARDENING_PARAMETERS,
     HARDENING_PROFILES,
     hardening_plan,
 )
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.main_cf import plan_edit
 
 # A main.cf that already holds a value for every profile parameter, none of them a default:
 # switching to a profile must set or remove each one.

@@ -15,7 +15,7 @@ import pytest
 from conftest import CORPUS, RELEASES, corpus_files, effective_config, make_config_dir, settle, untouched
 from helpers import run_module_on
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import plan_edit
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.main_cf import plan_edit
 
 # main.cf.dist is each release's own.
 REAL_FILES = [path.name for path in corpus_files()] + ["main.cf.dist"]

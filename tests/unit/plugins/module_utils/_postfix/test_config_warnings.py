@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.commands import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.commands import (
     config_warnings,
     new_warnings,
     warning_identity,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.file_roles import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.file_roles import (
     file_in_two_roles,
     identify,
     reads,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.file_values import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.file_values import (
     check_contents,
     check_paths,
     decoded,

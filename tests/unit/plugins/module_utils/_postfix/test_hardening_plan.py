@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.hardening import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.hardening import (
     HARDENING_PARAMETERS,
     HARDENING_PROFILES,
     hardening_plan,

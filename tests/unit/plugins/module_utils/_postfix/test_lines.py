@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.lines import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.lines import (
     CONTINUATION,
     OTHER,
     START,

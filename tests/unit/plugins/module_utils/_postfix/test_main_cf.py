@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.main_cf import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.main_cf import (
     MainCf,
     check_parameter_name,
     macro_syntax_problem,
@@ -159,8 +159,8 @@ def splitlines_breaks():
 def test_only_a_line_break_postfix_reads_as_one_is_refused_in_a_value():
     """main.cf's lines end at a newline (Postfix's readlline): the other breaks Python's splitlines
     knows are part of a value, read back whole (test_adversarial_files); an integer refuses them."""
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.lines import LINE_BREAKS
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import integer_value_problem
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.lines import LINE_BREAKS
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import integer_value_problem
 
     assert set(LINE_BREAKS) == splitlines_breaks()
     for char in sorted(splitlines_breaks()):
@@ -175,7 +175,7 @@ def test_only_a_line_break_postfix_reads_as_one_is_refused_in_a_value():
 
 
 def test_integer_parameters_take_ascii_digits_or_a_reference_only():
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import (
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import (
         integer_parameters, integer_value_problem)
 
     defaults = {"smtp_tls_loglevel": "0", "message_size_limit": "10240000", "compatibility_level": "0",

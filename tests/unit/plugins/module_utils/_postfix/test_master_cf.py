@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.master_cf import (
     Entry,
     MasterCf,
     check_service,
@@ -216,7 +216,7 @@ def test_bad_service_names(service):
 
 
 def test_edit_options_removes_replaces_and_appends():
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import edit_options
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.master_cf import edit_options
 
     new_text, changes = edit_options(SAMPLE, {
         "submission/inet": (["smtpd_sasl_auth_enable"], {"smtpd_tls_security_level": "may", "x": "1"}),

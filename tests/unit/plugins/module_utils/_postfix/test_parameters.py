@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import ConfigError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.parameters import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ConfigError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import (
     ROLES,
     Service,
     evaluate,

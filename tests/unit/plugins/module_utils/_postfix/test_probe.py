@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import (
-    check_helo, check_host, check_timeout, parse_finger, parse_x509, probe_target)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.finger import (
+    check_helo, check_host, check_timeout, parse_finger, probe_target)
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.x509 import parse_x509
 
 TLS_SESSION = """\
 posttls-finger: Connected to 127.0.0.1[127.0.0.1]:2525
@@ -313,7 +314,7 @@ def test_x509_common_name_is_the_cn_attribute(subject, names):
 
 # --- the pre-flight's exact-policy probe -------------------------------------------------------------
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import (  # noqa: E402
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.finger import (  # noqa: E402
     policy_finger_args, policy_needs_its_own_probe, policy_passes)
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.probe import preflight_verdict
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.policy_side import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.finger import preflight_verdict
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.profile.policy_side import (
     FORCED_LEVELS, needs_probe, uses_dane)
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host_state import packages_needed
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.host_state import packages_needed
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import table_document
 
 # The probe level each forced level must pass: verify and secure as such, the rest a TLS session.
 PROBED_AS = {"encrypt": "encrypt", "verify": "verify", "secure": "secure",

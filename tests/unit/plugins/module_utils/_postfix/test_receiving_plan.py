@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.certificate import key_algorithm
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.master_cf import MasterCf
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.certificate import key_algorithm
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.master_cf import MasterCf
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.receiving import (
     changed_since_loaded, chain_files_value, file_digests, listener_ports, record_text, sni_entries, sni_name,
     tls_turned_off_by, tlsa_record_lines)
 
@@ -110,7 +110,7 @@ def test_key_algorithm_from_the_spki(spki_hex, algorithm):
 
 # --- hostile review 2: the self-probe's view of the listeners ----------------------------------------
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import (  # noqa: E402
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.receiving import (  # noqa: E402
     postscreen_without_tlsproxy)
 
 
@@ -137,7 +137,7 @@ def test_postscreen_without_tlsproxy_is_seen(text, blind):
     ("[2001:db8::25]", "ipv6", "2001:db8::25"),
 ])
 def test_a_listener_without_an_address_is_probed_where_postfix_listens(interfaces, protocols, address):
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.receiving import probe_address
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.receiving import probe_address
 
     assert probe_address(interfaces, protocols) == address
     assert listener_ports(MasterCf("smtp inet n - y - - smtpd\n"), probe_address(interfaces, protocols)) == [

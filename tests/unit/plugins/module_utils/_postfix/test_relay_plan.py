@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.relay import (
     RELAY_SERVICE,
     credentials,
     needs_sasl_client,
@@ -187,8 +187,8 @@ def test_credentials_and_next_hops():
 
 # --- issue 18: credentials per next hop, promises on the merged plan, what the relay owns ----------
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import ConfigError  # noqa: E402
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.relay import (  # noqa: E402
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ConfigError  # noqa: E402
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.relay import (  # noqa: E402
     check_planned_state, names_table, ownership_before_the_record, parse_record, record_text, sender_lookup_keys,
     table_paths, table_source)
 

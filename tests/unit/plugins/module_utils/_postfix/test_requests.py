@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.postconf_edit import requested_parameters
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.postconf_edit import requested_parameters
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import (
     TlsPolicyEdit,
     policy_requests,
     requested_entries,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix import table as table_module
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model import table as table_module
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table import (
     LookupTable,
     all_word_keys,
     check_key,
@@ -103,7 +103,7 @@ def test_bad_values(value, problem):
 
 
 def test_check_type_names_the_package_that_adds_a_type():
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import check_type
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import check_type
 
     check_type("hash", {"hash", "pcre"})
     with pytest.raises(InputError, match=r"type: this Postfix does not support the 'pcre' table type: postconf -m "
@@ -119,7 +119,7 @@ def test_check_type_names_the_package_that_adds_a_type():
     ("/^Subject: a b/i REJECT spaced\n!/x\\/y/ OK\n", ["/^Subject: a b/i", "!/x\\/y/"]),
 ])
 def test_pattern_tables_manage_top_level_rules_only(text, keys):
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import table_document
 
     document = table_document("regexp", text)
     assert sorted(document.entries) == sorted(keys)
@@ -129,7 +129,7 @@ def test_pattern_tables_manage_top_level_rules_only(text, keys):
 
 
 def test_masked_shows_keys_and_structure_never_values():
-    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table import LookupTable
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table import LookupTable
 
     document = LookupTable("# relay\n[smtp.example]:587 user:secret\n  continued-secret\n\n"
                            "  #[smtp.example]:587 user:old-secret\n")

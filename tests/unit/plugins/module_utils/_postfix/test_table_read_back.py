@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import ValidationError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_edit import TablePlan, TableModule
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.table_types import table_document
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ValidationError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import TablePlan, TableModule
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import table_document
 
 
 class StubPostfix(object):

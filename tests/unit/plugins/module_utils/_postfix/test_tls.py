@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.errors import InputError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.tls import (
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.versions import parse_version
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.tls import (
     normalize_destination,
-    parse_version,
     policy_keys,
     render_policy,
 )

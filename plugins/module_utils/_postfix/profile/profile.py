@@ -1,0 +1,349 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The tls_profile module's work: the wanted Postfix state of one or more profiles, in one call (private).
+
+Everything is read, planned and checked before the first write:
+
+1. what the host runs: Postfix installed, the packages asked for, the service running;
+2. the declarations merged (a later one wins; one with downgrade=false never weakens);
+3. the policy table's plan; the pre-flight probes, in parallel, only the destinations whose
+   entry is new or stronger, and refuses (in check mode: warns);
+4. every write rehearsed in check mode (the certificate pair, the table with its patterns, the
+   temporaries of main.cf and master.cf), so that what a write would refuse is refused now;
+
+the migration of the obsolete TLS switches (tls_migrate's, when asked and present) is planned
+and confirmed without a write, main.cf and master.cf are planned together on the texts it leaves
+(in check mode as in the run), read back by ``postconf -n``/``-M`` and validated once
+(``validate``, such as ``postfix -c %s check``) in one scratch directory, and the files are
+written in the order Postfix needs them: certificate, policy table, the migration, master.cf,
+main.cf (main.cf last: it names the others). Each write is the shared locked, atomic flow of the single modules.
+Last, one ``postfix reload`` when something Postfix reads changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..host.base import TextPlan, refuse_as_the_run_would
+from ..work.certificate import TlsCertificate
+from .config_files import ConfigFiles, master_text_with, migrated_main, migrated_master
+from ..plan.declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
+from ..core.errors import ConfigError
+from ..plan.file_roles import refuse_one_file_in_two_roles, writes
+from ..host.files import file_identity, read_text
+from ..host.host_state import HostState, packages_needed
+from ..model.main_cf import plan_edit, render_value
+from ..model.master_cf import MasterCf
+from ..model.parameters import RESTART_PARAMETERS
+from .policy_side import PolicySide, uses_dane
+from ..work.postconf_edit import PostconfEdit, TlsMigrate
+from .preflight import Preflight
+from ..plan.receiving import POSTSCREEN_AFTER_GREETING_TESTS, postscreen_without_tlsproxy
+from .receiving_edit import ReceivingSide
+from .relay_edit import RelaySide
+
+
+class Part(object):
+    """The AnsibleModule a part (certificate, table, probe, migration) sees: the profile's, with its own params."""
+
+    def __init__(self, module, params, check_mode=None):
+        self._module = module
+        self.params = params
+        if check_mode is not None:
+            self.check_mode = check_mode  # a rehearsal of a write runs in check mode
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+
+@dataclass
+class CallPlan(object):
+    """What one call's phases hand each other: the declarations, each side, the merged request."""
+
+    config_dir: str
+    main_path: str
+    declarations: list
+    config: ConfigRequest = None
+    relay: RelaySide = None
+    receiving: ReceivingSide = None
+    policy: PolicySide = None
+    certificate: dict = None
+    migration: TlsMigrate = None
+    kept: dict = field(default_factory=dict)
+    main_text: str = None       # main.cf as planned (None: unchanged)
+    master_text: str = None     # master.cf as planned (None: unchanged)
+
+
+class TlsProfile(PostconfEdit):
+    """The tls_profile module."""
+
+    def execute(self):
+        """The phases of one call: the host, the plan, the checks, the writes, the reload and self-probe."""
+        self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
+                           restart_required=False, reload_required=False, reloaded=False, probes={},
+                           check_mode_refusals=[])
+        self.host = HostState(self.module, self.postfix)
+        self.config_files = ConfigFiles(self)
+        if not self._host_ready():
+            return
+        call = self._plan()
+        self._check(call)
+        self._write(call)
+        self._reload_and_probe(call)
+
+    def _host_ready(self):
+        """Postfix and the packages the state needs are there (in check mode: would be) to plan on."""
+        self.result["missing_packages"] = self.host.missing(packages_needed(self.module.params))
+        if not self.host.postfix_installed():
+            self.result["postfix_installed"] = False
+            self.warnings.append("Postfix is not installed: nothing was read or changed; install %s first"
+                                 % ", ".join(self.result["missing_packages"] or ["postfix"]))
+            return False
+        config_dir, _main_path = self.main_cf_path()
+        self.version = self.postfix.version(config_dir)
+        self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
+                           enabled=self.host.enabled())
+        if self.result["missing_packages"] and not self.module.check_mode:
+            # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
+            # never runs with a configuration its packages cannot serve yet.
+            return False
+        self.result["applied"] = True
+        return True
+
+    def _plan(self):
+        """Every side plans from the declarations and the host; main.cf's and master.cf's request merged."""
+        config_dir, main_path = self.main_cf_path()
+        declarations = declarations_of(self.module.params)
+        call = CallPlan(config_dir=config_dir, main_path=main_path, declarations=declarations)
+        call.relay = RelaySide(self, config_dir)
+        call.relay.request(main_path, declarations)  # its main.cf and master.cf parts join the declarations
+        call.config = merge_config(declarations, self.version)
+        self.warnings.extend(call.config.warnings)
+        if call.config.hardening is not None:
+            self.result["hardening"] = call.config.hardening
+        self._refuse_what_this_version_cannot_read(call.config.wanted)
+        call.certificate = the_one(declarations, "certificate",
+                                   "two profiles give different certificates; a host has one smtpd certificate here")
+        receiving = the_one(declarations, "receiving", "two profiles declare different receiving sides (SNI, DANE, "
+                                                       "renewal hook, self-probe); a host has one")
+        call.receiving = ReceivingSide(self, config_dir, call.certificate, receiving)
+        call.receiving.request(call.config.wanted, call.config.remove,
+                               self.postfix.parameter(config_dir, "default_database_type"))
+        # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
+        # check mode as in the run, and it is written with the other files once all is checked.
+        call.migration = self.config_files.plan_migration(config_dir)
+        call.policy = PolicySide(self, config_dir)
+        call.policy.request(declarations)
+        self.warnings.extend(call.policy.warnings)
+        return call
+
+    def _check(self, call):
+        """Every promise on the merged plan, the pre-flight, every write rehearsed, main.cf and master.cf
+        read back and validated together: a refusal here leaves every file as it was."""
+        config, config_dir = call.config, call.config_dir
+        # The relay's promises on the merged plan of the whole call, not on the files as they are.
+        call.relay.check_plan(plan_edit(migrated_main(call.migration, read_text(call.main_path)), config.wanted,
+                                        config.remove, config.list_valued)[0], call.declarations)
+        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving)
+        self._preflight(config_dir, call, call.policy.probes + call.relay.probes)
+        maps = call.policy.policy_maps(call.main_path)
+        if maps is not None:
+            config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+            config.list_valued.add("smtp_tls_policy_maps")
+        if uses_dane(config.wanted, call.policy.entries) and "smtp_dns_support_level" not in config.wanted:
+            # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
+            # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
+            config.wanted["smtp_dns_support_level"] = "dnssec"
+        if call.migration is None:
+            call.kept, warnings = self.config_files.keep_stronger_levels(config_dir, config)
+        else:  # the levels the migration gives are the host's (smtpd_use_tls = yes is may)
+            with self.scratch_config(config_dir, call.migration.main_text, call.migration.master_text) as migrated:
+                call.kept, warnings = self.config_files.keep_stronger_levels(migrated, config)
+        self.warnings.extend(warnings)
+        # What the writes below would still refuse (a pair that does not match, a pattern postmap
+        # skips, a link or FIFO at a temporary), found in check mode first.
+        self._rehearse(call)
+        call.main_text, call.master_text = self.config_files.plan_and_validate(call)
+
+    def _write(self, call):
+        """The files, in the order Postfix needs them: main.cf, which names the others, last."""
+        if call.certificate:
+            self._part(TlsCertificate, "certificate", call.certificate)
+        call.receiving.write_before_main_cf()
+        if call.policy:
+            self._merge_result("policy_table", *call.policy.write())
+        call.relay.write_tables()
+        if call.migration is not None:
+            call.migration.write()
+            self._merge(call.migration, "migration")
+        master_changed = self.config_files.write_master_cf(call)
+        main_changed, changes = self.config_files.write_main_cf(call)
+        self.result.update(self.config_files.result)
+        self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
+                                  "kept": call.kept}
+        call.receiving.write_after_main_cf()
+        # Only once main.cf no longer names them.
+        relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
+        self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
+        self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
+        # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
+        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded()
+        self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
+        self.result["reload_required"] = bool(
+            not self.result["restart_required"]
+            and (master_changed or main_changed
+                 or self.result.get("certificate", {}).get("changed")
+                 or self.result.get("migration", {}).get("changed")
+                 or self.result.get("policy_table", {}).get("reload_required")
+                 or self.result.get("sni_table", {}).get("changed")
+                 or self.result["tls_files_not_loaded"]))
+
+    def _reload_and_probe(self, call):
+        self._reload(call.config_dir)
+        # A failed self-probe raises before the record: the next run reloads and probes again.
+        self._self_probe(call.receiving, call.certificate, call.master_text)
+        # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
+        if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
+            call.receiving.record_loaded()
+
+    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
+        """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
+        key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
+        config_dir = os.path.abspath(config_dir)
+        uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
+        uses += receiving.file_uses()
+        uses += policy.file_uses() + relay.file_uses()
+        refuse_one_file_in_two_roles(uses)
+
+    def _rehearse(self, call):
+        """Check mode of every write to come: what it would refuse, it refuses now, before any write."""
+        if self.module.check_mode:
+            return  # the writes themselves run in check mode
+        if call.certificate:
+            TlsCertificate(Part(self.module, call.certificate, check_mode=True)).execute()
+        for _name, part_class, part in call.relay.tables:
+            part_class(Part(self.module, part, check_mode=True)).execute()
+        call.policy.rehearse()
+        call.receiving.rehearse()
+        wanted, remove, list_valued = call.config.wanted, call.config.remove, call.config.list_valued
+        services, migration = call.config.services, call.migration
+        main_path, master_path = call.main_path, os.path.join(call.config_dir, "master.cf")
+        main_cf = read_text(main_path)
+        if plan_edit(migrated_main(migration, main_cf), wanted, remove, list_valued)[0] != main_cf:
+            refuse_as_the_run_would(main_path)
+        if services or (migration is not None and migration.master_text is not None):
+            master_cf = read_text(master_path)
+            if master_text_with(migrated_master(migration, master_cf), services) != master_cf:
+                refuse_as_the_run_would(master_path)
+
+    def _preflight(self, config_dir, call, owed):
+        """The probes the sides owe, all at once: refused here, warned, or (check mode) reported."""
+        found = Preflight(self, config_dir, call.config).run(call.declarations, owed)
+        self.result["probes"].update(found.probes)
+        self.result["check_mode_refusals"].extend(found.check_mode_refusals)
+        self.warnings.extend(found.warnings)
+
+    # --- parts, certificate, reload --------------------------------------------------
+
+    def _part(self, part_class, name, params):
+        part = part_class(Part(self.module, params))
+        part.execute()
+        self._merge(part, name)
+        return part
+
+    def _merge(self, part, name):
+        self._merge_result(name, part.result, part.warnings)
+
+    def _merge_result(self, name, result, warnings):
+        """A side's or part's result under ``name``; its diffs join the call's, its warnings too."""
+        result = dict(result)
+        diff = result.pop("diff", [])
+        self.result.setdefault("diff", []).extend(diff if isinstance(diff, list) else [diff])
+        self.result[name] = result
+        self.result["changed"] = bool(self.result["changed"] or result.get("changed"))
+        self.warnings.extend(warnings)
+
+    def _reload(self, config_dir):
+        """postfix reload when Postfix runs and reads something that changed (never in check mode)."""
+        running = self.host.running(config_dir)
+        self.result["running"] = running
+        if not (self.module.params["reload"] and running and self.result["reload_required"]):
+            return
+        if not self.module.check_mode:
+            self.postfix.run("postfix", ["-c", config_dir, "reload"])
+        self.result["reloaded"] = True
+
+    def _self_probe(self, receiving, certificate, master_text):
+        """After a reload, the host's own listeners must offer TLS with the certificate just deployed."""
+        when = self.module.params["self_probe"] or (receiving.spec or {}).get("self_probe", "changed")
+        timeout = (receiving.spec or {}).get("self_probe_timeout", 20)
+        if not certificate or when == "never" or self.module.check_mode:
+            return
+        if when == "changed" and not (self.result["reloaded"] or self.result["restart_required"]):
+            return
+        if not self.result["running"] or self.result["restart_required"]:
+            # Postfix is started or restarted after this call (the server role does it): probe then.
+            self.result["self_probe"] = {"status": "pending", "listeners": []}
+            return
+        config_dir = self.result["config_dir"]
+        text = master_text if master_text is not None else read_text(os.path.join(config_dir, "master.cf"))
+        listeners, failures = receiving.self_probe(text, timeout)
+        if not listeners:
+            self.warnings.append("self-probe: master.cf has no smtpd or postscreen inet listener to probe")
+        self._warn_of_postscreen_without_tlsproxy(config_dir, text)
+        status = "failed" if failures else "passed" if listeners else "nothing_to_probe"
+        self.result["self_probe"] = {"status": status, "listeners": listeners}
+        if failures:
+            # Postfix does not serve what it should: no record says it loaded these files.
+            receiving.forget_loaded()
+            raise ConfigError("self-probe after deploying: " + "; ".join(failures))
+
+    def _warn_of_postscreen_without_tlsproxy(self, config_dir, master_text):
+        """The self-probe comes from 127.0.0.1, which postscreen lets through to smtpd: it cannot see
+        that a client from elsewhere, held for postscreen's after-greeting tests, gets no STARTTLS."""
+        if not postscreen_without_tlsproxy(MasterCf(master_text)):
+            return
+        if any(self.postfix.parameter(config_dir, name).strip().lower() == "yes"
+               for name in POSTSCREEN_AFTER_GREETING_TESTS):
+            self.warnings.append("self-probe: postscreen runs its after-greeting tests but master.cf has no tlsproxy "
+                                 "service: clients it holds get '454 4.7.0 TLS not available' instead of STARTTLS "
+                                 "(the probe from 127.0.0.1 is let through to smtpd and cannot see it); enable "
+                                 "tlsproxy in master.cf (postscreen(8))")
+
+    # --- what the receiving side needs of the profile ----------------------------------
+
+    def part_module(self, params, check_mode=None):
+        return Part(self.module, params, check_mode=check_mode)
+
+    def merge_part(self, part, name):
+        part.execute()
+        self._merge(part, name)
+        return part
+
+    def write_whole_file(self, path, text, attributes):
+        """A whole small file of ours (DANE records, the renewal hook, the loaded record): the one write flow."""
+        def plan():
+            original = read_text(path) if os.path.lexists(path) else None
+            return TextPlan(file_identity(path), original, text, None)
+
+        def commit(lock, _planned):
+            lock.replace(text, attributes)
+
+        planned = self.locked_edit(path, plan, commit)
+        if planned.needs_work and self.module._diff:
+            self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
+                                                       "before_header": path, "after_header": path})
+        return planned.needs_work
+
+    def keep_mode(self, path, mode):
+        """Give a file of ours its mode back; returns whether it had another."""
+        if (os.stat(path).st_mode & 0o7777) == mode:
+            return False
+        if not self.module.check_mode:
+            os.chmod(path, mode)
+        return True
+
+    def echoed_arguments(self):
+        """The echo of the arguments, every certificate's key_content and relay password masked."""
+        return masked_arguments(super().echoed_arguments())

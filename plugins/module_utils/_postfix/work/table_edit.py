@@ -1,0 +1,581 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Editing a lookup table and its index, shared by lookup_table and tls_policy (private).
+
+One parse, one write and at most one postmap per call, however many entries.
+The new source is written to ``TABLE.tmp`` under Postfix's edit lock, its
+index is built from that temp file and every changed key is looked up in it;
+only then is the source renamed into place, and then the index. A crash in
+between leaves an index older than its source, which the next run rebuilds.
+
+With ``file_values`` (the SNI table) values are lists of files and the index,
+built with ``postmap -F``, holds their content: it is also rebuilt when a file's
+content differs from what the index holds, even though the source did not change.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+
+from ..host.base import FileEditModule
+from ..core.errors import ConfigError, InputError, ValidationError
+from ..host.file_values import check_contents, check_paths, decoded, index_content, read_value_files, render_value, stale_key
+from ..host.files import (
+    backup_copy,
+    file_identity,
+    index_is_fresh,
+    hold,
+    open_regular,
+    read_text,
+    remove_leftover,
+    same_file_name,
+    write_new_file,
+)
+from ..model.table import MASK, check_key, check_value
+from ..model.table_types import (
+    DELIMITED_TYPES,
+    INDEX_SUFFIXES,
+    LISTABLE_TYPES,
+    PATTERN_TYPES,
+    berkeley_db_temporaries,
+    check_type,
+    table_document,
+)
+from ..model.tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
+
+
+def names_from(value, where):
+    """Keys to remove, given as a list or a mapping's keys."""
+    if isinstance(value, (dict, list, tuple)):
+        return list(value)
+    raise InputError(where, "with state=absent, give a list of keys")
+
+
+class TablePlan(object):
+    """What one edit of a table source and its index will do."""
+
+    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale", "wanted",
+                 "expected", "reason")
+
+    def __init__(self, identity, original, document, new_text, change, create, stale, wanted=None,
+                 expected=None, reason=None):
+        self.identity, self.original, self.document = identity, original, document
+        self.new_text, self.change, self.create, self.stale = new_text, change, create, stale
+        self.wanted = wanted  # key -> value as written: what was asked, less what a module kept
+        # file_values: folded key -> the bytes the index must hold (private keys: never reported)
+        self.expected = expected
+        self.reason = reason  # why the index is rebuilt, when it is
+
+    @property
+    def writes_source(self):
+        return bool(self.change or self.create)
+
+    @property
+    def needs_work(self):
+        return bool(self.change or self.create or self.stale)
+
+
+class TableModule(FileEditModule):
+    """Base for modules that edit one lookup table."""
+
+    # Set by a module whose table holds secrets: no value is ever shown, and others cannot read it.
+    secret = False
+    # Set per apply_table call: values are files whose content postmap -F puts in the index.
+    file_values = False
+    values_option = "entries"  # the option a bad file value is reported under
+    postmap_warnings = ()  # what the last build's postmap warned about
+
+    def resolve_table(self):
+        """Check config_dir, the table's directory and type; return (config_dir, path, type)."""
+        params = self.module.params
+        config_dir = params["config_dir"]
+        if not os.path.isfile(os.path.join(config_dir, "main.cf")):
+            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
+        path = params["path"]
+        if not os.path.isabs(path):
+            raise InputError("path", "%r is not an absolute path: Postfix would look for it relative to "
+                                     "its own working directory" % path)
+        for name in ("main.cf", "master.cf"):
+            if same_file_name(path, os.path.join(config_dir, name)):
+                raise InputError("path", "%s is Postfix's %s, not a lookup table" % (path, name))
+        directory = os.path.dirname(path) or "."
+        if not os.path.isdir(directory):
+            raise ConfigError("path: the directory %s does not exist" % directory, path=path)
+        if os.path.isdir(path):
+            raise ConfigError("path: %s is a directory, not a table source" % path, path=path)
+        table_type = params["type"] or self.postfix.parameter(config_dir, "default_database_type")
+        check_type(table_type, self.postfix.map_types(config_dir))
+        return config_dir, path, table_type
+
+    def table_attributes(self, path):
+        """Mode and owner of the source, and so of its index and every temporary."""
+        private = self.secret or self.file_values
+        attributes = self.wanted_attributes(path, 0o600 if private else 0o644)
+        if private:
+            given = self.module.params.get("mode") is not None
+            if given and attributes.mode & 0o007:
+                raise InputError("mode", "%04o lets every user read a %s; use 0600 or 0640" % (
+                    attributes.mode, "secret table" if self.secret else "table whose index holds private keys"))
+            # The -F index holds private keys: 0600 unless a mode says the group may read it.
+            attributes.mode &= ~0o007 if self.secret or given else ~0o077
+        return attributes
+
+    def adjusted(self, document, wanted):
+        """The entries to write, given what the table holds; a module may keep some it has."""
+        return wanted
+
+    def guarded(self, document, wanted, remove, exclusive):
+        """(wanted, remove) once entries a module must not remove are kept; all of them here."""
+        return wanted, remove
+
+    def _plan(self, config_dir, path, table_type, index_paths, wanted, remove, exclusive):
+        identity = file_identity(path)
+        exists = identity is not None
+        original = read_text(path) if exists else ""
+        document = table_document(table_type, original)
+        if exclusive and document.has_blocks:
+            raise InputError("exclusive", "%s has if/endif blocks, which this module does not manage; "
+                                          "it cannot own the whole table" % path)
+        wanted = self.adjusted(document, wanted)
+        wanted, remove = self.guarded(document, wanted, remove, exclusive)
+        new_text, change = document.edited(wanted, remove, exclusive)
+        # A table main.cf may name must exist even when it has no entries yet.
+        create = not exists and self.module.params["state"] == "present"
+        expected = None
+        if self.file_values:
+            # Before anything is written, in check mode too: every file of every entry.
+            expected = self._file_contents(path, table_type, document if not change else None, new_text, wanted)
+        reason = None
+        if not index_paths:
+            pass
+        elif change:
+            reason = "the source changes"
+        elif create:
+            reason = "the table is created"
+        elif exists and not index_is_fresh(path, index_paths):
+            reason = "the index is missing or older than its source"
+        elif exists and self.file_values:
+            reason = self._stale_content(config_dir, "%s:%s" % (table_type, path), table_type, expected)
+        return TablePlan(identity, original, document, new_text, change, create, reason is not None, wanted,
+                         expected, reason)
+
+    def _file_contents(self, path, table_type, document, new_text, wanted):
+        """file_values: folded key -> what the index must hold, each entry's files checked; raise InputError.
+
+        Entries this call does not manage are checked too: postmap -F builds the whole table.
+        """
+        document = document or table_document(table_type, new_text)
+        asked = dict((document.fold(key), key) for key in wanted)
+        expected = {}
+        for folded in document.entries:
+            value = document.value(folded)
+            if value is None:
+                continue
+            key = asked.get(folded)
+            where, label = (self.values_option, key) if key is not None else \
+                ("path", "%s (an entry of %s)" % (folded, path))
+            paths = check_paths(value, where, label)
+            contents = read_value_files(where, label, paths)
+            check_contents(where, label, paths, contents)
+            expected[folded] = index_content(contents)
+        return expected
+
+    def _stale_content(self, config_dir, table, table_type, expected):
+        """Why the index no longer holds what the files hold now, or None.
+
+        Compared by content, not by time: a file copied with its old mtime (cp -p, tar, a
+        restored backup) or renamed into place (certbot) is still found; only a read, no build.
+        """
+        found, listed = self._read_index(config_dir, table, table_type, sorted(expected))
+        key = stale_key(expected, found, listed)
+        if key is None:
+            return None
+        if key not in expected:
+            return "the index holds %r, which the source does not" % key
+        if key not in found:
+            return "the index has no entry for %r" % key
+        return "the files of %r changed since the index was built" % key
+
+    def _read_index(self, config_dir, table, table_type, keys):
+        """(key -> stored value, whether that is every entry): one postmap process, no build."""
+        if table_type in LISTABLE_TYPES:
+            found = self.postfix.dump(config_dir, table)
+            # Postfix may fold a key the listing spells otherwise: look those up.
+            found.update(self.postfix.query(config_dir, table, [key for key in keys if key not in found]))
+            return found, True
+        return self.postfix.query(config_dir, table, keys), False
+
+    def apply_table(self, config_dir, path, table_type, wanted, remove=(), exclusive=False, file_values=False):
+        """Make the table hold ``wanted`` (key -> value) and not ``remove``; fill self.result.
+
+        ``file_values``: each value is a list of files (key first, then its chain) and the index is
+        built with postmap -F; the table and its index are private (0600), the files are checked
+        before anything is written, and the index is rebuilt whenever their content changed.
+        """
+        self.file_values = bool(file_values)
+        if self.file_values and table_type not in INDEX_SUFFIXES:
+            raise InputError("file_values", "postmap -F builds only indexed tables (%s), not %s: Postfix loads "
+                                            "the files of a %s table itself when it opens it, so it has no index "
+                                            "to keep fresh" % (", ".join(sorted(INDEX_SUFFIXES)), table_type,
+                                                               table_type))
+        index_paths = [path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
+        attributes = self.table_attributes(path)
+        pattern_check = table_type in PATTERN_TYPES
+
+        def rehearse(planned):
+            if pattern_check and planned.change:
+                self._check_patterns_aside(config_dir, table_type, planned, path)
+
+        plan = self.locked_edit(
+            path, lambda: self._plan(config_dir, path, table_type, index_paths, wanted, remove, exclusive),
+            lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
+                                                       attributes, planned.wanted),
+            rehearse)
+        change = plan.change
+        self.result.update(
+            table="%s:%s" % (table_type, path),
+            added=change.added, updated=change.updated, removed=change.removed,
+            postmap_run=bool(plan.stale),
+            reload_required=bool(change) and not index_paths,
+        )
+        if self.file_values:
+            self.result["rebuild_reason"] = plan.reason
+        if plan.writes_source and self.module._diff:
+            before, after = plan.original, plan.new_text
+            if self.secret:
+                before, after = plan.document.masked(), table_document(table_type, after).masked()
+            self.result.setdefault("diff", []).append({
+                "before": before, "after": after, "before_header": path, "after_header": path})
+        changed = plan.needs_work
+        if plan.identity is not None or not self.module.check_mode:
+            changed = self._keep_attributes([path] + index_paths, attributes) or changed
+        if os.path.exists(path) and "mode" in self.module.params:  # tls_policy has no file options
+            changed = self._set_attributes(path, changed)
+        self.result["changed"] = changed
+
+    def _keep_attributes(self, paths, attributes):
+        """Give the source and its index files ``attributes``; True if any had others."""
+        changed = False
+        for path in paths:
+            try:
+                found = os.stat(path)
+            except OSError:
+                continue  # an index check mode would create
+            if (stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid) == \
+                    (attributes.mode, attributes.uid, attributes.gid):
+                continue
+            changed = True
+            if not self.module.check_mode:
+                fd, _info = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+                try:
+                    attributes.apply(fd)
+                finally:
+                    os.close(fd)
+        return changed
+
+    def _build_and_swap(self, lock, config_dir, table_type, index_paths, plan, attributes, wanted):
+        tmp_indexes = [lock.tmp_path + suffix for suffix in INDEX_SUFFIXES.get(table_type, [])]
+        # postmap would write through a link left there, and Berkeley DB refuses to create an index
+        # while its own temporary of a killed postmap (__db.NAME.db) is left beside it.
+        for leftover in tmp_indexes + berkeley_db_temporaries(table_type, tmp_indexes):
+            remove_leftover(leftover)
+        held = []
+        self.postmap_warnings = []
+        try:
+            lock.write(plan.new_text, attributes)
+            tmp_table = "%s:%s" % (table_type, lock.tmp_path)
+            if tmp_indexes:
+                self.postmap_warnings = self.postfix.postmap(config_dir, tmp_table,
+                                                             file_values=plan.expected is not None)
+                self._keep_attributes(tmp_indexes, attributes)
+            self._verify(config_dir, tmp_table, table_type, plan, wanted, lock.path)
+            # Committing the source releases its lock; the next writer must still wait until
+            # our index is renamed into place. (Not earlier: postmap -q takes a shared lock.)
+            held = [hold(tmp_index) for tmp_index in tmp_indexes]
+            if plan.writes_source:
+                if self.module.params.get("backup") and os.path.exists(lock.path):
+                    self.result["backup_file"] = backup_copy(lock.path, attributes)
+                context = self.selinux_context(lock.path)
+                lock.commit(self.module.params.get("unsafe_writes", False))
+                self.restore_selinux_context(lock.path, context)
+            for tmp_index, index in zip(tmp_indexes, index_paths):
+                os.rename(tmp_index, index)
+        finally:
+            for tmp_index in tmp_indexes:
+                if os.path.lexists(tmp_index):
+                    os.unlink(tmp_index)
+            for fd in held:
+                os.close(fd)
+
+    def _verify(self, config_dir, table, table_type, plan, wanted, path):
+        """Postfix itself must read every entry written: keys resolve to their values, patterns parse."""
+        change = plan.change
+        keys = change.added + change.updated
+        name = "%s:%s" % (table_type, path)
+        if plan.expected is not None:
+            self._verify_file_values(config_dir, table, table_type, plan, name)
+            return
+        if table_type in PATTERN_TYPES:
+            self._verify_patterns(config_dir, table, table_type, keys, plan.new_text, name)
+            return
+        asked = keys + change.removed
+        entries = len(plan.document.entries) + len(change.added) - len(change.removed)
+        if table_type in LISTABLE_TYPES and len(asked) * 2 > entries:
+            # Most of the table changed: one listing costs less than a lookup per key.
+            listed = self.postfix.dump(config_dir, table)  # keys as stored: folded
+            fold = plan.document.fold
+            found = dict(pair for pair in zip(asked, map(listed.get, map(fold, asked))) if pair[1] is not None)
+            # Postfix folds non-ASCII keys its own way: what the listing misses, it looks up.
+            found.update(self.postfix.query(config_dir, table, [key for key in asked if key not in found]))
+        else:
+            found = self.postfix.query(config_dir, table, asked)
+        for key in keys:
+            if found.get(key) != wanted[key]:
+                if self.secret:
+                    raise ValidationError("%s: postmap does not resolve %r to the value given; nothing was changed"
+                                          % (name, key), key=key)
+                raise ValidationError("%s: postmap resolves %r to %r instead of %r; nothing was changed"
+                                      % (name, key, found.get(key), wanted[key]), key=key)
+        for key in change.removed:
+            if key in found:
+                raise ValidationError("%s: removed key %r still resolves%s; nothing was changed"
+                                      % (name, key, "" if self.secret else " to %r" % found[key]), key=key)
+
+    def _verify_file_values(self, config_dir, table, table_type, plan, name):
+        """Every entry, decoded, holds exactly its files' content (joined by newlines), and removed keys are gone."""
+        expected = plan.expected
+        found, _listed = self._read_index(config_dir, table, table_type, sorted(expected) + plan.change.removed)
+        for key in sorted(expected):
+            if decoded(found.get(key, "")) != expected[key] or key not in found:
+                # Never the content: it holds private keys.
+                said = "; ".join(self.postmap_warnings).replace(table.split(":", 1)[1], name.split(":", 1)[1])
+                raise ValidationError("%s: postmap -F does not store for %r the content of its files (%s); nothing "
+                                      "was changed" % (name, key, said or "did a file change during this run?"),
+                                      key=key)
+        for key in plan.change.removed:
+            if key in found or plan.document.fold(key) in found:
+                raise ValidationError("%s: removed key %r still resolves; nothing was changed" % (name, key), key=key)
+
+    def _check_patterns_aside(self, config_dir, table_type, plan, path):
+        """Check mode: Postfix reads the new patterns from a private copy, so the check predicts the run."""
+        scratch = tempfile.mkdtemp(prefix="mailtls-table-", dir=self.module.tmpdir)
+        try:
+            copy = os.path.join(scratch, os.path.basename(path))
+            write_new_file(copy, plan.new_text)
+            keys = plan.change.added + plan.change.updated
+            self._verify_patterns(config_dir, "%s:%s" % (table_type, copy), table_type, keys, plan.new_text,
+                                  "%s:%s" % (table_type, path))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _verify_patterns(self, config_dir, table, table_type, keys, new_text, name):
+        """postmap skips a pattern it cannot parse, with a warning: ours must raise none."""
+        ours = table_document(table_type, new_text).line_numbers(keys)
+        problems = self.postfix.table_warnings(config_dir, table)
+        rejected = ["line %d: %s" % (line, message) for line, message in problems if line in ours]
+        if rejected:
+            raise ValidationError("%s: postmap would skip what this task writes (%s); nothing was changed"
+                                  % (name, "; ".join(rejected)))
+        for line, message in problems:
+            self.warnings.append("%s: postmap skips line %d, which this task did not write: %s"
+                                 % (name, line, message))
+
+
+def requested_entries(params):
+    """lookup_table arguments -> (wanted, remove); raise InputError on bad input.
+
+    Keys are checked for what no table can hold; whether one may hold spaces (a
+    regexp ``/pattern/``) depends on the table type, checked once it is known.
+    """
+    key, entries, state = params["key"], params["entries"], params["state"]
+    if state == "absent":
+        if key is not None:
+            if params["value"] is not None:
+                raise InputError("value", "must not be given with state=absent")
+            keys = [key]
+        else:
+            keys = names_from(entries, "entries")
+        for item in keys:
+            check_key(item, "key" if key is not None else "entries", delimited=None)
+        return {}, keys
+    if key is not None:
+        if params["value"] is None:
+            raise InputError(key, "a value is required with state=present")
+        items = {key: params["value"]}
+    elif isinstance(entries, dict):
+        items = entries
+    else:
+        raise InputError("entries", "with state=present, give a mapping of keys to values")
+    wanted = {}
+    for item, value in items.items():
+        check_key(item, "key" if key is not None else "entries", delimited=None)
+        if params.get("file_values"):
+            value = render_value(value, "value" if key is not None else "entries", item)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise InputError(item, "a value must be a string or a number, not %s" % type(value).__name__)
+        wanted[item] = check_value(item, str(value))
+    return wanted, []
+
+
+class LookupTableEdit(TableModule):
+    """The lookup_table module: per-entry edits of any file-based table."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.secret = bool(module.params.get("secret"))
+        if module.params.get("key") is not None:
+            self.values_option = "value"
+
+    def execute(self):
+        params = self.module.params
+        wanted, remove = requested_entries(params)
+        if params["state"] == "absent" and params["exclusive"]:
+            raise InputError("exclusive", "only applies with state=present")
+        config_dir, path, table_type = self.resolve_table()
+        # Keys once more, now that the type says whether they are words or /patterns/.
+        for key in list(wanted) + list(remove):
+            check_key(key, "key" if params["key"] is not None else "entries", table_type in DELIMITED_TYPES)
+        self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"],
+                         file_values=params.get("file_values", False))
+
+    def echoed_arguments(self):
+        """With ``secret``, the echo shows keys and never a value."""
+        echoed = super().echoed_arguments()
+        if self.secret:
+            if echoed.get("value") is not None:
+                echoed["value"] = MASK
+            if isinstance(echoed.get("entries"), dict):
+                echoed["entries"] = dict((key, MASK) for key in echoed["entries"])
+        return echoed
+
+
+class PrivateTable(LookupTableEdit):
+    """A table whose content is private (a relay's passwords; the SNI index, which holds keys): 0600 with its
+    index, whatever an earlier file's mode, and no value ever shown."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.secret = True
+
+    def table_attributes(self, path):
+        attributes = super().table_attributes(path)
+        attributes.mode = 0o600
+        return attributes
+
+
+class TlsPolicyEdit(TableModule):
+    """The tls_policy module: typed entries of smtp_tls_policy_maps."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.kept = {}  # key -> the stronger policy downgrade=false left in place
+        self.protected = set()  # keys that never weaken what the table has, whatever downgrade says
+        self.guarded_removals = set()  # keys whose forced entry is never removed, whatever downgrade says
+        self.guard_exclusive = False  # exclusive never removes a forced entry
+
+    def execute(self):
+        params = self.module.params
+        requests = policy_requests(params)
+        if params["state"] == "absent" and params["exclusive"]:
+            raise InputError("exclusive", "only applies with state=present")
+        config_dir, path, table_type = self.resolve_table()
+        wanted, remove = self.wanted_policies(requests, params["state"], self.postfix.version(config_dir))
+        self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
+        self.report_kept(wanted)
+
+    def report_kept(self, wanted):
+        """The entries downgrade=false left stronger than asked, in the result and as warnings."""
+        self.result["kept"] = sorted(self.kept)
+        for key in self.result["kept"]:
+            if key in wanted:
+                self.warnings.append("%s keeps %r: %r would weaken it (downgrade=false)"
+                                     % (key, self.kept[key], wanted[key]))
+            else:
+                self.warnings.append("%s keeps %r: removing it would weaken it (downgrade=false)"
+                                     % (key, self.kept[key]))
+
+    @staticmethod
+    def wanted_policies(requests, state, version):
+        """Requests -> (wanted: key -> rendered policy, remove: keys); raise InputError on bad input."""
+        wanted, remove = {}, []
+        rendered = {}  # a fleet's table repeats a few policies many times: validate each once
+        for request in requests:
+            destination = normalize_destination(request["destination"])
+            keys = policy_keys(destination, request["include_subdomains"])
+            if state == "absent":
+                remove.extend(keys)
+                continue
+            level, attributes = request["level"], request["attributes"]
+            if level is None:
+                raise InputError("level", "%s: a level is required with state=present" % destination)
+            signature = (level, repr(sorted(attributes.items()))) if attributes else level
+            value = rendered.get(signature)
+            if value is None:
+                value = rendered[signature] = render_policy(level, attributes or {}, version, destination)
+            for key in keys:
+                if wanted.setdefault(key, value) != value:
+                    raise InputError("policies", "%s is given twice with different policies" % key)
+        return wanted, remove
+
+    def guarded(self, document, wanted, remove, exclusive):
+        """With downgrade=false, removing a forced entry (by absent or exclusive) weakens it too: it stays."""
+        downgrade = self.module.params["downgrade"]
+        guarded = self.guarded_removals if downgrade else set(remove)
+        guard_exclusive = exclusive and (self.guard_exclusive or not downgrade)
+        if not guarded and not guard_exclusive:
+            return wanted, remove
+        candidates = set(guarded) | (set(document.entries) if guard_exclusive else set())
+        keep = {}
+        for key in sorted(candidates):
+            current = document.value(key)
+            if current is None or key in wanted or not forces(current):
+                continue
+            keep[key] = current
+            self.kept[key] = current
+        return dict(wanted, **keep), [key for key in remove if key not in keep]
+
+    def adjusted(self, document, wanted):
+        """With downgrade=false, an entry whose level is stronger than the wanted one stays."""
+        self.kept = {}
+        protected = self.protected if self.module.params["downgrade"] else set(wanted)
+        if not protected:
+            return wanted
+        adjusted = {}
+        for key, value in wanted.items():
+            if key not in protected:
+                adjusted[key] = value
+                continue
+            covering = next((candidate for candidate in covering_keys(key)
+                             if document.value(candidate) is not None), None)
+            current = document.value(covering) if covering else None
+            if current is None or not weakens(current, value):
+                adjusted[key] = value
+                continue
+            self.kept[key] = current
+            if covering == key:
+                adjusted[key] = current  # kept as it is, so that exclusive does not remove it either
+            # Covered by a parent's .domain entry: adding our own entry would override it.
+        return adjusted
+
+
+def policy_requests(params):
+    """destination, destinations and policies as one list of complete requests.
+
+    The top-level level, attributes and include_subdomains are the defaults of
+    every item of ``policies`` that does not set them.
+    """
+    defaults = {"level": params["level"], "attributes": params["attributes"],
+                "include_subdomains": params["include_subdomains"]}
+    destinations = ([params["destination"]] if params["destination"] is not None else []) + \
+        list(params["destinations"] or [])
+    requests = [dict(defaults, destination=destination) for destination in destinations]
+    for item in params["policies"] or []:
+        request = defaults.copy()
+        for name, value in item.items():
+            if value is not None:
+                request[name] = value
+        requests.append(request)
+    return requests
