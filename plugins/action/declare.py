@@ -12,6 +12,7 @@ import os
 
 import yaml
 
+from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -26,6 +27,27 @@ def known_variables(role):
     with open(path) as handle:
         entry_points = yaml.safe_load(handle)["argument_specs"]
     return set(name for entry in entry_points.values() for name in entry.get("options") or {})
+
+
+def play_roles_and_declaring(task, role):
+    """The play's ``roles:`` list as (name, conditional), and the index of the profile role running ``task``."""
+    declaring, play, ancestor = None, None, task
+    while ancestor is not None:
+        owner = getattr(ancestor, "_role", None)
+        if declaring is None and owner is not None and owner.get_name() == "mailtls.postfix." + role:
+            declaring = owner
+        play = play or getattr(ancestor, "_play", None)
+        ancestor = getattr(ancestor, "_parent", None)
+    listed = [listed_role for listed_role in (play.get_roles() if play else []) if not listed_role.from_include]
+    index = next((number for number, listed_role in enumerate(listed) if listed_role is declaring), None)
+    return [(listed_role.get_name(), bool(listed_role.when)) for listed_role in listed], index
+
+
+def run_is_selective():
+    """Whether the command line runs only some tasks (tags, start at a task, step)."""
+    args = context.CLIARGS
+    return bool(set(args.get("tags") or ()) - {"all"} or args.get("skip_tags") or args.get("start_at_task")
+                or args.get("step"))
 
 
 class ActionModule(ActionBase):
@@ -69,6 +91,9 @@ class ActionModule(ActionBase):
             else:
                 result["declaration"] = role_declarations.profile_declaration(role, variables, data)
                 result["declarations"] = declarations + [result["declaration"]]
+                # One tls_profile call per host and play: a later profile role applies for this one.
+                result["apply_later"] = role_declarations.a_later_role_applies(
+                    *play_roles_and_declaring(self._task, role), run_is_selective=run_is_selective())
         except KeyError as error:
             raise AnsibleActionFail("%s%s is undefined: run this action from the role mailtls.postfix.%s, whose "
                                     "defaults define it" % (prefix, error.args[0], role))

@@ -225,3 +225,25 @@ def distribution(distributions, os_family):
         raise ValueError("the roles know no package names or CA bundle for the %s family (roles/server/vars/main.yml "
                          "has %s)" % (os_family, ", ".join(sorted(distributions))))
     return distributions[os_family]
+
+
+# The roles that end with the host's one tls_profile call: every profile role, and server.
+APPLYING_ROLES = tuple("mailtls.postfix." + role for role in PROFILE_ROLES + ("server",))
+
+
+def a_later_role_applies(play_roles, declaring, run_is_selective):
+    """Whether a role listed after the declaring one in the play's ``roles:`` will surely apply.
+
+    ``play_roles`` is the play's ``roles:`` list in order, each ``(fully qualified name,
+    conditional)``; ``declaring`` the index of the role that declared (None when it came from
+    include_role or import_role, which the list does not hold). The declaring role may leave
+    its declaration to a later role only when that role cannot be skipped: no ``when`` of its
+    own, named once in the list (Ansible runs a role listed twice with the same parameters
+    once), and no ``--tags``, ``--skip-tags``, ``--start-at-task`` or ``--step`` choosing tasks.
+    Otherwise it applies now: one call more, never a declaration left unapplied.
+    """
+    if declaring is None or run_is_selective:
+        return False
+    names = [name for name, _conditional in play_roles]
+    return any(name in APPLYING_ROLES and not conditional and names.count(name) == 1
+               for name, conditional in play_roles[declaring + 1:])
