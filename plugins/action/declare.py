@@ -14,19 +14,25 @@ import yaml
 
 from ansible import context
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.mailtls.postfix.plugins.plugin_utils import role_declarations
 
+display = Display()
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
 
-def known_variables(role):
-    """Every option of every entry point of the role's argument spec: the one list of its variables."""
+def role_variables_spec(role):
+    """The options of the role's main entry point: the one list of its variables and their types.
+
+    The internal entry points (declare, apply) take the same variables and list none, so that
+    ansible-doc shows each variable once; this action checks them for every entry point.
+    """
     path = os.path.join(ROLES_DIR, role, "meta", "argument_specs.yml")
     with open(path) as handle:
-        entry_points = yaml.safe_load(handle)["argument_specs"]
-    return set(name for entry in entry_points.values() for name in entry.get("options") or {})
+        return yaml.safe_load(handle)["argument_specs"]["main"]["options"]
 
 
 def play_roles_and_declaring(task, role):
@@ -63,17 +69,26 @@ class ActionModule(ActionBase):
             role=dict(type="str", required=True, choices=list(role_declarations.PROFILE_ROLES) + ["server"]),
         ))
         role = args["role"]
-        known = known_variables(role)
+        spec = role_variables_spec(role)
+        known = set(spec)
         prefix = role + "_"
-        # server_ is too common a prefix to refuse the names it does not know (server_state is
-        # the role's own result); a profile role's prefix is its own.
-        if role != "server":
+        given = [name for name in task_vars if name.startswith(prefix)]
+        if role == "server":
+            # server_ is too common a prefix to refuse (server_state is the role's own result, a
+            # playbook may have its own server_name): a name close to one of the role's is said.
+            # Said by the controller: this action's result is censored (it may hold a password).
+            for message in role_declarations.misspelt_variables(role, given, known):
+                display.warning(message)
+        else:
             try:
-                role_declarations.check_known(role, [name for name in task_vars if name.startswith(prefix)], known)
+                role_declarations.check_known(role, given, known)
             except role_declarations.UnknownVariable as error:
                 raise AnsibleActionFail(str(error))
-        variables = self._templar.template(dict((name[len(prefix):], task_vars[name]) for name in known
-                                                if name.startswith(prefix) and name in task_vars))
+        templated = self._templar.template(dict((name, task_vars[name]) for name in known if name in task_vars))
+        problems = ArgumentSpecValidator(spec).validate(templated).error_messages
+        if problems:
+            raise AnsibleActionFail("mailtls.postfix.%s: %s" % (role, "; ".join(problems)))
+        variables = dict((name[len(prefix):], value) for name, value in templated.items())
         try:
             data = role_declarations.distribution(
                 self._templar.template(task_vars["__server_distributions"]),

@@ -28,6 +28,21 @@ class UnknownVariable(ValueError):
     """A role variable the role does not know: a typo that would otherwise run green and do nothing."""
 
 
+def misspelt_variables(role, given, known):
+    """What check_known would say of each name of ``given`` that looks like a misspelt variable of the
+    role rather than one of the playbook's own (for a prefix as common as server_)."""
+    prefix = role + "_"
+    messages = []
+    for name in sorted(set(given) - set(known)):
+        if difflib.get_close_matches(name[len(prefix):], [known_name[len(prefix):] for known_name in known],
+                                     n=1, cutoff=0.85):
+            try:
+                check_known(role, [name], known)
+            except UnknownVariable as error:
+                messages.append(str(error))
+    return messages
+
+
 def check_known(role, given, known):
     """Raise UnknownVariable for the first name of ``given`` (full names) that ``known`` lacks."""
     prefix = role + "_"

@@ -10,7 +10,9 @@ flavour. Every flavour goes through the same four runs, each one `ansible-playbo
   recheck    --check again
 
 `ours` is playbooks/fleet.yml (tls_receiving on the receiver, tls_forced and
-tls_opportunistic on the senders, all hosts of a group at once); `hand` is
+tls_opportunistic on the senders, all hosts of a group at once); `readme` the same roles listed
+in plays' roles: as README.md shows them (no facts), `readme-facts` that with Ansible's default
+fact gathering; `hand` is
 tests/bench/fleet/handwritten.yml, the how-to's job as users write it (postconf -e commands, a
 copied table, postmap, a reload handler). The callback tests/bench/fleet/callback_plugins
 counts, per host, the module round trips, changed results, reloads and probes of each run.
@@ -40,7 +42,8 @@ NETWORK = "mailtls-bench"
 PREFIX = "mailtls-bench-"
 RECEIVER = PREFIX + "rcv"
 RUNS = [("check", ["--check", "--diff"]), ("converge", []), ("rerun", []), ("recheck", ["--check", "--diff"])]
-FLAVOURS = {"hand": HERE / "handwritten.yml", "ours": ROOT / "playbooks" / "fleet.yml"}
+FLAVOURS = {"hand": HERE / "handwritten.yml", "ours": ROOT / "playbooks" / "fleet.yml",
+            "readme": HERE / "readme.yml", "readme-facts": HERE / "readme_facts.yml"}
 FLEET_VARS = {
     "mailtls_batch": "100%",
     "server_maillog_file": "/var/log/mail.log",  # no syslog in the containers
@@ -158,7 +161,7 @@ def markdown(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", type=int, nargs="+", default=[1], help="fleet sizes (senders besides the receiver)")
-    parser.add_argument("--flavours", nargs="+", choices=sorted(FLAVOURS), default=["hand", "ours"])
+    parser.add_argument("--flavours", nargs="+", choices=sorted(FLAVOURS), default=["hand", "ours", "readme"])
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
     if podman("image", "exists", IMAGE, check=False).returncode != 0:
