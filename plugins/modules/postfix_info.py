@@ -95,7 +95,8 @@ policy_tables:
   description:
     - For C(smtp_tls_policy_maps) and C(lmtp_tls_policy_maps), each table Postfix opens (after
       C($name) expansion, with C(inline:{...}) and other braced tables kept whole), with its type
-      and, for file-based types, its path, whether it exists, its entry count and, for indexed
+      and, for file-based types, its path, whether it exists, its entry count and the entries that
+      make TLS mandatory (C(forced), a level other than C(none) and C(may)) and, for indexed
       types, whether the index is at least as new as the source. Tables without a source file
       (C(inline), C(socketmap), C(static), ...) have C(file=false).
   returned: always
@@ -108,11 +109,28 @@ policy_tables:
         path: /etc/postfix/tls_policy
         exists: true
         entries: 2
+        forced:
+          - destination: partner.example
+            level: encrypt
         index_fresh: true
       - table: "inline:{ {partner.example = encrypt} }"
         file: false
         type: inline
     lmtp_tls_policy_maps: []
+forced_destinations:
+  description:
+    - The destinations the file-based C(smtp_tls_policy_maps) tables make TLS mandatory for, each
+      with its level, decided by the first table that holds it (as Postfix looks them up); empty
+      when C(count_entries) is false. What M(mailtls.postfix.tls_forced) wrote, and what
+      C(playbooks/verify_tls.yml) proves with real mail.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - destination: partner.example
+      level: encrypt
+    - destination: .partner.example
+      level: encrypt
 policy_maps:
   description:
     - The elements of C(smtp_tls_policy_maps) and C(lmtp_tls_policy_maps) as main.cf writes them

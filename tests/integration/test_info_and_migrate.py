@@ -33,7 +33,10 @@ def test_postfix_info_reports_version_tables_and_obsolete(localhost, tmp_path):
     assert info["tls_explicit"]["smtpd_tls_session_cache_timeout"] == "3600s"
     tables = info["policy_tables"]["smtp_tls_policy_maps"]
     assert tables[0] == {"table": "hash:%s/tls_policy" % config_dir, "file": True, "type": "hash",
-                         "path": "%s/tls_policy" % config_dir, "exists": True, "entries": 2, "index_fresh": True}
+                         "path": "%s/tls_policy" % config_dir, "exists": True, "entries": 2, "index_fresh": True,
+                         "forced": [{"destination": "a.example", "level": "encrypt"},
+                                    {"destination": "b.example", "level": "encrypt"}]}
+    assert info["forced_destinations"] == tables[0]["forced"]
     assert tables[1]["exists"] is False
     assert [item["name"] for item in info["obsolete"]] == [
         "smtp_enforce_tls", "smtp_tls_enforce_peername", "smtp_use_tls", "smtpd_tls_cipherlist", "smtpd_use_tls"]

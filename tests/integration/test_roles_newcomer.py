@@ -50,3 +50,42 @@ def test_the_role_page_shows_each_variable_once(role, variable):
                           capture_output=True, text=True, check=True, env=ansible_env()).stdout
     assert sum(1 for line in page.splitlines() if line.strip().lstrip("- ").startswith(variable + " ")) == 1, page
     assert "Internal" in page
+
+
+def verify_tls(tmp_path, inventory, *extra):
+    inventory_file = tmp_path / "inventory.ini"
+    inventory_file.write_text(inventory)
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), "mailtls.postfix.verify_tls"]
+                          + list(extra), capture_output=True, text=True, check=False, env=ansible_env())
+    return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+
+
+def test_verify_tls_fails_when_no_host_matches(tmp_path):
+    rc, output = verify_tls(tmp_path, "[mx]\nlocalhost ansible_connection=local\n")
+    assert rc != 0, output
+    assert "No host matches tls_forced_senders: nothing would be verified" in output, output
+
+
+def test_verify_tls_fails_when_there_is_no_destination(tmp_path):
+    # This machine's /etc/postfix forces nothing: no given destination, none in its tables.
+    rc, output = verify_tls(tmp_path, "[tls_forced_senders]\nlocalhost ansible_connection=local\n")
+    assert rc != 0, output
+    assert "Nothing to verify on localhost" in output, output
+    assert "sendmail" not in output
+
+
+def test_postfix_info_lists_what_the_policy_tables_force(tmp_path, config_dir):
+    first, second = config_dir / "first", config_dir / "second"
+    first.write_text("partner.example encrypt\nfriend.example may\n.partner.example VERIFY match=nexthop\n")
+    second.write_text("partner.example none\nbank.example secure\nfriend.example encrypt\n")
+    for table in (first, second):
+        subprocess.run(["postmap", "-c", str(config_dir), "hash:%s" % table], check=True)
+    subprocess.run(["postconf", "-c", str(config_dir), "-e",
+                    "smtp_tls_policy_maps = hash:%s, hash:%s" % (first, second)], check=True)
+    rc, results, output = run_playbook(tmp_path, [{"name": "info", "mailtls.postfix.postfix_info":
+                                                   {"config_dir": str(config_dir)}}])
+    assert rc == 0, output
+    # The first table that holds a destination decides it, as Postfix looks it up: friend.example stays may.
+    assert results["info"]["forced_destinations"] == [
+        {"destination": "partner.example", "level": "encrypt"}, {"destination": ".partner.example", "level": "verify"},
+        {"destination": "bank.example", "level": "secure"}]

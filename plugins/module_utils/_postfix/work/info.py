@@ -34,10 +34,37 @@ def table_summary(spec, count_entries=True):
         return {"table": spec, "file": False, "type": table_type}
     summary = {"table": spec, "file": True, "type": table_type, "path": path, "exists": os.path.isfile(path)}
     if summary["exists"] and count_entries:
-        summary["entries"] = len(table_document(table_type, read_text(path)).entries)
+        entries = table_document(table_type, read_text(path)).entries
+        summary["entries"] = len(entries)
+        summary["_levels"] = entry_levels(entries)
+        summary["forced"] = [{"destination": key, "level": level} for key, level in summary["_levels"] if is_forced(level)]
     if is_indexed(table_type) and summary["exists"]:
         summary["index_fresh"] = index_is_fresh(path, [path + suffix for suffix in INDEX_SUFFIXES[table_type]])
     return summary
+
+
+def entry_levels(entries):
+    """Each key of a policy table (LookupTable.entries) with its level, in table order.
+
+    postmap keeps a key's first value; a level is a keyword in any case (postconf(5), smtp_tls_policy_maps).
+    """
+    return [(key, (values[0][1].split() or [""])[0].lower()) for key, values in entries.items()]
+
+
+def is_forced(level):
+    return level not in ("", "none", "may")
+
+
+def forced_destinations(tables):
+    """The forced destinations of a list of table summaries: the first table that holds a key decides it."""
+    decided, forced = set(), []
+    for table in tables:
+        for key, level in table.pop("_levels", []):
+            if key not in decided:
+                decided.add(key)
+                if is_forced(level):
+                    forced.append({"destination": key, "level": level})
+    return forced
 
 
 def obsolete_in(postfix, config_dir, non_default=None):
@@ -78,6 +105,8 @@ class PostfixInfo(PostfixModule):
         policy_tables = dict((name, [table_summary(spec, self.module.params["count_entries"])
                                      for spec in split_list(expanded.get(name, ""))])
                              for name in POLICY_PARAMETERS)
+        forced = forced_destinations(policy_tables["smtp_tls_policy_maps"])
+        forced_destinations(policy_tables["lmtp_tls_policy_maps"])  # lmtp's levels are not reported
         # What main.cf writes, element by element, for a caller that rewrites the list.
         policy_maps = dict((name, split_list(explicit.get(name, ""))) for name in POLICY_PARAMETERS)
         self.result.update(
@@ -91,6 +120,8 @@ class PostfixInfo(PostfixModule):
             tls_explicit=dict((name, value) for name, value in sorted(explicit.items()) if _TLS_NAME.search(name)),
             policy_tables=policy_tables,
             policy_maps=policy_maps,
+            # The first table that holds a destination decides it, as Postfix looks them up.
+            forced_destinations=forced,
             obsolete=obsolete_in(self.postfix, config_dir, (explicit, unknown)),
         )
 
