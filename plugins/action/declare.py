@@ -100,12 +100,15 @@ class ActionModule(ActionBase):
         except ValueError as error:
             raise AnsibleActionFail(str(error))
         declarations = list(self._templar.template(task_vars.get("server_declarations") or []))
+        # Which role each declaration came from: a refusal is told in that role's variables.
+        result["declared_roles"] = list(task_vars.get("server_declared_roles") or [])
         try:
             if role == "server":
                 result["arguments"] = role_declarations.server(variables, declarations, data)
             else:
                 result["declaration"] = role_declarations.profile_declaration(role, variables, data)
                 result["declarations"] = declarations + [result["declaration"]]
+                result["declared_roles"].append(role)
                 # One tls_profile call per host and play: a later profile role applies for this one.
                 result["apply_later"] = role_declarations.a_later_role_applies(
                     *play_roles_and_declaring(self._task, role), run_is_selective=run_is_selective())

@@ -13,6 +13,7 @@ variables and calls these; tests compare them with the Jinja they replace.
 from __future__ import annotations
 
 import difflib
+import re
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import OBSOLETE_PARAMETERS
 
@@ -262,3 +263,51 @@ def a_later_role_applies(play_roles, declaring, run_is_selective):
     names = [name for name, _conditional in play_roles]
     return any(name in APPLYING_ROLES and not conditional and names.count(name) == 1
                for name, conditional in play_roles[declaring + 1:])
+
+
+# Where each profile role's variables land in tls_profile's options (the functions above): a
+# message of the module that names an option is told in the role's words.
+_PREFLIGHT = {"preflight.mode": "preflight", "preflight.timeout": "preflight_timeout",
+              "preflight.host_lookup": "preflight_host_lookup"}
+_TABLE = {"policy_table.path": "policy_table", "policy_table.type": "table_type",
+          "policy_table.destinations": "destinations"}
+OPTION_VARIABLES = {
+    "tls_forced": dict(_PREFLIGHT, **_TABLE, **{
+        "preflight.mta_sts_socketmap": "mta_sts_socketmap", "policy_table.policies": "destinations",
+        "policy_table.level": "level", "policy_table.include_subdomains": "include_subdomains",
+        "policy_table.absent": "removed_destinations"}),
+    "tls_opportunistic": dict(_TABLE),
+    "tls_receiving": dict(
+        {"certificate." + name: name for name in ("cert_file", "key_file", "cert_content", "key_content", "self_signed",
+                                                  "self_signed_subject", "self_signed_days", "chains")},
+        **{"receiving." + name: name for name in ("sni", "sni_table", "self_probe", "self_probe_timeout",
+                                                  "renewal_hook")},
+        **{"receiving.dane." + name: "tlsa_" + name for name in ("names", "ports", "next_keys", "file")}),
+    "tls_relay": dict(_PREFLIGHT, **{"relay." + name: name for name in (
+        "state", "host", "port", "mx_lookup", "level", "allow_password_without_tls", "ca_file", "sender_relays",
+        "destinations", "transport_table", "mechanisms", "sasl_security_options", "sasl_tls_security_options",
+        "password_table", "sender_table", "wrappermode", "table_type", "username", "password")}),
+}
+
+
+def in_role_words(message, roles):
+    """``message`` of a tls_profile call with each option it names told as the variable of ``roles``
+    (the profile roles whose declarations the call applied), the option kept in brackets.
+
+    An option is named by its path (``preflight.mode``, ``declarations[1].certificate.chains``) or,
+    where the engine names a certificate option alone (``self_signed``), by its last part when only
+    one of the roles has it. An option two of the roles share is left as the module's.
+    """
+    variables = {}
+    for role in dict.fromkeys(roles or []):
+        for path, name in OPTION_VARIABLES.get(role, {}).items():
+            for spelling in (path, path.rpartition(".")[2]):
+                if spelling == path or "_" in spelling:
+                    variables.setdefault(spelling, set()).add("%s_%s" % (role, name))
+    unique = dict((spelling, names.pop()) for spelling, names in variables.items() if len(names) == 1)
+    if not unique:
+        return message
+    pattern = re.compile(r"(?<![\w.\[\]/$-])((?:declarations\[\d+\]\.)?)(%s)(?![\w/-]|\.\w)"
+                         % "|".join(re.escape(spelling) for spelling in sorted(unique, key=len, reverse=True)))
+    return pattern.sub(lambda match: "%s (option %s%s)" % (unique[match.group(2)], match.group(1), match.group(2)),
+                       message)

@@ -14,8 +14,9 @@ from helpers import VENV_BIN, ansible_env, run_playbook, snapshot
 
 def role_task(role, config_dir, tasks_from="main", **role_vars):
     role_vars.update(server_config_dir=str(config_dir), server_manage_packages=False, server_manage_service=False,
-                     tls_forced_preflight="skip", tls_forced_policy_table=str(config_dir / "tls_policy"),
+                     tls_forced_policy_table=str(config_dir / "tls_policy"),
                      tls_opportunistic_policy_table=str(config_dir / "tls_policy"))
+    role_vars.setdefault("tls_forced_preflight", "skip")  # no network here
     return {"name": role, "ansible.builtin.include_role": {"name": "mailtls.postfix." + role, "tasks_from": tasks_from},
             "vars": role_vars}
 
@@ -89,3 +90,21 @@ def test_postfix_info_lists_what_the_policy_tables_force(tmp_path, config_dir):
     assert results["info"]["forced_destinations"] == [
         {"destination": "partner.example", "level": "encrypt"}, {"destination": ".partner.example", "level": "verify"},
         {"destination": "bank.example", "level": "secure"}]
+
+
+@pytest.mark.parametrize("role, role_vars, said", [
+    ("tls_forced", {"tls_forced_destinations": ["[127.0.0.1]:1"], "tls_forced_preflight": "refuse",
+                    "tls_forced_preflight_timeout": 5},
+     "set tls_forced_preflight (option preflight.mode) to warn to force it anyway"),
+    ("tls_receiving", {"tls_receiving_self_signed": True, "tls_receiving_cert_content": "not a certificate",
+                       "tls_receiving_key_content": "not a key"},
+     "tls_receiving_self_signed (option self_signed): cannot be combined with tls_receiving_cert_content "
+     "(option cert_content) and tls_receiving_key_content (option key_content)"),
+])
+def test_a_refusal_names_the_role_variable(tmp_path, config_dir, role, role_vars, said):
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    rc, _results, output = run_playbook(tmp_path, [role_task(role, config_dir, **role_vars)])
+    assert rc != 0, output
+    assert said in " ".join(output.split()), output
+    assert snapshot(config_dir) == before
