@@ -5,6 +5,7 @@ The roles run on this machine against a sandboxed config directory, as test_role
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -108,3 +109,15 @@ def test_a_refusal_names_the_role_variable(tmp_path, config_dir, role, role_vars
     assert rc != 0, output
     assert said in " ".join(output.split()), output
     assert snapshot(config_dir) == before
+
+
+def test_the_play_ends_with_a_summary_per_host(tmp_path, config_dir):
+    task = role_task("tls_forced", config_dir, tls_forced_destinations=["partner.example"])
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0, output
+    said = " ".join(output.split())
+    assert "TASK [mailtls.postfix.server : Say what happened]" in said, output
+    assert re.search(r"main\.cf changed: (smtp_tls_\w+, ){4}smtp_tls_\w+ and \d+ more", said), output
+    assert "policy table hash:%s/tls_policy: 2 added" % config_dir in said, output
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc == 0 and "no change: Postfix already runs the wanted TLS state" in output, output

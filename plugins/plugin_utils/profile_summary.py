@@ -1,0 +1,91 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's tls_profile result as a few lines a person reads without -v (controller side, pure)."""
+
+from __future__ import annotations
+
+# Long lists are cut: a summary names what changed, the result holds all of it.
+SHOWN = 5
+
+
+def _names(items):
+    items = list(items)
+    shown = ", ".join(str(item) for item in items[:SHOWN])
+    return shown + (" and %d more" % (len(items) - SHOWN) if len(items) > SHOWN else "")
+
+
+def _table_line(label, table):
+    counts = [(len(table.get(key) or []), key) for key in ("added", "updated", "removed")]
+    changed = ", ".join("%d %s" % (count, key) for count, key in counts if count)
+    if not changed:
+        return None
+    kept = table.get("kept") or []
+    return "%s %s: %s%s" % (label, table.get("table") or table.get("path") or "", changed,
+                            "; kept stronger: %s" % _names(kept) if kept else "")
+
+
+def _certificate_lines(state):
+    lines = []
+    for label, result in [("certificate", state.get("certificate"))] + [
+            ("SNI certificate", item) for item in state.get("sni_certificates") or []]:
+        if not result:
+            continue
+        facts = result.get("certificate") or {}
+        expiry = (" (expires %s, in %s days)" % (facts["not_after"], facts.get("days_left"))
+                  if facts.get("not_after") else "")
+        files = result.get("changed_files") or []
+        lines.append("%s: %s%s" % (label, "replaced %s" % _names(files) if files else "unchanged", expiry))
+    return lines
+
+
+def _probe_lines(state):
+    lines = []
+    for destination, probe in sorted((state.get("probes") or {}).items()):
+        passes = probe.get("passes") or {}
+        strongest = next((level for level in ("secure", "verify", "encrypt") if passes.get(level)), None)
+        lines.append("pre-flight %s: %s" % (destination, "takes %s" % strongest if strongest else
+                                            (probe.get("errors") or ["no TLS session"])[0]))
+    self_probe = state.get("self_probe")
+    if self_probe:
+        ports = [str(listener.get("port")) for listener in self_probe.get("listeners") or []]
+        lines.append("self-probe: %s%s" % (self_probe.get("status"), " (ports %s)" % _names(ports) if ports else ""))
+    return lines
+
+
+def summary(state, check_mode=False):
+    """Lines saying what one tls_profile call did (or, in check mode, would do) on its host."""
+    if not state.get("postfix_installed", True):
+        return ["Postfix is not installed: nothing was read or changed"]
+    if not state.get("applied", True):
+        return ["nothing applied: missing packages %s" % _names(state.get("missing_packages") or [])]
+    verb = "would change" if check_mode else "changed"
+    lines = []
+    changes = (state.get("main_cf") or {}).get("changes") or {}
+    if changes:
+        lines.append("main.cf %s: %s" % (verb, _names(sorted(changes))))
+    services = state.get("master_cf") or {}
+    if services:
+        lines.append("master.cf %s: %s" % (verb, _names(sorted(services))))
+    for label, key in (("policy table", "policy_table"), ("password table", "password_table"),
+                       ("sender table", "sender_table"), ("transport table", "transport_table"),
+                       ("SNI table", "sni_table")):
+        line = _table_line(label, state.get(key) or {})
+        if line:
+            lines.append(line)
+    removed = (state.get("relay") or {}).get("removed_files") or []
+    if removed:
+        lines.append("relay files %s: %s" % ("would be deleted" if check_mode else "deleted", _names(removed)))
+    lines += _certificate_lines(state)
+    tlsa = state.get("tlsa") or {}
+    if tlsa.get("records"):
+        lines.append("DANE: %d TLSA records%s" % (len(tlsa["records"]), ", file %s" % verb if tlsa.get("file_changed")
+                                                  else ""))
+    lines += _probe_lines(state)
+    if state.get("restart_required"):
+        lines.append("Postfix needs a restart for a changed parameter")
+    elif state.get("reloaded"):
+        lines.append("Postfix %s" % ("would be reloaded" if check_mode else "reloaded"))
+    warnings = state.get("warnings") or []
+    if warnings:
+        lines.append("%d warning%s: %s" % (len(warnings), "" if len(warnings) == 1 else "s", warnings[0]))
+    return lines or ["no change: Postfix already runs the wanted TLS state"]
