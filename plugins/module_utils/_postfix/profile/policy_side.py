@@ -19,7 +19,8 @@ from ..plan.file_roles import table_writes
 from ..host.files import read_text
 from ..core.lines import split_list
 from ..model.main_cf import MainCf
-from ..work.table_edit import TlsPolicyEdit, policy_requests
+from ..plan.tls_policy import policy_requests, wanted_policies
+from ..work.table_edit import TlsPolicyEdit
 from ..model.table_types import check_map_path, table_document
 from ..model.tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
@@ -106,7 +107,7 @@ class PolicySide(object):
                                             policies=spec["policies"], level=spec["level"],
                                             attributes=spec["attributes"],
                                             include_subdomains=spec["include_subdomains"]))
-            own, _remove = table.wanted_policies(requests, "present", version)
+            own, _remove = wanted_policies(requests, "present", version)
             self._merge_entries(table, plan, item, own)
             for destination in spec["absent"] or []:
                 keys = policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
