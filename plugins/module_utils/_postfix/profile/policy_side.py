@@ -18,7 +18,7 @@ from ..core.errors import InputError
 from ..plan.file_roles import table_writes
 from ..host.files import read_text
 from ..core.lines import split_list
-from ..model.main_cf import MainCf
+from ..model.main_cf import MainCf, render_value
 from ..plan.tls_policy import policy_requests, wanted_policies
 from ..work.table_edit import TlsPolicyEdit
 from ..model.table_types import check_map_path, table_document
@@ -173,6 +173,18 @@ class PolicySide(object):
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
             maps += [item for item in split_list(current) if item not in maps]
         return maps
+
+    def request_main_cf(self, config, main_path):
+        """What main.cf's request (``config``) needs for the table: smtp_tls_policy_maps naming it, and
+        DNSSEC lookups when main.cf's level or an entry is dane."""
+        maps = self.policy_maps(main_path)
+        if maps is not None:
+            config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+            config.list_valued.add("smtp_tls_policy_maps")
+        if uses_dane(config.wanted, self.entries) and "smtp_dns_support_level" not in config.wanted:
+            # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
+            # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
+            config.wanted["smtp_dns_support_level"] = "dnssec"
 
     @property
     def entries(self):
