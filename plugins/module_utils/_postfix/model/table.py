@@ -267,37 +267,8 @@ class LookupTable(object):
         ``exclusive``, every key not in ``wanted`` is removed.
         """
         change = TableChange()
-        replace = {}   # first line index -> new line
-        drop = set()   # line indexes to leave out
-        wanted_folded = {}
-        checked = {}  # value -> checked value: a large table repeats a few values
-        fold = self.fold
-        keys_checked = not self.delimited and all_word_keys(list(wanted))
-        for key, value in wanted.items():
-            if not keys_checked:
-                check_key(key, "entries", self.delimited)
-            # Nothing reaches the file that a table line cannot hold, whoever built the value.
-            clean = checked.get(value) if isinstance(value, str) else None
-            if clean is None:
-                clean = checked[value] = check_value(key, value)
-            folded = fold(key)
-            if folded in wanted_folded and wanted_folded[folded][1] != clean:
-                raise InputError("entries", "%r and %r are one key to postmap, which folds case; give it once"
-                                 % (wanted_folded[folded][0], key))
-            wanted_folded[folded] = (key, clean)
-        for folded, (key, value) in wanted_folded.items():
-            found = self.entries.get(folded)
-            if not found:
-                change.added.append(key)
-                continue
-            (members, current), duplicates = found[0], found[1:]
-            if current == value and not duplicates:
-                continue
-            change.updated.append(key)
-            replace[members[0]] = "%s %s\n" % (key, value)
-            drop.update(members[1:])
-            for other, _value in duplicates:
-                drop.update(other)
+        wanted_folded = self._checked(wanted)
+        replace, drop = self._updates(wanted_folded, change)
         removals = set(self.fold(key) for key in remove)
         if exclusive:
             removals.update(folded for folded in self.entries if folded not in wanted_folded)
@@ -323,6 +294,47 @@ class LookupTable(object):
         for key in change.added:
             out.append("%s %s\n" % (key, wanted_folded[self.fold(key)][1]))
         return "".join(out), change
+
+    def _checked(self, wanted):
+        """folded key -> (key, value checked): raise InputError for what a table line cannot hold,
+        or for two keys postmap folds into one with different values."""
+        wanted_folded = {}
+        checked = {}  # value -> checked value: a large table repeats a few values
+        fold = self.fold
+        keys_checked = not self.delimited and all_word_keys(list(wanted))
+        for key, value in wanted.items():
+            if not keys_checked:
+                check_key(key, "entries", self.delimited)
+            # Nothing reaches the file that a table line cannot hold, whoever built the value.
+            clean = checked.get(value) if isinstance(value, str) else None
+            if clean is None:
+                clean = checked[value] = check_value(key, value)
+            folded = fold(key)
+            if folded in wanted_folded and wanted_folded[folded][1] != clean:
+                raise InputError("entries", "%r and %r are one key to postmap, which folds case; give it once"
+                                 % (wanted_folded[folded][0], key))
+            wanted_folded[folded] = (key, clean)
+        return wanted_folded
+
+    def _updates(self, wanted_folded, change):
+        """(first line index -> new line, line indexes to leave out) setting ``wanted_folded``;
+        the keys added and updated go into ``change``."""
+        replace = {}
+        drop = set()
+        for folded, (key, value) in wanted_folded.items():
+            found = self.entries.get(folded)
+            if not found:
+                change.added.append(key)
+                continue
+            (members, current), duplicates = found[0], found[1:]
+            if current == value and not duplicates:
+                continue
+            change.updated.append(key)
+            replace[members[0]] = "%s %s\n" % (key, value)
+            drop.update(members[1:])
+            for other, _value in duplicates:
+                drop.update(other)
+        return replace, drop
 
     def _spelling(self, folded):
         """The key as the file writes it (first occurrence)."""

@@ -17,7 +17,9 @@ from ..core.errors import ConfigError
 from ..host.files import read_text
 from ..work.info import obsolete_in
 from ..model.main_cf import plan_edit
-from ..model.master_cf import plan_master_edit
+from ..host.base import refuse_as_the_run_would
+from ..model.master_cf import MasterCf, plan_master_edit
+from ..plan.receiving import POSTSCREEN_AFTER_GREETING_TESTS, postscreen_without_tlsproxy
 from ..work.postconf_edit import TlsMigrate
 from ..model.tls import weakens
 
@@ -55,6 +57,45 @@ class ConfigFiles(object):
                                                              backup=params["backup"])))
         migration.plan()
         return migration
+
+    def planned_main(self, call, text=None):
+        """main.cf's text (``text``, else the file's) as this call plans it, on the migration's."""
+        config = call.config
+        text = read_text(call.main_path) if text is None else text
+        return plan_edit(migrated_main(call.migration, text), config.wanted, config.remove, config.list_valued)[0]
+
+    def keep_levels(self, call):
+        """keep_stronger_levels on the host as the planned migration leaves it (smtpd_use_tls = yes is may)."""
+        if call.migration is None:
+            return self.keep_stronger_levels(call.config_dir, call.config)
+        with self.profile.scratch_config(call.config_dir, call.migration.main_text,
+                                         call.migration.master_text) as migrated:
+            return self.keep_stronger_levels(migrated, call.config)
+
+    def rehearse(self, call):
+        """Refuse now what the writes of main.cf and master.cf would refuse (a link or FIFO at a temporary)."""
+        services, migration = call.config.services, call.migration
+        main_path, master_path = call.main_path, os.path.join(call.config_dir, "master.cf")
+        main_cf = read_text(main_path)
+        if self.planned_main(call, main_cf) != main_cf:
+            refuse_as_the_run_would(main_path)
+        if services or (migration is not None and migration.master_text is not None):
+            master_cf = read_text(master_path)
+            if master_text_with(migrated_master(migration, master_cf), services) != master_cf:
+                refuse_as_the_run_would(master_path)
+
+    def postscreen_warnings(self, config_dir, master_text):
+        """postscreen running its after-greeting tests (main.cf) without a tlsproxy service (``master_text``):
+        the clients it holds get no STARTTLS."""
+        if not postscreen_without_tlsproxy(MasterCf(master_text)):
+            return []
+        if any(self.profile.postfix.parameter(config_dir, name).strip().lower() == "yes"
+               for name in POSTSCREEN_AFTER_GREETING_TESTS):
+            return ["self-probe: postscreen runs its after-greeting tests but master.cf has no tlsproxy "
+                    "service: clients it holds get '454 4.7.0 TLS not available' instead of STARTTLS "
+                    "(the probe from 127.0.0.1 is let through to smtpd and cannot see it); enable "
+                    "tlsproxy in master.cf (postscreen(8))"]
+        return []
 
     def plan_and_validate(self, call):
         """The new main.cf and master.cf texts (planned on the migration's), read back and validated together once."""

@@ -18,8 +18,9 @@ from ..core.errors import InputError
 from ..plan.file_roles import table_writes
 from ..host.files import read_text
 from ..core.lines import split_list
-from ..model.main_cf import MainCf
-from ..work.table_edit import TlsPolicyEdit, policy_requests
+from ..model.main_cf import MainCf, render_value
+from ..plan.tls_policy import policy_requests, wanted_policies
+from ..work.table_edit import TlsPolicyEdit
 from ..model.table_types import check_map_path, table_document
 from ..model.tls import LEVEL_STRENGTH, covering_keys, normalize_destination, policy_keys, weakens
 
@@ -106,7 +107,7 @@ class PolicySide(object):
                                             policies=spec["policies"], level=spec["level"],
                                             attributes=spec["attributes"],
                                             include_subdomains=spec["include_subdomains"]))
-            own, _remove = table.wanted_policies(requests, "present", version)
+            own, _remove = wanted_policies(requests, "present", version)
             self._merge_entries(table, plan, item, own)
             for destination in spec["absent"] or []:
                 keys = policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),
@@ -172,6 +173,18 @@ class PolicySide(object):
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
             maps += [item for item in split_list(current) if item not in maps]
         return maps
+
+    def request_main_cf(self, config, main_path):
+        """What main.cf's request (``config``) needs for the table: smtp_tls_policy_maps naming it, and
+        DNSSEC lookups when main.cf's level or an entry is dane."""
+        maps = self.policy_maps(main_path)
+        if maps is not None:
+            config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
+            config.list_valued.add("smtp_tls_policy_maps")
+        if uses_dane(config.wanted, self.entries) and "smtp_dns_support_level" not in config.wanted:
+            # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
+            # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
+            config.wanted["smtp_dns_support_level"] = "dnssec"
 
     @property
     def entries(self):

@@ -25,21 +25,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..host.base import TextPlan, refuse_as_the_run_would
+from ..host.base import TextPlan
 from ..work.certificate import TlsCertificate
-from .config_files import ConfigFiles, master_text_with, migrated_main, migrated_master
+from .config_files import ConfigFiles
 from ..plan.declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
 from ..core.errors import ConfigError
 from ..plan.file_roles import refuse_one_file_in_two_roles, writes
 from ..host.files import file_identity, read_text
 from ..host.host_state import HostState, packages_needed
-from ..model.main_cf import plan_edit, render_value
-from ..model.master_cf import MasterCf
 from ..model.parameters import RESTART_PARAMETERS
-from .policy_side import PolicySide, uses_dane
+from .policy_side import PolicySide
 from ..work.postconf_edit import PostconfEdit, TlsMigrate
 from .preflight import Preflight
-from ..plan.receiving import POSTSCREEN_AFTER_GREETING_TESTS, postscreen_without_tlsproxy
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
 
@@ -75,22 +72,38 @@ class CallPlan(object):
     master_text: str = None     # master.cf as planned (None: unchanged)
 
 
+def reload_required(result, config_changed):
+    """Whether the call's ``result`` asks for a reload: main.cf or master.cf (``config_changed``) or a file
+    Postfix reads changed, or TLS files it has not loaded, and no restart is owed instead."""
+    return bool(not result["restart_required"]
+                and (config_changed
+                     or result.get("certificate", {}).get("changed")
+                     or result.get("migration", {}).get("changed")
+                     or result.get("policy_table", {}).get("reload_required")
+                     or result.get("sni_table", {}).get("changed")
+                     or result["tls_files_not_loaded"]))
+
+
 class TlsProfile(PostconfEdit):
     """The tls_profile module."""
 
     def execute(self):
-        """The phases of one call: the host, the plan, the checks, the writes, the reload and self-probe."""
+        """The phases of one call, in order, handing each other one CallPlan; every phase before the writes
+        refuses with every file as it was."""
         self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
                            restart_required=False, reload_required=False, reloaded=False, probes={},
                            check_mode_refusals=[])
         self.host = HostState(self.module, self.postfix)
         self.config_files = ConfigFiles(self)
-        if not self._host_ready():
+        if not self._host_ready():  # read: Postfix, the packages, the service, the version
             return
-        call = self._plan()
-        self._check(call)
-        self._write(call)
-        self._reload_and_probe(call)
+        call = self._plan()  # plan: every side from the declarations; main.cf's and master.cf's request
+        self._check_promises(call)  # the relay's promises, one file one role: on the merged plan
+        self._preflight(call)  # the probes the sides owe
+        self._settle(call)  # main.cf's request completed for the policy table, less the levels kept
+        self._validate(call)  # every write rehearsed; main.cf and master.cf validated on a scratch copy
+        self._write(call)  # in the order Postfix needs them: main.cf last
+        self._reload_and_probe(call)  # one reload; the self-probe of the host's own listeners
 
     def _host_ready(self):
         """Postfix and the packages the state needs are there (in check mode: would be) to plan on."""
@@ -138,31 +151,23 @@ class TlsProfile(PostconfEdit):
         self.warnings.extend(call.policy.warnings)
         return call
 
-    def _check(self, call):
-        """Every promise on the merged plan, the pre-flight, every write rehearsed, main.cf and master.cf
-        read back and validated together: a refusal here leaves every file as it was."""
-        config, config_dir = call.config, call.config_dir
-        # The relay's promises on the merged plan of the whole call, not on the files as they are.
-        call.relay.check_plan(plan_edit(migrated_main(call.migration, read_text(call.main_path)), config.wanted,
-                                        config.remove, config.list_valued)[0], call.declarations)
+    def _check_promises(self, call):
+        """The relay's promises on the merged plan of the whole call, not on the files as they are; one file
+        one role over every file a side reads or writes."""
+        config_dir = call.config_dir
+        call.relay.check_plan(self.config_files.planned_main(call), call.declarations)
         self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving)
-        self._preflight(config_dir, call, call.policy.probes + call.relay.probes)
-        maps = call.policy.policy_maps(call.main_path)
-        if maps is not None:
-            config.wanted["smtp_tls_policy_maps"] = render_value("smtp_tls_policy_maps", maps)
-            config.list_valued.add("smtp_tls_policy_maps")
-        if uses_dane(config.wanted, call.policy.entries) and "smtp_dns_support_level" not in config.wanted:
-            # postconf(5), smtp_tls_security_level: dane "requires smtp_dns_support_level = dnssec"
-            # (else Postfix does no DNSSEC lookups and every dane policy falls back or defers).
-            config.wanted["smtp_dns_support_level"] = "dnssec"
-        if call.migration is None:
-            call.kept, warnings = self.config_files.keep_stronger_levels(config_dir, config)
-        else:  # the levels the migration gives are the host's (smtpd_use_tls = yes is may)
-            with self.scratch_config(config_dir, call.migration.main_text, call.migration.master_text) as migrated:
-                call.kept, warnings = self.config_files.keep_stronger_levels(migrated, config)
+
+    def _settle(self, call):
+        """What main.cf needs for the policy table (its maps, DNSSEC for dane); the levels a downgrade=false
+        profile keeps where the host's (as the migration leaves them) are stronger."""
+        call.policy.request_main_cf(call.config, call.main_path)
+        call.kept, warnings = self.config_files.keep_levels(call)
         self.warnings.extend(warnings)
-        # What the writes below would still refuse (a pair that does not match, a pattern postmap
-        # skips, a link or FIFO at a temporary), found in check mode first.
+
+    def _validate(self, call):
+        """What the writes would still refuse (a pair that does not match, a pattern postmap skips, a link or
+        FIFO at a temporary), found in check mode first; main.cf and master.cf validated on a scratch copy."""
         self._rehearse(call)
         call.main_text, call.master_text = self.config_files.plan_and_validate(call)
 
@@ -190,14 +195,7 @@ class TlsProfile(PostconfEdit):
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
         self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded()
         self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
-        self.result["reload_required"] = bool(
-            not self.result["restart_required"]
-            and (master_changed or main_changed
-                 or self.result.get("certificate", {}).get("changed")
-                 or self.result.get("migration", {}).get("changed")
-                 or self.result.get("policy_table", {}).get("reload_required")
-                 or self.result.get("sni_table", {}).get("changed")
-                 or self.result["tls_files_not_loaded"]))
+        self.result["reload_required"] = reload_required(self.result, master_changed or main_changed)
 
     def _reload_and_probe(self, call):
         self._reload(call.config_dir)
@@ -222,24 +220,15 @@ class TlsProfile(PostconfEdit):
             return  # the writes themselves run in check mode
         if call.certificate:
             TlsCertificate(Part(self.module, call.certificate, check_mode=True)).execute()
-        for _name, part_class, part in call.relay.tables:
-            part_class(Part(self.module, part, check_mode=True)).execute()
+        call.relay.rehearse()
         call.policy.rehearse()
         call.receiving.rehearse()
-        wanted, remove, list_valued = call.config.wanted, call.config.remove, call.config.list_valued
-        services, migration = call.config.services, call.migration
-        main_path, master_path = call.main_path, os.path.join(call.config_dir, "master.cf")
-        main_cf = read_text(main_path)
-        if plan_edit(migrated_main(migration, main_cf), wanted, remove, list_valued)[0] != main_cf:
-            refuse_as_the_run_would(main_path)
-        if services or (migration is not None and migration.master_text is not None):
-            master_cf = read_text(master_path)
-            if master_text_with(migrated_master(migration, master_cf), services) != master_cf:
-                refuse_as_the_run_would(master_path)
+        self.config_files.rehearse(call)
 
-    def _preflight(self, config_dir, call, owed):
+    def _preflight(self, call):
         """The probes the sides owe, all at once: refused here, warned, or (check mode) reported."""
-        found = Preflight(self, config_dir, call.config).run(call.declarations, owed)
+        owed = call.policy.probes + call.relay.probes
+        found = Preflight(self, call.config_dir, call.config).run(call.declarations, owed)
         self.result["probes"].update(found.probes)
         self.result["check_mode_refusals"].extend(found.check_mode_refusals)
         self.warnings.extend(found.warnings)
@@ -302,14 +291,7 @@ class TlsProfile(PostconfEdit):
     def _warn_of_postscreen_without_tlsproxy(self, config_dir, master_text):
         """The self-probe comes from 127.0.0.1, which postscreen lets through to smtpd: it cannot see
         that a client from elsewhere, held for postscreen's after-greeting tests, gets no STARTTLS."""
-        if not postscreen_without_tlsproxy(MasterCf(master_text)):
-            return
-        if any(self.postfix.parameter(config_dir, name).strip().lower() == "yes"
-               for name in POSTSCREEN_AFTER_GREETING_TESTS):
-            self.warnings.append("self-probe: postscreen runs its after-greeting tests but master.cf has no tlsproxy "
-                                 "service: clients it holds get '454 4.7.0 TLS not available' instead of STARTTLS "
-                                 "(the probe from 127.0.0.1 is let through to smtpd and cannot see it); enable "
-                                 "tlsproxy in master.cf (postscreen(8))")
+        self.warnings.extend(self.config_files.postscreen_warnings(config_dir, master_text))
 
     # --- what the receiving side needs of the profile ----------------------------------
 

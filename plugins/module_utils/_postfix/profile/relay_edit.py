@@ -20,7 +20,7 @@ from ..core.lines import split_list
 from ..model.main_cf import MainCf, render_value
 from ..model.master_cf import FIELDS as MASTER_FIELDS, MasterCf, plan_master_edit, wanted_entry
 from ..plan.relay import (RELAY_RECORD, RELAY_SERVICE, check_planned_state, ownership_before_the_record, parse_record,
-                    plan_relay, previous_hops, record_text, table_paths, table_source, transport_next_hop)
+                          plan_relay, previous_hops, record_text, table_paths, table_source, transport_next_hop)
 from ..work.table_edit import LookupTableEdit, PrivateTable
 from ..model.table_types import INDEX_SUFFIXES, check_type, table_document
 
@@ -192,6 +192,11 @@ class RelaySide(object):
         check_planned_state(self.plan, self.spec, planned, source, self.where, os.path.abspath(self.config_dir))
 
     # --- writes -------------------------------------------------------------------------
+
+    def rehearse(self):
+        """The tables' writes in check mode: what they would refuse (a link or FIFO at a temporary), refused now."""
+        for _name, part_class, part in self.tables:
+            part_class(self.profile.part_module(part, check_mode=True)).execute()
 
     def write_tables(self):
         for name, part_class, part in self.tables:

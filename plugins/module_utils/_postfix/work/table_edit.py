@@ -21,7 +21,7 @@ import stat
 import tempfile
 
 from ..host.base import FileEditModule
-from ..core.errors import ConfigError, InputError, ValidationError
+from ..core.errors import ConfigError, InputError
 from ..host.file_values import check_contents, check_paths, decoded, index_content, read_value_files, render_value, stale_key
 from ..host.files import (
     backup_copy,
@@ -44,38 +44,35 @@ from ..model.table_types import (
     check_type,
     table_document,
 )
-from ..model.tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
+from ..plan.table_plan import (
+    TablePlan,
+    check_resolved,
+    check_stored,
+    edit_diff,
+    edit_result,
+    names_from,
+    pattern_warnings,
+    private_mode,
+    stale_reason,
+)
+from ..plan.tls_policy import keep_forced, keep_stronger, policy_requests, wanted_policies
 
 
-def names_from(value, where):
-    """Keys to remove, given as a list or a mapping's keys."""
-    if isinstance(value, (dict, list, tuple)):
-        return list(value)
-    raise InputError(where, "with state=absent, give a list of keys")
-
-
-class TablePlan(object):
-    """What one edit of a table source and its index will do."""
-
-    __slots__ = ("identity", "original", "document", "new_text", "change", "create", "stale", "wanted",
-                 "expected", "reason")
-
-    def __init__(self, identity, original, document, new_text, change, create, stale, wanted=None,
-                 expected=None, reason=None):
-        self.identity, self.original, self.document = identity, original, document
-        self.new_text, self.change, self.create, self.stale = new_text, change, create, stale
-        self.wanted = wanted  # key -> value as written: what was asked, less what a module kept
-        # file_values: folded key -> the bytes the index must hold (private keys: never reported)
-        self.expected = expected
-        self.reason = reason  # why the index is rebuilt, when it is
-
-    @property
-    def writes_source(self):
-        return bool(self.change or self.create)
-
-    @property
-    def needs_work(self):
-        return bool(self.change or self.create or self.stale)
+def check_table_path(config_dir, path):
+    """Raise unless ``config_dir`` holds main.cf and ``path`` can be a table source there."""
+    if not os.path.isfile(os.path.join(config_dir, "main.cf")):
+        raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
+    if not os.path.isabs(path):
+        raise InputError("path", "%r is not an absolute path: Postfix would look for it relative to "
+                                 "its own working directory" % path)
+    for name in ("main.cf", "master.cf"):
+        if same_file_name(path, os.path.join(config_dir, name)):
+            raise InputError("path", "%s is Postfix's %s, not a lookup table" % (path, name))
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise ConfigError("path: the directory %s does not exist" % directory, path=path)
+    if os.path.isdir(path):
+        raise ConfigError("path: %s is a directory, not a table source" % path, path=path)
 
 
 class TableModule(FileEditModule):
@@ -91,21 +88,8 @@ class TableModule(FileEditModule):
     def resolve_table(self):
         """Check config_dir, the table's directory and type; return (config_dir, path, type)."""
         params = self.module.params
-        config_dir = params["config_dir"]
-        if not os.path.isfile(os.path.join(config_dir, "main.cf")):
-            raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
-        path = params["path"]
-        if not os.path.isabs(path):
-            raise InputError("path", "%r is not an absolute path: Postfix would look for it relative to "
-                                     "its own working directory" % path)
-        for name in ("main.cf", "master.cf"):
-            if same_file_name(path, os.path.join(config_dir, name)):
-                raise InputError("path", "%s is Postfix's %s, not a lookup table" % (path, name))
-        directory = os.path.dirname(path) or "."
-        if not os.path.isdir(directory):
-            raise ConfigError("path: the directory %s does not exist" % directory, path=path)
-        if os.path.isdir(path):
-            raise ConfigError("path: %s is a directory, not a table source" % path, path=path)
+        config_dir, path = params["config_dir"], params["path"]
+        check_table_path(config_dir, path)
         table_type = params["type"] or self.postfix.parameter(config_dir, "default_database_type")
         check_type(table_type, self.postfix.map_types(config_dir))
         return config_dir, path, table_type
@@ -115,12 +99,7 @@ class TableModule(FileEditModule):
         private = self.secret or self.file_values
         attributes = self.wanted_attributes(path, 0o600 if private else 0o644)
         if private:
-            given = self.module.params.get("mode") is not None
-            if given and attributes.mode & 0o007:
-                raise InputError("mode", "%04o lets every user read a %s; use 0600 or 0640" % (
-                    attributes.mode, "secret table" if self.secret else "table whose index holds private keys"))
-            # The -F index holds private keys: 0600 unless a mode says the group may read it.
-            attributes.mode &= ~0o007 if self.secret or given else ~0o077
+            attributes.mode = private_mode(attributes.mode, self.secret, self.module.params.get("mode") is not None)
         return attributes
 
     def adjusted(self, document, wanted):
@@ -190,14 +169,7 @@ class TableModule(FileEditModule):
         restored backup) or renamed into place (certbot) is still found; only a read, no build.
         """
         found, listed = self._read_index(config_dir, table, table_type, sorted(expected))
-        key = stale_key(expected, found, listed)
-        if key is None:
-            return None
-        if key not in expected:
-            return "the index holds %r, which the source does not" % key
-        if key not in found:
-            return "the index has no entry for %r" % key
-        return "the files of %r changed since the index was built" % key
+        return stale_reason(stale_key(expected, found, listed), expected, found)
 
     def _read_index(self, config_dir, table, table_type, keys):
         """(key -> stored value, whether that is every entry): one postmap process, no build."""
@@ -234,21 +206,10 @@ class TableModule(FileEditModule):
             lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
                                                        attributes, planned.wanted),
             rehearse)
-        change = plan.change
-        self.result.update(
-            table="%s:%s" % (table_type, path),
-            added=change.added, updated=change.updated, removed=change.removed,
-            postmap_run=bool(plan.stale),
-            reload_required=bool(change) and not index_paths,
-        )
-        if self.file_values:
-            self.result["rebuild_reason"] = plan.reason
+        self.result.update(edit_result(plan, "%s:%s" % (table_type, path), index_paths, self.file_values))
         if plan.writes_source and self.module._diff:
-            before, after = plan.original, plan.new_text
-            if self.secret:
-                before, after = plan.document.masked(), table_document(table_type, after).masked()
-            self.result.setdefault("diff", []).append({
-                "before": before, "after": after, "before_header": path, "after_header": path})
+            after = table_document(table_type, plan.new_text) if self.secret else None
+            self.result.setdefault("diff", []).append(edit_diff(plan, path, after))
         changed = plan.needs_work
         if plan.identity is not None or not self.module.check_mode:
             changed = self._keep_attributes([path] + index_paths, attributes) or changed
@@ -332,32 +293,13 @@ class TableModule(FileEditModule):
             found.update(self.postfix.query(config_dir, table, [key for key in asked if key not in found]))
         else:
             found = self.postfix.query(config_dir, table, asked)
-        for key in keys:
-            if found.get(key) != wanted[key]:
-                if self.secret:
-                    raise ValidationError("%s: postmap does not resolve %r to the value given; nothing was changed"
-                                          % (name, key), key=key)
-                raise ValidationError("%s: postmap resolves %r to %r instead of %r; nothing was changed"
-                                      % (name, key, found.get(key), wanted[key]), key=key)
-        for key in change.removed:
-            if key in found:
-                raise ValidationError("%s: removed key %r still resolves%s; nothing was changed"
-                                      % (name, key, "" if self.secret else " to %r" % found[key]), key=key)
+        check_resolved(name, plan, wanted, found, self.secret)
 
     def _verify_file_values(self, config_dir, table, table_type, plan, name):
         """Every entry, decoded, holds exactly its files' content (joined by newlines), and removed keys are gone."""
-        expected = plan.expected
-        found, _listed = self._read_index(config_dir, table, table_type, sorted(expected) + plan.change.removed)
-        for key in sorted(expected):
-            if decoded(found.get(key, "")) != expected[key] or key not in found:
-                # Never the content: it holds private keys.
-                said = "; ".join(self.postmap_warnings).replace(table.split(":", 1)[1], name.split(":", 1)[1])
-                raise ValidationError("%s: postmap -F does not store for %r the content of its files (%s); nothing "
-                                      "was changed" % (name, key, said or "did a file change during this run?"),
-                                      key=key)
-        for key in plan.change.removed:
-            if key in found or plan.document.fold(key) in found:
-                raise ValidationError("%s: removed key %r still resolves; nothing was changed" % (name, key), key=key)
+        found, _listed = self._read_index(config_dir, table, table_type, sorted(plan.expected) + plan.change.removed)
+        stored = dict((key, decoded(found[key])) for key in plan.expected if key in found)
+        check_stored(name, table, plan, stored, found, self.postmap_warnings)
 
     def _check_patterns_aside(self, config_dir, table_type, plan, path):
         """Check mode: Postfix reads the new patterns from a private copy, so the check predicts the run."""
@@ -374,14 +316,7 @@ class TableModule(FileEditModule):
     def _verify_patterns(self, config_dir, table, table_type, keys, new_text, name):
         """postmap skips a pattern it cannot parse, with a warning: ours must raise none."""
         ours = table_document(table_type, new_text).line_numbers(keys)
-        problems = self.postfix.table_warnings(config_dir, table)
-        rejected = ["line %d: %s" % (line, message) for line, message in problems if line in ours]
-        if rejected:
-            raise ValidationError("%s: postmap would skip what this task writes (%s); nothing was changed"
-                                  % (name, "; ".join(rejected)))
-        for line, message in problems:
-            self.warnings.append("%s: postmap skips line %d, which this task did not write: %s"
-                                 % (name, line, message))
+        self.warnings.extend(pattern_warnings(name, ours, self.postfix.table_warnings(config_dir, table)))
 
 
 def requested_entries(params):
@@ -482,7 +417,7 @@ class TlsPolicyEdit(TableModule):
         if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
         config_dir, path, table_type = self.resolve_table()
-        wanted, remove = self.wanted_policies(requests, params["state"], self.postfix.version(config_dir))
+        wanted, remove = wanted_policies(requests, params["state"], self.postfix.version(config_dir))
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
         self.report_kept(wanted)
 
@@ -497,28 +432,8 @@ class TlsPolicyEdit(TableModule):
                 self.warnings.append("%s keeps %r: removing it would weaken it (downgrade=false)"
                                      % (key, self.kept[key]))
 
-    @staticmethod
-    def wanted_policies(requests, state, version):
-        """Requests -> (wanted: key -> rendered policy, remove: keys); raise InputError on bad input."""
-        wanted, remove = {}, []
-        rendered = {}  # a fleet's table repeats a few policies many times: validate each once
-        for request in requests:
-            destination = normalize_destination(request["destination"])
-            keys = policy_keys(destination, request["include_subdomains"])
-            if state == "absent":
-                remove.extend(keys)
-                continue
-            level, attributes = request["level"], request["attributes"]
-            if level is None:
-                raise InputError("level", "%s: a level is required with state=present" % destination)
-            signature = (level, repr(sorted(attributes.items()))) if attributes else level
-            value = rendered.get(signature)
-            if value is None:
-                value = rendered[signature] = render_policy(level, attributes or {}, version, destination)
-            for key in keys:
-                if wanted.setdefault(key, value) != value:
-                    raise InputError("policies", "%s is given twice with different policies" % key)
-        return wanted, remove
+    # Requests -> (wanted, remove), as the module renders them (plan/tls_policy.py decides).
+    wanted_policies = staticmethod(wanted_policies)
 
     def guarded(self, document, wanted, remove, exclusive):
         """With downgrade=false, removing a forced entry (by absent or exclusive) weakens it too: it stays."""
@@ -528,14 +443,7 @@ class TlsPolicyEdit(TableModule):
         if not guarded and not guard_exclusive:
             return wanted, remove
         candidates = set(guarded) | (set(document.entries) if guard_exclusive else set())
-        keep = {}
-        for key in sorted(candidates):
-            current = document.value(key)
-            if current is None or key in wanted or not forces(current):
-                continue
-            keep[key] = current
-            self.kept[key] = current
-        return dict(wanted, **keep), [key for key in remove if key not in keep]
+        return keep_forced(document, wanted, remove, candidates, self.kept)
 
     def adjusted(self, document, wanted):
         """With downgrade=false, an entry whose level is stronger than the wanted one stays."""
@@ -543,39 +451,4 @@ class TlsPolicyEdit(TableModule):
         protected = self.protected if self.module.params["downgrade"] else set(wanted)
         if not protected:
             return wanted
-        adjusted = {}
-        for key, value in wanted.items():
-            if key not in protected:
-                adjusted[key] = value
-                continue
-            covering = next((candidate for candidate in covering_keys(key)
-                             if document.value(candidate) is not None), None)
-            current = document.value(covering) if covering else None
-            if current is None or not weakens(current, value):
-                adjusted[key] = value
-                continue
-            self.kept[key] = current
-            if covering == key:
-                adjusted[key] = current  # kept as it is, so that exclusive does not remove it either
-            # Covered by a parent's .domain entry: adding our own entry would override it.
-        return adjusted
-
-
-def policy_requests(params):
-    """destination, destinations and policies as one list of complete requests.
-
-    The top-level level, attributes and include_subdomains are the defaults of
-    every item of ``policies`` that does not set them.
-    """
-    defaults = {"level": params["level"], "attributes": params["attributes"],
-                "include_subdomains": params["include_subdomains"]}
-    destinations = ([params["destination"]] if params["destination"] is not None else []) + \
-        list(params["destinations"] or [])
-    requests = [dict(defaults, destination=destination) for destination in destinations]
-    for item in params["policies"] or []:
-        request = defaults.copy()
-        for name, value in item.items():
-            if value is not None:
-                request[name] = value
-        requests.append(request)
-    return requests
+        return keep_stronger(document, wanted, protected, self.kept)

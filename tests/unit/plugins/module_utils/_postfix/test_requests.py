@@ -10,9 +10,9 @@ import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.postconf_edit import requested_parameters
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.tls_policy import policy_requests
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import (
     TlsPolicyEdit,
-    policy_requests,
     requested_entries,
 )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ValidationError
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import TablePlan, TableModule
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.table_plan import TablePlan
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work.table_edit import TableModule
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.table_types import table_document
 
 
