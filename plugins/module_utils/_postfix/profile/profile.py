@@ -25,13 +25,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..host.base import TextPlan, refuse_as_the_run_would
+from ..host.base import refuse_as_the_run_would
 from ..work.certificate import TlsCertificate
 from .config_files import ConfigFiles, master_text_with, migrated_main, migrated_master
 from ..plan.declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
 from ..core.errors import ConfigError
 from ..plan.file_roles import refuse_one_file_in_two_roles, writes
-from ..host.files import file_identity, read_text
+from ..host.files import read_text
 from ..host.host_state import HostState, packages_needed
 from ..model.main_cf import plan_edit, render_value
 from ..model.master_cf import MasterCf
@@ -320,21 +320,6 @@ class TlsProfile(PostconfEdit):
         part.execute()
         self._merge(part, name)
         return part
-
-    def write_whole_file(self, path, text, attributes):
-        """A whole small file of ours (DANE records, the renewal hook, the loaded record): the one write flow."""
-        def plan():
-            original = read_text(path) if os.path.lexists(path) else None
-            return TextPlan(file_identity(path), original, text, None)
-
-        def commit(lock, _planned):
-            lock.replace(text, attributes)
-
-        planned = self.locked_edit(path, plan, commit)
-        if planned.needs_work and self.module._diff:
-            self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
-                                                       "before_header": path, "after_header": path})
-        return planned.needs_work
 
     def keep_mode(self, path, mode):
         """Give a file of ours its mode back; returns whether it had another."""
