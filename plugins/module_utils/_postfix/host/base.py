@@ -143,6 +143,21 @@ class FileEditModule(PostfixModule):
                                                        "before_header": path, "after_header": path})
         return planned.needs_work
 
+    def write_own_file(self, path, text, mode, odd_target=REFUSE):
+        """A small file of ours (owned by us, ``mode``): written when its text differs, else given its mode
+        back. Returns whether it changed (in check mode: would)."""
+        if self.write_whole_file(path, text, FileAttributes(mode, os.geteuid(), os.getegid()), odd_target):
+            return True
+        fd, found = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if stat.S_IMODE(found.st_mode) == mode:
+                return False
+            if not self.module.check_mode:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return True
+
     def selinux_context(self, path):
         """The SELinux context of ``path`` before it is replaced (None without SELinux)."""
         return Selinux(self.module).context_of(path)
