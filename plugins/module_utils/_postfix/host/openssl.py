@@ -14,9 +14,7 @@ import socket
 import tempfile
 
 from ..core.errors import CommandError, InputError
-from ..model.certificate_facts import (CERTIFICATE, SELF_SIGNED_KEY, holds_private_key, is_encrypted, public_key_der,
-                                       tlsa_3_1_1)
-from ..model.x509 import parse_x509
+from ..model.certificate_facts import CERTIFICATE, SELF_SIGNED_KEY, holds_private_key, is_encrypted, public_key_der
 from .commands import C_LOCALE, output_lines
 from .files import ENCODING, ERRORS
 
@@ -55,7 +53,8 @@ class Openssl(object):
         return spki
 
     def read_certificate(self, cert):
-        """Facts of the first certificate (the server's own) and its SubjectPublicKeyInfo (DER)."""
+        """What openssl prints of the first certificate (the server's own: model/x509.py reads it) and
+        its SubjectPublicKeyInfo (DER)."""
         if CERTIFICATE not in cert.text:
             raise cert.error("is not a PEM certificate (no '%s' block)" % CERTIFICATE)
         rc, out, err = self.run(["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",
@@ -63,9 +62,7 @@ class Openssl(object):
         spki = public_key_der(out) if rc == 0 else None
         if spki is None:
             raise cert.error("is not a certificate openssl can read: %s" % first_line(err))
-        facts = parse_x509(out)
-        facts["tlsa_3_1_1"] = tlsa_3_1_1(spki)
-        return facts, spki
+        return out, spki
 
     def generate(self, subject, days):
         """A new self-signed pair, made in a private directory under the module's temporary directory."""

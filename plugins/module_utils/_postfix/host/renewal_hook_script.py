@@ -185,8 +185,8 @@ def main(config_dir, record, index_suffixes):
         malformed = update_record(record, [path for _where, paths, _mixed in groups for path in paths])
     except (OSError, PostfixError) as exc:
         # Postfix runs the new files; only the record is stale: the next Ansible run reloads once more.
-        sys.stderr.write("%s; the record %s was not updated: %s\n" % (done, record, getattr(exc, "strerror", None)
-                                                                       or exc))
+        reason = getattr(exc, "strerror", None) or exc
+        sys.stderr.write("%s; the record %s was not updated: %s\n" % (done, record, reason))
         return 0
     if malformed:
         # The pairs were checked without the record, so the reload stands; the record is rewritten.

@@ -170,7 +170,7 @@ class TlsProfile(PostconfEdit):
         """The files, in the order Postfix needs them: main.cf, which names the others, last."""
         if call.certificate:
             self._part(TlsCertificate, "certificate", call.certificate)
-        call.receiving.write_before_main_cf()
+        self._take_receiving(call.receiving.write_before_main_cf())
         if call.policy:
             self._merge_result("policy_table", *call.policy.write())
         call.relay.write_tables()
@@ -182,13 +182,13 @@ class TlsProfile(PostconfEdit):
         self.result.update(self.config_files.result)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": call.kept}
-        call.receiving.write_after_main_cf()
+        self._take_receiving(call.receiving.write_after_main_cf(self.result.get("certificate")))
         # Only once main.cf no longer names them.
         relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
-        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded()
+        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded(self.result.get("certificate"))
         self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
         self.result["reload_required"] = bool(
             not self.result["restart_required"]
@@ -205,7 +205,7 @@ class TlsProfile(PostconfEdit):
         self._self_probe(call.receiving, call.certificate, call.master_text)
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
-            call.receiving.record_loaded()
+            self._take_receiving(call.receiving.record_loaded())
 
     def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
@@ -321,13 +321,19 @@ class TlsProfile(PostconfEdit):
         self._merge(part, name)
         return part
 
-    def keep_mode(self, path, mode):
-        """Give a file of ours its mode back; returns whether it had another."""
-        if (os.stat(path).st_mode & 0o7777) == mode:
-            return False
-        if not self.module.check_mode:
-            os.chmod(path, mode)
-        return True
+    def _take_receiving(self, part):
+        """The receiving side's ``ReceivingPart``: its small files written through the one writer, its
+        result parts and warnings merged (the side never writes the call's result itself)."""
+        for write in part.writes:
+            changed = self.write_own_file(write.path, write.text, write.mode, write.odd_target)
+            if write.section:
+                part.result[write.section][write.flag] = changed
+                part.changed = part.changed or changed
+        for name, result in part.parts.items():
+            self._merge_result(name, result, [])
+        self.result.update(part.result)
+        self.result["changed"] = bool(self.result["changed"] or part.changed)
+        self.warnings.extend(part.warnings)
 
     def echoed_arguments(self):
         """The echo of the arguments, every certificate's key_content and relay password masked."""

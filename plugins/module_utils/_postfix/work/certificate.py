@@ -29,6 +29,7 @@ from ..model.certificate_facts import (CERT_DIR_MODE, KEY_DIR_MODE, Pair, Pem, e
                                        pem_text,
                                        public_key_der, refuse_two_keys_of_one_kind, tlsa_3_1_1)
 from ..model.table import MASK
+from ..model.x509 import parse_x509
 
 # Where the receiving side and the tests have always found them.
 __all__ = ["TlsCertificate", "key_algorithm", "public_key_der", "tlsa_3_1_1"]
@@ -119,9 +120,9 @@ class TlsCertificate(FileEditModule):
                 key = Pem(where + "key_content", chain["key_file"], pem_text(chain["key_content"]))
             else:
                 cert = Pem(where + "cert_file", chain["cert_file"],
-                            read_existing(chain["cert_file"], where + "cert_file"))
+                           read_existing(chain["cert_file"], where + "cert_file"))
                 key = Pem(where + "key_file", chain["key_file"],
-                           read_existing(chain["key_file"], where + "key_file"))
+                          read_existing(chain["key_file"], where + "key_file"))
             pairs.append(Pair(where, cert, key, given))
         for index, (name, path) in enumerate(paths):
             for other, other_path in paths[:index]:
@@ -200,7 +201,9 @@ class TlsCertificate(FileEditModule):
         if cert.parameter.endswith("cert_content") and holds_private_key(cert.text):
             raise cert.error("holds a private key; give the key in key_content only (the certificate file is "
                              "readable by everyone)")
-        facts, cert_spki = openssl.read_certificate(cert)
+        printed, cert_spki = openssl.read_certificate(cert)
+        facts = parse_x509(printed)
+        facts["tlsa_3_1_1"] = tlsa_3_1_1(cert_spki)
         key_spki = openssl.public_key_of_key(key)
         if cert_spki != key_spki:
             if cert.parameter.endswith("cert_content"):
