@@ -118,6 +118,12 @@ options:
     description: Mode of the certificate file when the module writes it, as quoted octal text.
     type: raw
     default: "0644"
+  backup:
+    description:
+      - Keep a time-stamped copy (C(FILE.PID.DATE~)) of each file before it is replaced, as M(mailtls.postfix.postconf)
+        keeps one of C(main.cf). The copy of a key is as private as the key.
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -202,6 +208,12 @@ key_changed:
   description: Whether the key file was (would be) written.
   returned: always
   type: bool
+backup_files:
+  description:
+    - The backup copy of each replaced file, by the file's path, when O(backup=true). A backup is owned as the
+      old file was and no more readable than the old file or its replacement.
+  returned: changed and O(backup=true)
+  type: dict
 changed_files:
   description: The files written (or that would be).
   returned: always
@@ -263,7 +275,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.spec
 
 def main():
     module = AnsibleModule(
-        argument_spec=certificate_spec(),
+        argument_spec=dict(certificate_spec(), backup=dict(type="bool", default=False)),
         required_together=CERTIFICATE_TOGETHER,
         supports_check_mode=True,
         # A private key in the arguments (given as a certificate by mistake) stays out of syslog.

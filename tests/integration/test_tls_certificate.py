@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import run_module, run_playbook, snapshot
 from test_tls_probe import make_cert
 
-from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.work import certificate
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model import certificate_facts as certificate
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
 
 MODULE = "mailtls.postfix.tls_certificate"

@@ -125,7 +125,6 @@ def test_at_most_six_floors_of_imports():
     assert max(floors().values()) <= MAX_FLOORS
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19: certificate, table_edit and four classes are still too large")
 def test_sizes():
     assert {name: lines for name in engine_files() for lines in [code_lines(name)]
             if lines > MAX_FILE_CODE_LINES} == {}
@@ -133,9 +132,11 @@ def test_sizes():
     assert oversized(ast.FunctionDef, MAX_FUNCTION_LINES) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19: table_edit still renames its index itself")
 def test_one_function_renames_a_written_file_into_place():
-    assert renames() == ["host/files.py:commit"]
+    # host/files.py:rename_into_place is the one rename (EditLock.commit and install_index call it). The
+    # renewal hook runs alone on the host, yet it is assembled from host/files.py too and writes its
+    # record through EditLock, so it needs no rename of its own.
+    assert renames() == ["host/files.py:rename_into_place"]
 
 
 def test_roles_decide_nothing_in_jinja():

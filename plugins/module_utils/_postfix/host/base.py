@@ -9,6 +9,7 @@ the lock and what follows; a no-op run opens nothing for writing.
 
 from __future__ import annotations
 
+import errno
 import gc
 import grp
 import os
@@ -17,8 +18,10 @@ import re
 import stat
 
 from .commands import Postfix
-from ..core.errors import InputError, PostfixError
-from .files import EditLock, FileAttributes, backup_copy, file_identity, read_text
+from ..core.errors import ConfigError, InputError, PostfixError
+from ..model.certificate_facts import KEY_HIDDEN, PRIVATE_KEY_BLOCK
+from .files import (REFUSE, REPLACE, EditLock, FileAttributes, Selinux, check_target, file_identity, open_regular,
+                    read_text)
 
 
 class PostfixModule(object):
@@ -60,13 +63,14 @@ class TextPlan(object):
 class FileEditModule(PostfixModule):
     """Base for the modules that edit Postfix's files: the one edit flow."""
 
-    def locked_edit(self, path, plan, commit, rehearse=None):
+    def locked_edit(self, path, plan, commit, rehearse=None, odd_target=REPLACE):
         """The one write flow of every file the collection edits; return the plan that held.
 
         ``plan()`` reads the file and decides (its result has ``identity`` and ``needs_work``);
         ``commit(lock, planned)`` writes under Postfix's edit lock. Check mode runs ``rehearse``
         and refuses what taking the lock would refuse; a file changed between the plan and the
-        lock is planned again under the lock, so another writer's edit is kept.
+        lock is planned again under the lock, so another writer's edit is kept. ``odd_target`` is
+        what check mode predicts of a link or FIFO at ``path`` (``files.check_target``).
         """
         planned = plan()
         if not planned.needs_work:
@@ -74,7 +78,7 @@ class FileEditModule(PostfixModule):
         if self.module.check_mode:
             if rehearse:
                 rehearse(planned)
-            refuse_as_the_run_would(path)
+            refuse_as_the_run_would(path, odd_target)
             return planned
         with EditLock(path) as lock:
             if file_identity(path) != planned.identity:
@@ -100,14 +104,11 @@ class FileEditModule(PostfixModule):
             return planned
 
         def commit(lock, planned):
-            attributes = self.wanted_attributes(path)
-            if self.module.params.get("backup"):
-                self.result["backup_file"] = backup_copy(path, attributes)
-            context = self.selinux_context(path)
-            lock.replace(planned.new_text, attributes, self.module.params.get("unsafe_writes", False))
-            self.restore_selinux_context(path, context)
+            saved = self.write_under_lock(lock, planned.new_text, self.wanted_attributes(path))
+            if saved:
+                self.result["backup_file"] = saved
 
-        planned = self.locked_edit(path, plan, commit)
+        planned = self.locked_edit(path, plan, commit, odd_target=REFUSE)
         if planned.needs_work and self.module._diff:
             self.result.setdefault("diff", []).append({
                 "before": planned.original, "after": planned.new_text,
@@ -115,16 +116,55 @@ class FileEditModule(PostfixModule):
             })
         return self._set_attributes(path, planned.needs_work), planned.info
 
+    def write_under_lock(self, lock, text, attributes, odd_target=REFUSE, backup=None):
+        """The commit step of every file a module writes (``EditLock.replace``): the module's backup
+        option, the old file's SELinux context, ``unsafe_writes``; a link or FIFO at the file's name
+        is refused (``odd_target``). Returns the backup's path, or None."""
+        params = self.module.params
+        return lock.replace(text, attributes, params.get("unsafe_writes", False),
+                            backup=params.get("backup") if backup is None else backup,
+                            selinux=Selinux(self.module), odd_target=odd_target)
+
+    def write_whole_file(self, path, text, attributes, odd_target=REFUSE):
+        """A whole small file of ours (DANE records, the renewal hook, a record): the one write flow.
+
+        Returns whether it changed. With ``odd_target=REPLACE`` a link or FIFO at ``path`` is
+        replaced (never read or written through); else it is refused.
+        """
+        def plan():
+            return TextPlan(file_identity(path), current_text(path, odd_target), text, None)
+
+        def commit(lock, _planned):
+            self.write_under_lock(lock, text, attributes, odd_target, backup=False)
+
+        planned = self.locked_edit(path, plan, commit, odd_target=odd_target)
+        if planned.needs_work and self.module._diff:
+            self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
+                                                       "before_header": path, "after_header": path})
+        return planned.needs_work
+
+    def write_own_file(self, path, text, mode, odd_target=REFUSE):
+        """A small file of ours (owned by us, ``mode``): written when its text differs, else given its mode
+        back. Returns whether it changed (in check mode: would)."""
+        if self.write_whole_file(path, text, FileAttributes(mode, os.geteuid(), os.getegid()), odd_target):
+            return True
+        fd, found = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if stat.S_IMODE(found.st_mode) == mode:
+                return False
+            if not self.module.check_mode:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        return True
+
     def selinux_context(self, path):
         """The SELinux context of ``path`` before it is replaced (None without SELinux)."""
-        if not self.module.selinux_enabled() or not os.path.exists(path):
-            return None
-        return self.module.selinux_context(path)
+        return Selinux(self.module).context_of(path)
 
     def restore_selinux_context(self, path, context):
         """A renamed file gets its directory's default context: give back the one it had, as atomic_move does."""
-        if context is not None:
-            self.module.set_context_if_different(path, context, False)
+        Selinux(self.module).label(path, context)
 
     def wanted_attributes(self, path, default_mode=0o644):
         """The mode and owner ``path`` must have once written: the module's file options, else its own."""
@@ -143,16 +183,32 @@ class FileEditModule(PostfixModule):
         return self.module.set_fs_attributes_if_different(file_args, changed)
 
 
-def refuse_as_the_run_would(path):
-    """Check mode: raise what taking the edit lock on ``path`` would raise, so the check predicts the run."""
+def current_text(path, odd_target=REFUSE):
+    """The text of a file about to be replaced, None when absent; never read through a link.
+
+    Something other than a plain file there is refused, or with ``REPLACE`` taken as absent.
+    """
+    try:
+        fd, _info = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise ConfigError("cannot read %s: %s" % (path, exc.strerror), path=path)
+    except ConfigError:
+        if odd_target == REPLACE:
+            return None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read().decode("utf-8", "surrogateescape")
+
+
+def refuse_as_the_run_would(path, odd_target=REFUSE):
+    """Check mode: raise what taking the edit lock on ``path`` and writing it would raise, so the check
+    predicts the run (a link or FIFO at the temporary's name, or at ``path`` itself: ``check_target``)."""
+    check_target(path, odd_target)
     refusal = EditLock(path).refusal()
     if refusal:
         raise refusal
-
-
-# A PEM private key, whatever its kind (RSA, EC, PKCS#8, encrypted), to its end or the text's end.
-PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
-KEY_HIDDEN = "(private key not shown)"
 
 
 def redact_private_keys(value):

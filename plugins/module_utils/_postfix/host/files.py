@@ -154,22 +154,79 @@ def _foreign(info, path):
 def backup_copy(path, attributes):
     """Copy ``path`` beside itself as Ansible names backups (``FILE.PID.DATE~``); return the copy's path.
 
-    Unlike AnsibleModule.backup_local, the copy has ``attributes`` from its creation on: a
-    backup of a secret table is as private as the table.
+    Unlike AnsibleModule.backup_local, the copy is private from its creation on: it is owned as
+    the old file was and readable by no one the old file or its replacement (``attributes``)
+    keeps out, so a backup of a secret is never more open than the secret. The old file is read
+    without following a link; anything but a plain file there gets no backup (None).
     """
-    data = read_bytes(path)
-    source = os.stat(path)
+    try:
+        fd, source = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (ConfigError, OSError):
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read()
+    kept = FileAttributes(stat.S_IMODE(source.st_mode) & attributes.mode & 0o777, source.st_uid, source.st_gid)
     backup = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
     fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
     try:
-        attributes.apply(fd)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        kept.apply(fd)
+        _write_all(fd, data)
     finally:
         os.close(fd)
     os.utime(backup, ns=(source.st_atime_ns, source.st_mtime_ns))
     return backup
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# What the one writer does with something other than a plain file at the name it replaces.
+REFUSE, REPLACE = "refuse", "replace"
+
+
+def check_target(path, odd_target=REFUSE):
+    """Refuse a symbolic link, FIFO, socket, device or directory at ``path`` (never written through).
+
+    With ``odd_target=REPLACE`` a link or special file is replaced by the rename (the entry,
+    never its target); a directory is refused in any case.
+    """
+    try:
+        found = os.lstat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise ConfigError("cannot look at %s: %s" % (path, exc.strerror), path=path)
+    if stat.S_ISREG(found.st_mode):
+        return found
+    if stat.S_ISDIR(found.st_mode) or odd_target != REPLACE:
+        kind = "a symbolic link" if stat.S_ISLNK(found.st_mode) else "not a regular file"
+        raise ConfigError("%s is %s; refusing to replace it; the original file is unchanged" % (path, kind),
+                          path=path)
+    return None
+
+
+class Selinux(object):
+    """The SELinux context a replaced file keeps, through AnsibleModule's own selinux methods.
+
+    A renamed temporary would get its directory's default context: the context the old file had
+    is read first and given to the temporary before its first byte, as AnsibleModule.atomic_move
+    does. Without SELinux (or without an old file) nothing is done.
+    """
+
+    def __init__(self, module):
+        self.module = module
+
+    def context_of(self, path):
+        if not self.module.selinux_enabled() or not os.path.lexists(path):
+            return None
+        return self.module.selinux_context(path)
+
+    def label(self, path, context):
+        if context is not None:
+            self.module.set_context_if_different(path, context, False)
 
 
 class EditLock(object):
@@ -250,63 +307,42 @@ class EditLock(object):
                 return self
             os.close(fd)
 
-    def write(self, text, attributes):
-        """Write ``text`` into the locked temporary, which gets ``attributes`` before any byte of it."""
-        data = text.encode(ENCODING, ERRORS)
+    def write(self, text, attributes, backup=False, selinux=None, odd_target=REPLACE):
+        """Write ``text`` (str or bytes) into the locked temporary; return the backup's path, or None.
+
+        In this order: what lies at the file's own name is checked (``check_target``); the old
+        file is copied aside when ``backup`` is asked (``backup_copy``); the temporary gets
+        ``attributes`` (owner, then mode) and the old file's SELinux context (``selinux``, a
+        ``Selinux``) before the first byte; then the bytes, flushed to disk. Nothing is renamed
+        yet: ``commit`` does that, so several files can be written before any is replaced.
+        """
+        data = text if isinstance(text, bytes) else text.encode(ENCODING, ERRORS)
+        check_target(self.path, odd_target)
+        saved = backup_copy(self.path, attributes) if backup else None
+        context = selinux.context_of(self.path) if selinux is not None else None
         try:
             os.ftruncate(self.fd, 0)  # always a new file (see __enter__); nothing to keep in any case
             attributes.apply(self.fd)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view):]
+            if context is not None:
+                selinux.label(self.tmp_path, context)
+            _write_all(self.fd, data)
             os.fsync(self.fd)
         except OSError as exc:
             raise ConfigError("cannot write %s: %s; the original file is unchanged"
                               % (self.tmp_path, exc.strerror or exc), path=self.path)
+        return saved
 
     def commit(self, unsafe_writes=False):
-        """Rename the written temporary over the original: the atomic step.
-
-        A file that is a mount point (a bind-mounted main.cf in a container) cannot be renamed
-        over (EBUSY); with ``unsafe_writes``, as Ansible's own option means, its bytes are then
-        written in place, still under the lock.
-        """
-        try:
-            os.rename(self.tmp_path, self.path)
-        except OSError as exc:
-            if not (unsafe_writes and exc.errno == errno.EBUSY):
-                hint = " (a mount point: unsafe_writes=true writes it in place)" if exc.errno == errno.EBUSY else ""
-                raise ConfigError("cannot replace %s: %s%s; the original file is unchanged"
-                                  % (self.path, exc.strerror or exc, hint), path=self.path)
-            self._write_in_place()
-            os.unlink(self.tmp_path)
+        """Rename the written temporary over the original (``rename_into_place``) and release the lock."""
+        rename_into_place(self.tmp_path, self.path, unsafe_writes)
         self._close()
 
-    def _write_in_place(self):
-        """Copy the temporary's bytes into the original (opened without following a link)."""
-        fd, _info = open_regular(self.tmp_path, os.O_RDONLY | os.O_NOFOLLOW)
-        try:
-            chunks = []
-            chunk = os.read(fd, 1 << 20)
-            while chunk:
-                chunks.append(chunk)
-                chunk = os.read(fd, 1 << 20)
-        finally:
-            os.close(fd)
-        fd, _info = open_regular(self.path, os.O_WRONLY | os.O_NOFOLLOW)
-        try:
-            os.ftruncate(fd, 0)
-            view = memoryview(b"".join(chunks))
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def replace(self, text, attributes, unsafe_writes=False):
-        """Write ``text`` and rename it over the original."""
-        self.write(text, attributes)
+    def replace(self, text, attributes, unsafe_writes=False, **options):
+        """The whole commit step of one file: ``write`` (``options``: backup, selinux, odd_target), then
+        ``commit``. Returns the backup's path, or None."""
+        saved = self.write(text, attributes, **options)
         self.commit(unsafe_writes)
+        return saved
 
     def _close(self):
         if self.fd is not None:
@@ -322,6 +358,71 @@ class EditLock(object):
                 pass
             self._close()
         return False
+
+
+def rename_into_place(temporary, path, unsafe_writes=False):
+    """The one rename of the collection: ``temporary`` over ``path``, then the directory flushed.
+
+    Every file the collection writes reaches its name here, after it was written in full (a
+    crash before leaves the old file; after, the new one). A file that is a mount point (a
+    bind-mounted main.cf in a container) cannot be renamed over (EBUSY); with
+    ``unsafe_writes``, as Ansible's own option means, its bytes are then written in place,
+    still under the caller's lock.
+    """
+    try:
+        os.rename(temporary, path)
+    except OSError as exc:
+        if not (unsafe_writes and exc.errno == errno.EBUSY):
+            hint = " (a mount point: unsafe_writes=true writes it in place)" if exc.errno == errno.EBUSY else ""
+            raise ConfigError("cannot replace %s: %s%s; the original file is unchanged"
+                              % (path, exc.strerror or exc, hint), path=path)
+        _write_in_place(temporary, path)
+        os.unlink(temporary)
+    sync_directory(os.path.dirname(path) or ".")
+
+
+def _write_in_place(temporary, path):
+    """Copy the temporary's bytes into the original (opened without following a link)."""
+    fd, _info = open_regular(temporary, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read()
+    fd, _info = open_regular(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        os.ftruncate(fd, 0)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_directory(directory):
+    """Flush a directory, so that a rename in it survives a crash (a file system that cannot: skipped)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EROFS, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def install_index(temporary, index):
+    """Move an index postmap built at a temporary name (ours, locked by its table) into place.
+
+    The temporary must be a plain file of ours with one link (postmap made it; nothing planted).
+    """
+    found = os.lstat(temporary)
+    if not stat.S_ISREG(found.st_mode):
+        raise ConfigError("%s is not a regular file; refusing to install it" % temporary, path=index)
+    problem = _foreign(found, temporary)
+    if problem:
+        raise problem
+    check_target(index, REPLACE)
+    rename_into_place(temporary, index)
 
 
 def same_file_name(path, other):

@@ -10,23 +10,20 @@ renewed outside Ansible is noticed and Postfix reloaded).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 
 from ..core.errors import InputError
+# Shared with the renewal hook, which runs alone on the host: see model/tls_files.py.
+from ..model.tls_files import (CHAIN_FILES, LEGACY_KEY_PAIRS, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS,
+                               changed_since_loaded, file_digests, record_text)
 
-# postconf(5), smtpd_tls_chain_files: "When this parameter is non-empty, the legacy parameters are
-# ignored, and a warning is logged if any are also non-empty." So they go when chains come.
-# Each (certificate, key) pair Postfix loads without chain files; a key left empty is in the certificate's
-# file (postconf(5): smtpd_tls_key_file defaults to $smtpd_tls_cert_file, and so on).
-LEGACY_KEY_PAIRS = (("smtpd_tls_cert_file", "smtpd_tls_key_file"), ("smtpd_tls_eccert_file", "smtpd_tls_eckey_file"),
-                    ("smtpd_tls_dcert_file", "smtpd_tls_dkey_file"))
-LEGACY_KEY_PARAMETERS = tuple(name for pair in LEGACY_KEY_PAIRS for name in pair)
-CHAIN_FILES = "smtpd_tls_chain_files"
-SNI_MAPS = "tls_server_sni_maps"
-# The record of the TLS files Postfix last loaded, in its configuration directory.
-LOADED_RECORD = "mailtls-loaded-tls-files.json"
+# The names above are this plan's too: the receiving side and the tests find them here.
+__all__ = ["CHAIN_FILES", "LEGACY_KEY_PAIRS", "LEGACY_KEY_PARAMETERS", "LOADED_RECORD", "LOOPBACK",
+           "POSTSCREEN_AFTER_GREETING_TESTS", "SELF_PROBE_WHEN", "SERVICE_PORTS", "SNI_MAPS", "WRAPPER_PORTS",
+           "chain_files_value", "changed_since_loaded", "check_tlsa_name", "file_digests", "listener_ports",
+           "postscreen_without_tlsproxy", "probe_address", "record_text", "sni_entries", "sni_name",
+           "tls_turned_off_by", "tlsa_record_lines"]
+
 # The listeners Debian's master.cf names by service, and the port each one is.
 SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
 WRAPPER_PORTS = (465,)
@@ -169,23 +166,3 @@ def tls_turned_off_by(master, default_address=LOOPBACK):
         if name is not None and options[name].strip() in ("none", ""):
             found[(address, port)] = "-o %s=%s" % (name, options[name].strip())
     return found
-
-
-def file_digests(contents):
-    """{path: sha256 hex} of the bytes of each file Postfix loads for TLS."""
-    return dict((path, hashlib.sha256(data).hexdigest()) for path, data in contents.items())
-
-
-def changed_since_loaded(record_text, digests):
-    """The paths whose bytes differ from the record of what Postfix last loaded (all when no record)."""
-    try:
-        recorded = json.loads(record_text).get("files", {}) if record_text else {}
-    except (ValueError, AttributeError):
-        recorded = {}
-    if not isinstance(recorded, dict):
-        recorded = {}
-    return sorted(path for path, digest in digests.items() if recorded.get(path) != digest)
-
-
-def record_text(digests):
-    return json.dumps({"files": digests}, indent=1, sort_keys=True) + "\n"

@@ -25,13 +25,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..host.base import TextPlan
 from ..work.certificate import TlsCertificate
 from .config_files import ConfigFiles
 from ..plan.declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
 from ..core.errors import ConfigError
 from ..plan.file_roles import refuse_one_file_in_two_roles, writes
-from ..host.files import file_identity, read_text
+from ..host.files import read_text
 from ..host.host_state import HostState, packages_needed
 from ..model.parameters import RESTART_PARAMETERS
 from .policy_side import PolicySide
@@ -175,7 +174,7 @@ class TlsProfile(PostconfEdit):
         """The files, in the order Postfix needs them: main.cf, which names the others, last."""
         if call.certificate:
             self._part(TlsCertificate, "certificate", call.certificate)
-        call.receiving.write_before_main_cf()
+        self._take_receiving(call.receiving.write_before_main_cf())
         if call.policy:
             self._merge_result("policy_table", *call.policy.write())
         call.relay.write_tables()
@@ -187,13 +186,13 @@ class TlsProfile(PostconfEdit):
         self.result.update(self.config_files.result)
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": call.kept}
-        call.receiving.write_after_main_cf()
+        self._take_receiving(call.receiving.write_after_main_cf(self.result.get("certificate")))
         # Only once main.cf no longer names them.
         relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
-        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded()
+        self.result["tls_files_not_loaded"] = call.receiving.changed_since_loaded(self.result.get("certificate"))
         self.result["changed"] = bool(self.result["changed"] or self.result["tls_files_not_loaded"])
         self.result["reload_required"] = reload_required(self.result, master_changed or main_changed)
 
@@ -203,7 +202,7 @@ class TlsProfile(PostconfEdit):
         self._self_probe(call.receiving, call.certificate, call.master_text)
         # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
-            call.receiving.record_loaded()
+            self._take_receiving(call.receiving.record_loaded())
 
     def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
@@ -303,28 +302,19 @@ class TlsProfile(PostconfEdit):
         self._merge(part, name)
         return part
 
-    def write_whole_file(self, path, text, attributes):
-        """A whole small file of ours (DANE records, the renewal hook, the loaded record): the one write flow."""
-        def plan():
-            original = read_text(path) if os.path.lexists(path) else None
-            return TextPlan(file_identity(path), original, text, None)
-
-        def commit(lock, _planned):
-            lock.replace(text, attributes)
-
-        planned = self.locked_edit(path, plan, commit)
-        if planned.needs_work and self.module._diff:
-            self.result.setdefault("diff", []).append({"before": planned.original or "", "after": text,
-                                                       "before_header": path, "after_header": path})
-        return planned.needs_work
-
-    def keep_mode(self, path, mode):
-        """Give a file of ours its mode back; returns whether it had another."""
-        if (os.stat(path).st_mode & 0o7777) == mode:
-            return False
-        if not self.module.check_mode:
-            os.chmod(path, mode)
-        return True
+    def _take_receiving(self, part):
+        """The receiving side's ``ReceivingPart``: its small files written through the one writer, its
+        result parts and warnings merged (the side never writes the call's result itself)."""
+        for write in part.writes:
+            changed = self.write_own_file(write.path, write.text, write.mode, write.odd_target)
+            if write.section:
+                part.result[write.section][write.flag] = changed
+                part.changed = part.changed or changed
+        for name, result in part.parts.items():
+            self._merge_result(name, result, [])
+        self.result.update(part.result)
+        self.result["changed"] = bool(self.result["changed"] or part.changed)
+        self.warnings.extend(part.warnings)
 
     def echoed_arguments(self):
         """The echo of the arguments, every certificate's key_content and relay password masked."""

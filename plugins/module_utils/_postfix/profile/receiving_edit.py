@@ -7,338 +7,139 @@ profile's one call: the SNI chains and table are written after the server's own 
 main.cf names them; the record of what Postfix loaded tells the profile to reload when a managed
 certificate or key changed on disk since (a renewal outside Ansible); after the reload the
 host's own listeners are probed for the certificate just deployed.
+
+Its contract with the coordinator (``profile.py``): it plans from its declaration and what the
+host holds, and hands back a ``ReceivingPart`` - its result part, its warnings, and the small
+files it wants written (``FileWrite``: the DANE records, the hook, the record), which the
+coordinator writes through the one writer. It never writes the coordinator's result.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 
-from ..work.certificate import TlsCertificate, public_key_der, tlsa_3_1_1
 from ..core.errors import ConfigError, InputError, PostfixError
-from ..plan.file_roles import reads, table_writes, writes
-from ..host.files import FileAttributes, read_bytes, read_text
+from ..host.files import REFUSE, REPLACE, read_bytes, read_text
 from ..model.master_cf import MasterCf
-from ..work.probe import TlsProbe
-from ..plan.receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, changed_since_loaded,
-                        chain_files_value, check_tlsa_name, file_digests, listener_ports, probe_address,
-                        record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
-from ..work.renewal_hook import HOOK_MODE, hook_script
-from ..work.table_edit import PrivateTable
 from ..model.table_types import check_map_path
 from ..model.tls import check_port
+from ..plan.file_roles import reads, table_writes, writes
+from ..plan.receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, chain_files_value,
+                              changed_since_loaded, check_tlsa_name, file_digests, listener_ports, probe_address,
+                              record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
+from ..work.certificate import TlsCertificate, public_key_der, tlsa_3_1_1
+from ..work.probe import TlsProbe
+from ..work.renewal_hook import HOOK_MODE, hook_script
+from ..work.table_edit import PrivateTable
 
 SELF_PROBE_PAUSE = 0.5
+RECORD_MODE = 0o600
+DANE_FILE_MODE = 0o644
 
 
-class ReceivingSide(object):
-    """The receiving side of one tls_profile call; ``profile`` is the TlsProfile it works for."""
+@dataclass
+class FileWrite(object):
+    """A small file of the side's, for the coordinator to write: ``result[section][flag]`` says if it changed."""
 
-    def __init__(self, profile, config_dir, certificate, receiving):
-        self.profile, self.config_dir = profile, config_dir
-        self.certificate, self.spec = certificate, receiving
-        self.sni_parts, self.sni_table = [], None
-        self.loaded_files, self.next_digests = {}, []
-        self._listener_address = None
+    path: str
+    text: str
+    mode: int
+    section: str = None
+    flag: str = None
+    odd_target: str = REFUSE
 
-    @property
-    def module(self):
-        return self.profile.module
 
-    # --- the request ------------------------------------------------------------------
+@dataclass
+class ReceivingPart(object):
+    """What one phase of the side hands back: result parts by name (``result``; ``parts``: a part's
+    result, its diff joining the call's), warnings, files to write, whether something changed."""
 
-    def request(self, wanted, remove, table_type):
-        """Add main.cf's part (chain files, the SNI map) to ``wanted``/``remove``; plan the SNI table."""
-        chains = (self.certificate or {}).get("chains") or []
-        self._check_chain_paths("certificate", chains)
-        if chains:
-            given = [name for name in LEGACY_KEY_PARAMETERS if name in wanted]
-            if given:
-                raise InputError("certificate.chains", "cannot be combined with %s in parameters: with "
-                                 "smtpd_tls_chain_files Postfix ignores them" % ", ".join(given))
-            wanted[CHAIN_FILES] = chain_files_value(chains)
-            remove.extend(name for name in LEGACY_KEY_PARAMETERS if name not in remove)
-        elif self.certificate and CHAIN_FILES not in wanted:
-            # Back to one pair: chain files left in main.cf would still win over it.
-            remove.append(CHAIN_FILES)
-        spec = self.spec
-        if not spec:
-            return
-        self._check_dane_and_hook(spec)
-        if spec["sni"]:
-            self._plan_sni(wanted, table_type)
-        elif SNI_MAPS not in wanted and self._names_our_table(spec):
-            remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
+    result: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+    changed: bool = False
 
-    @staticmethod
-    def _check_chain_paths(where, chains):
-        """smtpd_tls_chain_files and the SNI table are lists: a path with a space or comma would split."""
-        for index, chain in enumerate(chains):
-            for name in ("key_file", "cert_file"):
-                check_map_path(chain[name], "%s.chains[%d].%s" % (where, index, name))
 
-    def _check_dane_and_hook(self, spec):
-        """Everything the writes after main.cf need, checked before the first write."""
-        dane = spec.get("dane")
-        if dane is not None:
-            for name in dane["names"]:
-                check_tlsa_name(name, "receiving.dane.names")
-            for port in dane["ports"]:
-                check_port(port, "receiving.dane.ports")
-            self.next_digests = [self._next_key_digest(path, "receiving.dane.next_keys[%d]" % index)
-                                 for index, path in enumerate(dane["next_keys"])]
-            if dane.get("file"):
-                self._check_new_file(dane["file"], "receiving.dane.file")
-        if spec.get("renewal_hook"):
-            self._check_new_file(spec["renewal_hook"], "receiving.renewal_hook")
+def check_chain_paths(where, chains):
+    """smtpd_tls_chain_files and the SNI table are lists: a path with a space or comma would split."""
+    for index, chain in enumerate(chains):
+        for name in ("key_file", "cert_file"):
+            check_map_path(chain[name], "%s.chains[%d].%s" % (where, index, name))
 
-    @staticmethod
-    def _check_new_file(path, where):
-        if not os.path.isabs(path):
-            raise InputError(where, "%r is not an absolute path" % path)
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            raise InputError(where, "the directory %s does not exist" % directory)
 
-    def _names_our_table(self, spec):
-        current = self.profile.postfix.parameter(self.config_dir, SNI_MAPS)
-        return current.endswith(":" + spec["sni_table"])
+def check_new_file(path, where):
+    if not os.path.isabs(path):
+        raise InputError(where, "%r is not an absolute path" % path)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise InputError(where, "the directory %s does not exist" % directory)
 
-    def _plan_sni(self, wanted, table_type):
-        spec = self.spec
-        table_type = spec["sni_table_type"] or table_type
-        path = spec["sni_table"]
-        check_map_path(path, "receiving.sni_table")
-        default_pairs = self._default_pairs()
-        entries = sni_entries(spec["sni"], self._default_names(), default_pairs)
-        for index, item in enumerate(spec["sni"]):
-            self._check_chain_paths("receiving.sni[%d]" % index, item["chains"])
-            params = dict(self._certificate_defaults(), chains=item["chains"])
-            self.sni_parts.append(("receiving.sni[%d]" % index, params))
-        self.sni_table = dict(config_dir=self.config_dir, path=path, type=table_type, key=None, value=None,
-                              entries=entries, state="present", exclusive=True, secret=True, backup=False,
-                              file_values=True)
-        wanted[SNI_MAPS] = "%s:%s" % (table_type, path)
 
-    def _certificate_defaults(self):
-        base = self.certificate or {}
-        return dict(cert_file=None, key_file=None, cert_content=None, key_content=None, self_signed=False,
-                    self_signed_subject=None, self_signed_days=365, key_mode=base.get("key_mode", "0600"),
-                    key_group=base.get("key_group"), cert_mode=base.get("cert_mode", "0644"))
+def chain_uses(where, chains):
+    """A chain given as content is written; one given by path is only read (and served)."""
+    uses = []
+    for index, chain in enumerate(chains):
+        use = writes if chain.get("cert_content") is not None else reads
+        uses += [use("%s.chains[%d].%s" % (where, index, name), chain[name]) for name in ("cert_file", "key_file")]
+    return uses
 
-    def _default_pairs(self):
-        certificate = self.certificate or {}
-        if certificate.get("chains"):
-            return certificate["chains"]
-        if certificate.get("cert_file") and certificate.get("key_file"):
-            return [dict(key_file=certificate["key_file"], cert_file=certificate["cert_file"])]
-        return []
 
-    def _default_names(self):
-        """The names of the default certificate (read as the certificate part will), and myhostname."""
-        names = []
-        if self.certificate:
-            try:
-                rehearsal = TlsCertificate(self.profile.part_module(self.certificate, check_mode=True))
-                rehearsal.execute()
-                for found in rehearsal.result.get("certificates", []):
-                    names.extend(found.get("names", []))
-            except (InputError, ConfigError):
-                pass  # the certificate part refuses it with its own message
-        names.append(self.profile.postfix.parameter(self.config_dir, "myhostname"))
-        return list(dict.fromkeys(names))
+def certificate_defaults(certificate):
+    """The options of an SNI item's certificate part: the default certificate's modes and group."""
+    base = certificate or {}
+    return dict(cert_file=None, key_file=None, cert_content=None, key_content=None, self_signed=False,
+                self_signed_subject=None, self_signed_days=365, key_mode=base.get("key_mode", "0600"),
+                key_group=base.get("key_group"), cert_mode=base.get("cert_mode", "0644"))
 
-    def file_uses(self):
-        """Every file this side reads or writes (file_roles): the keys and certificates, given as content
-        (written) or by path (read), the SNI table, the hook, the DANE file and next keys, the record."""
-        uses = []
-        certificate = self.certificate or {}
-        if certificate.get("chains"):
-            uses += self._chain_uses("certificate", certificate["chains"])
-        else:
-            write = certificate.get("cert_content") is not None or certificate.get("self_signed")
-            uses += [(writes if write else reads)("certificate." + name, certificate[name])
-                     for name in ("cert_file", "key_file") if certificate.get(name)]
-        for where, params in self.sni_parts:
-            uses += self._chain_uses(where, params["chains"])
-        if self.sni_table:
-            uses += table_writes("receiving.sni_table", self.sni_table["path"], self.sni_table["type"])
-        spec = self.spec or {}
-        if spec.get("renewal_hook"):
-            uses.append(writes("receiving.renewal_hook", spec["renewal_hook"]))
-        dane = spec.get("dane") or {}
-        if dane.get("file"):
-            uses.append(writes("receiving.dane.file", dane["file"]))
-        uses += [reads("receiving.dane.next_keys[%d]" % index, path)
-                 for index, path in enumerate(dane.get("next_keys") or [])]
-        if self.managed_files():
-            # Beside main.cf, wherever config_dir is: the one path here that is not the user's own spelling.
-            uses.append(writes("the record of the TLS files Postfix loaded", os.path.abspath(self._record_path())))
-        return uses
 
-    @staticmethod
-    def _chain_uses(where, chains):
-        """A chain given as content is written; one given by path is only read (and served)."""
-        uses = []
-        for index, chain in enumerate(chains):
-            use = writes if chain.get("cert_content") is not None else reads
-            uses += [use("%s.chains[%d].%s" % (where, index, name), chain[name]) for name in ("cert_file", "key_file")]
-        return uses
+def default_pairs(certificate):
+    certificate = certificate or {}
+    if certificate.get("chains"):
+        return certificate["chains"]
+    if certificate.get("cert_file") and certificate.get("key_file"):
+        return [dict(key_file=certificate["key_file"], cert_file=certificate["cert_file"])]
+    return []
 
-    # --- writes -------------------------------------------------------------------------
 
-    def rehearse(self):
-        parts = [self._run_certificate(where, params, check_mode=True) for where, params in self.sni_parts]
-        if self.sni_table and not any(part.result["changed"] for part in parts):
-            PrivateTable(self.profile.part_module(self.sni_table, check_mode=True)).execute()
+def next_key_digest(module, path, where):
+    """The 3 1 1 digest of a key not yet deployed: its private or public key file, never echoed."""
+    try:
+        data = read_bytes(path)
+    except ConfigError as exc:
+        raise InputError(where, str(exc))
+    public = b"-----BEGIN PUBLIC KEY-----" in data
+    openssl = module.get_bin_path("openssl", required=True)
+    argv = [openssl, "pkey", "-pubin", "-pubout"] if public else [openssl, "pkey", "-pubout", "-passin", "pass:"]
+    rc, out, _err = module.run_command(argv, data=data, binary_data=True)
+    spki = public_key_der(out) if rc == 0 else None
+    if spki is None:
+        raise InputError(where, "%s is not a PEM private or public key openssl can read" % path)
+    return tlsa_3_1_1(spki)
 
-    def write_before_main_cf(self):
-        """The SNI chains and table: main.cf names them, so they come first."""
-        results = []
-        for where, params in self.sni_parts:
-            part = self._run_certificate(where, params)
-            results.append(part.result)
-        if results:
-            self.profile.result["sni_certificates"] = results
-            self.profile.result["changed"] = self.profile.result["changed"] or any(r["changed"] for r in results)
-        if not self.sni_table:
-            return
-        if self.module.check_mode and any(result["changed"] for result in results):
-            # The files the table names are written by this run: the real run builds its index.
-            self.profile.result["sni_table"] = {"changed": True, "postmap_run": True,
-                                                "rebuild_reason": "its key and chain files are written by this run"}
-            self.profile.result["changed"] = True
-            return
-        # Its index holds the private keys (postmap -F): private from the first byte.
-        self.profile.merge_part(PrivateTable(self.profile.part_module(self.sni_table)), "sni_table")
 
-    def _run_certificate(self, where, params, check_mode=None):
-        part = TlsCertificate(self.profile.part_module(params, check_mode=check_mode))
-        try:
-            part.execute()
-        except InputError as exc:
-            # The part names its own parameter (chains[0].key_content): say which SNI item it is.
-            raise InputError(where, str(exc))
-        self.profile.warnings.extend(part.warnings)
-        return part
+def self_probe_failure(listener, wrapper, found, served, fingerprints, override=None):
+    """Why a listener failed the self-probe, naming what to fix (never blaming the key for an override)."""
+    if not found.get("established"):
+        what = "TLS (wrapper mode)" if wrapper else "STARTTLS"
+        if override:
+            # The listener's own setting, not the certificate: say so, never blame the key.
+            return ("%s does not offer %s: master.cf sets %s on this listener, which turns TLS off there "
+                    "whatever main.cf says; remove that override" % (listener, what, override))
+        if not wrapper and not found.get("starttls"):
+            return ("%s does not offer STARTTLS: Postfix takes mail in clear (look for 'disabling TLS "
+                    "support' in its log: an unreadable key or a key that does not match)" % listener)
+        return "%s: no %s handshake (%s)" % (listener, what, "; ".join(found.get("errors") or []) or "no reason")
+    return ("%s serves the certificate %s, not the one just deployed (%s)"
+            % (listener, served, ", ".join(fingerprints)))
 
-    def write_after_main_cf(self):
-        """The DANE records (and their file) and the renewal hook."""
-        if not self.spec:
-            return
-        dane = self.spec.get("dane")
-        if dane is not None:
-            self._dane(dane)
-        if self.spec.get("renewal_hook"):
-            self._write_hook(self.spec["renewal_hook"])
 
-    def _dane(self, dane):
-        deployed = [found["tlsa_3_1_1"] for found in self.profile.result.get("certificate", {}).get("certificates", [])]
-        upcoming = self.next_digests
-        names = [check_tlsa_name(name, "receiving.dane.names") for name in dane["names"]] or \
-            [self.profile.postfix.parameter(self.config_dir, "myhostname")]
-        digests = list(dict.fromkeys(deployed + upcoming))
-        records = tlsa_record_lines(names, dane["ports"], digests)
-        self.profile.result["tlsa"] = {"current": deployed, "next": upcoming, "records": records}
-        if dane.get("file"):
-            text = "; DANE TLSA records of this host's SMTP server keys, written by mailtls.postfix\n" + \
-                "\n".join(records) + "\n"
-            changed = self._write_text(dane["file"], text, 0o644)
-            self.profile.result["tlsa"]["file_changed"] = changed
+class ListenerProbe(object):
+    """The self-probe of the host's own listeners (``profile`` and ``config_dir`` are the side's)."""
 
-    def _next_key_digest(self, path, where):
-        """The 3 1 1 digest of a key not yet deployed: its private or public key file, never echoed."""
-        try:
-            data = read_bytes(path)
-        except ConfigError as exc:
-            raise InputError(where, str(exc))
-        public = b"-----BEGIN PUBLIC KEY-----" in data
-        openssl = self.module.get_bin_path("openssl", required=True)
-        argv = [openssl, "pkey", "-pubin", "-pubout"] if public else [openssl, "pkey", "-pubout", "-passin", "pass:"]
-        rc, out, _err = self.module.run_command(argv, data=data, binary_data=True)
-        spki = public_key_der(out) if rc == 0 else None
-        if spki is None:
-            raise InputError(where, "%s is not a PEM private or public key openssl can read" % path)
-        return tlsa_3_1_1(spki)
-
-    def _write_hook(self, path):
-        record = self._record_path()
-        changed = self._write_text(path, hook_script(self.config_dir, record), HOOK_MODE)
-        self.profile.result["renewal_hook"] = {"path": path, "changed": changed}
-
-    def _write_text(self, path, text, mode):
-        """One small file of ours through the shared write flow; returns whether it changed."""
-        profile = self.profile
-        attributes = FileAttributes(mode, os.geteuid(), os.getegid())
-        original = read_text(path) if os.path.lexists(path) else None
-        changed = original != text
-        if changed:
-            profile.write_whole_file(path, text, attributes)
-        elif original is not None:
-            changed = profile.keep_mode(path, mode)
-        if changed:
-            profile.result["changed"] = True
-        return changed
-
-    # --- what Postfix loaded ------------------------------------------------------------
-
-    def _record_path(self):
-        # Beside main.cf: one record per Postfix instance (instances may share a data_directory).
-        return os.path.join(self.config_dir, LOADED_RECORD)
-
-    def managed_files(self):
-        """Every key and certificate file Postfix loads that this call manages."""
-        paths = []
-        for pair in self._default_pairs():
-            paths += [pair["key_file"], pair["cert_file"]]
-        for _where, params in self.sni_parts:
-            for chain in params["chains"]:
-                paths += [chain["key_file"], chain["cert_file"]]
-        return list(dict.fromkeys(paths))
-
-    def changed_since_loaded(self):
-        """The managed files whose bytes Postfix has not loaded yet (a renewal since the last run)."""
-        paths = self.managed_files()
-        if not paths:
-            return []
-        contents = {}
-        for path in paths:
-            try:
-                contents[path] = read_bytes(path)
-            except ConfigError:
-                if self.module.check_mode:
-                    return sorted(path for path in paths if path in self._would_write()) or []
-                return []
-        self.loaded_files = file_digests(contents)
-        record = self._record_path()
-        text = read_text(record) if os.path.isfile(record) else ""
-        found = changed_since_loaded(text, self.loaded_files)
-        if self.module.check_mode:
-            # The files this run would write differ from what Postfix loaded, as the real run finds.
-            found = sorted(set(found) | set(path for path in paths if path in self._would_write()))
-        return found
-
-    def _would_write(self):
-        results = [self.profile.result.get("certificate") or {}] + self.profile.result.get("sni_certificates", [])
-        return set(path for result in results for path in result.get("changed_files", []))
-
-    def record_loaded(self):
-        """After the reload (or with Postfix stopped: it loads them at start), remember what it loads."""
-        if not self.loaded_files or self.module.check_mode:
-            return
-        digests = file_digests(dict((path, read_bytes(path)) for path in self.loaded_files))
-        record = self._record_path()
-        text = record_text(digests)
-        if os.path.isdir(os.path.dirname(record)) and (not os.path.isfile(record) or read_text(record) != text):
-            self.profile.write_whole_file(record, text, FileAttributes(0o600, os.geteuid(), os.getegid()))
-
-    def forget_loaded(self):
-        """After a failed self-probe: the next run reloads and probes again instead of trusting the record."""
-        record = self._record_path()
-        if not self.module.check_mode and os.path.isfile(record) and not os.path.islink(record):
-            os.unlink(record)
-
-    # --- the self-probe -------------------------------------------------------------------
+    _listener_address = None
 
     def self_probe_targets(self, master_text):
         """(port, wrappermode) of the host's smtpd listeners, and the fingerprints they must serve."""
@@ -373,24 +174,9 @@ class ReceivingSide(object):
                             "established": bool(found.get("established")), "served_fingerprint": served,
                             "matches": bool(ok)})
             if not ok:
-                failures.append(self._failure("%s:%d" % (address, port), wrapper, found, served, fingerprints,
-                                              overrides.get((address, port))))
+                failures.append(self_probe_failure("%s:%d" % (address, port), wrapper, found, served, fingerprints,
+                                                   overrides.get((address, port))))
         return results, failures
-
-    @staticmethod
-    def _failure(listener, wrapper, found, served, fingerprints, override=None):
-        if not found.get("established"):
-            what = "TLS (wrapper mode)" if wrapper else "STARTTLS"
-            if override:
-                # The listener's own setting, not the certificate: say so, never blame the key.
-                return ("%s does not offer %s: master.cf sets %s on this listener, which turns TLS off there "
-                        "whatever main.cf says; remove that override" % (listener, what, override))
-            if not wrapper and not found.get("starttls"):
-                return ("%s does not offer STARTTLS: Postfix takes mail in clear (look for 'disabling TLS "
-                        "support' in its log: an unreadable key or a key that does not match)" % listener)
-            return "%s: no %s handshake (%s)" % (listener, what, "; ".join(found.get("errors") or []) or "no reason")
-        return ("%s serves the certificate %s, not the one just deployed (%s)"
-                % (listener, served, ", ".join(fingerprints)))
 
     def _probe(self, address, port, wrapper):
         probe = TlsProbe(self.profile.part_module(dict(
@@ -403,3 +189,236 @@ class ReceivingSide(object):
         except PostfixError as exc:
             return {"established": False, "starttls": False, "errors": [str(exc)]}
         return probe.result
+
+
+class ReceivingSide(ListenerProbe):
+    """The receiving side of one tls_profile call; ``profile`` is the TlsProfile it works for (its
+    module, Postfix's tools and the parts it runs; its result is the coordinator's, never written here)."""
+
+    def __init__(self, profile, config_dir, certificate, receiving):
+        self.profile, self.config_dir = profile, config_dir
+        self.certificate, self.spec = certificate, receiving
+        self.sni_parts, self.sni_table, self.sni_results = [], None, []
+        self.loaded_files, self.next_digests = {}, []
+
+    @property
+    def module(self):
+        return self.profile.module
+
+    # --- the request ------------------------------------------------------------------
+
+    def request(self, wanted, remove, table_type):
+        """Add main.cf's part (chain files, the SNI map) to ``wanted``/``remove``; plan the SNI table."""
+        chains = (self.certificate or {}).get("chains") or []
+        check_chain_paths("certificate", chains)
+        if chains:
+            given = [name for name in LEGACY_KEY_PARAMETERS if name in wanted]
+            if given:
+                raise InputError("certificate.chains", "cannot be combined with %s in parameters: with "
+                                 "smtpd_tls_chain_files Postfix ignores them" % ", ".join(given))
+            wanted[CHAIN_FILES] = chain_files_value(chains)
+            remove.extend(name for name in LEGACY_KEY_PARAMETERS if name not in remove)
+        elif self.certificate and CHAIN_FILES not in wanted:
+            # Back to one pair: chain files left in main.cf would still win over it.
+            remove.append(CHAIN_FILES)
+        spec = self.spec
+        if not spec:
+            return
+        self._check_dane_and_hook(spec)
+        if spec["sni"]:
+            self._plan_sni(wanted, table_type)
+        elif SNI_MAPS not in wanted and self._names_our_table(spec):
+            remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
+
+    def _check_dane_and_hook(self, spec):
+        """Everything the writes after main.cf need, checked before the first write."""
+        dane = spec.get("dane")
+        if dane is not None:
+            for name in dane["names"]:
+                check_tlsa_name(name, "receiving.dane.names")
+            for port in dane["ports"]:
+                check_port(port, "receiving.dane.ports")
+            self.next_digests = [next_key_digest(self.module, path, "receiving.dane.next_keys[%d]" % index)
+                                 for index, path in enumerate(dane["next_keys"])]
+            if dane.get("file"):
+                check_new_file(dane["file"], "receiving.dane.file")
+        if spec.get("renewal_hook"):
+            check_new_file(spec["renewal_hook"], "receiving.renewal_hook")
+
+    def _names_our_table(self, spec):
+        current = self.profile.postfix.parameter(self.config_dir, SNI_MAPS)
+        return current.endswith(":" + spec["sni_table"])
+
+    def _plan_sni(self, wanted, table_type):
+        spec = self.spec
+        table_type = spec["sni_table_type"] or table_type
+        path = spec["sni_table"]
+        check_map_path(path, "receiving.sni_table")
+        entries = sni_entries(spec["sni"], self._default_names(), default_pairs(self.certificate))
+        for index, item in enumerate(spec["sni"]):
+            check_chain_paths("receiving.sni[%d]" % index, item["chains"])
+            params = dict(certificate_defaults(self.certificate), chains=item["chains"])
+            self.sni_parts.append(("receiving.sni[%d]" % index, params))
+        self.sni_table = dict(config_dir=self.config_dir, path=path, type=table_type, key=None, value=None,
+                              entries=entries, state="present", exclusive=True, secret=True, backup=False,
+                              file_values=True)
+        wanted[SNI_MAPS] = "%s:%s" % (table_type, path)
+
+    def _default_names(self):
+        """The names of the default certificate (read as the certificate part will), and myhostname."""
+        names = []
+        if self.certificate:
+            try:
+                rehearsal = TlsCertificate(self.profile.part_module(self.certificate, check_mode=True))
+                rehearsal.execute()
+                for found in rehearsal.result.get("certificates", []):
+                    names.extend(found.get("names", []))
+            except (InputError, ConfigError):
+                pass  # the certificate part refuses it with its own message
+        names.append(self.profile.postfix.parameter(self.config_dir, "myhostname"))
+        return list(dict.fromkeys(names))
+
+    def file_uses(self):
+        """Every file this side reads or writes (file_roles): the keys and certificates, given as content
+        (written) or by path (read), the SNI table, the hook, the DANE file and next keys, the record."""
+        certificate, spec = self.certificate or {}, self.spec or {}
+        if certificate.get("chains"):
+            uses = chain_uses("certificate", certificate["chains"])
+        else:
+            write = certificate.get("cert_content") is not None or certificate.get("self_signed")
+            uses = [(writes if write else reads)("certificate." + name, certificate[name])
+                    for name in ("cert_file", "key_file") if certificate.get(name)]
+        for where, params in self.sni_parts:
+            uses += chain_uses(where, params["chains"])
+        if self.sni_table:
+            uses += table_writes("receiving.sni_table", self.sni_table["path"], self.sni_table["type"])
+        if spec.get("renewal_hook"):
+            uses.append(writes("receiving.renewal_hook", spec["renewal_hook"]))
+        dane = spec.get("dane") or {}
+        if dane.get("file"):
+            uses.append(writes("receiving.dane.file", dane["file"]))
+        uses += [reads("receiving.dane.next_keys[%d]" % index, path)
+                 for index, path in enumerate(dane.get("next_keys") or [])]
+        if self.managed_files():
+            # Beside main.cf, wherever config_dir is: the one path here that is not the user's own spelling.
+            uses.append(writes("the record of the TLS files Postfix loaded", os.path.abspath(self._record_path())))
+        return uses
+
+    # --- writes -------------------------------------------------------------------------
+
+    def rehearse(self):
+        parts = [self._run_certificate(where, params, [], check_mode=True) for where, params in self.sni_parts]
+        if self.sni_table and not any(part.result["changed"] for part in parts):
+            PrivateTable(self.profile.part_module(self.sni_table, check_mode=True)).execute()
+
+    def write_before_main_cf(self):
+        """The SNI chains and table (main.cf names them, so they come first); returns a ``ReceivingPart``."""
+        part = ReceivingPart()
+        self.sni_results = [self._run_certificate(where, params, part.warnings).result
+                            for where, params in self.sni_parts]
+        if self.sni_results:
+            part.result["sni_certificates"] = self.sni_results
+            part.changed = any(result["changed"] for result in self.sni_results)
+        if not self.sni_table:
+            return part
+        if self.module.check_mode and part.changed:
+            # The files the table names are written by this run: the real run builds its index.
+            part.result["sni_table"] = {"changed": True, "postmap_run": True,
+                                        "rebuild_reason": "its key and chain files are written by this run"}
+            return part
+        # Its index holds the private keys (postmap -F): private from the first byte.
+        table = PrivateTable(self.profile.part_module(self.sni_table))
+        table.execute()
+        part.parts["sni_table"] = table.result
+        part.warnings.extend(table.warnings)
+        return part
+
+    def _run_certificate(self, where, params, warnings, check_mode=None):
+        part = TlsCertificate(self.profile.part_module(params, check_mode=check_mode))
+        try:
+            part.execute()
+        except InputError as exc:
+            # The part names its own parameter (chains[0].key_content): say which SNI item it is.
+            raise InputError(where, str(exc))
+        warnings.extend(part.warnings)
+        return part
+
+    def write_after_main_cf(self, certificate_result):
+        """The DANE records (and their file) and the renewal hook, for the certificates the certificate
+        part reported (``certificate_result``); returns a ``ReceivingPart``."""
+        part = ReceivingPart()
+        spec = self.spec or {}
+        if spec.get("dane") is not None:
+            self._dane(spec["dane"], (certificate_result or {}).get("certificates", []), part)
+        if spec.get("renewal_hook"):
+            part.result["renewal_hook"] = {"path": spec["renewal_hook"], "changed": False}
+            part.writes.append(FileWrite(spec["renewal_hook"], hook_script(self.config_dir, self._record_path()),
+                                         HOOK_MODE, "renewal_hook", "changed"))
+        return part
+
+    def _dane(self, dane, certificates, part):
+        deployed = [found["tlsa_3_1_1"] for found in certificates]
+        upcoming = self.next_digests
+        names = [check_tlsa_name(name, "receiving.dane.names") for name in dane["names"]] or \
+            [self.profile.postfix.parameter(self.config_dir, "myhostname")]
+        records = tlsa_record_lines(names, dane["ports"], list(dict.fromkeys(deployed + upcoming)))
+        part.result["tlsa"] = {"current": deployed, "next": upcoming, "records": records}
+        if dane.get("file"):
+            text = "; DANE TLSA records of this host's SMTP server keys, written by mailtls.postfix\n" + \
+                "\n".join(records) + "\n"
+            part.result["tlsa"]["file_changed"] = False
+            part.writes.append(FileWrite(dane["file"], text, DANE_FILE_MODE, "tlsa", "file_changed"))
+
+    # --- what Postfix loaded ------------------------------------------------------------
+
+    def _record_path(self):
+        # Beside main.cf: one record per Postfix instance (instances may share a data_directory).
+        return os.path.join(self.config_dir, LOADED_RECORD)
+
+    def managed_files(self):
+        """Every key and certificate file Postfix loads that this call manages."""
+        paths = []
+        for pair in default_pairs(self.certificate):
+            paths += [pair["key_file"], pair["cert_file"]]
+        for _where, params in self.sni_parts:
+            for chain in params["chains"]:
+                paths += [chain["key_file"], chain["cert_file"]]
+        return list(dict.fromkeys(paths))
+
+    def changed_since_loaded(self, certificate_result=None):
+        """The managed files whose bytes Postfix has not loaded yet (a renewal since the last run);
+        ``certificate_result`` is the certificate part's (check mode: what it would write)."""
+        paths = self.managed_files()
+        if not paths:
+            return []
+        would_write = set(path for result in [certificate_result or {}] + self.sni_results
+                          for path in result.get("changed_files", []))
+        contents = {}
+        for path in paths:
+            try:
+                contents[path] = read_bytes(path)
+            except ConfigError:
+                return sorted(path for path in paths if path in would_write) if self.module.check_mode else []
+        self.loaded_files = file_digests(contents)
+        record = self._record_path()
+        found = changed_since_loaded(read_text(record) if os.path.isfile(record) else "", self.loaded_files)
+        if self.module.check_mode:
+            # The files this run would write differ from what Postfix loaded, as the real run finds.
+            found = sorted(set(found) | set(path for path in paths if path in would_write))
+        return found
+
+    def record_loaded(self):
+        """After the reload (or with Postfix stopped: it loads them at start), the record of what it loads,
+        as a ``ReceivingPart`` writing it (a link or FIFO at its name is replaced, never followed)."""
+        part = ReceivingPart()
+        record = self._record_path()
+        if self.loaded_files and not self.module.check_mode and os.path.isdir(os.path.dirname(record)):
+            digests = file_digests(dict((path, read_bytes(path)) for path in self.loaded_files))
+            part.writes.append(FileWrite(record, record_text(digests), RECORD_MODE, odd_target=REPLACE))
+        return part
+
+    def forget_loaded(self):
+        """After a failed self-probe: the next run reloads and probes again instead of trusting the record."""
+        record = self._record_path()
+        if not self.module.check_mode and os.path.isfile(record) and not os.path.islink(record):
+            os.unlink(record)

@@ -27,6 +27,7 @@ from ..host.files import (
     backup_copy,
     file_identity,
     index_is_fresh,
+    install_index,
     hold,
     open_regular,
     read_text,
@@ -263,7 +264,7 @@ class TableModule(FileEditModule):
                 lock.commit(self.module.params.get("unsafe_writes", False))
                 self.restore_selinux_context(lock.path, context)
             for tmp_index, index in zip(tmp_indexes, index_paths):
-                os.rename(tmp_index, index)
+                install_index(tmp_index, index)
         finally:
             for tmp_index in tmp_indexes:
                 if os.path.lexists(tmp_index):
