@@ -13,8 +13,6 @@ import glob
 import os
 import re
 
-import pytest
-
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 ENGINE = os.path.join(ROOT, "plugins", "module_utils", "_postfix")
 # Bottom to top. A file imports only from its own layer's lower floors or from layers below.
