@@ -130,6 +130,32 @@ def test_sizes():
     assert oversized(ast.FunctionDef, MAX_FUNCTION_LINES) == {}
 
 
+def constants():
+    """Every module-level UPPER_CASE name the engine assigns, with the files (repeated) that assign it."""
+    found = {}
+    for name in engine_files():
+        for node in tree(name).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id.lstrip("_").isupper():
+                    found.setdefault(target.id, []).append(name)
+    return found
+
+
+def test_one_source_for_every_constant():
+    # A public constant lives in one file; a private one is assigned once in its file (a second
+    # assignment would silently change what the functions above it see).
+    assert {name: files for name, files in constants().items()
+            if len(files) > 1 and (not name.startswith("_") or len(set(files)) < len(files))} == {}
+
+
+def test_the_coordinator_runs_its_phases_in_a_screen():
+    coordinator = next(node for node in ast.walk(tree(COORDINATOR)) if isinstance(node, ast.ClassDef)
+                       and node.name == "TlsProfile")
+    execute = next(node for node in coordinator.body if isinstance(node, ast.FunctionDef) and node.name == "execute")
+    assert execute.end_lineno - execute.lineno + 1 < MAX_PHASE_LINES
+
+
 def test_one_function_renames_a_written_file_into_place():
     # host/files.py:rename_into_place is the one rename (EditLock.commit and install_index call it). The
     # renewal hook runs alone on the host, yet it is assembled from host/files.py too and writes its

@@ -8,3 +8,6 @@ from __future__ import annotations
 CONFIG_FILES = ("main.cf", "master.cf")
 # The suffix of the exclusive temporary a file is written to before it is renamed into place.
 TMP_SUFFIX = ".tmp"
+# The records the collection keeps beside main.cf (what it created, what Postfix loaded): no
+# secret in them, but only root's business.
+RECORD_MODE = 0o600

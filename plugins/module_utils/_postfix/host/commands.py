@@ -103,8 +103,8 @@ def new_warnings(before, after):
 
 
 # Postfix quotes the text a macro warning is about, cut with "..." and marked with ">>>".
-_QUOTED = re.compile(r'"([^"]*)"')
-_UNDEFINED = re.compile(r"undefined parameter: ([A-Za-z0-9_]+)$")
+_MACRO_QUOTE = re.compile(r'"([^"]*)"')
+_UNDEFINED_NAME = re.compile(r"undefined parameter: ([A-Za-z0-9_]+)$")
 
 
 def warning_parameters(warning, values):
@@ -115,11 +115,11 @@ def warning_parameters(warning, values):
     value refers to. So a warning is laid to each value that holds its quoted text, or that
     refers to the undefined parameter. Nothing matches a quote of an expanded value: no guess.
     """
-    undefined = _UNDEFINED.search(warning)
+    undefined = _UNDEFINED_NAME.search(warning)
     if undefined:
         reference = re.compile(r"\$(?:\{\s*|\(\s*)?%s(?![A-Za-z0-9_])" % re.escape(undefined.group(1)))
         return sorted(name for name, value in values.items() if value and reference.search(value))
-    quoted = [text.replace(">>>", "") for text in _QUOTED.findall(warning)]
+    quoted = [text.replace(">>>", "") for text in _MACRO_QUOTE.findall(warning)]
     quoted = [text[3:] if text.startswith("...") else text for text in quoted]
     return sorted(name for name, value in values.items()
                   if value and any(text and text in value for text in quoted))

@@ -20,6 +20,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from ..core.file_names import RECORD_MODE
 from ..core.errors import ConfigError, InputError, PostfixError
 from ..host.files import REFUSE, REPLACE, read_bytes, read_text
 from ..model.master_cf import MasterCf
@@ -35,7 +36,6 @@ from ..work.renewal_hook import HOOK_MODE, hook_script
 from ..work.table_edit import PrivateTable
 
 SELF_PROBE_PAUSE = 0.5
-RECORD_MODE = 0o600
 DANE_FILE_MODE = 0o644
 
 

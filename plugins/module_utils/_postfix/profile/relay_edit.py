@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 
+from ..core.file_names import RECORD_MODE
 from ..core.errors import InputError
 from ..plan.file_roles import reads, table_writes, writes
 from ..host.files import FileAttributes, read_text
@@ -25,7 +26,6 @@ from ..work.table_edit import LookupTableEdit, PrivateTable
 from ..model.table_types import INDEX_SUFFIXES, check_type, table_document
 
 # The record lists which tables and settings are the relay's; others may read that, not its secrets.
-RECORD_MODE = 0o600
 
 
 def main_cf_after(current, declarations):
