@@ -319,7 +319,7 @@ def test_a_writer_killed_before_the_rename_leaves_main_cf_and_the_next_run_write
 
 # --- SELinux: the old file's context, given to the new one before its first byte ------------------------
 
-@pytest.mark.parametrize("kind", [kind for kind in sorted(KINDS) if kind != "table"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_the_old_files_selinux_context_is_given_to_the_new_one_before_its_first_byte(env, kind):
     state = env(kind)
     state["selinux"] = FakeSelinux()

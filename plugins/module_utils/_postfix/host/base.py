@@ -158,14 +158,6 @@ class FileEditModule(PostfixModule):
             os.close(fd)
         return True
 
-    def selinux_context(self, path):
-        """The SELinux context of ``path`` before it is replaced (None without SELinux)."""
-        return Selinux(self.module).context_of(path)
-
-    def restore_selinux_context(self, path, context):
-        """A renamed file gets its directory's default context: give back the one it had, as atomic_move does."""
-        Selinux(self.module).label(path, context)
-
     def wanted_attributes(self, path, default_mode=0o644):
         """The mode and owner ``path`` must have once written: the module's file options, else its own."""
         attributes = FileAttributes.of(path, default_mode)

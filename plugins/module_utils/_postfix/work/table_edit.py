@@ -24,7 +24,7 @@ from ..host.base import FileEditModule
 from ..core.errors import ConfigError, InputError
 from ..host.file_values import check_contents, check_paths, decoded, index_content, read_value_files, render_value, stale_key
 from ..host.files import (
-    backup_copy,
+    Selinux,
     file_identity,
     index_is_fresh,
     install_index,
@@ -247,7 +247,12 @@ class TableModule(FileEditModule):
         held = []
         self.postmap_warnings = []
         try:
-            lock.write(plan.new_text, attributes)
+            # The one writer's commit step: backup (when the source is replaced), owner, mode and
+            # the old source's SELinux context before the first byte.
+            backup = lock.write(plan.new_text, attributes, selinux=Selinux(self.module),
+                                backup=bool(self.module.params.get("backup")) and plan.writes_source)
+            if backup:
+                self.result["backup_file"] = backup
             tmp_table = "%s:%s" % (table_type, lock.tmp_path)
             if tmp_indexes:
                 self.postmap_warnings = self.postfix.postmap(config_dir, tmp_table,
@@ -258,11 +263,7 @@ class TableModule(FileEditModule):
             # our index is renamed into place. (Not earlier: postmap -q takes a shared lock.)
             held = [hold(tmp_index) for tmp_index in tmp_indexes]
             if plan.writes_source:
-                if self.module.params.get("backup") and os.path.exists(lock.path):
-                    self.result["backup_file"] = backup_copy(lock.path, attributes)
-                context = self.selinux_context(lock.path)
                 lock.commit(self.module.params.get("unsafe_writes", False))
-                self.restore_selinux_context(lock.path, context)
             for tmp_index, index in zip(tmp_indexes, index_paths):
                 install_index(tmp_index, index)
         finally:
