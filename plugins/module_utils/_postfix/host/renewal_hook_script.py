@@ -57,7 +57,12 @@ def postconf_values(config_dir, names):
 
 
 def read(path):
-    with open(path, "rb") as handle:
+    """The bytes of a file Postfix loads, read as Postfix reads it (through a link); a FIFO, device or
+    directory is an OSError, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         return handle.read()
 
 
@@ -127,18 +132,35 @@ def loaded_tls_files(config_dir, index_suffixes):
     return groups, tables, problems
 
 
-def make_private(path):
-    """A file of the SNI table 0600 before postmap writes keys into it (postmap keeps an index's mode)."""
+def make_private(path, index=False):
+    """A file of the SNI table 0600 before postmap writes keys into it (postmap keeps an index's mode).
+
+    At an ``index``'s name, a link, a special file or a hard link is removed, never followed:
+    postmap would write the private keys through it. The table itself is read through a link.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         # Missing: postmap creates it under the umask. A link: its target is not ours to change.
-        return None if exc.errno in (errno.ENOENT, errno.ELOOP) else "cannot open %s: %s" % (path, exc.strerror)
+        if exc.errno not in (errno.ENOENT, errno.ELOOP):
+            return "cannot open %s: %s" % (path, exc.strerror)
+        if exc.errno == errno.ENOENT or not index:
+            return None
+    else:
+        try:
+            found = os.fstat(fd)
+            plain = stat.S_ISREG(found.st_mode) and (found.st_nlink == 1 or not index)
+            if plain:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        if plain or not index:
+            return None
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            return "cannot remove %s (not a plain file of its own): %s" % (path, exc.strerror)
     return None
 
 
@@ -154,8 +176,8 @@ def rebuild_sni_tables(config_dir, tables, index_suffixes):
     old = os.umask(0o077)  # the SNI index holds private keys
     try:
         for kind, path in tables:
-            problems = [problem for name in [path] + [path + suffix for suffix in index_suffixes[kind]]
-                        for problem in [make_private(name)] if problem]
+            names = [(path, False)] + [(path + suffix, True) for suffix in index_suffixes[kind]]
+            problems = [problem for name, index in names for problem in [make_private(name, index)] if problem]
             if problems:
                 return problems
             built = run(["postmap", "-c", config_dir, "-F", "%s:%s" % (kind, path)])
