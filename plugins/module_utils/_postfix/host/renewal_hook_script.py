@@ -73,9 +73,11 @@ def public_key(block, is_key):
     return result.stdout if result.returncode == 0 and result.stdout else None
 
 
-def _mixed_problems(blocks, paths, where):
-    keys = [block for label, block in blocks if label.endswith("PRIVATE KEY")]
-    certs = [block for label, block in blocks if label == "CERTIFICATE"]
+def _legacy_problems(texts, paths, where):
+    """A legacy pair as tls_certkey.c loads it: the first key of the key file (``paths[0]``) and the
+    first certificate of the certificate file (``paths[-1]``; one file: both from it)."""
+    keys = [match.group(0) for match in PEM.finditer(texts[0]) if match.group(1).endswith(b"PRIVATE KEY")]
+    certs = [match.group(0) for match in PEM.finditer(texts[-1]) if match.group(1) == b"CERTIFICATE"]
     if not keys or not certs:
         return ["%s: no private key and certificate in %s" % (where, ", ".join(paths))]
     key, cert = public_key(keys[0], True), public_key(certs[0], False)
@@ -89,15 +91,16 @@ def problems_of(paths, where, mixed=False):
     """Each private key must be followed by the certificate of that key (postconf(5)).
 
     ``mixed``: a legacy pair in one file, which Postfix reads with its one key anywhere and the
-    first certificate as that key's (tls_certkey.c).
+    first certificate as that key's (tls_certkey.c). A legacy pair in two files (``where`` a
+    legacy parameter) is the first key of the key file and the first certificate of the other.
     """
     try:
-        data = b"".join(read(path) for path in paths)
+        texts = [read(path) for path in paths]
     except OSError as exc:
         return ["%s: cannot read %s: %s" % (where, exc.filename, exc.strerror)]
-    blocks = [(match.group(1).decode(), match.group(0)) for match in PEM.finditer(data)]
-    if mixed:
-        return _mixed_problems(blocks, paths, where)
+    if mixed or where in LEGACY_KEY_PARAMETERS:
+        return _legacy_problems(texts, paths, where)
+    blocks = [(match.group(1).decode(), match.group(0)) for match in PEM.finditer(b"".join(texts))]
     problems, keys = [], 0
     for index, (label, block) in enumerate(blocks):
         if not label.endswith("PRIVATE KEY"):

@@ -100,3 +100,42 @@ def test_a_fifo_among_the_loaded_files_is_reported_never_waited_on(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("the hook blocked on a FIFO named in the SNI table")
     assert ran.returncode == 1 and "not a regular file" in ran.stderr and "Traceback" not in ran.stderr, ran.stderr
+
+
+def legacy_host(tmp_path, cert_file, key_file):
+    """postconf answering a legacy RSA pair in two files; postfix running, logging a reload."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    reloads = tmp_path / "reloads"
+    tools = {
+        "postconf": "#!/bin/sh\necho 'smtpd_tls_chain_files ='\necho 'tls_server_sni_maps ='\n"
+                    "echo 'smtpd_tls_cert_file = %s'\necho 'smtpd_tls_key_file = %s'\n" % (cert_file, key_file),
+        "postfix": "#!/bin/sh\n[ \"$3\" = status ] && exit 0\necho \"$3\" >> %s\nexit 0\n" % reloads,
+        "postmap": "#!/bin/sh\nexit 0\n",
+    }
+    for name, text in tools.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return reloads
+
+
+def test_a_legacy_key_file_holding_another_pair_is_checked_as_postfix_loads_it(tmp_path):
+    # Postfix (tls_certkey.c, set_cert_stuff): the first certificate of smtpd_tls_cert_file and the
+    # first key of smtpd_tls_key_file, then SSL_CTX_check_private_key. A key file that carries its
+    # own (stale) certificate must not make the pair look fine.
+    key_a, cert_a = pair(tmp_path, "a")
+    _key_b, cert_b = pair(tmp_path, "b")
+    combined = tmp_path / "combined.key"
+    combined.write_bytes(key_a.read_bytes() + cert_a.read_bytes())
+    reloads = legacy_host(tmp_path, cert_b, combined)
+    ran = run_alone(tmp_path, hook_script(str(tmp_path), str(tmp_path / "record.json")))
+    assert ran.returncode == 1 and "do not belong together" in ran.stderr, ran.stderr
+    assert not reloads.exists(), "Postfix was reloaded with a key that does not match its certificate"
+
+
+def test_a_legacy_pair_in_two_files_that_match_is_reloaded(tmp_path):
+    key_a, cert_a = pair(tmp_path, "a")
+    reloads = legacy_host(tmp_path, cert_a, key_a)
+    ran = run_alone(tmp_path, hook_script(str(tmp_path), str(tmp_path / "record.json")))
+    assert ran.returncode == 0, ran.stderr
+    assert reloads.read_text() == "reload\n"
