@@ -166,8 +166,17 @@ def backup_copy(path, attributes):
     with os.fdopen(fd, "rb") as handle:
         data = handle.read()
     kept = FileAttributes(stat.S_IMODE(source.st_mode) & attributes.mode & 0o777, source.st_uid, source.st_gid)
-    backup = "%s.%d.%s~" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
-    fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+    stem = "%s.%d.%s" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime()))
+    for attempt in range(100):
+        # A name taken (a second backup in the same second, or a link there): the next one, never followed.
+        backup = stem + ("~" if not attempt else ".%d~" % attempt)
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600)
+            break
+        except OSError as exc:
+            if exc.errno != errno.EEXIST or attempt == 99:
+                raise ConfigError("cannot create the backup %s: %s; the original file is unchanged"
+                                  % (backup, exc.strerror), path=path)
     try:
         kept.apply(fd)
         _write_all(fd, data)

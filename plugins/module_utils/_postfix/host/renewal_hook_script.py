@@ -57,7 +57,12 @@ def postconf_values(config_dir, names):
 
 
 def read(path):
-    with open(path, "rb") as handle:
+    """The bytes of a file Postfix loads, read as Postfix reads it (through a link); a FIFO, device or
+    directory is an OSError, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
         return handle.read()
 
 
@@ -68,9 +73,11 @@ def public_key(block, is_key):
     return result.stdout if result.returncode == 0 and result.stdout else None
 
 
-def _mixed_problems(blocks, paths, where):
-    keys = [block for label, block in blocks if label.endswith("PRIVATE KEY")]
-    certs = [block for label, block in blocks if label == "CERTIFICATE"]
+def _legacy_problems(texts, paths, where):
+    """A legacy pair as tls_certkey.c loads it: the first key of the key file (``paths[0]``) and the
+    first certificate of the certificate file (``paths[-1]``; one file: both from it)."""
+    keys = [match.group(0) for match in PEM.finditer(texts[0]) if match.group(1).endswith(b"PRIVATE KEY")]
+    certs = [match.group(0) for match in PEM.finditer(texts[-1]) if match.group(1) == b"CERTIFICATE"]
     if not keys or not certs:
         return ["%s: no private key and certificate in %s" % (where, ", ".join(paths))]
     key, cert = public_key(keys[0], True), public_key(certs[0], False)
@@ -84,15 +91,16 @@ def problems_of(paths, where, mixed=False):
     """Each private key must be followed by the certificate of that key (postconf(5)).
 
     ``mixed``: a legacy pair in one file, which Postfix reads with its one key anywhere and the
-    first certificate as that key's (tls_certkey.c).
+    first certificate as that key's (tls_certkey.c). A legacy pair in two files (``where`` a
+    legacy parameter) is the first key of the key file and the first certificate of the other.
     """
     try:
-        data = b"".join(read(path) for path in paths)
+        texts = [read(path) for path in paths]
     except OSError as exc:
         return ["%s: cannot read %s: %s" % (where, exc.filename, exc.strerror)]
-    blocks = [(match.group(1).decode(), match.group(0)) for match in PEM.finditer(data)]
-    if mixed:
-        return _mixed_problems(blocks, paths, where)
+    if mixed or where in LEGACY_KEY_PARAMETERS:
+        return _legacy_problems(texts, paths, where)
+    blocks = [(match.group(1).decode(), match.group(0)) for match in PEM.finditer(b"".join(texts))]
     problems, keys = [], 0
     for index, (label, block) in enumerate(blocks):
         if not label.endswith("PRIVATE KEY"):
@@ -127,18 +135,35 @@ def loaded_tls_files(config_dir, index_suffixes):
     return groups, tables, problems
 
 
-def make_private(path):
-    """A file of the SNI table 0600 before postmap writes keys into it (postmap keeps an index's mode)."""
+def make_private(path, index=False):
+    """A file of the SNI table 0600 before postmap writes keys into it (postmap keeps an index's mode).
+
+    At an ``index``'s name, a link, a special file or a hard link is removed, never followed:
+    postmap would write the private keys through it. The table itself is read through a link.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         # Missing: postmap creates it under the umask. A link: its target is not ours to change.
-        return None if exc.errno in (errno.ENOENT, errno.ELOOP) else "cannot open %s: %s" % (path, exc.strerror)
+        if exc.errno not in (errno.ENOENT, errno.ELOOP):
+            return "cannot open %s: %s" % (path, exc.strerror)
+        if exc.errno == errno.ENOENT or not index:
+            return None
+    else:
+        try:
+            found = os.fstat(fd)
+            plain = stat.S_ISREG(found.st_mode) and (found.st_nlink == 1 or not index)
+            if plain:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        if plain or not index:
+            return None
     try:
-        if stat.S_ISREG(os.fstat(fd).st_mode):
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            return "cannot remove %s (not a plain file of its own): %s" % (path, exc.strerror)
     return None
 
 
@@ -154,8 +179,8 @@ def rebuild_sni_tables(config_dir, tables, index_suffixes):
     old = os.umask(0o077)  # the SNI index holds private keys
     try:
         for kind, path in tables:
-            problems = [problem for name in [path] + [path + suffix for suffix in index_suffixes[kind]]
-                        for problem in [make_private(name)] if problem]
+            names = [(path, False)] + [(path + suffix, True) for suffix in index_suffixes[kind]]
+            problems = [problem for name, index in names for problem in [make_private(name, index)] if problem]
             if problems:
                 return problems
             built = run(["postmap", "-c", config_dir, "-F", "%s:%s" % (kind, path)])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..core.file_names import RECORD_MODE
 from ..core.errors import ConfigError, InputError, PostfixError
+from ..host.base import refuse_as_the_run_would
 from ..host.files import REFUSE, REPLACE, read_bytes, read_text
 from ..model.master_cf import MasterCf
 from ..model.table_types import check_map_path
@@ -76,6 +77,8 @@ def check_new_file(path, where):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise InputError(where, "the directory %s does not exist" % directory)
+    # Written after main.cf: a link or FIFO at its name or its temporary is refused now, before the first write.
+    refuse_as_the_run_would(path, REFUSE)
 
 
 def chain_uses(where, chains):
