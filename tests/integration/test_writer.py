@@ -350,3 +350,17 @@ def test_without_an_old_file_no_context_is_read_or_set(env):
     state["selinux"] = FakeSelinux()
     write_own(state, "; TLSA\n", 0o644)
     assert [event for event in state["selinux"].events if event[0] == "label"] == []
+
+
+@pytest.mark.parametrize("kind", ["hook", "dane"])
+def test_a_file_of_ours_with_the_right_text_but_another_owner_is_taken_back(env, kind):
+    # Root runs the hook: a user who owns it could rewrite it, whatever its text today.
+    state = env(kind)
+    text = "#!/usr/bin/python3\n" if kind == "hook" else "; TLSA\n"
+    write_own(state, text, 0o700 if kind == "hook" else 0o644)
+    os.chown(state["path"], 65534, 65534)
+    module = FakeModule({}, state["tmp"])
+    assert FileEditModule(module).write_own_file(state["path"], text, 0o700 if kind == "hook" else 0o644) is True
+    found = os.stat(state["path"])
+    assert (found.st_uid, found.st_gid) == (os.geteuid(), os.getegid())
+    assert FileEditModule(module).write_own_file(state["path"], text, 0o700 if kind == "hook" else 0o644) is False

@@ -144,15 +144,18 @@ class FileEditModule(PostfixModule):
         return planned.needs_work
 
     def write_own_file(self, path, text, mode, odd_target=REFUSE):
-        """A small file of ours (owned by us, ``mode``): written when its text differs, else given its mode
-        back. Returns whether it changed (in check mode: would)."""
-        if self.write_whole_file(path, text, FileAttributes(mode, os.geteuid(), os.getegid()), odd_target):
+        """A small file of ours (owned by us, ``mode``): written when its text differs, else given its owner
+        and mode back (root runs the hook: a file another user owns could be rewritten by that user).
+        Returns whether it changed (in check mode: would)."""
+        uid, gid = os.geteuid(), os.getegid()
+        if self.write_whole_file(path, text, FileAttributes(mode, uid, gid), odd_target):
             return True
         fd, found = open_regular(path, os.O_RDONLY | os.O_NOFOLLOW)
         try:
-            if stat.S_IMODE(found.st_mode) == mode:
+            if stat.S_IMODE(found.st_mode) == mode and (found.st_uid, found.st_gid) == (uid, gid):
                 return False
             if not self.module.check_mode:
+                os.fchown(fd, uid, gid)  # owner first: chown clears set-id bits the mode may set
                 os.fchmod(fd, mode)
         finally:
             os.close(fd)
