@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
 import stat
@@ -13,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import COLLECTIONS, RELEASES, TARGET_PYTHON, debian_main_cf, make_config_dir, postmap, settle
+from conftest import RELEASES, TARGET_PYTHON, debian_main_cf, make_config_dir, postmap, settle
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from drivers import run_as_ansible
 from helpers import run_module, run_module_on, snapshot
 
 LOOKUP = "mailtls.postfix.lookup_table"
@@ -67,13 +67,7 @@ def lookup(localhost, config_dir, **args):
 
 def run_directly(args):
     """The module run as Ansible runs it on a managed node (JSON arguments on stdin), check mode included."""
-    import ansible
-
-    result = subprocess.run(
-        [TARGET_PYTHON, "-m", "ansible_collections.mailtls.postfix.plugins.modules.lookup_table"],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, check=False,
-        env=dict(os.environ, PYTHONPATH="%s:%s" % (COLLECTIONS, Path(ansible.__file__).parent.parent)))
-    return json.loads(result.stdout)
+    return run_as_ansible("lookup_table", args, python=TARGET_PYTHON).parsed()
 
 
 def index_state(path):
