@@ -134,17 +134,18 @@ def run_module_process(module, args, **options):
 
 
 NAME = "mx.receiving.test"
-SNAKEOIL = ("/etc/ssl/certs/ssl-cert-snakeoil.pem", "/etc/ssl/private/ssl-cert-snakeoil.key")
+SNAKEOIL = ["smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
+            "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key"]
 
 
 @contextmanager
-def scratch_postfix(prefix, port=None, hostname=NAME, cert_file=SNAKEOIL[0], key_file=SNAKEOIL[1],
-                    listeners=None, directories=("tls",)):
+def scratch_postfix(prefix, port=None, hostname=NAME, server_tls=SNAKEOIL, listeners=None, directories=("tls",)):
     """A Postfix instance of its own in /tmp, one smtpd on 127.0.0.1:``port`` (started by a test when it needs it).
 
+    ``server_tls``: main.cf's lines for the server's certificate (Debian's snake-oil pair).
     ``listeners``: master.cf lines instead of that one smtpd. ``directories``: made under the instance's
-    root besides conf, queue and data, and named in what this yields. ``{root}`` in ``cert_file``,
-    ``key_file`` and a listener is the instance's root. Yields {"root", "conf", "port", each directory}.
+    root besides conf, queue and data, and named in what this yields. ``{root}`` in a ``server_tls`` or
+    ``listeners`` line is the instance's root. Yields {"root", "conf", "port", each directory}.
     """
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     root.chmod(0o755)  # Postfix's own user must reach the data directory
@@ -157,8 +158,7 @@ def scratch_postfix(prefix, port=None, hostname=NAME, cert_file=SNAKEOIL[0], key
         "compatibility_level = 3.6", "queue_directory = %s/queue" % root, "data_directory = %s/data" % root,
         "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4", "myhostname = %s" % hostname, "mydestination =",
         "maillog_file_prefixes = %s" % root, "maillog_file = %s/mail.log" % root,
-        "smtpd_tls_security_level = may", "smtpd_tls_cert_file = %s" % cert_file.format(root=root),
-        "smtpd_tls_key_file = %s" % key_file.format(root=root), ""]))
+        "smtpd_tls_security_level = may"] + [line.format(root=root) for line in server_tls] + [""]))
     master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
     master = master.replace(" y       -       -       ", " n       -       -       ")  # not chrooted
     if listeners is None:

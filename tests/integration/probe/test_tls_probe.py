@@ -46,9 +46,9 @@ def smtp_servers():
                 case, case)
         listeners.append("127.0.0.1:%d inet n - n - - smtpd %s" % (port, options))
     # Postfix's own user must reach the data directory: pytest's tmp tree is root-only.
-    with scratch_postfix("mailtls-probe-", hostname="probe.test", cert_file="{root}/certs/self_signed.pem",
-                         key_file="{root}/certs/self_signed.key", listeners=listeners,
-                         directories=("certs",)) as info:
+    with scratch_postfix("mailtls-probe-", hostname="probe.test", listeners=listeners, directories=("certs",),
+                         server_tls=["smtpd_tls_cert_file = {root}/certs/self_signed.pem",
+                                     "smtpd_tls_key_file = {root}/certs/self_signed.key"]) as info:
         certs = info["certs"]
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca = make_cert("mailtls test CA", None, None, ca_key, -1, 30, ca=True)
