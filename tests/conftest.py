@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -95,16 +94,12 @@ class OtherRelease(PostfixHost):
 
     def run_module(self, module, args):
         """Run one of our modules with this release's Python; return its result."""
-        name = module.rsplit(".", 1)[1]
-        result = subprocess.run(
-            ["podman", "exec", "-i", "-e", "PYTHONPATH=%s:/mailtls-python" % COLLECTIONS, self.container,
-             "python3", "-m", "ansible_collections.mailtls.postfix.plugins.modules." + name],
-            input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, check=False)
-        try:
-            return json.loads(result.stdout)
-        except ValueError:
-            pytest.fail("%s on Postfix %s printed no result: %s%s" % (module, self.release, result.stdout,
-                                                                      result.stderr))
+        from drivers import run_as_ansible
+
+        run = run_as_ansible(module, args, container=self.container, pythonpath=["/mailtls-python"])
+        if run.result is None:
+            pytest.fail("%s on Postfix %s printed no result: %s" % (module, self.release, run.output))
+        return run.result
 
     def stop(self):
         subprocess.run(["podman", "rm", "-f", "-t", "0", self.container], check=False, capture_output=True)

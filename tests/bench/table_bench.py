@@ -13,7 +13,6 @@ set of the module process and its children (postmap included).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -25,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-COLLECTIONS = ROOT / ".cache" / "collections"
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from drivers import run_as_ansible  # noqa: E402 (the tests' one driver for running a module as Ansible does)
 
 
 MODULE = "ansible_collections.mailtls.postfix.plugins.modules.tls_policy"
@@ -49,22 +49,11 @@ runpy.run_module(MODULE_NAME, run_name="__main__")
 
 def run_module(args):
     """Run tls_policy with ``args``; return (seconds, own-work seconds, peak MiB, result)."""
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
-    argv = [sys.executable, "-c", OWN_WORK_TIMER]
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(COLLECTIONS), LANG="C", LC_ALL="C"))
-    proc.stdin.write(payload)
-    proc.stdin.close()
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    result = json.loads(out)
-    if status != 0 or result.get("failed"):
-        raise SystemExit("module failed: %s %s" % (out[-2000:], err[-2000:]))
-    own = float(err.decode().split("own-work ")[1].split()[0])
-    return elapsed, own, usage.ru_maxrss / 1024.0, result
+    run = run_as_ansible(MODULE, args, code=OWN_WORK_TIMER, env={"LANG": "C", "LC_ALL": "C"})
+    if run.returncode != 0 or run.result is None or run.result.get("failed"):
+        raise SystemExit("module failed: %s %s" % (run.stdout[-2000:], run.stderr[-2000:]))
+    own = float(run.stderr.split("own-work ")[1].split()[0])
+    return run.seconds, own, run.max_rss_mib, run.result
 
 
 def plain_postmap(config_dir, source):

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from conftest import COLLECTIONS
+from drivers import run_module_process
 
 PASSWORD = "Pa55:w0rd with space"  # a colon and a space inside: both legal in a password
 RELAY = "[smtp.relay.test]:587"
 USERNAME = "mailer@example.org"
-
-
-def run_module_process(module, args):
-    """Run a module as a Python process given JSON arguments; return (result or None, all it printed)."""
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules." + module],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        result = None  # a traceback instead of a result
-    return result, proc.stdout + proc.stderr
 
 
 def profile(config_dir, relay, check=False, preflight=None, **more):

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from conftest import COLLECTIONS, RELEASES, TARGET_PYTHON, debian_main_cf, make_config_dir, postmap, settle
+from conftest import RELEASES, TARGET_PYTHON, debian_main_cf, make_config_dir, postmap
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from drivers import run_as_ansible, scratch_postfix, start_postfix
 from helpers import run_module, run_module_on, snapshot
 
 LOOKUP = "mailtls.postfix.lookup_table"
@@ -67,13 +66,7 @@ def lookup(localhost, config_dir, **args):
 
 def run_directly(args):
     """The module run as Ansible runs it on a managed node (JSON arguments on stdin), check mode included."""
-    import ansible
-
-    result = subprocess.run(
-        [TARGET_PYTHON, "-m", "ansible_collections.mailtls.postfix.plugins.modules.lookup_table"],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True, check=False,
-        env=dict(os.environ, PYTHONPATH="%s:%s" % (COLLECTIONS, Path(ansible.__file__).parent.parent)))
-    return json.loads(result.stdout)
+    return run_as_ansible("lookup_table", args, python=TARGET_PYTHON).parsed()
 
 
 def index_state(path):
@@ -367,38 +360,16 @@ def _fingerprint(cert_path):
 @pytest.fixture
 def sni_server():
     """A Postfix instance on 127.0.0.1:SNI_PORT whose default certificate is default.test."""
-    root = Path(tempfile.mkdtemp(prefix="mailtls-sni-", dir="/tmp"))  # postfix's user must reach data/
-    root.chmod(0o755)
-    conf, certs = root / "conf", root / "certs"
-    for directory in (conf, certs, root / "queue", root / "data"):
-        directory.mkdir()
-    shutil.chown(str(root / "data"), "postfix")
-    default_key, default_cert = pair(certs, "default.test")
-    (conf / "main.cf").write_text("\n".join([
-        "compatibility_level = 3.6", "queue_directory = %s/queue" % root, "data_directory = %s/data" % root,
-        "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4", "myhostname = sni.test", "mydestination =",
-        "maillog_file_prefixes = %s" % root, "maillog_file = %s/mail.log" % root,
-        "smtpd_tls_security_level = may",
-        "smtpd_tls_chain_files = %s, %s" % (default_key, default_cert),
-        "tls_server_sni_maps = hash:%s/sni" % conf, ""]))
-    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
-    master = master.replace(" y       -       -       ", " n       -       -       ")  # not chrooted
-    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % SNI_PORT)
-    settle(conf / "main.cf")
-    info = {"root": root, "conf": conf, "certs": certs, "default": default_cert}
-    try:
-        yield info
-    finally:
-        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
-        shutil.rmtree(str(root), ignore_errors=True)
+    with scratch_postfix("mailtls-sni-", SNI_PORT, hostname="sni.test", directories=("certs",),
+                         server_tls=["smtpd_tls_chain_files = {root}/certs/default.test.key, "
+                                     "{root}/certs/default.test.pem", "tls_server_sni_maps = hash:{root}/conf/sni"]
+                         ) as info:
+        _default_key, default_cert = pair(info["certs"], "default.test")
+        yield dict(info, default=default_cert)
 
 
 def _start(conf):
-    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
-    deadline = time.time() + 10
-    while time.time() < deadline and ":%d " % SNI_PORT not in subprocess.run(
-            ["ss", "-ltn"], capture_output=True, text=True, check=False).stdout:
-        time.sleep(0.2)
+    start_postfix(conf, SNI_PORT)
 
 
 def test_smtpd_serves_the_table_and_the_renewed_certificate(localhost, sni_server):

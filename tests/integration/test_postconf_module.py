@@ -261,7 +261,7 @@ def test_a_new_warning_is_refused_whatever_words_the_value_holds(tmp_path, name,
     notice and let through."""
     from conftest import debian_main_cf, make_config_dir
     from helpers import snapshot
-    from relay_helpers import run_module_process
+    from drivers import run_module_process
 
     for value in (control, sneaky):
         config_dir = make_config_dir(tmp_path / value.strip("{$/").replace("/", "_"), debian_main_cf())

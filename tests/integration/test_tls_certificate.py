@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import grp
 import hashlib
-import json
 import os
 import stat
 import subprocess
-import sys
 
 import pytest
-from conftest import COLLECTIONS
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from drivers import run_as_ansible
 from helpers import run_module, run_playbook, snapshot
-from test_tls_probe import make_cert
+from tls_material import make_cert
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model import certificate_facts as certificate
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
@@ -68,10 +66,7 @@ def tls_certificate(localhost, cert_file, key_file, **args):
 def in_check_mode(cert_file, key_file, **args):
     """The module as a process given JSON arguments, in check mode (the localhost fixture cannot say so)."""
     args.update(cert_file=str(cert_file), key_file=str(key_file), _ansible_check_mode=True)
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.tls_certificate"],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    return json.loads(proc.stdout)
+    return run_as_ansible("tls_certificate", args).parsed()
 
 
 def runner(localhost, check):

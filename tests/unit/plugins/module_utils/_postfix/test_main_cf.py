@@ -158,7 +158,7 @@ def splitlines_breaks():
 
 def test_only_a_line_break_postfix_reads_as_one_is_refused_in_a_value():
     """main.cf's lines end at a newline (Postfix's readlline): the other breaks Python's splitlines
-    knows are part of a value, read back whole (test_adversarial_files); an integer refuses them."""
+    knows are part of a value, read back whole (test_files_adversarial); an integer refuses them."""
     from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.lines import LINE_BREAKS
     from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import integer_value_problem
 

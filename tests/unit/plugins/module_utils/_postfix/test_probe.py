@@ -1,7 +1,7 @@
 """Parsing posttls-finger and openssl output (texts as Postfix 3.7.11 and OpenSSL 3.0 print them).
 
-The spoofing cases are posttls-finger's real output for lying servers (tests/integration/
-test_adversarial_probe.py runs them live): everything it prints goes to stdout, the server's
+The spoofing cases are posttls-finger's real output for lying servers (tests/integration/probe/
+test_tls_probe_adversarial.py runs them live): everything it prints goes to stdout, the server's
 text only after "< " or after a fixed message start, CR and other control or non-ASCII bytes
 as "?", a bare LF as a new "< " line.
 """

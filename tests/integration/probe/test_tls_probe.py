@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import os
-import shutil
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +10,9 @@ from conftest import postconf, settle
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from drivers import scratch_postfix, start_postfix
 from helpers import run_module, run_playbook, snapshot
+from tls_material import make_cert, write_pair
 
 # Each pytest-xdist worker runs its own instance, on its own ports.
 BASE_PORT = 25250 + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
@@ -34,96 +30,40 @@ CASES = {
 HOSTILE_NAME = "a\nnotAfter=Jan  1 00:00:00 2099 GMT\nsha256 Fingerprint=AA:BB\nsubject=CN = spoof\n    DNS:spoof.example"
 
 
-def make_cert(name, issuer_key, issuer_name, key, start_days, end_days, ca=False, extra_names=()):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-               .public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now + datetime.timedelta(days=start_days))
-               .not_valid_after(now + datetime.timedelta(days=end_days))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if not ca:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName(item) for item in (name,) + tuple(extra_names)]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256())
-
-
-def write_pair(directory, stem, cert, key):
-    (directory / (stem + ".pem")).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / (stem + ".key")).write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (directory / (stem + ".key")).chmod(0o600)
-
-
 @pytest.fixture(scope="module")
 def smtp_servers():
     """One Postfix instance, five smtpd listeners on 127.0.0.1, each a certificate case."""
-    # Postfix's own user must reach the data directory: pytest's tmp tree is root-only.
-    root = Path(tempfile.mkdtemp(prefix="mailtls-probe-", dir="/tmp"))
-    root.chmod(0o755)
-    conf, certs = root / "conf", root / "certs"
-    conf.mkdir()
-    certs.mkdir()
-    (root / "queue").mkdir()
-    (root / "data").mkdir()
-    shutil.chown(str(root / "data"), "postfix")
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = make_cert("mailtls test CA", None, None, ca_key, -1, 30, ca=True)
-    (certs / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cases = {"self_signed": ("localhost", None, 0, 30), "trusted": ("localhost", ca, -1, 30),
-             "wrong_name": ("other.test", ca, -1, 30), "expired": ("localhost", ca, -30, -1),
-             "hostile_names": ("localhost", ca, -30, -1)}
-    for stem, (name, issuer, start, end) in cases.items():
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = make_cert(name, ca_key if issuer else None, issuer.subject if issuer else None, key, start, end,
-                         extra_names=[HOSTILE_NAME] if stem == "hostile_names" else [])
-        write_pair(certs, stem, cert, key)
-
-    (conf / "main.cf").write_text("\n".join([
-        "compatibility_level = 3.6",
-        "queue_directory = %s/queue" % root,
-        "data_directory = %s/data" % root,
-        "inet_interfaces = 127.0.0.1",
-        "inet_protocols = ipv4",
-        "myhostname = probe.test",
-        "mydestination =",
-        "maillog_file_prefixes = %s" % root,
-        "maillog_file = %s/mail.log" % root,
-        "smtpd_tls_security_level = may",
-        "smtpd_tls_cert_file = %s/certs/self_signed.pem" % root,
-        "smtpd_tls_key_file = %s/certs/self_signed.key" % root,
-        ""]))
-    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
     listeners = []
     for case, offset in CASES.items():
         port = BASE_PORT + offset
         if case == "no_tls":
             options = "-o smtpd_tls_security_level=none"
         elif case == "smtps":
-            options = "-o smtpd_tls_wrappermode=yes -o smtpd_tls_cert_file=%s/trusted.pem " \
-                      "-o smtpd_tls_key_file=%s/trusted.key" % (certs, certs)
+            options = "-o smtpd_tls_wrappermode=yes -o smtpd_tls_cert_file={root}/certs/trusted.pem " \
+                      "-o smtpd_tls_key_file={root}/certs/trusted.key"
         else:
-            options = "-o smtpd_tls_cert_file=%s/%s.pem -o smtpd_tls_key_file=%s/%s.key" % (certs, case, certs, case)
+            options = "-o smtpd_tls_cert_file={root}/certs/%s.pem -o smtpd_tls_key_file={root}/certs/%s.key" % (
+                case, case)
         listeners.append("127.0.0.1:%d inet n - n - - smtpd %s" % (port, options))
-    # Not chrooted: the instance lives in a temporary directory.
-    master = master.replace(" y       -       -       ", " n       -       -       ")
-    (conf / "master.cf").write_text(master + "\n".join(listeners) + "\n")
-    old = time.time() - 10
-    os.utime(str(conf / "main.cf"), (old, old))
-    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
-    try:
-        deadline = time.time() + 10
-        while time.time() < deadline and ":%d " % (BASE_PORT + max(CASES.values())) not in subprocess.run(
-                ["ss", "-ltn"], capture_output=True, text=True, check=False).stdout:
-            time.sleep(0.2)
+    # Postfix's own user must reach the data directory: pytest's tmp tree is root-only.
+    with scratch_postfix("mailtls-probe-", hostname="probe.test", listeners=listeners, directories=("certs",),
+                         server_tls=["smtpd_tls_cert_file = {root}/certs/self_signed.pem",
+                                     "smtpd_tls_key_file = {root}/certs/self_signed.key"]) as info:
+        certs = info["certs"]
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = make_cert("mailtls test CA", None, None, ca_key, -1, 30, ca=True)
+        (certs / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        cases = {"self_signed": ("localhost", None, 0, 30), "trusted": ("localhost", ca, -1, 30),
+                 "wrong_name": ("other.test", ca, -1, 30), "expired": ("localhost", ca, -30, -1),
+                 "hostile_names": ("localhost", ca, -30, -1)}
+        for stem, (name, issuer, start, end) in cases.items():
+            key = ec.generate_private_key(ec.SECP256R1())
+            cert = make_cert(name, ca_key if issuer else None, issuer.subject if issuer else None, key, start, end,
+                             extra_names=[HOSTILE_NAME] if stem == "hostile_names" else [])
+            write_pair(certs, stem, cert, key)
+        start_postfix(info["conf"], BASE_PORT + max(CASES.values()))
         yield {"ports": dict((case, BASE_PORT + offset) for case, offset in CASES.items()),
-               "ca": str(certs / "ca.pem"), "config_dir": str(conf)}
-    finally:
-        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
-        shutil.rmtree(str(root), ignore_errors=True)
+               "ca": str(certs / "ca.pem"), "config_dir": str(info["conf"])}
 
 
 def probe(localhost, servers, case, **args):

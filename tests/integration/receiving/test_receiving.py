@@ -10,46 +10,19 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import stat
 import subprocess
-import tempfile
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from conftest import settle
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
+from drivers import scratch_postfix, start_postfix
 from helpers import run_module, run_playbook, snapshot
-from test_tls_probe import make_cert
+from tls_material import NAME, chain, fingerprint, make_cert, new_pair, pem_cert, pem_key
 
 PROFILE = "mailtls.postfix.tls_profile"
 # Each pytest-xdist worker runs its own instance, on its own port.
 PORT = 25450 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-NAME = "mx.receiving.test"
-
-
-def pem_key(key):
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-def pem_cert(cert):
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def new_pair(kind, name=NAME, key=None):
-    key = key or (rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1()))
-    return key, make_cert(name, None, None, key, -1, 30)
-
-
-def chain(directory, stem, key, cert, content=True):
-    item = {"key_file": str(directory / (stem + ".key")), "cert_file": str(directory / (stem + ".pem"))}
-    if content:
-        item.update(key_content=pem_key(key), cert_content=pem_cert(cert))
-    return item
 
 
 def openssl_tlsa(cert_pem):
@@ -72,38 +45,6 @@ def served(port, sigalgs, servername=None):
     return match.group(0) if match else None
 
 
-def fingerprint(cert_pem):
-    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=cert_pem.encode(),
-                         capture_output=True, check=True).stdout.decode()
-    return out.strip().split("=", 1)[1]
-
-
-@contextmanager
-def scratch_postfix(prefix, port):
-    """A Postfix instance of its own in /tmp, one smtpd on 127.0.0.1:``port`` (started by a test when it needs it)."""
-    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    root.chmod(0o755)  # Postfix's own user must reach the data directory
-    conf, tls = root / "conf", root / "tls"
-    for directory in (conf, tls, root / "queue", root / "data"):
-        directory.mkdir()
-    shutil.chown(str(root / "data"), "postfix")
-    (conf / "main.cf").write_text("\n".join([
-        "compatibility_level = 3.6", "queue_directory = %s/queue" % root, "data_directory = %s/data" % root,
-        "inet_interfaces = 127.0.0.1", "inet_protocols = ipv4", "myhostname = %s" % NAME, "mydestination =",
-        "maillog_file_prefixes = %s" % root, "maillog_file = %s/mail.log" % root,
-        "smtpd_tls_security_level = may", "smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
-        "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key", ""]))
-    master = Path("/usr/share/postfix/master.cf.dist").read_text().replace("smtp      inet", "#smtp      inet")
-    master = master.replace(" y       -       -       ", " n       -       -       ")  # not chrooted
-    (conf / "master.cf").write_text(master + "127.0.0.1:%d inet n - n - - smtpd\n" % port)
-    settle(conf / "main.cf")
-    try:
-        yield {"root": root, "conf": conf, "tls": tls, "port": port}
-    finally:
-        subprocess.run(["postfix", "-c", str(conf), "stop"], check=False, capture_output=True)
-        shutil.rmtree(str(root), ignore_errors=True)
-
-
 @pytest.fixture
 def instance():
     with scratch_postfix("mailtls-receiving-", PORT) as info:
@@ -111,14 +52,7 @@ def instance():
 
 
 def start(conf):
-    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
-    deadline = time.time() + 10
-    while time.time() < deadline and ":%d " % PORT not in listening():
-        time.sleep(0.2)
-
-
-def listening():
-    return subprocess.run(["ss", "-ltn"], capture_output=True, text=True, check=False).stdout
+    start_postfix(conf, PORT)
 
 
 def apply(localhost, conf, **args):

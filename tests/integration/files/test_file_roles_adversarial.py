@@ -14,16 +14,13 @@ configuration of their own; Postfix is never started.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import COLLECTIONS
+from drivers import run_module_process, scratch_postfix
 from helpers import snapshot
 from relay_helpers import relay_spec
-from test_receiving import new_pair, pem_cert, pem_key, scratch_postfix
+from tls_material import new_pair, pem_cert, pem_key
 
 PORT = 25650 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 NAME = "mx.receiving.test"
@@ -31,14 +28,8 @@ SNI_NAME = "other.receiving.test"
 
 
 def run_profile(args, cwd=None):
-    """tls_profile as a Python process given JSON arguments; its result (None for a traceback) and output."""
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.tls_profile"],
-                          input=json.dumps({"ANSIBLE_MODULE_ARGS": args}), capture_output=True, text=True,
-                          check=False, cwd=cwd, env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    try:
-        return json.loads(proc.stdout), proc.stdout + proc.stderr
-    except ValueError:
-        return None, proc.stdout + proc.stderr
+    """tls_profile as Ansible runs it; its result (None for a traceback) and output."""
+    return run_module_process("tls_profile", args, cwd=cwd)
 
 
 def write_pair(directory, stem, name):

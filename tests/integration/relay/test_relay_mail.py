@@ -23,9 +23,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from conftest import debian_main_cf, make_config_dir
-from test_receiving import scratch_postfix, start
-from test_tls_probe import make_cert, write_pair
-from relay_helpers import run_module_process
+from tls_material import make_cert, write_pair
+from drivers import run_module_process, scratch_postfix, start_postfix
 
 WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 PORT = 25620 + WORKER * 10  # the sending instance's smtpd; the relays listen above it
@@ -118,7 +117,7 @@ def sender():
     with scratch_postfix("mailtls-relay-mail-", PORT) as info:
         with open(str(info["conf"] / "main.cf"), "a") as handle:
             handle.write("mynetworks = 127.0.0.0/8\nsmtp_tls_loglevel = 1\nsmtp_connect_timeout = 5s\n")
-        start(info["conf"])
+        start_postfix(info["conf"], PORT)
         yield info
 
 

@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from conftest import settle
 from helpers import run_playbook, snapshot
-from relay_helpers import run_module_process
-from test_receiving import apply, chain, fingerprint, listening, new_pair, pem_cert, pem_key, predict, scratch_postfix
-from test_tls_probe import make_cert
+from drivers import run_module_process
+from drivers import listening, scratch_postfix, start_postfix
+from test_receiving import apply, predict
+from tls_material import chain, fingerprint, make_cert, new_pair, pem_cert, pem_key
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
@@ -45,10 +46,7 @@ def instance():
 
 
 def start(conf, address="127.0.0.1"):
-    subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
-    deadline = time.time() + 10
-    while time.time() < deadline and "%s:%d " % (address, PORT) not in listening():
-        time.sleep(0.2)
+    start_postfix(conf, PORT, address)
 
 
 def state(instance):
@@ -714,10 +712,7 @@ def test_the_self_probe_of_a_listener_that_serves_tls_passes(case, listener, mai
         first = run_module_process("tls_profile", dict(config_dir=str(conf), reload=True, certificate=certificate,
                                                        validate="postfix -c %s check"))[0]
         assert first.get("failed") is not True, first
-        subprocess.run(["postfix", "-c", str(conf), "start"], check=True, capture_output=True)
-        deadline = time.time() + 10
-        while time.time() < deadline and ":%d " % port not in listening():
-            time.sleep(0.2)
+        start_postfix(conf, port)
         target = "[::1]:%d" % port if "ipv6" in case else "127.0.0.1:%d" % port
         argv = ["openssl", "s_client", "-connect", target] + ([] if "wrapper" in case else ["-starttls", "smtp"])
         witness = subprocess.run(argv, input=b"", capture_output=True, timeout=20, check=False).stdout.decode()

@@ -287,11 +287,7 @@ def test_backup_of_a_secret_table_is_as_private_as_the_table(tmp_path, config_di
 
 def test_a_secret_never_reaches_the_syslog_line_of_the_invocation(tmp_path, config_dir):
     """AnsibleModule logs its arguments to syslog; a secret table's must not be among them."""
-    import json
-    import subprocess
-    import sys
-
-    from conftest import COLLECTIONS
+    from drivers import run_as_ansible
 
     hook = tmp_path / "hook"
     hook.mkdir()
@@ -305,10 +301,7 @@ def test_a_secret_never_reaches_the_syslog_line_of_the_invocation(tmp_path, conf
     for secret in (True, False):
         args = {"config_dir": str(config_dir), "path": str(config_dir / "sasl_passwd"), "secret": secret,
                 "key": "[smtp.example.net]:587", "value": "relay:" + PASSWORD}
-        payload = json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_syslog_facility="LOG_USER")})
-        proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules.lookup_table"],
-                              input=payload, capture_output=True, text=True, check=False,
-                              env=dict(os.environ, PYTHONPATH="%s:%s" % (hook, COLLECTIONS)))
+        proc = run_as_ansible("lookup_table", dict(args, _ansible_syslog_facility="LOG_USER"), pythonpath=[hook])
         assert '"failed"' not in proc.stdout, proc.stdout
         logged = log.read_text() if log.exists() else ""
         if secret:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from conftest import settle
 from relay_helpers import PASSWORD, RELAY, USERNAME, absent_spec, profile, relay_spec
-from relay_helpers import run_module_process as run
+from drivers import run_module_process as run
 from helpers import ansible_env, snapshot
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st

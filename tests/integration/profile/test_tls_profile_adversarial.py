@@ -12,9 +12,9 @@ import stat
 import subprocess
 import time
 
-import ansible
 import pytest
-from conftest import ROOT, effective_config, postmap, settle
+from conftest import effective_config, postmap, settle
+from drivers import run_as_ansible
 from helpers import run_module, run_playbook, snapshot
 
 PROFILE = "mailtls.postfix.tls_profile"
@@ -453,17 +453,10 @@ MODULE_PATH = "ansible_collections.mailtls.postfix.plugins.modules.tls_profile"
 
 def run_direct(args, timeout):
     """The module as Ansible runs it (JSON on stdin), killed after ``timeout`` s; None when it hangs."""
-    import json
-
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT / ".cache" / "collections"), os.path.dirname(os.path.dirname(ansible.__file__))]))
-    try:
-        proc = subprocess.run(["/usr/bin/python3", "-m", MODULE_PATH], input=json.dumps({"ANSIBLE_MODULE_ARGS": args}),
-                              capture_output=True, text=True, env=env, timeout=timeout, check=False,
-                              cwd=args["config_dir"])
-    except subprocess.TimeoutExpired:
+    run = run_as_ansible(MODULE_PATH, args, python="/usr/bin/python3", timeout=timeout, cwd=args["config_dir"])
+    if run.timed_out:
         return None
-    return json.loads(proc.stdout)
+    return run.parsed()
 
 
 def test_cert_and_key_the_same_file_through_a_linked_directory_is_refused(tmp_path, config_dir, pair):

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
-from conftest import COLLECTIONS, debian_main_cf, dump_table, effective_config, make_config_dir, postmap
+from conftest import debian_main_cf, dump_table, effective_config, make_config_dir, postmap
+from drivers import run_as_ansible
 from helpers import run_module, snapshot
 
 
 def module_process(module, args):
     """Run a module as Ansible runs it on a host: a Python process given JSON arguments."""
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": args})
-    proc = subprocess.run([sys.executable, "-m", "ansible_collections.mailtls.postfix.plugins.modules." + module],
-                          input=payload, capture_output=True, text=True, check=False,
-                          env=dict(os.environ, PYTHONPATH=str(COLLECTIONS)))
-    return json.loads(proc.stdout)
+    return run_as_ansible(module, args).parsed()
 
 
 @contextmanager
