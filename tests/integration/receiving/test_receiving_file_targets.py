@@ -7,7 +7,7 @@ import os
 
 import pytest
 from helpers import snapshot
-from test_adversarial_receiving import PORT
+from test_receiving_adversarial import PORT
 from test_receiving import NAME, apply, chain, new_pair, scratch_postfix
 
 
