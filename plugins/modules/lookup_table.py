@@ -87,11 +87,12 @@ options:
   report:
     description:
       - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
-        each (RV(added_count), RV(updated_count) and RV(removed_count) always count them all), so that a
-        large change costs little to report; with V(all), every key.
+        each, so that a large change costs little to report (Ansible checks and serialises every key of a
+        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
+        count them all.
+      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
     type: str
     choices: [sample, all]
-    default: sample
   state:
     description:
       - Whether the entries should be present or absent.
@@ -211,19 +212,19 @@ table:
   sample: hash:/etc/postfix/transport
 added:
   description:
-    - Keys added (or that would be added in check mode); the first 1,000 unless O(report=all).
+    - Keys added (or that would be added in check mode); with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: [example.org]
 updated:
-  description: Keys whose value changed; the first 1,000 unless O(report=all).
+  description: Keys whose value changed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
 removed:
-  description: Keys removed; the first 1,000 unless O(report=all).
+  description: Keys removed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
@@ -285,7 +286,7 @@ def main():
             src=dict(type="path"),
             src_format=dict(type="str", default="postfix", choices=["postfix"]),
             remote_src=dict(type="bool", default=False),
-            report=dict(type="str", default="sample", choices=["sample", "all"]),
+            report=dict(type="str", choices=["sample", "all"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             secret=dict(type="bool", default=False),

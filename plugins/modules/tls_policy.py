@@ -131,11 +131,12 @@ options:
   report:
     description:
       - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
-        each (RV(added_count), RV(updated_count) and RV(removed_count) always count them all), so that a
-        large change costs little to report; with V(all), every key.
+        each, so that a large change costs little to report (Ansible checks and serialises every key of a
+        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
+        count them all.
+      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
     type: str
     choices: [sample, all]
-    default: sample
   state:
     description:
       - Whether the policies should be present or absent.
@@ -223,19 +224,19 @@ table:
   type: str
   sample: hash:/etc/postfix/tls_policy
 added:
-  description: Keys added; the first 1,000 unless O(report=all).
+  description: Keys added; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: [partner.example, .partner.example]
 updated:
-  description: Keys whose policy changed; the first 1,000 unless O(report=all).
+  description: Keys whose policy changed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
 removed:
-  description: Keys removed; the first 1,000 unless O(report=all).
+  description: Keys removed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
@@ -300,7 +301,7 @@ def main():
             src=dict(type="path"),
             src_format=dict(type="str", default="postfix", choices=["postfix", "yaml", "csv"]),
             remote_src=dict(type="bool", default=False),
-            report=dict(type="str", default="sample", choices=["sample", "all"]),
+            report=dict(type="str", choices=["sample", "all"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             downgrade=dict(type="bool", default=True),

@@ -64,31 +64,30 @@ def stale_reason(key, expected, found):
     return "the files of %r changed since the index was built" % key
 
 
+def edit_result(plan, table, index_paths, file_values):
+    """The module's result for an applied ``plan`` of ``table`` (type:path)."""
+    change = plan.change
+    result = dict(table=table, added=change.added, updated=change.updated, removed=change.removed,
+                  postmap_run=bool(plan.stale), reload_required=bool(change) and not index_paths)
+    if file_values:
+        result["rebuild_reason"] = plan.reason
+    return result
+
+
 # The most keys ``added``, ``updated`` and ``removed`` list each unless the caller asks for all (report=all):
 # Ansible sanitises and serialises every key of a result, which costs more than the edit at 100,000.
 REPORT_SAMPLE = 1000
 
 
-def reported_keys(keys, report_all=False):
-    """The keys a result lists: all of them when there are few or the caller asks, else the first REPORT_SAMPLE."""
-    return keys if report_all or len(keys) <= REPORT_SAMPLE else keys[:REPORT_SAMPLE]
-
-
-def edit_result(plan, table, index_paths, file_values, report_all=False):
-    """The module's result for an applied ``plan`` of ``table`` (type:path).
-
-    ``added_count``, ``updated_count`` and ``removed_count`` always count every key; the lists hold at
-    most REPORT_SAMPLE keys each unless ``report_all``.
-    """
-    change = plan.change
-    result = dict(table=table, added=reported_keys(change.added, report_all),
-                  updated=reported_keys(change.updated, report_all),
-                  removed=reported_keys(change.removed, report_all),
-                  added_count=len(change.added), updated_count=len(change.updated),
-                  removed_count=len(change.removed),
-                  postmap_run=bool(plan.stale), reload_required=bool(change) and not index_paths)
-    if file_values:
-        result["rebuild_reason"] = plan.reason
+def reported_change(change, report_all=False):
+    """What a result says of a TableChange: ``added_count``, ``updated_count`` and ``removed_count`` count
+    every key; ``added``, ``updated`` and ``removed`` list them all when there are few or ``report_all``, else
+    the first REPORT_SAMPLE each."""
+    result = {}
+    for name in ("added", "updated", "removed"):
+        keys = getattr(change, name)
+        result[name] = keys if report_all or len(keys) <= REPORT_SAMPLE else keys[:REPORT_SAMPLE]
+        result[name + "_count"] = len(keys)
     return result
 
 

@@ -15,7 +15,7 @@ import io
 import re
 
 from ..core.errors import InputError
-from ..model.table_types import table_document
+from ..model.table import LookupTable
 from ..model.tls import LEVELS
 
 WHERE = "src"
@@ -25,15 +25,16 @@ _CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "
 _BOOLEANS = {"": None, "yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
-def source_entries(text, table_type):
-    """A Postfix table source (as postmap reads it) -> key -> value, in file order.
+def source_entries(document):
+    """A Postfix table source (``document``: its text read as postmap reads the table's type) -> key -> value,
+    in file order.
 
     Refused, naming the line: a line without a value, a continuation line with nothing to continue,
-    a key given twice (postmap would keep the first and warn), a pattern table's if/endif block.
+    a key given twice (postmap would keep the first and warn), a pattern table's if/endif block, a NUL byte.
     """
+    text = document.render()
     if "\0" in text:
         raise InputError(WHERE, "line %d holds a NUL byte, which a table line cannot hold" % _line_of(text, "\0"))
-    document = table_document(table_type, text)
     if document.has_blocks:
         raise InputError(WHERE, "if/endif blocks are not supported in src: give the rules outside any block")
     entries, first_line = {}, {}
@@ -51,11 +52,11 @@ def source_entries(text, table_type):
                              % (line, key, first_line[folded]))
         first_line[folded] = line
         entries[key] = value
-    _check_orphan_continuation(document, text)
+    _check_orphan_continuation(document)
     return entries
 
 
-def _check_orphan_continuation(document, text):
+def _check_orphan_continuation(document):
     """A first content line that starts with whitespace is skipped by the general reader: refuse it."""
     for index, line in enumerate(document.lines):
         stripped = line.strip(" \t\n\v\f\r")
@@ -96,7 +97,7 @@ def source_policies(text, src_format):
 def postfix_policies(text):
     """A policy table source ``destination level [name=value ...]`` -> policy items."""
     items = []
-    for key, value in source_entries(text, "hash").items():
+    for key, value in source_entries(LookupTable(text)).items():
         words = value.split()
         label = "destination %s" % key
         items.append(dict(destination=key, level=words[0], attributes=policy_attributes(words[1:], label),
@@ -168,8 +169,8 @@ def _yaml_item(item, label):
         raise InputError(WHERE, "%s is not a mapping" % label)
     unknown = sorted(str(name) for name in item if name not in POLICY_FIELDS)
     if unknown:
-        raise InputError(WHERE, "%s: unknown field %s; known: %s" % (label, ", ".join(unknown),
-                                                                    ", ".join(POLICY_FIELDS)))
+        known = ", ".join(POLICY_FIELDS)
+        raise InputError(WHERE, "%s: unknown field %s; known: %s" % (label, ", ".join(unknown), known))
     destination, level = item.get("destination"), item.get("level")
     attributes, subdomains = item.get("attributes"), item.get("include_subdomains")
     if not isinstance(destination, str) or _CONTROL.search(destination):

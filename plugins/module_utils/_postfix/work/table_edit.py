@@ -54,6 +54,7 @@ from ..plan.table_plan import (
     names_from,
     pattern_warnings,
     private_mode,
+    reported_change,
     stale_reason,
 )
 from ..plan.table_src import source_entries, source_policies
@@ -208,8 +209,8 @@ class TableModule(FileEditModule):
             lambda lock, planned: self._build_and_swap(lock, config_dir, table_type, index_paths, planned,
                                                        attributes, planned.wanted),
             rehearse)
-        self.result.update(edit_result(plan, "%s:%s" % (table_type, path), index_paths, self.file_values,
-                                       self.module.params.get("report") == "all"))
+        self.result.update(edit_result(plan, "%s:%s" % (table_type, path), index_paths, self.file_values))
+        self.result.update(reported_change(plan.change, report_all(self.module.params)))
         if plan.writes_source and self.module._diff:
             after = table_document(table_type, plan.new_text) if self.secret else None
             self.result.setdefault("diff", []).append(edit_diff(plan, path, after))
@@ -363,6 +364,12 @@ def checked_entries(items, where, file_values=False):
     return wanted
 
 
+def report_all(params):
+    """Whether the result lists every key: report=all, or by default when the task listed the keys itself."""
+    report = params.get("report")
+    return report == "all" or (report is None and params.get("src") is None)
+
+
 def check_src(params):
     """``src`` gives the whole request: with state=present only."""
     if params.get("src") is not None and params["state"] == "absent":
@@ -386,8 +393,8 @@ class LookupTableEdit(TableModule):
         check_src(params)
         config_dir, path, table_type = self.resolve_table()
         if params.get("src") is not None:
-            wanted = checked_entries(source_entries(read_source(params["src"]), table_type), "src",
-                                     params.get("file_values"))
+            document = table_document(table_type, read_source(params["src"]))
+            wanted = checked_entries(source_entries(document), "src", params.get("file_values"))
         # Keys once more, now that the type says whether they are words or /patterns/.
         where = "key" if params["key"] is not None else "src" if params.get("src") is not None else "entries"
         for key in list(wanted) + list(remove):
