@@ -134,8 +134,8 @@ def main():
     print(table)
     if args.markdown:
         with open(args.markdown, "a") as handle:
-            handle.write("\n%s, %s, %d cores:\n\n%s\n" % (time.strftime("%Y-%m-%d"), platform.platform(),
-                                                         os.cpu_count(), table))
+            when = time.strftime("%Y-%m-%d")
+            handle.write("\n%s, %s, %d cores:\n\n%s\n" % (when, platform.platform(), os.cpu_count(), table))
 
 
 if __name__ == "__main__":

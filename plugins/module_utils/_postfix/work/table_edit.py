@@ -393,8 +393,9 @@ class LookupTableEdit(TableModule):
         check_src(params)
         config_dir, path, table_type = self.resolve_table()
         if params.get("src") is not None:
-            document = table_document(table_type, read_source(params["src"]))
-            wanted = checked_entries(source_entries(document), "src", params.get("file_values"))
+            # No name holds the file's text or document: both are freed before the table is read.
+            wanted = checked_entries(source_entries(table_document(table_type, read_source(params["src"]))), "src",
+                                     params.get("file_values"))
         # Keys once more, now that the type says whether they are words or /patterns/.
         where = "key" if params["key"] is not None else "src" if params.get("src") is not None else "entries"
         for key in list(wanted) + list(remove):
