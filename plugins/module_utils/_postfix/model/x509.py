@@ -10,6 +10,7 @@ import time
 
 from .tls import is_host_name
 
+
 def parse_x509(text, now=None):
     """Facts from ``openssl x509 -noout -subject -issuer -enddate -fingerprint -sha256 -ext subjectAltName``.
 
