@@ -41,7 +41,8 @@ options:
     type: str
   key:
     description:
-      - One key to manage. A key is one word without whitespace. Mutually exclusive with O(entries).
+      - One key to manage. A key is one word without whitespace. Mutually exclusive with O(entries)
+        and O(src).
     type: str
   value:
     description:
@@ -52,8 +53,46 @@ options:
       - Many entries in one call.
       - With O(state=present), a mapping of keys to values.
       - With O(state=absent), a list of keys.
-      - Mutually exclusive with O(key).
+      - Mutually exclusive with O(key) and O(src).
     type: raw
+  src:
+    description:
+      - The entries as a file, for large tables - a Postfix table source as C(postmap) reads it
+        (O(src_format=postfix)), C(key value) per line, comments, blank lines and continuation lines
+        as Postfix allows them.
+      - A file on the controller, found and sent as M(ansible.builtin.copy) finds and sends its O(src)
+        (a role's or the playbook's C(files/) directory), or with O(remote_src=true) a file already on
+        the managed host. Only a regular file is read; a directory, a FIFO or (on the managed host) a
+        symbolic link is refused, and so are bytes that are not UTF-8.
+      - Every entry gets the same checks as O(entries), and every guarantee holds - per-entry diff,
+        O(exclusive) (the file is then the whole table), O(secret), the atomic build and the C(postmap)
+        read-back, and a run with nothing to do writes nothing and runs no C(postmap).
+      - Refused, naming the line - a line without a value, a key given twice (C(postmap) would keep the
+        first), a continuation line with nothing to continue, an C(if)/C(endif) block.
+      - The file sent to the managed host is created C(0600) in Ansible's private temporary directory
+        and removed once the module returned, also when it failed; its content is never shown.
+      - Only with O(state=present). Mutually exclusive with O(key) and O(entries).
+    type: path
+  src_format:
+    description:
+      - The format of O(src). V(postfix) is a Postfix table source, as C(postmap) reads it.
+    type: str
+    choices: [postfix]
+    default: postfix
+  remote_src:
+    description:
+      - V(true) when O(src) is a file already on the managed host, not on the controller.
+    type: bool
+    default: false
+  report:
+    description:
+      - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
+        each, so that a large change costs little to report (Ansible checks and serialises every key of a
+        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
+        count them all.
+      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
+    type: str
+    choices: [sample, all]
   state:
     description:
       - Whether the entries should be present or absent.
@@ -145,6 +184,19 @@ EXAMPLES = r"""
     exclusive: true
     file_values: true
 
+- name: A 100,000-entry access table from a file of the playbook's files/, as the whole table
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/sender_access
+    src: sender_access.txt
+    exclusive: true
+
+- name: The SASL client's password table from a file the host already has, never shown
+  mailtls.postfix.lookup_table:
+    path: /etc/postfix/sasl_passwd
+    src: /root/sasl_passwd.source
+    remote_src: true
+    secret: true
+
 - name: Remove entries
   mailtls.postfix.lookup_table:
     path: /etc/postfix/transport
@@ -159,23 +211,39 @@ table:
   type: str
   sample: hash:/etc/postfix/transport
 added:
-  description: Keys added (or that would be added in check mode).
+  description:
+    - Keys added (or that would be added in check mode); with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: [example.org]
 updated:
-  description: Keys whose value changed.
+  description: Keys whose value changed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
 removed:
-  description: Keys removed.
+  description: Keys removed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
+added_count:
+  description: How many keys were added, whatever RV(added) lists.
+  returned: always
+  type: int
+  sample: 1
+updated_count:
+  description: How many keys changed their value, whatever RV(updated) lists.
+  returned: always
+  type: int
+  sample: 0
+removed_count:
+  description: How many keys were removed, whatever RV(removed) lists.
+  returned: always
+  type: int
+  sample: 0
 postmap_run:
   description: Whether the index was (or in check mode would be) rebuilt.
   returned: always
@@ -215,13 +283,17 @@ def main():
             key=dict(type="str", no_log=False),
             value=dict(type="str"),
             entries=dict(type="raw"),
+            src=dict(type="path"),
+            src_format=dict(type="str", default="postfix", choices=["postfix"]),
+            remote_src=dict(type="bool", default=False),
+            report=dict(type="str", choices=["sample", "all"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             secret=dict(type="bool", default=False),
             file_values=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("key", "entries")],
-        required_one_of=[("key", "entries")],
+        mutually_exclusive=[("key", "entries", "src")],
+        required_one_of=[("key", "entries", "src")],
         add_file_common_args=True,
         supports_check_mode=True,
         no_log=secret_in_arguments(),

@@ -90,6 +90,53 @@ options:
       include_subdomains:
         description: As O(include_subdomains); when not set, O(include_subdomains).
         type: bool
+  src:
+    description:
+      - The policies as a file, for large tables; in the format O(src_format) says.
+      - A file on the controller, found and sent as M(ansible.builtin.copy) finds and sends its O(src)
+        (a role's or the playbook's C(files/) directory), or with O(remote_src=true) a file already on
+        the managed host. Only a regular file is read; a directory, a FIFO or (on the managed host) a
+        symbolic link is refused, and so are bytes that are not UTF-8.
+      - Every policy gets the same checks as an item of O(policies) (level, attributes and the Postfix
+        version they need, destinations, a key given twice), and an error names the line, row or item.
+        Every guarantee holds - per-entry diff, O(exclusive) (the file is then the whole table),
+        O(downgrade), the atomic build and the C(postmap) read-back, and a run with nothing to do writes
+        nothing and runs no C(postmap).
+      - O(level), O(attributes) and O(include_subdomains) are the defaults of a policy of a V(yaml) or
+        V(csv) file that does not set them.
+      - The file sent to the managed host is created C(0600) in Ansible's private temporary directory
+        and removed once the module returned, also when it failed.
+      - Only with O(state=present). Mutually exclusive with O(destination), O(destinations) and
+        O(policies).
+    type: path
+  src_format:
+    description:
+      - The format of O(src).
+      - V(postfix) - a policy table source as C(postmap) reads it, C(destination level [name=value ...])
+        per line, for example C([relay.example.net]:587 encrypt protocols=>=TLSv1.2 ciphers=high).
+      - V(yaml) - a list of policies, each a mapping with the keys of an item of O(policies)
+        (C(destination), C(level), C(attributes), C(include_subdomains)). Needs PyYAML on the managed host.
+      - V(csv) - rows C(destination,level,attributes,include_subdomains), the header row optional; the
+        attributes as C(name=value) words separated by spaces (C(match=nexthop:dot-nexthop protocols=>=TLSv1.2)),
+        C(include_subdomains) as C(yes) or C(no); empty cells take the defaults. A cell that holds a
+        newline, a tab or another control character is refused.
+    type: str
+    choices: [postfix, yaml, csv]
+    default: postfix
+  remote_src:
+    description:
+      - V(true) when O(src) is a file already on the managed host, not on the controller.
+    type: bool
+    default: false
+  report:
+    description:
+      - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
+        each, so that a large change costs little to report (Ansible checks and serialises every key of a
+        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
+        count them all.
+      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
+    type: str
+    choices: [sample, all]
   state:
     description:
       - Whether the policies should be present or absent.
@@ -152,6 +199,12 @@ EXAMPLES = r"""
       - destination: legacy.example
         level: may
 
+- name: A fleet's 100,000 policies from a CSV file of the playbook's files/, as the whole table
+  mailtls.postfix.tls_policy:
+    src: tls_policies.csv
+    src_format: csv
+    exclusive: true
+
 - name: Point Postfix at the table
   mailtls.postfix.postconf:
     name: smtp_tls_policy_maps
@@ -171,23 +224,38 @@ table:
   type: str
   sample: hash:/etc/postfix/tls_policy
 added:
-  description: Keys added.
+  description: Keys added; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: [partner.example, .partner.example]
 updated:
-  description: Keys whose policy changed.
+  description: Keys whose policy changed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
 removed:
-  description: Keys removed.
+  description: Keys removed; with O(report=sample), the first 1,000.
   returned: always
   type: list
   elements: str
   sample: []
+added_count:
+  description: How many keys were added, whatever RV(added) lists.
+  returned: always
+  type: int
+  sample: 2
+updated_count:
+  description: How many keys changed their policy, whatever RV(updated) lists.
+  returned: always
+  type: int
+  sample: 0
+removed_count:
+  description: How many keys were removed, whatever RV(removed) lists.
+  returned: always
+  type: int
+  sample: 0
 kept:
   description: Keys left at their stronger level because O(downgrade=false).
   returned: always
@@ -230,11 +298,16 @@ def main():
             attributes=dict(type="dict", default={}),
             include_subdomains=dict(type="bool", default=False),
             policies=dict(type="list", elements="dict", options=policy_item_spec(LEVELS)),
+            src=dict(type="path"),
+            src_format=dict(type="str", default="postfix", choices=["postfix", "yaml", "csv"]),
+            remote_src=dict(type="bool", default=False),
+            report=dict(type="str", choices=["sample", "all"]),
             state=dict(type="str", default="present", choices=["present", "absent"]),
             exclusive=dict(type="bool", default=False),
             downgrade=dict(type="bool", default=True),
         ),
-        required_one_of=[("destination", "destinations", "policies")],
+        required_one_of=[("destination", "destinations", "policies", "src")],
+        mutually_exclusive=[("src", "destination"), ("src", "destinations"), ("src", "policies")],
         supports_check_mode=True,
     )
     run_module(module, TlsPolicyEdit)

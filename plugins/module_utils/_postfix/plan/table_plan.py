@@ -74,6 +74,23 @@ def edit_result(plan, table, index_paths, file_values):
     return result
 
 
+# The most keys ``added``, ``updated`` and ``removed`` list each unless the caller asks for all (report=all):
+# Ansible sanitises and serialises every key of a result, which costs more than the edit at 100,000.
+REPORT_SAMPLE = 1000
+
+
+def reported_change(change, report_all=False):
+    """What a result says of a TableChange: ``added_count``, ``updated_count`` and ``removed_count`` count
+    every key; ``added``, ``updated`` and ``removed`` list them all when there are few or ``report_all``, else
+    the first REPORT_SAMPLE each."""
+    result = {}
+    for name in ("added", "updated", "removed"):
+        keys = getattr(change, name)
+        result[name] = keys if report_all or len(keys) <= REPORT_SAMPLE else keys[:REPORT_SAMPLE]
+        result[name + "_count"] = len(keys)
+    return result
+
+
 def edit_diff(plan, path, secret_after=None):
     """The diff of the source a ``plan`` writes. A secret table's, given ``secret_after`` (the
     document of the new text), shows keys and never a value."""

@@ -12,8 +12,9 @@ from ..core.errors import InputError
 from ..model.tls import covering_keys, forces, normalize_destination, policy_keys, render_policy, weakens
 
 
-def policy_requests(params):
-    """destination, destinations and policies as one list of complete requests.
+def policy_requests(params, items=None):
+    """destination, destinations and policies (or the policy ``items`` read from ``src``) as one list of
+    complete requests.
 
     The top-level level, attributes and include_subdomains are the defaults of
     every item of ``policies`` that does not set them.
@@ -23,7 +24,7 @@ def policy_requests(params):
     destinations = ([params["destination"]] if params["destination"] is not None else []) + \
         list(params["destinations"] or [])
     requests = [dict(defaults, destination=destination) for destination in destinations]
-    for item in params["policies"] or []:
+    for item in (params["policies"] if items is None else items) or []:
         request = defaults.copy()
         for name, value in item.items():
             if value is not None:
@@ -33,26 +34,42 @@ def policy_requests(params):
 
 
 def wanted_policies(requests, state, version):
-    """Requests -> (wanted: key -> rendered policy, remove: keys); raise InputError on bad input."""
+    """Requests -> (wanted: key -> rendered policy, remove: keys); raise InputError on bad input.
+
+    A request read from ``src`` says ``where`` (its line, row or item): an error names src and it.
+    """
     wanted, remove = {}, []
     rendered = {}  # a fleet's table repeats a few policies many times: validate each once
     for request in requests:
-        destination = normalize_destination(request["destination"])
-        keys = policy_keys(destination, request["include_subdomains"])
-        if state == "absent":
-            remove.extend(keys)
-            continue
-        level, attributes = request["level"], request["attributes"]
-        if level is None:
-            raise InputError("level", "%s: a level is required with state=present" % destination)
-        signature = (level, repr(sorted(attributes.items()))) if attributes else level
-        value = rendered.get(signature)
-        if value is None:
-            value = rendered[signature] = render_policy(level, attributes or {}, version, destination)
-        for key in keys:
-            if wanted.setdefault(key, value) != value:
-                raise InputError("policies", "%s is given twice with different policies" % key)
+        try:
+            _render_request(request, state, version, wanted, remove, rendered)
+        except InputError as exc:
+            where = request.get("where")
+            if where is None:
+                raise
+            problem = str(exc)
+            if exc.details.get("parameter") == "policies":  # given twice: src is the option
+                problem = problem.split(": ", 1)[1]
+            raise InputError("src", "%s: %s" % (where, problem))
     return wanted, remove
+
+
+def _render_request(request, state, version, wanted, remove, rendered):
+    destination = normalize_destination(request["destination"])
+    keys = policy_keys(destination, request["include_subdomains"])
+    if state == "absent":
+        remove.extend(keys)
+        return
+    level, attributes = request["level"], request["attributes"]
+    if level is None:
+        raise InputError("level", "%s: a level is required with state=present" % destination)
+    signature = (level, repr(sorted(attributes.items()))) if attributes else level
+    value = rendered.get(signature)
+    if value is None:
+        value = rendered[signature] = render_policy(level, attributes or {}, version, destination)
+    for key in keys:
+        if wanted.setdefault(key, value) != value:
+            raise InputError("policies", "%s is given twice with different policies" % key)
 
 
 def keep_forced(document, wanted, remove, candidates, kept):

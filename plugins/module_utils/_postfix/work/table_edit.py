@@ -22,6 +22,7 @@ import tempfile
 
 from ..host.base import FileEditModule
 from ..core.errors import ConfigError, InputError
+from ..host.table_source import read_source
 from ..host.file_values import check_contents, check_paths, decoded, index_content, read_value_files, render_value, stale_key
 from ..host.files import (
     Selinux,
@@ -54,8 +55,10 @@ from ..plan.table_plan import (
     names_from,
     pattern_warnings,
     private_mode,
+    reported_change,
     stale_reason,
 )
+from ..plan.table_src import source_entries, source_policies
 from ..plan.tls_policy import keep_forced, keep_stronger, policy_requests, wanted_policies
 
 
@@ -208,6 +211,7 @@ class TableModule(FileEditModule):
                                                        attributes, planned.wanted),
             rehearse)
         self.result.update(edit_result(plan, "%s:%s" % (table_type, path), index_paths, self.file_values))
+        self.result.update(reported_change(plan.change, report_all(self.module.params)))
         if plan.writes_source and self.module._diff:
             after = table_document(table_type, plan.new_text) if self.secret else None
             self.result.setdefault("diff", []).append(edit_diff(plan, path, after))
@@ -328,6 +332,8 @@ def requested_entries(params):
     regexp ``/pattern/``) depends on the table type, checked once it is known.
     """
     key, entries, state = params["key"], params["entries"], params["state"]
+    if params.get("src") is not None:
+        return {}, []  # read once the table type is known (LookupTableEdit.execute)
     if state == "absent":
         if key is not None:
             if params["value"] is not None:
@@ -341,20 +347,35 @@ def requested_entries(params):
     if key is not None:
         if params["value"] is None:
             raise InputError(key, "a value is required with state=present")
-        items = {key: params["value"]}
-    elif isinstance(entries, dict):
-        items = entries
-    else:
+        return checked_entries({key: params["value"]}, "key", params.get("file_values")), []
+    if not isinstance(entries, dict):
         raise InputError("entries", "with state=present, give a mapping of keys to values")
+    return checked_entries(entries, "entries", params.get("file_values")), []
+
+
+def checked_entries(items, where, file_values=False):
+    """key -> value as given (by ``key``, ``entries`` or ``src``) -> key -> value checked; raise InputError."""
     wanted = {}
     for item, value in items.items():
-        check_key(item, "key" if key is not None else "entries", delimited=None)
-        if params.get("file_values"):
-            value = render_value(value, "value" if key is not None else "entries", item)
+        check_key(item, where, delimited=None)
+        if file_values:
+            value = render_value(value, "value" if where == "key" else where, item)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise InputError(item, "a value must be a string or a number, not %s" % type(value).__name__)
         wanted[item] = check_value(item, str(value))
-    return wanted, []
+    return wanted
+
+
+def report_all(params):
+    """Whether the result lists every key: report=all, or by default when the task listed the keys itself."""
+    report = params.get("report")
+    return report == "all" or (report is None and params.get("src") is None)
+
+
+def check_src(params):
+    """``src`` gives the whole request: with state=present only."""
+    if params.get("src") is not None and params["state"] == "absent":
+        raise InputError("src", "only applies with state=present; list the keys to remove in the task")
 
 
 class LookupTableEdit(TableModule):
@@ -371,10 +392,16 @@ class LookupTableEdit(TableModule):
         wanted, remove = requested_entries(params)
         if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
+        check_src(params)
         config_dir, path, table_type = self.resolve_table()
+        if params.get("src") is not None:
+            # No name holds the file's text or document: both are freed before the table is read.
+            wanted = checked_entries(source_entries(table_document(table_type, read_source(params["src"]))), "src",
+                                     params.get("file_values"))
         # Keys once more, now that the type says whether they are words or /patterns/.
+        where = "key" if params["key"] is not None else "src" if params.get("src") is not None else "entries"
         for key in list(wanted) + list(remove):
-            check_key(key, "key" if params["key"] is not None else "entries", table_type in DELIMITED_TYPES)
+            check_key(key, where, table_type in DELIMITED_TYPES)
         self.apply_table(config_dir, path, table_type, wanted, remove, self.module.params["exclusive"],
                          file_values=params.get("file_values", False))
 
@@ -418,7 +445,11 @@ class TlsPolicyEdit(TableModule):
         requests = policy_requests(params)
         if params["state"] == "absent" and params["exclusive"]:
             raise InputError("exclusive", "only applies with state=present")
+        check_src(params)
         config_dir, path, table_type = self.resolve_table()
+        if params.get("src") is not None:
+            items = source_policies(read_source(params["src"]), params.get("src_format") or "postfix")
+            requests = policy_requests(params, items)
         wanted, remove = wanted_policies(requests, params["state"], self.postfix.version(config_dir))
         self.apply_table(config_dir, path, table_type, wanted, remove, params["exclusive"])
         self.report_kept(wanted)
