@@ -122,7 +122,8 @@ def not_ours(config_dir):
     outside = config_dir.parent / "elsewhere"
     outside.write_text("precious\n")
     record = {"format": "mailtls.postfix profiles 1",
-              "profiles": {"tls_forced": {"parameters": {}, "table": None, "files": [str(outside)]}}}
+              "profiles": {"tls_forced": {"parameters": {}, "files": [],
+                                          "table": {"path": str(outside), "type": "hash", "entries": {}}}}}
     return {"bad JSON": "{not json", "a path outside the config dir": json.dumps(record)}
 
 

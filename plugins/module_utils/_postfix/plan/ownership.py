@@ -48,13 +48,18 @@ def _check_values(path, where, values):
             _refuse(path, "%s.%s is not {value, replaced}" % (where, name))
 
 
-def _check_path(path, where, file_path, config_dir, named):
+def outside(file_path, config_dir, named):
+    """Whether ``file_path`` is outside ``config_dir`` and no declaration of the call names it: never deleted."""
+    return not file_path.startswith(config_dir + os.sep) and file_path not in named
+
+
+def _check_path(path, where, file_path, config_dir, named, anywhere=False):
     if not (isinstance(file_path, str) and os.path.isabs(file_path) and os.path.normpath(file_path) == file_path):
         _refuse(path, "%s: %r is not an absolute, normal path" % (where, file_path))
     inside = os.path.dirname(file_path) == config_dir or file_path.startswith(config_dir + os.sep)
     if inside and (os.path.basename(file_path) in CONFIG_FILES + (PROFILES_RECORD,)):
         _refuse(path, "%s names %s, which no profile creates" % (where, file_path))
-    if not inside and file_path not in named:
+    if not inside and file_path not in named and not anywhere:
         _refuse(path, "%s: %s is outside %s and no declaration of this call names it" % (where, file_path, config_dir))
 
 
@@ -83,7 +88,8 @@ def parse_profiles_record(text, path, config_dir, named=()):
         if not isinstance(profile["files"], list):
             _refuse(path, "%s.files is not a list" % where)
         for index, file_path in enumerate(profile["files"]):
-            _check_path(path, "%s.files[%d]" % (where, index), file_path, config_dir, named)
+            # A created certificate may have moved on (another path given since): kept, never deleted unnamed.
+            _check_path(path, "%s.files[%d]" % (where, index), file_path, config_dir, named, anywhere=True)
         profiles[name] = profile
     return profiles
 

@@ -22,7 +22,7 @@ from ..model.hardening import hardening_plan
 from ..model.main_cf import MainCf
 from ..model.table_types import INDEX_SUFFIXES, table_document
 from ..plan.ownership import (HOST_PROFILE, PROFILES_RECORD, changed_warning, empty_profile, entries_of, lowered,
-                              lowered_warning, parameters_of, parse_profiles_record, release,
+                              lowered_warning, outside, parameters_of, parse_profiles_record, release,
                               render_profiles_record, replaced_value)
 from ..plan.tls_policy import policy_requests, wanted_policies
 
@@ -71,7 +71,7 @@ class OwnershipSide(object):
         self.profile, self.config_dir = profile, os.path.abspath(config_dir)
         self.path = os.path.join(self.config_dir, PROFILES_RECORD)
         self.profiles, self.owners, self.releasing, self.released = None, {}, set(), {}
-        self.before, self.table_before, self.created = {}, {}, {}
+        self.before, self.table_before, self.created, self.named = {}, {}, {}, set()
         self.warnings = []
 
     def __bool__(self):
@@ -107,7 +107,8 @@ class OwnershipSide(object):
         if os.path.islink(self.path) or not os.path.isfile(self.path):
             raise ConfigError("%s is not the collection's record of what its profiles wrote (a link or not a "
                               "regular file); nothing was changed: move it away" % self.path, path=self.path)
-        return parse_profiles_record(read_text(self.path), self.path, self.config_dir, named_files(declarations))
+        self.named = named_files(declarations)
+        return parse_profiles_record(read_text(self.path), self.path, self.config_dir, self.named)
 
     def _release(self, owner, item, others):
         """The declaration taking back what ``owner`` no longer lists; None when nothing is to be done."""
@@ -265,6 +266,11 @@ class OwnershipSide(object):
                 self.warnings.append("%s stays: %s created it, and %s" % (
                     path, owner, "main.cf or master.cf still names it" if source in named
                     else "the table still holds entries of another owner"))
+                kept.append(path)
+                continue
+            if outside(path, self.config_dir, self.named):
+                self.warnings.append("%s stays: %s created it, but it is outside %s and this call does not name it"
+                                     % (path, owner, self.config_dir))
                 kept.append(path)
                 continue
             if not (os.path.islink(path) or os.path.isfile(path)):

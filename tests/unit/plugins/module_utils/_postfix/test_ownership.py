@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ConfigError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.ownership import (
-    RECORD_FORMAT, entries_of, lowered, lowered_warning, parameters_of, parse_profiles_record, release,
+    RECORD_FORMAT, entries_of, lowered, lowered_warning, outside, parameters_of, parse_profiles_record, release,
     render_profiles_record, replaced_value)
 
 CONFIG = "/etc/postfix"
@@ -38,7 +38,8 @@ def test_a_record_with_nothing_left_goes():
 @pytest.mark.parametrize("text, problem", [
     ("{not json", "not JSON"),
     (json.dumps({"profiles": {}}), "format"),
-    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(files=["/srv/elsewhere"])}}),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": dict(profile(entries={}), table={
+        "path": "/srv/elsewhere", "type": "hash", "entries": {}})}}),
      "/srv/elsewhere is outside /etc/postfix and no declaration of this call names it"),
     (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(files=[CONFIG + "/../shadow"])}}),
      "is not an absolute, normal path"),
@@ -53,9 +54,12 @@ def test_a_record_that_is_not_ours_is_refused_naming_it(text, problem):
     assert problem in str(error.value)
 
 
-def test_a_file_outside_the_config_dir_is_ours_when_the_call_names_it():
+def test_a_file_outside_the_config_dir_is_kept_in_the_record_but_never_deleted_unnamed():
     text = json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(files=["/etc/ssl/mailtls.pem"])}})
-    assert parse_profiles_record(text, "r", CONFIG, {"/etc/ssl/mailtls.pem"})["x"]["files"] == ["/etc/ssl/mailtls.pem"]
+    assert parse_profiles_record(text, "r", CONFIG)["x"]["files"] == ["/etc/ssl/mailtls.pem"]
+    assert outside("/etc/ssl/mailtls.pem", CONFIG, set())
+    assert not outside("/etc/ssl/mailtls.pem", CONFIG, {"/etc/ssl/mailtls.pem"})
+    assert not outside(CONFIG + "/tls_policy", CONFIG, set())
 
 
 def test_release_restores_removes_and_keeps_what_someone_changed():
