@@ -104,9 +104,9 @@ class ActionModule(ActionBase):
         result["declared_roles"] = list(task_vars.get("server_declared_roles") or [])
         try:
             if role == "server":
-                result["arguments"] = role_declarations.server(variables, declarations, data)
+                result["arguments"] = role_declarations.server_arguments(variables, declarations, data)
             else:
-                result["declaration"] = role_declarations.profile_declaration(role, variables, data)
+                result["declaration"] = role_declarations.owned_declaration(role, variables, data)
                 result["declarations"] = declarations + [result["declaration"]]
                 result["declared_roles"].append(role)
                 # One tls_profile call per host and play: a later profile role applies for this one.

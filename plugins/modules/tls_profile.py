@@ -39,6 +39,23 @@ options:
         standing for a scratch configuration directory holding the new C(main.cf) and
         C(master.cf), for example V(postfix -c %s check). It runs once per call.
     type: str
+  name: &name
+    description:
+      - The declaration's name (the role that declared it - V(tls_forced), V(server)). A named
+        declaration's C(main.cf) parameters, policy-table entries and created files are recorded beside
+        C(main.cf) (C(mailtls-profiles.json)), with the value each replaced; on the next call what it no
+        longer lists is taken back (a replaced value restored, an added one removed), while it still holds
+        what was written. A removed forced entry is warned of with the level mail to it now gets
+        (RV(tls_lowered)). Unnamed declarations keep no record.
+    type: str
+  state: &state
+    description:
+      - V(absent) takes back everything the record lists for O(name) and sets nothing of the declaration;
+        files it created that nothing names any more are deleted. The task's own declaration named
+        V(server) with V(absent) takes back every profile recorded on the host.
+    type: str
+    choices: [present, absent]
+    default: present
   parameters: &parameters
     description:
       - C(main.cf) parameters to set, as in M(mailtls.postfix.postconf) (lists are joined with
@@ -513,6 +530,8 @@ options:
     elements: dict
     default: []
     suboptions:
+      name: *name
+      state: *state
       parameters: *parameters
       absent_parameters: *absent_parameters
       downgrade: *downgrade
@@ -803,6 +822,19 @@ self_probe:
       Postfix is to be started or restarted first) and, per listener, C(port), C(wrappermode), C(starttls),
       C(established), C(served_fingerprint) and C(matches).
   returned: when the self-probe ran or is pending
+  type: dict
+tls_lowered:
+  description:
+    - The destinations whose forced policy entry a named declaration took back (dropped, or V(absent)) and whose mail
+      now gets a weaker level - C(destination), C(was), C(now), C(by) (the covering entry or main.cf's level),
+      C(subdomains), C(profile). Each is also a warning.
+  returned: when a named declaration is given
+  type: list
+  elements: dict
+profiles_released:
+  description: Per declaration name, what was taken back - C(state), C(parameters_restored) (None - removed),
+    C(entries_removed) and, for an absent one, C(removed_files).
+  returned: when a named declaration is given
   type: dict
 hardening:
   description: The hardening baseline applied - its C(profile), the C(parameters) it sets and the names it removes (C(absent)).

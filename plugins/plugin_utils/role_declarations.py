@@ -235,6 +235,26 @@ def profile_declaration(role, var, distribution):
             "tls_opportunistic": tls_opportunistic}[role](var)
 
 
+def owned_declaration(role, var, distribution):
+    """The profile role's declaration named for the record of what it wrote on the host (its ``state``:
+    absent takes back what the record lists). The relay keeps its own record and state."""
+    declaration = profile_declaration(role, var, distribution)
+    if role != "tls_relay":
+        declaration.update(name=role, state=var["state"])
+    return declaration
+
+
+def server_arguments(var, declarations, distribution):
+    """The server role's call, named ``server``: with ``server_config_state: absent`` the host-wide settings it
+    wrote and every profile recorded on the host are taken back, and nothing new is set."""
+    arguments = server(var, declarations, distribution)
+    arguments.update(name="server", state=var["config_state"])
+    if var["config_state"] == "absent":
+        arguments.update(parameters={}, migrate_obsolete=False)
+        arguments.pop("hardening", None)
+    return arguments
+
+
 def distribution(distributions, os_family):
     """The data of ``os_family`` (roles/server/vars/main.yml's ``__server_distributions``)."""
     if os_family not in distributions:

@@ -137,6 +137,8 @@ def receiving_spec():
 def declaration_spec(levels):
     """What one profile declares (tls_profile's own options, and each item of its ``declarations``)."""
     return dict(
+        name=dict(type="str"),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
         parameters=dict(type="dict", default={}),
         absent_parameters=dict(type="list", elements="str", default=[]),
         downgrade=dict(type="bool", default=True),

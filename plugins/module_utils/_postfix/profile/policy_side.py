@@ -108,6 +108,8 @@ class PolicySide(object):
                                             attributes=spec["attributes"],
                                             include_subdomains=spec["include_subdomains"]))
             own, _remove = wanted_policies(requests, "present", version)
+            own.update(spec.get("restore") or {})  # a released entry's replaced value, back (ownership_side)
+            remove.extend(spec.get("drop") or [])  # a released entry that replaced nothing
             self._merge_entries(table, plan, item, own)
             for destination in spec["absent"] or []:
                 keys = policy_keys(normalize_destination(destination, item["where"] + "policy_table.absent"),

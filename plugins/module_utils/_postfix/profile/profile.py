@@ -35,6 +35,7 @@ from ..host.host_state import HostState, packages_needed
 from ..model.parameters import RESTART_PARAMETERS
 from .policy_side import PolicySide
 from ..work.postconf_edit import PostconfEdit, TlsMigrate
+from .ownership_side import OwnershipSide
 from .preflight import Preflight
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
@@ -64,6 +65,7 @@ class CallPlan(object):
     relay: RelaySide = None
     receiving: ReceivingSide = None
     policy: PolicySide = None
+    ownership: OwnershipSide = None
     certificate: dict = None
     migration: TlsMigrate = None
     kept: dict = field(default_factory=dict)
@@ -128,6 +130,8 @@ class TlsProfile(PostconfEdit):
         config_dir, main_path = self.main_cf_path()
         declarations = declarations_of(self.module.params)
         call = CallPlan(config_dir=config_dir, main_path=main_path, declarations=declarations)
+        call.ownership = OwnershipSide(self, config_dir)
+        call.ownership.request(declarations, main_path, self.version)  # what a named profile no longer lists
         call.relay = RelaySide(self, config_dir)
         call.relay.request(main_path, declarations)  # its main.cf and master.cf parts join the declarations
         call.config = merge_config(declarations, self.version)
@@ -148,6 +152,7 @@ class TlsProfile(PostconfEdit):
         call.policy = PolicySide(self, config_dir)
         call.policy.request(declarations)
         self.warnings.extend(call.policy.warnings)
+        call.ownership.note_files(call.policy, call.receiving)
         return call
 
     def _check_promises(self, call):
@@ -189,6 +194,7 @@ class TlsProfile(PostconfEdit):
         self._take_receiving(call.receiving.write_after_main_cf(self.result.get("certificate")))
         # Only once main.cf no longer names them.
         relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
+        relay_changed = call.ownership.write(call) or relay_changed  # what absent profiles created goes
         self.result["changed"] = bool(self.result["changed"] or master_changed or main_changed or relay_changed)
         self.result["restart_required"] = any(change.name in RESTART_PARAMETERS for change in changes)
         # A managed key or certificate whose bytes Postfix has not loaded: renewed outside Ansible.
