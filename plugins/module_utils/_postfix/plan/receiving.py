@@ -46,7 +46,7 @@ def chain_files_value(pairs):
 
 # The parameters that name the server's keys and certificates, read from main.cf as planned.
 KEPT_PARAMETERS = (CHAIN_FILES,) + LEGACY_KEY_PARAMETERS
-_GIVE = ("give certificate.cert_file and certificate.key_file (and their content to install them), or "
+_GIVE = ("give certificate.cert_file and certificate.key_file, with their content to install them, or "
          "certificate.self_signed: true for a lab")
 _KEPT_NAME = re.compile(r"(?<![\w.\]])((?:chains\[\d+\]\.)?(?:cert|key)_file)\b")
 
