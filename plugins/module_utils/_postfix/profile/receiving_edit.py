@@ -255,8 +255,9 @@ class KeptCertificate(object):
             return self._expanded(scratch)
 
     def _expanded(self, config_dir):
-        return parse_parameters(self.profile.postfix.run("postconf", ["-c", config_dir, "-x"]
-                                                         + list(KEPT_PARAMETERS))[1])
+        # smtpd_tls_chain_files came with Postfix 3.4: an older postconf knows no such name.
+        names = [name for name in KEPT_PARAMETERS if name != CHAIN_FILES or self.profile.version >= (3, 4)]
+        return parse_parameters(self.profile.postfix.run("postconf", ["-c", config_dir, "-x"] + names)[1])
 
     def certificate_part(self, check_mode=None):
         """The certificate part run on the server's own pair (given, generated, or kept); the kept pair's
