@@ -201,6 +201,17 @@ options:
         pair, installed together when given or generated). Omit it to leave them alone.
     type: dict
     suboptions:
+      keep:
+        description:
+          - Keep the host's own certificate - the keys and certificates C(main.cf) names as this call plans it
+            (C(smtpd_tls_chain_files), else C(smtpd_tls_cert_file) and C(smtpd_tls_key_file) and the legacy
+            ECDSA and DSA pairs) - checked where they are like a given pair (each key matches its certificate,
+            none expired, a warning under 14 days left), never replaced, and C(main.cf) left as it names them.
+          - A C(main.cf) that names none, or a file that is not there, fails the call before anything changes,
+            naming the options to give instead. The result's RV(certificate.kept) says so.
+          - Cannot be combined with the other options but the modes and group.
+        type: bool
+        default: false
       cert_file:
         description: The certificate file (C(smtpd_tls_cert_file)); with O(certificate.key_file), unless O(certificate.chains).
         type: path
@@ -775,6 +786,16 @@ certificate:
   description: The certificate's result, as M(mailtls.postfix.tls_certificate) returns it.
   returned: when O(certificate) is given
   type: dict
+  contains:
+    kept:
+      description: The certificate is the host's own, kept as C(main.cf) names it (O(certificate.keep)).
+      type: bool
+    parameters:
+      description: The C(main.cf) parameters naming the kept keys and certificates, and their values (expanded).
+      returned: when RV(certificate.kept)
+      type: dict
+      sample: {"smtpd_tls_cert_file": "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+               "smtpd_tls_key_file": "/etc/ssl/private/ssl-cert-snakeoil.key"}
 sni_certificates:
   description: The result of installing each O(receiving.sni) item's chains, as M(mailtls.postfix.tls_certificate) returns it.
   returned: when O(receiving.sni) is given

@@ -33,6 +33,10 @@ def _certificate_lines(state):
         facts = result.get("certificate") or {}
         expiry = (" (expires %s, in %s days)" % (facts["not_after"], facts.get("days_left"))
                   if facts.get("not_after") else "")
+        if result.get("kept"):
+            named = ", ".join("%s = %s" % item for item in sorted((result.get("parameters") or {}).items()))
+            lines.append("%s: kept the host's own, as main.cf names it (%s)%s" % (label, named, expiry))
+            continue
         files = result.get("changed_files") or []
         lines.append("%s: %s%s" % (label, "replaced %s" % _names(files) if files else "unchanged", expiry))
     return lines

@@ -132,20 +132,32 @@ def tls_opportunistic(var):
     return declaration
 
 
+# Where tls_receiving installs (or generates) a certificate given without paths.
+INSTALLED_CERT_FILE = "/etc/ssl/certs/mailtls-smtpd.pem"
+INSTALLED_KEY_FILE = "/etc/ssl/private/mailtls-smtpd.key"
+RECEIVING_CERTIFICATE_VARIABLES = ("chains", "cert_file", "key_file", "cert_content", "key_content", "self_signed")
+
+
 def tls_receiving(var):
     chains = var["chains"]
     # Chains replace the cert/key pair (the module sets smtpd_tls_chain_files); content keys only
-    # when given: one without the other is refused by the module.
+    # when given: one without the other is refused by the module. No certificate given: the host's
+    # own, the pair its main.cf names, is kept (checked where it is, never replaced).
     if chains:
         certificate = {"chains": chains}
         pair_parameters = {}
+    elif not any(ansible_bool(var[name]) if name == "self_signed" else var[name]
+                 for name in RECEIVING_CERTIFICATE_VARIABLES):
+        certificate = {"keep": True}
+        pair_parameters = {}
     else:
-        certificate = _with({"cert_file": var["cert_file"], "key_file": var["key_file"],
+        cert_file, key_file = var["cert_file"] or INSTALLED_CERT_FILE, var["key_file"] or INSTALLED_KEY_FILE
+        certificate = _with({"cert_file": cert_file, "key_file": key_file,
                              "self_signed": var["self_signed"],
                              "self_signed_subject": var["self_signed_subject"],
                              "self_signed_days": jinja_int(var["self_signed_days"])},
                             cert_content=var["cert_content"], key_content=var["key_content"])
-        pair_parameters = {"smtpd_tls_cert_file": var["cert_file"], "smtpd_tls_key_file": var["key_file"]}
+        pair_parameters = {"smtpd_tls_cert_file": cert_file, "smtpd_tls_key_file": key_file}
     receiving = _with({"sni": var["sni"], "sni_table": var["sni_table"],
                        "self_probe": var["self_probe"], "self_probe_timeout": var["self_probe_timeout"]},
                       renewal_hook=var["renewal_hook"])

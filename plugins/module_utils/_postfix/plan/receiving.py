@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 # Shared with the renewal hook, which runs alone on the host: see model/tls_files.py.
 from ..model.tls_files import (CHAIN_FILES, LEGACY_KEY_PAIRS, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS,
-                               changed_since_loaded, file_digests, record_text)
+                               changed_since_loaded, file_digests, loaded_key_groups, record_text)
 
 # The names above are this plan's too: the receiving side and the tests find them here.
-__all__ = ["CHAIN_FILES", "LEGACY_KEY_PAIRS", "LEGACY_KEY_PARAMETERS", "LOADED_RECORD", "LOOPBACK",
-           "POSTSCREEN_AFTER_GREETING_TESTS", "SELF_PROBE_WHEN", "SERVICE_PORTS", "SNI_MAPS", "WRAPPER_PORTS",
-           "chain_files_value", "changed_since_loaded", "check_tlsa_name", "file_digests", "listener_ports",
-           "postscreen_without_tlsproxy", "probe_address", "record_text", "sni_entries", "sni_name",
-           "tls_turned_off_by", "tlsa_record_lines"]
+__all__ = ["CHAIN_FILES", "KEPT_PARAMETERS", "LEGACY_KEY_PAIRS", "LEGACY_KEY_PARAMETERS", "LOADED_RECORD",
+           "LOOPBACK", "POSTSCREEN_AFTER_GREETING_TESTS", "SELF_PROBE_WHEN", "SERVICE_PORTS", "SNI_MAPS",
+           "WRAPPER_PORTS", "chain_files_value", "changed_since_loaded", "check_tlsa_name", "file_digests",
+           "kept_certificate", "kept_files", "kept_groups", "kept_missing", "kept_in_main_cf_words", "listener_ports", "postscreen_without_tlsproxy",
+           "probe_address", "record_text", "sni_entries", "sni_name", "tls_turned_off_by", "tlsa_record_lines"]
 
 # The listeners Debian's master.cf names by service, and the port each one is.
 SERVICE_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
@@ -40,6 +40,68 @@ def chain_files_value(pairs):
     A key and its chain in one file is named once: twice, Postfix would load its key again.
     """
     return ", ".join(path for pair in pairs for path in dict.fromkeys((pair["key_file"], pair["cert_file"])))
+
+
+# --- the host's own certificate, kept when none is given (certificate.keep) ---------------------
+
+# The parameters that name the server's keys and certificates, read from main.cf as planned.
+KEPT_PARAMETERS = (CHAIN_FILES,) + LEGACY_KEY_PARAMETERS
+_GIVE = ("give certificate.cert_file and certificate.key_file, with their content to install them, or "
+         "certificate.self_signed: true for a lab")
+_KEPT_NAME = re.compile(r"(?<![\w.\]])((?:chains\[\d+\]\.)?(?:cert|key)_file)\b")
+
+
+def kept_groups(values):
+    """[(parameter, files, mixed)] of the keys main.cf's ``values`` (as planned, expanded) name, as Postfix
+    loads them (model/tls_files.py); none: the host has no certificate to keep, said in the options to give."""
+    groups = loaded_key_groups(values)
+    if not groups:
+        raise ConfigError("this host's main.cf names no certificate and key (%s and smtpd_tls_cert_file are empty): "
+                          "%s; nothing was changed" % (CHAIN_FILES, _GIVE))
+    return groups
+
+
+def kept_missing(parameter, path):
+    """The message for a file main.cf names that is not there."""
+    return ConfigError("%s: main.cf names %s, which does not exist; no certificate was given, so the host's own is "
+                       "kept: install it, or %s; nothing was changed" % (parameter, path, _GIVE), path=path)
+
+
+def kept_certificate(groups, chains):
+    """The certificate part's options checking the kept keys where they are, and how its messages name them.
+
+    ``chains`` are the chain files' (key_file, cert_file) pairs, read by the side. One legacy pair is
+    checked as cert_file and key_file; several (RSA and ECDSA), or chain files, as chains. Returns
+    (options, {option name: main.cf parameter}).
+    """
+    if groups[0][0] == CHAIN_FILES:
+        pairs = [(key, cert, CHAIN_FILES, CHAIN_FILES) for key, cert in chains]
+    else:
+        keys = dict(LEGACY_KEY_PAIRS)
+        pairs = [(files[0], files[-1], cert_name, keys[cert_name] if not mixed else cert_name)
+                 for cert_name, files, mixed in groups]
+    if len(pairs) == 1 and groups[0][0] != CHAIN_FILES:
+        key, cert, cert_name, key_name = pairs[0]
+        return dict(cert_file=cert, key_file=key), {"cert_file": cert_name, "key_file": key_name}
+    names = {}
+    for index, (_key, _cert, cert_name, key_name) in enumerate(pairs):
+        names.update({"chains[%d].cert_file" % index: cert_name, "chains[%d].key_file" % index: key_name})
+    return dict(chains=[dict(key_file=key, cert_file=cert, cert_content=None, key_content=None)
+                        for key, cert, _cert_name, _key_name in pairs]), names
+
+
+def kept_files(options, names):
+    """[(main.cf parameter, path)] of every file the kept keys are read from."""
+    if options.get("chains"):
+        return [(names["chains[%d].%s" % (index, name)], chain[name])
+                for index, chain in enumerate(options["chains"]) for name in ("key_file", "cert_file")]
+    return [(names[name], options[name]) for name in ("key_file", "cert_file")]
+
+
+def kept_in_main_cf_words(text, names):
+    """A certificate part's message about kept keys, naming main.cf's parameters instead of its options."""
+    return "the certificate main.cf names (kept: none was given): " + \
+        _KEPT_NAME.sub(lambda match: names.get(match.group(1), match.group(1)), text)
 
 
 def sni_name(name, where):

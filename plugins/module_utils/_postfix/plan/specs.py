@@ -156,7 +156,9 @@ def declaration_spec(levels):
             extra_maps=dict(type="list", elements="str", default=[]),
         )),
         master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
-        certificate=dict(type="dict", options=certificate_spec(), required_together=CERTIFICATE_TOGETHER),
+        # keep: the pair main.cf names, checked where it is (tls_profile's own; see profile/receiving_edit.py).
+        certificate=dict(type="dict", options=dict(certificate_spec(), keep=dict(type="bool", default=False)),
+                         required_together=CERTIFICATE_TOGETHER),
         relay=dict(type="dict", options=relay_spec()),
         receiving=dict(type="dict", options=receiving_spec()),
         hardening=dict(type="str", choices=list(HARDENING_PROFILES)),

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..work.certificate import TlsCertificate
 from .config_files import ConfigFiles
 from ..plan.declarations import ConfigRequest, declarations_of, masked_arguments, merge_config, the_one
 from ..core.errors import ConfigError
@@ -146,6 +145,7 @@ class TlsProfile(PostconfEdit):
         call.receiving = ReceivingSide(self, config_dir, call.certificate, receiving)
         call.receiving.request(call.config.wanted, call.config.remove,
                                self.postfix.parameter(config_dir, "default_database_type"))
+        call.certificate = call.receiving.certificate  # certificate.keep: the pair main.cf names
         # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
         # check mode as in the run, and it is written with the other files once all is checked.
         call.migration = self.config_files.plan_migration(config_dir)
@@ -178,7 +178,7 @@ class TlsProfile(PostconfEdit):
     def _write(self, call):
         """The files, in the order Postfix needs them: main.cf, which names the others, last."""
         if call.certificate:
-            self._part(TlsCertificate, "certificate", call.certificate)
+            self._merge(call.receiving.certificate_part(), "certificate")
         self._take_receiving(call.receiving.write_before_main_cf())
         if call.policy:
             self._merge_result("policy_table", *call.policy.write())
@@ -224,7 +224,7 @@ class TlsProfile(PostconfEdit):
         if self.module.check_mode:
             return  # the writes themselves run in check mode
         if call.certificate:
-            TlsCertificate(Part(self.module, call.certificate, check_mode=True)).execute()
+            call.receiving.certificate_part(check_mode=True)
         call.relay.rehearse()
         call.policy.rehearse()
         call.receiving.rehearse()

@@ -24,13 +24,18 @@ from ..core.file_names import RECORD_MODE
 from ..core.errors import ConfigError, InputError, PostfixError
 from ..host.base import refuse_as_the_run_would
 from ..host.files import REFUSE, REPLACE, read_bytes, read_text
+from ..host.commands import parse_parameters
+from ..host.key_files import read_existing
+from ..model.certificate_facts import CERTIFICATE, holds_private_key
+from ..model.main_cf import plan_edit
 from ..model.master_cf import MasterCf
 from ..model.table_types import check_map_path
 from ..model.tls import check_port
 from ..plan.file_roles import reads, table_writes, writes
-from ..plan.receiving import (CHAIN_FILES, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS, chain_files_value,
-                              changed_since_loaded, check_tlsa_name, file_digests, listener_ports, probe_address,
-                              record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
+from ..plan.receiving import (CHAIN_FILES, KEPT_PARAMETERS, LEGACY_KEY_PARAMETERS, LOADED_RECORD, SNI_MAPS,
+                              chain_files_value, changed_since_loaded, check_tlsa_name, file_digests, kept_certificate,
+                              kept_files, kept_groups, kept_in_main_cf_words, kept_missing, listener_ports,
+                              probe_address, record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
 from ..work.certificate import TlsCertificate, public_key_der, tlsa_3_1_1
 from ..work.probe import TlsProbe
 from ..work.renewal_hook import HOOK_MODE, hook_script
@@ -194,7 +199,88 @@ class ListenerProbe(object):
         return probe.result
 
 
-class ReceivingSide(ListenerProbe):
+def chain_file_pairs(files):
+    """(key_file, cert_file) of each key smtpd_tls_chain_files names: one file holding a key and its chain,
+    or a key file right before its chain file (postconf(5))."""
+    pairs, key = [], None
+    for path in files:
+        if not os.path.exists(path):
+            raise kept_missing(CHAIN_FILES, path)
+        text = read_existing(path, CHAIN_FILES)
+        has_key, has_cert = holds_private_key(text), CERTIFICATE in text
+        if key is None and has_key:
+            pairs, key = (pairs + [(path, path)], None) if has_cert else (pairs, path)
+        elif key is not None and has_cert and not has_key:
+            pairs, key = pairs + [(key, path)], None
+        else:
+            raise ConfigError("%s: %s is not where a key or its certificate chain belongs (each key file right before "
+                              "its chain file, or one file holding both); give certificate.chains to check them; "
+                              "nothing was changed" % (CHAIN_FILES, path), path=path)
+    if key is not None:
+        raise ConfigError("%s: the key %s is not followed by its certificate chain file; nothing was changed"
+                          % (CHAIN_FILES, key), path=key)
+    return pairs
+
+
+class KeptCertificate(object):
+    """The host's own certificate, kept when the declaration gives none (``certificate.keep``): the pair
+    main.cf names as this call plans it, checked where it is as a given one is, and said to be kept."""
+
+    kept = None  # {"names": {option: main.cf parameter}, "parameters": {parameter: value}} once found
+
+    def _keep(self, wanted, remove):
+        given = sorted(name for name in ("cert_file", "key_file", "cert_content", "key_content", "chains",
+                                         "self_signed") if self.certificate.get(name))
+        if given:
+            raise InputError("certificate.keep", "cannot be combined with %s: it keeps the certificate and key "
+                                                 "main.cf names" % ", ".join(given))
+        values = self._planned_key_values(wanted, remove)
+        groups = kept_groups(values)
+        chains = chain_file_pairs(groups[0][1]) if groups[0][0] == CHAIN_FILES else []
+        options, names = kept_certificate(groups, chains)
+        for parameter, path in kept_files(options, names):
+            if not os.path.exists(path):
+                raise kept_missing(parameter, path)
+        self.certificate = dict(certificate_defaults(self.certificate), chains=None)
+        self.certificate.update(options)
+        self.kept = {"names": names,
+                     "parameters": dict((name, values.get(name, "")) for name in dict.fromkeys(names.values()))}
+
+    def _planned_key_values(self, wanted, remove):
+        """The values (expanded, defaults too) of the parameters naming keys, as main.cf is planned."""
+        main_path = self.profile.main_cf_path()[1]
+        text = read_text(main_path)
+        planned = plan_edit(text, dict((name, wanted[name]) for name in KEPT_PARAMETERS if name in wanted),
+                            [name for name in remove if name in KEPT_PARAMETERS])[0]
+        if planned == text:
+            return self._expanded(self.config_dir)
+        with self.profile.scratch_config(self.config_dir, planned) as scratch:
+            return self._expanded(scratch)
+
+    def _expanded(self, config_dir):
+        # smtpd_tls_chain_files came with Postfix 3.4: an older postconf knows no such name.
+        names = [name for name in KEPT_PARAMETERS if name != CHAIN_FILES or self.profile.version >= (3, 4)]
+        return parse_parameters(self.profile.postfix.run("postconf", ["-c", config_dir, "-x"] + names)[1])
+
+    def certificate_part(self, check_mode=None):
+        """The certificate part run on the server's own pair (given, generated, or kept); the kept pair's
+        messages name main.cf's parameters, and its result says it was kept."""
+        part = TlsCertificate(self.profile.part_module(self.certificate, check_mode=check_mode))
+        if not self.kept:
+            part.execute()
+            part.result["kept"] = False
+            return part
+        names = self.kept["names"]
+        try:
+            part.execute()
+        except PostfixError as exc:
+            raise ConfigError(kept_in_main_cf_words(str(exc), names))
+        part.warnings[:] = [kept_in_main_cf_words(warning, names) for warning in part.warnings]
+        part.result.update(kept=True, parameters=self.kept["parameters"])
+        return part
+
+
+class ReceivingSide(ListenerProbe, KeptCertificate):
     """The receiving side of one tls_profile call; ``profile`` is the TlsProfile it works for (its
     module, Postfix's tools and the parts it runs; its result is the coordinator's, never written here)."""
 
@@ -211,7 +297,22 @@ class ReceivingSide(ListenerProbe):
     # --- the request ------------------------------------------------------------------
 
     def request(self, wanted, remove, table_type):
-        """Add main.cf's part (chain files, the SNI map) to ``wanted``/``remove``; plan the SNI table."""
+        """Add main.cf's part (chain files, the SNI map) to ``wanted``/``remove``; plan the SNI table. A
+        certificate to keep is found in main.cf as planned (``self.certificate`` then names its files)."""
+        if (self.certificate or {}).get("keep"):
+            self._keep(wanted, remove)
+        else:
+            self._request_certificate(wanted, remove)
+        spec = self.spec
+        if not spec:
+            return
+        self._check_dane_and_hook(spec)
+        if spec["sni"]:
+            self._plan_sni(wanted, table_type)
+        elif SNI_MAPS not in wanted and self._names_our_table(spec):
+            remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
+
+    def _request_certificate(self, wanted, remove):
         chains = (self.certificate or {}).get("chains") or []
         check_chain_paths("certificate", chains)
         if chains:
@@ -224,14 +325,6 @@ class ReceivingSide(ListenerProbe):
         elif self.certificate and CHAIN_FILES not in wanted:
             # Back to one pair: chain files left in main.cf would still win over it.
             remove.append(CHAIN_FILES)
-        spec = self.spec
-        if not spec:
-            return
-        self._check_dane_and_hook(spec)
-        if spec["sni"]:
-            self._plan_sni(wanted, table_type)
-        elif SNI_MAPS not in wanted and self._names_our_table(spec):
-            remove.append(SNI_MAPS)  # no SNI names any more: the table is no longer consulted
 
     def _check_dane_and_hook(self, spec):
         """Everything the writes after main.cf need, checked before the first write."""

@@ -31,6 +31,10 @@ ROLES = Path(__file__).resolve().parents[4] / "roles"
 DISTRIBUTION = yaml.safe_load((ROLES / "server" / "vars" / "main.yml").read_text())["__server_distributions"]["Debian"]
 # tls_relay_ca_file's default before it became "" (the system bundle of the distribution data).
 OLD_RELAY_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+# tls_receiving's certificate paths before they became "" (issue 23: given no certificate at all,
+# the role keeps the host's own; given content or self_signed without paths, it uses these).
+OLD_RECEIVING_CERT_FILE = "/etc/ssl/certs/mailtls-smtpd.pem"
+OLD_RECEIVING_KEY_FILE = "/etc/ssl/private/mailtls-smtpd.key"
 
 # --- the reference: the task files as they were ----------------------------------------------
 
@@ -293,6 +297,8 @@ VALUES = {
         "chains": [[{"cert_file": "/etc/ssl/rsa.pem", "key_file": "/etc/ssl/rsa.key"},
                     {"cert_file": "/etc/ssl/ec.pem", "key_file": "/etc/ssl/ec.key",
                      "cert_content": CERT, "key_content": SECRET_KEY}]],
+        "cert_file": ["/etc/letsencrypt/live/mx.example/fullchain.pem"],
+        "key_file": ["/etc/letsencrypt/live/mx.example/privkey.pem"],
         "cert_content": [CERT],
         "key_content": [SECRET_KEY],
         "self_signed": [True],
@@ -359,7 +365,8 @@ DECISIVE = {
                    "parameters", "preflight_timeout", "loglevel"},
     "tls_opportunistic": {"destinations", "all_mail", "protocols", "mandatory_protocols", "servername",
                           "table_type", "parameters"},
-    "tls_receiving": {"chains", "cert_content", "key_content", "self_signed_days", "renewal_hook", "tlsa",
+    "tls_receiving": {"chains", "cert_file", "key_file", "cert_content", "key_content", "self_signed",
+                      "self_signed_days", "renewal_hook", "tlsa",
                       "tlsa_file", "protocols", "mandatory_protocols", "ca_file", "parameters", "submission",
                       "submissions"},
     "tls_relay": {"port", "wrappermode", "ca_file", "table_type", "username", "password", "preflight_timeout"},
@@ -406,10 +413,42 @@ def test_a_profile_declaration_is_what_the_jinja_made(role):
     for case in combinations(role):
         variables = role_variables(role, case)
         everything = dict(HOST, **variables)
-        expected = render(old, [0, "vars", "server_declaration"], everything)
+        reference, keep = receiving_reference(variables) if role == "tls_receiving" else (variables, False)
+        expected = render(old, [0, "vars", "server_declaration"], dict(HOST, **reference))
+        if keep:
+            expected["certificate"] = {"keep": True}
         found = role_declarations.profile_declaration(role, python_side(role, variables, everything), DISTRIBUTION)
         assert found == expected, case
         assert_same_types(found, expected, case)
+
+
+def receiving_reference(variables):
+    """tls_receiving's variables as the old Jinja needs them to make the new mapping, and whether the case
+    keeps the host's certificate: given any certificate variable, the old defaults for a path left empty;
+    given none, the Jinja's chains branch (no smtpd_tls_cert_file or smtpd_tls_key_file in parameters),
+    whose certificate part becomes {"keep": true}."""
+    reference = dict(variables)
+    keep = not any(variables["tls_receiving_" + name] for name in role_declarations.RECEIVING_CERTIFICATE_VARIABLES)
+    reference["tls_receiving_cert_file"] = variables["tls_receiving_cert_file"] or OLD_RECEIVING_CERT_FILE
+    reference["tls_receiving_key_file"] = variables["tls_receiving_key_file"] or OLD_RECEIVING_KEY_FILE
+    if keep:
+        reference["tls_receiving_chains"] = [{"cert_file": "/kept.pem", "key_file": "/kept.key"}]
+    return reference, keep
+
+
+def test_a_receiving_role_given_no_certificate_keeps_the_hosts():
+    variables = role_variables("tls_receiving", {})
+    found = role_declarations.profile_declaration("tls_receiving", python_side("tls_receiving", variables,
+                                                                               dict(HOST, **variables)), DISTRIBUTION)
+    assert found["certificate"] == {"keep": True}
+    assert not set(found["parameters"]) & {"smtpd_tls_cert_file", "smtpd_tls_key_file", "smtpd_tls_chain_files"}
+    for given in ({"self_signed": True}, {"cert_content": CERT, "key_content": SECRET_KEY}):
+        variables = role_variables("tls_receiving", given)
+        found = role_declarations.profile_declaration("tls_receiving", python_side(
+            "tls_receiving", variables, dict(HOST, **variables)), DISTRIBUTION)
+        assert (found["certificate"]["cert_file"], found["certificate"]["key_file"]) == \
+            (OLD_RECEIVING_CERT_FILE, OLD_RECEIVING_KEY_FILE)
+        assert found["parameters"]["smtpd_tls_cert_file"] == OLD_RECEIVING_CERT_FILE
 
 
 def test_the_relay_declaration_is_what_the_jinja_made():
