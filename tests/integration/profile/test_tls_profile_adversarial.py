@@ -222,7 +222,7 @@ def test_downgrade_false_weakens_nothing(localhost, config_dir, args):
 
 
 def test_kept_by_a_parent_domain_entry_is_not_probed_on_every_run(localhost, config_dir):
-    table = seed_table(config_dir, ".mailtls.invalid secure\n")
+    seed_table(config_dir, ".mailtls.invalid secure\n")
     args = dict(downgrade=False, preflight={"mode": "refuse", "timeout": 5, "host_lookup": "native"},
                 policy_table=table_args(config_dir, destinations=["mx.mailtls.invalid"], include_subdomains=True))
     before = frozen(config_dir)

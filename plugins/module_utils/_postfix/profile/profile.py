@@ -240,12 +240,6 @@ class TlsProfile(PostconfEdit):
 
     # --- parts, certificate, reload --------------------------------------------------
 
-    def _part(self, part_class, name, params):
-        part = part_class(Part(self.module, params))
-        part.execute()
-        self._merge(part, name)
-        return part
-
     def _merge(self, part, name):
         self._merge_result(name, part.result, part.warnings)
 
