@@ -134,8 +134,8 @@ def run_module_process(module, args, **options):
 
 
 NAME = "mx.receiving.test"
-SNAKEOIL = ["smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
-            "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key"]
+SNAKEOIL = ("smtpd_tls_cert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem",
+            "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key")
 
 
 @contextmanager
