@@ -82,8 +82,12 @@ def check_new_file(path, where):
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         raise InputError(where, "the directory %s does not exist" % directory)
-    # Written after main.cf: a link or FIFO at its name or its temporary is refused now, before the first write.
-    refuse_as_the_run_would(path, REFUSE)
+    # Written after main.cf: a link or FIFO at its name or its temporary is refused now, before the first
+    # write, naming the option that points there.
+    try:
+        refuse_as_the_run_would(path, REFUSE)
+    except PostfixError as error:
+        raise InputError(where, str(error))
 
 
 def chain_uses(where, chains):
