@@ -67,9 +67,10 @@ def summary(state, check_mode=False):
     changes = (state.get("main_cf") or {}).get("changes") or {}
     if changes:
         lines.append("main.cf %s: %s" % (verb, _names(sorted(changes))))
-    services = state.get("master_cf") or {}
+    services = ((state.get("master_cf") or {}).get("services")) or {}
     if services:
-        lines.append("master.cf %s: %s" % (verb, _names(sorted(services))))
+        names = sorted("/".join(key) if isinstance(key, (list, tuple)) else str(key) for key in services)
+        lines.append("master.cf %s: %s" % (verb, _names(names)))
     for label, key in (("policy table", "policy_table"), ("password table", "password_table"),
                        ("sender table", "sender_table"), ("transport table", "transport_table"),
                        ("SNI table", "sni_table")):

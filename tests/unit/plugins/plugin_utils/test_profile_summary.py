@@ -33,6 +33,13 @@ def test_a_change_is_said_in_a_few_lines():
     ]
 
 
+def test_master_cf_services_are_named():
+    state = {"master_cf": {"services": {"submission/inet": {"before": None, "after": "x"},
+                                        ("smtps", "inet"): {"before": "y", "after": None}}}}
+    assert summary(state) == ["master.cf changed: smtps/inet, submission/inet"]
+    assert summary({"master_cf": {"services": {}}}) == ["no change: Postfix already runs the wanted TLS state"]
+
+
 def test_check_mode_says_would():
     lines = summary(dict(RESULT, reloaded=True), check_mode=True)
     assert lines[0].startswith("main.cf would change:") and "Postfix would be reloaded" in lines
