@@ -79,20 +79,6 @@ options:
     type: str
     choices: [postfix]
     default: postfix
-  remote_src:
-    description:
-      - V(true) when O(src) is a file already on the managed host, not on the controller.
-    type: bool
-    default: false
-  report:
-    description:
-      - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
-        each, so that a large change costs little to report (Ansible checks and serialises every key of a
-        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
-        count them all.
-      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
-    type: str
-    choices: [sample, all]
   state:
     description:
       - Whether the entries should be present or absent.
@@ -140,6 +126,7 @@ options:
 extends_documentation_fragment:
   - mailtls.postfix.common
   - ansible.builtin.files
+  - mailtls.postfix.common.table_src
 seealso:
   - module: mailtls.postfix.tls_policy
   - name: postmap(1)

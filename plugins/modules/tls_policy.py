@@ -123,20 +123,6 @@ options:
     type: str
     choices: [postfix, yaml, csv]
     default: postfix
-  remote_src:
-    description:
-      - V(true) when O(src) is a file already on the managed host, not on the controller.
-    type: bool
-    default: false
-  report:
-    description:
-      - How many keys RV(added), RV(updated) and RV(removed) list. With V(sample), at most the first 1,000
-        each, so that a large change costs little to report (Ansible checks and serialises every key of a
-        result); with V(all), every key. RV(added_count), RV(updated_count) and RV(removed_count) always
-        count them all.
-      - The default is V(sample) with O(src) and V(all) otherwise, where the task lists every key itself.
-    type: str
-    choices: [sample, all]
   state:
     description:
       - Whether the policies should be present or absent.
@@ -160,6 +146,7 @@ options:
     default: true
 extends_documentation_fragment:
   - mailtls.postfix.common
+  - mailtls.postfix.common.table_src
 notes:
   - The table keeps its owner and mode; a new one is created C(0644) and owned by the user the
     module runs as. (The file options of M(mailtls.postfix.lookup_table) are not offered here
