@@ -42,7 +42,7 @@ options:
   name: &name
     description:
       - The declaration's name (the role that declared it - V(tls_forced), V(server)). A named
-        declaration's C(main.cf) parameters, policy-table entries and created files are recorded beside
+        declaration's C(main.cf) parameters, policy-table entries, C(master.cf) services and created files are recorded beside
         C(main.cf) (C(mailtls-profiles.json)), with the value each replaced; on the next call what it no
         longer lists is taken back (a replaced value restored, an added one removed), while it still holds
         what was written. A removed forced entry is warned of with the level mail to it now gets
@@ -52,7 +52,9 @@ options:
     description:
       - V(absent) takes back everything the record lists for O(name) and sets nothing of the declaration;
         files it created that nothing names any more are deleted. The task's own declaration named
-        V(server) with V(absent) takes back every profile recorded on the host.
+        V(server) with V(absent) takes back every profile recorded on the host, and what the call changed
+        unasked (a migration; recorded as V(server:unasked), kept while V(server) is present). The relay
+        keeps its own record and state (C(relay.state)).
     type: str
     choices: [present, absent]
     default: present
@@ -854,7 +856,8 @@ tls_lowered:
   elements: dict
 profiles_released:
   description: Per declaration name, what was taken back - C(state), C(parameters_restored) (None - removed),
-    C(entries_removed) and, for an absent one, C(removed_files).
+    C(services_restored) (C(service/type) - the entry put back, None - removed), C(entries_removed) and, for an
+    absent one, C(removed_files).
   returned: when a named declaration is given
   type: dict
 hardening:

@@ -177,12 +177,14 @@ def tls_receiving(var):
     parameters.update(var["parameters"])
     return {"certificate": certificate, "receiving": receiving, "parameters": parameters,
             "absent_parameters": list(RECEIVING_OBSOLETE_PARAMETERS),
-            "master_services": [_submission_service("submission", var["submission"], var["submission_options"]),
-                                _submission_service("submissions", var["submissions"], var["submissions_options"])]}
+            "master_services": [_submission_service(name, var[name + "_options"])
+                                for name in ("submission", "submissions") if var[name]]}
 
 
-def _submission_service(name, offered, options):
-    return {"service": name, "type": "inet", "state": "present" if offered else "absent",
+def _submission_service(name, options):
+    """A service the role offers. One it does not offer is not declared: the role's record takes back
+    one it added, and one it did not add (the admin's own) stays."""
+    return {"service": name, "type": "inet", "state": "present",
             "private": "n", "chroot": "y",  # as Debian runs its smtp service
             "command": "smtpd", "options": options}
 
@@ -256,14 +258,19 @@ def owned_declaration(role, var, distribution):
     return declaration
 
 
-def server_arguments(var, declarations, distribution):
+def server_arguments(var, declarations, distribution, relay_var=None):
     """The server role's call, named ``server``: with ``server_config_state: absent`` the host-wide settings it
-    wrote and every profile recorded on the host are taken back, and nothing new is set."""
+    wrote and every profile recorded on the host are taken back, and nothing new is set. The relay keeps its
+    own record: unless a declaration of the call says what to do with it, it is taken back too, through
+    tls_relay's variables ``relay_var`` (its defaults and what the host's variables set)."""
     arguments = server(var, declarations, distribution)
     arguments.update(name="server", state=var["config_state"])
     if var["config_state"] == "absent":
         arguments.update(parameters={}, migrate_obsolete=False)
         arguments.pop("hardening", None)
+        if relay_var is not None and not any(item.get("relay") for item in declarations):
+            relay_absent = tls_relay(dict(relay_var, state="absent"), distribution["system_ca_file"])
+            arguments["declarations"] = declarations + [relay_absent]
     return arguments
 
 

@@ -15,18 +15,25 @@ from __future__ import annotations
 import json
 import os
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputError
 from ..core.file_names import CONFIG_FILES
+from ..model.master_cf import FIELDS, MasterCf, check_service
 from ..model.tls import LEVEL_STRENGTH, covering_keys
 
 PROFILES_RECORD = "mailtls-profiles.json"
-RECORD_FORMAT = "mailtls.postfix profiles 1"
+RECORD_FORMAT = "mailtls.postfix profiles 2"
+# Format 1 kept the server's own parameters and what its calls changed unasked in one profile:
+# read as all unasked, so that a present run takes none of it back.
+FORMAT_1 = "mailtls.postfix profiles 1"
 # The name of the call's own declaration whose absent state takes back every recorded profile.
 HOST_PROFILE = "server"
+# What the server's calls changed that no declaration lists (a migration, a side's own settings):
+# taken back only when the server's state is absent.
+HOST_UNASKED = "server:unasked"
 
 
 def empty_profile():
-    return {"parameters": {}, "table": None, "files": []}
+    return {"parameters": {}, "table": None, "files": [], "services": {}}
 
 
 def _refuse(path, problem):
@@ -63,6 +70,15 @@ def _check_path(path, where, file_path, config_dir, named, anywhere=False):
         _refuse(path, "%s: %s is outside %s and no declaration of this call names it" % (where, file_path, config_dir))
 
 
+def _check_service_key(path, where, key):
+    if key.count("/") != 1:
+        _refuse(path, "%s.services: %r is not service/type" % (where, key))
+    try:
+        check_service(*key.split("/"))
+    except InputError as error:
+        _refuse(path, "%s.services: %s" % (where, error))
+
+
 def parse_profiles_record(text, path, config_dir, named=()):
     """The record's profiles (name -> {parameters, table, files}); a record that is not ours is refused
     naming it. ``named``: the files outside ``config_dir`` this call's declarations name."""
@@ -70,14 +86,22 @@ def parse_profiles_record(text, path, config_dir, named=()):
         found = json.loads(text)
     except ValueError as error:
         _refuse(path, "not JSON: %s" % error)
-    if not isinstance(found, dict) or found.get("format") != RECORD_FORMAT or not isinstance(found.get("profiles"), dict):
+    if not isinstance(found, dict) or found.get("format") not in (RECORD_FORMAT, FORMAT_1) or \
+            not isinstance(found.get("profiles"), dict):
         _refuse(path, "no %r format and profiles" % RECORD_FORMAT)
+    if found["format"] == FORMAT_1 and HOST_PROFILE in found["profiles"] and HOST_UNASKED not in found["profiles"]:
+        found["profiles"][HOST_UNASKED] = found["profiles"].pop(HOST_PROFILE)
     profiles = {}
     for name, profile in found["profiles"].items():
         where = "profiles.%s" % name
-        if not isinstance(profile, dict) or set(profile) != {"parameters", "table", "files"}:
-            _refuse(path, "%s is not {parameters, table, files}" % where)
+        # Format 1 had no services: a profile of it added none.
+        profile = dict({"services": {}}, **profile) if isinstance(profile, dict) else profile
+        if not isinstance(profile, dict) or set(profile) != {"parameters", "table", "files", "services"}:
+            _refuse(path, "%s is not {parameters, table, files, services}" % where)
         _check_values(path, where + ".parameters", profile["parameters"])
+        _check_values(path, where + ".services", profile["services"])
+        for key in profile["services"]:
+            _check_service_key(path, where, key)
         table = profile["table"]
         if table is not None:
             if not isinstance(table, dict) or set(table) != {"path", "type", "entries"} or \
@@ -97,7 +121,8 @@ def parse_profiles_record(text, path, config_dir, named=()):
 def render_profiles_record(profiles):
     """The record's text; None when no profile holds anything any more (the record goes)."""
     kept = dict((name, profile) for name, profile in profiles.items()
-                if profile["parameters"] or (profile["table"] and profile["table"]["entries"]) or profile["files"])
+                if profile["parameters"] or (profile["table"] and profile["table"]["entries"]) or profile["files"]
+                or profile["services"])
     if not kept:
         return None
     return json.dumps({"format": RECORD_FORMAT, "profiles": kept}, indent=1, sort_keys=True) + "\n"
@@ -118,6 +143,43 @@ def replaced_value(name, section, profiles, owner, before):
 
 def parameters_of(profile):
     return profile["parameters"]
+
+
+def services_of(profile):
+    return profile["services"]
+
+
+def service_texts(master_text):
+    """master.cf's services as ``service/type`` -> the entry as the collection renders it (the last of a key wins, as in Postfix)."""
+    document = MasterCf(master_text)
+    return dict((key, document.entry(key).render()) for key in document.entries)
+
+
+def listed_services(item):
+    """The ``service/type`` keys a declaration adds or removes."""
+    return set("%s/%s" % (service["service"], service["type"]) for service in item.get("master_services") or [])
+
+
+def recorded_services(keys, owner, profiles, before, after):
+    """``owner``'s record of the services ``keys``: {key: {value, replaced}} from master.cf's entries before and after."""
+    found = dict((key, {"value": after.get(key),
+                        "replaced": replaced_value(key, services_of, profiles, owner, before.get(key))})
+                 for key in sorted(keys))
+    return dict((key, item) for key, item in found.items() if item != {"value": None, "replaced": None})
+
+
+def services_back(restore):
+    """master_services items that put back each ``service/type`` of ``restore`` (key -> entry text, or None: removed)."""
+    items = []
+    for key, text in sorted(restore.items()):
+        service, service_type = key.split("/", 1)
+        if text is None:
+            items.append(dict(service=service, type=service_type, state="absent"))
+            continue
+        entry = MasterCf(text).entry(key)
+        items.append(dict(dict((name, entry.fields[name]) for name in FIELDS), service=service, type=service_type,
+                          state="present", command=entry.command[0], args=entry.command[1:], options=dict(entry.options)))
+    return items
 
 
 def entries_of(profile):
@@ -183,6 +245,22 @@ def lowered_warning(owner, item, table):
             "TLS level %s (%s)" % (what, owner, item["was"], table, item["now"], item["by"]))
 
 
+# The kind of value a warning names: a service's entry is said without its lines.
+SERVICE_KIND = "master.cf's service"
+
+
 def changed_warning(owner, kind, name, written, now):
+    if kind == SERVICE_KIND:
+        return "%s %s stays: %s wrote it, someone changed it since; %s no longer takes it back" % (kind, name, owner, owner)
     return ("%s %s stays: %s wrote %r there, someone changed it since to %r; %s no longer takes it back"
             % (kind, name, owner, written, now, owner))
+
+
+def unasked_parameters(old, changed, listed, profiles, before, after):
+    """The server's record of what its calls changed unasked: ``old`` kept as recorded unless this call
+    changed the parameter again (``changed``), and what it changed that no declaration ``listed``."""
+    parameters = dict((name, item) for name, item in old.items() if name not in changed)
+    for name in sorted(changed - listed | changed & set(old)):
+        parameters[name] = {"value": after.get(name), "replaced": replaced_value(
+            name, parameters_of, profiles, HOST_UNASKED, before.get(name))}
+    return dict((name, item) for name, item in parameters.items() if item["value"] != item["replaced"])

@@ -20,10 +20,12 @@ from ..core.file_names import RECORD_MODE, TMP_SUFFIX
 from ..host.files import FileAttributes, read_text
 from ..model.hardening import hardening_plan
 from ..model.main_cf import MainCf
+from ..model.tls_files import LOADED_RECORD
 from ..model.table_types import INDEX_SUFFIXES, table_document
-from ..plan.ownership import (HOST_PROFILE, PROFILES_RECORD, changed_warning, empty_profile, entries_of, lowered,
-                              lowered_warning, outside, parameters_of, parse_profiles_record, release,
-                              render_profiles_record, replaced_value)
+from ..plan.ownership import (HOST_PROFILE, HOST_UNASKED, PROFILES_RECORD, changed_warning, empty_profile, entries_of,
+                              listed_services, lowered, lowered_warning, outside, parameters_of, parse_profiles_record,
+                              recorded_services, release, render_profiles_record, replaced_value, service_texts,
+                              services_back, services_of, SERVICE_KIND, unasked_parameters)
 from ..plan.tls_policy import policy_requests, wanted_policies
 
 
@@ -72,6 +74,7 @@ class OwnershipSide(object):
         self.path = os.path.join(self.config_dir, PROFILES_RECORD)
         self.profiles, self.owners, self.releasing, self.released = None, {}, set(), {}
         self.before, self.table_before, self.created, self.named = {}, {}, {}, set()
+        self.services_before, self.services_after = {}, {}
         self.warnings = []
 
     def __bool__(self):
@@ -85,6 +88,7 @@ class OwnershipSide(object):
         self.version = version
         self.profiles = self._read(declarations)
         self.before = MainCf(read_text(main_path)).values()
+        self.services_before = service_texts(self._master_text())
         self.releasing = set(name for name, item in self.owners.items() if item["state"] == "absent")
         host = self.owners.get(HOST_PROFILE)
         if host is not None and host["state"] == "absent":
@@ -101,6 +105,10 @@ class OwnershipSide(object):
                 declarations[index] = dict(item, parameters={}, absent_parameters=[], policy_table=None,
                                            master_services=[], certificate=None, receiving=None, hardening=None)
 
+    def _master_text(self, text=None):
+        master_path = os.path.join(self.config_dir, "master.cf")
+        return text if text is not None else read_text(master_path) if os.path.isfile(master_path) else ""
+
     def _read(self, declarations):
         if not os.path.lexists(self.path):
             return {}
@@ -113,26 +121,19 @@ class OwnershipSide(object):
     def _release(self, owner, item, others):
         """The declaration taking back what ``owner`` no longer lists; None when nothing is to be done."""
         record, absent = self.profiles[owner], owner in self.releasing
-        if owner == HOST_PROFILE and not absent:
-            return None  # the host's settings include what the call changed unasked: kept until absent
-        listed = set() if absent else listed_parameters(item, self.version)
-        wanted = set().union(*[listed_parameters(other, self.version) for other in others])
-        restore, changed = release(owner, sorted(set(record["parameters"]) - listed), parameters_of, self.profiles,
-                                   self.releasing, self.before, wanted)
-        for name, (written, now) in changed.items():
-            self.warnings.append(changed_warning(owner, "main.cf's", name, written, now))
-        table = record["table"]
-        entries = {}
+        restore = self._release_section(owner, record["parameters"], set() if absent else listed_parameters(
+            item, self.version), parameters_of, self.before, set().union(
+            *[listed_parameters(other, self.version) for other in others]), "main.cf's")
+        services = self._release_section(owner, record["services"], set() if absent else listed_services(item),
+                                         services_of, self.services_before,
+                                         set().union(*[listed_services(other) for other in others]), SERVICE_KIND)
+        table, entries = record["table"], {}
         if table:
             own = set() if absent else set(own_entries(item, self.version))
-            still = set().union(*[own_entries(other, self.version) for other in others])
-            current = self._table_values(table)
-            dropped = sorted(set(table["entries"]) - own)
-            entries, changed = release(owner, dropped, entries_of, self.profiles, self.releasing, current, still)
-            for key, (written, now) in changed.items():
-                self.warnings.append(changed_warning(owner, "The policy table's entry", key, written, now))
-        self.released[owner] = {"parameters": restore, "entries": entries, "table": table}
-        if not restore and not entries:
+            entries = self._release_section(owner, table["entries"], own, entries_of, self._table_values(table), set().union(
+                *[own_entries(other, self.version) for other in others]), "The policy table's entry")
+        self.released[owner] = {"parameters": restore, "entries": entries, "table": table, "services": services}
+        if not restore and not entries and not services:
             return None
         base = item or next(iter(self.owners.values()))
         policy = None
@@ -142,9 +143,18 @@ class OwnershipSide(object):
                           extra_maps=[], release=True, drop=[key for key, value in entries.items() if value is None],
                           restore=dict((key, value) for key, value in entries.items() if value is not None))
         return dict(base, name=None, state="present", downgrade=True, certificate=None, receiving=None, relay=None,
-                    hardening=None, master_services=[], policy_table=policy,
+                    hardening=None, master_services=services_back(services), policy_table=policy,
                     parameters=dict((name, value) for name, value in restore.items() if value is not None),
                     absent_parameters=[name for name, value in restore.items() if value is None])
+
+    def _release_section(self, owner, recorded, listed, section, current, still_wanted, kind):
+        """What taking back the recorded names ``owner`` no longer lists restores (name -> value or None);
+        a value someone changed since stays, said in a warning."""
+        restore, changed = release(owner, sorted(set(recorded) - set(listed)), section, self.profiles, self.releasing,
+                                   current, still_wanted)
+        self.warnings.extend(changed_warning(owner, kind, name, written, now)
+                             for name, (written, now) in changed.items())
+        return restore
 
     def _table_values(self, table):
         path = table["path"]
@@ -166,7 +176,10 @@ class OwnershipSide(object):
                 continue
             for use in side.file_uses():
                 path = os.path.normpath(os.path.abspath(use.path))
-                if use.writes and TMP_SUFFIX not in path and "__db." not in path and not os.path.lexists(path):
+                # The record of the TLS files Postfix loaded is always the receiving side's, written after the
+                # reload (so after this record): its profile owns it whether or not this call creates it.
+                ours = os.path.basename(path) == LOADED_RECORD
+                if use.writes and TMP_SUFFIX not in path and "__db." not in path and (ours or not os.path.lexists(path)):
                     self.created.setdefault(path, owner)
         if policy:
             self._table_values({"path": policy.plan.path, "type": policy.plan.type})
@@ -179,15 +192,18 @@ class OwnershipSide(object):
         if not self:
             return False
         main_text = call.main_text if call.main_text is not None else read_text(call.main_path)
-        master_path = os.path.join(call.config_dir, "master.cf")
-        named = main_text + (call.master_text if call.master_text is not None else
-                             read_text(master_path) if os.path.isfile(master_path) else "")
+        master_text = self._master_text(call.master_text)
+        named = main_text + master_text
         after = MainCf(main_text).values()
+        self.services_after = service_texts(master_text)
         table_after = self._table_after(call.policy)
         profiles, result, lowered_all = {}, {}, []
-        for owner in sorted(set(self.profiles) | set(self.owners)):
+        unasked = {HOST_UNASKED} if HOST_PROFILE in self.owners else set()
+        for owner in sorted(set(self.profiles) | set(self.owners) | unasked):
             if owner in self.releasing:
                 profiles[owner] = self._forgotten(owner, named, table_after, result.setdefault(owner, {}))
+            elif owner in unasked:
+                profiles[owner] = self._unasked(after)
             else:
                 profiles[owner] = self._remembered(owner, after, table_after, call.policy)
             released = self.released.get(owner)
@@ -199,10 +215,12 @@ class OwnershipSide(object):
                                 after.get("smtp_tls_security_level"))
                 self.warnings.extend(lowered_warning(owner, item, table["path"]) for item in found)
                 lowered_all.extend(dict(item, profile=owner) for item in found)
-            if released and (released["parameters"] or released["entries"] or owner in self.releasing):
+            if released and (released["parameters"] or released["entries"] or released["services"]
+                             or owner in self.releasing):
                 result.setdefault(owner, {}).update(
                     state="absent" if owner in self.releasing else "present",
-                    parameters_restored=released["parameters"], entries_removed=sorted(
+                    parameters_restored=released["parameters"], services_restored=released["services"],
+                    entries_removed=sorted(
                         key for key, value in released["entries"].items() if value is None))
         self.profile.result.update(profiles_released=result, tls_lowered=lowered_all)
         self.profile.warnings.extend(self.warnings)
@@ -225,13 +243,6 @@ class OwnershipSide(object):
         if item is None:
             return old  # recorded, not in this call: as it was
         names = listed_parameters(item, self.version)
-        if owner == HOST_PROFILE:
-            listed_elsewhere = set().union(*[listed_parameters(other, self.version)
-                                             for name, other in self.owners.items() if name != owner])
-            restored = set().union(*[released["parameters"] for released in self.released.values()])
-            names |= set(old["parameters"])
-            names |= set(name for name in set(after) | set(self.before) if after.get(name) != self.before.get(name)
-                         and name not in listed_elsewhere and name not in restored and not self._relay_sets(name))
         parameters = dict((name, {"value": after.get(name), "replaced": replaced_value(
             name, parameters_of, self.profiles, owner, self.before.get(name))}) for name in sorted(names))
         parameters = dict((name, item) for name, item in parameters.items() if item != {"value": None, "replaced": None})
@@ -246,8 +257,21 @@ class OwnershipSide(object):
                 for key in sorted(own) if key in entries)}
         files = [path for path in old["files"] if os.path.lexists(path)]
         files += [path for path, creator in sorted(self.created.items()) if creator == owner and path not in files
-                  and (self.profile.module.check_mode or os.path.lexists(path))]
-        return {"parameters": parameters, "table": table, "files": files}
+                  and (self.profile.module.check_mode or os.path.lexists(path) or
+                       os.path.basename(path) == LOADED_RECORD)]
+        services = recorded_services(listed_services(item), owner, self.profiles, self.services_before,
+                                     self.services_after)
+        return {"parameters": parameters, "table": table, "files": files, "services": services}
+
+    def _unasked(self, after):
+        """The record of what the server's calls changed that no declaration lists (kept until absent)."""
+        listed = set().union(*[listed_parameters(item, self.version) for item in self.owners.values()])
+        restored = set().union(*[released["parameters"] for released in self.released.values()])
+        changed = set(name for name in set(after) | set(self.before) if after.get(name) != self.before.get(name)
+                      and name not in restored and not self._relay_sets(name))
+        old = (self.profiles.get(HOST_UNASKED) or empty_profile())["parameters"]
+        return dict(empty_profile(), parameters=unasked_parameters(old, changed, listed, self.profiles, self.before,
+                                                                   after))
 
     def _relay_sets(self, name):
         relay = self.profile.result.get("relay")

@@ -25,8 +25,9 @@ import os
 
 from ansible.plugins.callback import CallbackBase
 
+# mailtls.postfix.declare maps a role's variables on the controller (its action never connects).
 CONTROLLER_ONLY = {"set_fact", "debug", "assert", "fail", "meta", "include_role", "import_role", "validate_argument_spec",
-                   "include_tasks", "import_tasks", "include_vars", "add_host", "group_by", "pause"}
+                   "include_tasks", "import_tasks", "include_vars", "add_host", "group_by", "pause", "declare"}
 RELOADS = {"Reload Postfix", "Restart Postfix", "reload postfix", "restart postfix"}
 
 

@@ -154,21 +154,14 @@ OLD_TLS_RECEIVING_DECLARE = r"""
            | combine(tls_receiving_parameters) }}
       # The obsolete parameters the how-to used; the levels above replace them.
       absent_parameters: [smtpd_use_tls, smtpd_enforce_tls, smtpd_tls_cipherlist]
-      master_services:
-        - service: submission
-          type: inet
-          state: "{{ 'present' if tls_receiving_submission else 'absent' }}"
-          private: n
-          chroot: y  # as Debian runs its smtp service
-          command: smtpd
-          options: "{{ tls_receiving_submission_options }}"
-        - service: submissions
-          type: inet
-          state: "{{ 'present' if tls_receiving_submissions else 'absent' }}"
-          private: n
-          chroot: y
-          command: smtpd
-          options: "{{ tls_receiving_submissions_options }}"
+      # Since issue 23, a service not offered is not declared: the role's record takes back one it
+      # added, and one it did not add stays.
+      master_services: >-
+        {{ ([{'service': 'submission', 'type': 'inet', 'state': 'present', 'private': 'n', 'chroot': 'y',
+              'command': 'smtpd', 'options': tls_receiving_submission_options}] if tls_receiving_submission else [])
+           + ([{'service': 'submissions', 'type': 'inet', 'state': 'present', 'private': 'n', 'chroot': 'y',
+                'command': 'smtpd', 'options': tls_receiving_submissions_options}] if tls_receiving_submissions
+              else []) }}
 """
 
 OLD_TLS_RELAY_DECLARE = r"""

@@ -8,15 +8,16 @@ import pytest
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import ConfigError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.ownership import (
-    RECORD_FORMAT, entries_of, lowered, lowered_warning, outside, parameters_of, parse_profiles_record, release,
-    render_profiles_record, replaced_value)
+    FORMAT_1, HOST_UNASKED, RECORD_FORMAT, entries_of, listed_services, lowered, lowered_warning, outside, parameters_of,
+    parse_profiles_record, recorded_services, release, render_profiles_record, replaced_value, service_texts,
+    services_back)
 
 CONFIG = "/etc/postfix"
 
 
-def profile(parameters=None, entries=None, files=()):
+def profile(parameters=None, entries=None, files=(), services=None):
     table = {"path": CONFIG + "/tls_policy", "type": "hash", "entries": entries} if entries is not None else None
-    return {"parameters": parameters or {}, "table": table, "files": list(files)}
+    return {"parameters": parameters or {}, "table": table, "files": list(files), "services": services or {}}
 
 
 def written(value, replaced=None):
@@ -46,6 +47,12 @@ def test_a_record_with_nothing_left_goes():
     (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(files=[CONFIG + "/main.cf"])}}),
      "which no profile creates"),
     (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile({"a": {"value": 1}})}}), "is not {value, replaced}"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"submission": written("x")})}}),
+     "'submission' is not service/type"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a b/inet": written("x")})}}),
+     "is not a master.cf service name"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a/tcp": written("x")})}}),
+     "is not a service type"),
 ])
 def test_a_record_that_is_not_ours_is_refused_naming_it(text, problem):
     with pytest.raises(ConfigError) as error:
@@ -101,3 +108,30 @@ def test_a_covering_entry_decides_while_main_cf_names_the_table():
     assert lowered({"mx.example.com": "secure"}, entries, True, "may")[0]["now"] == "verify"
     assert lowered({"mx.example.com": "verify"}, entries, True, "may") == []
     assert lowered({"mx.example.com": "verify"}, entries, False, "")[0]["now"] == "none"
+
+
+def test_a_format_1_record_reads_as_before_its_server_part_unasked():
+    old = {"parameters": {"a": written("1")}, "table": None, "files": []}
+    text = json.dumps({"format": FORMAT_1, "profiles": {"server": old, "tls_forced": old}})
+    assert parse_profiles_record(text, "r", CONFIG) == {HOST_UNASKED: dict(old, services={}),
+                                                        "tls_forced": dict(old, services={})}
+
+
+SUBMISSION = ("submission inet  n       -       y       -       -       smtpd\n"
+              "  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n")
+MASTER = ("smtp      inet  n       -       y       -       -       smtpd\n"
+          "submission inet n - y - - smtpd\n  -o syslog_name=postfix/submission\n  -o smtpd_tls_security_level=encrypt\n")
+
+
+def test_services_are_recorded_in_one_rendering_and_put_back_as_declarations():
+    texts = service_texts(MASTER)
+    assert texts["submission/inet"] == SUBMISSION
+    item = {"master_services": [{"service": "submission", "type": "inet"}, {"service": "smtps", "type": "inet"}]}
+    assert listed_services(item) == {"submission/inet", "smtps/inet"}
+    record = recorded_services(listed_services(item), "tls_receiving", {}, {}, texts)
+    assert record == {"submission/inet": written(SUBMISSION)}, "a service that was and stays absent is not recorded"
+    back = services_back({"submission/inet": None, "smtp/inet": texts["smtp/inet"]})
+    assert back == [
+        {"service": "smtp", "type": "inet", "state": "present", "private": "n", "unprivileged": "-", "chroot": "y",
+         "wakeup": "-", "maxproc": "-", "command": "smtpd", "args": [], "options": {}},
+        {"service": "submission", "type": "inet", "state": "absent"}]
