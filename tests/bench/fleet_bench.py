@@ -16,6 +16,9 @@ fact gathering; `hand` is
 tests/bench/fleet/handwritten.yml, the how-to's job as users write it (postconf -e commands, a
 copied table, postmap, a reload handler). The callback tests/bench/fleet/callback_plugins
 counts, per host, the module round trips, changed results, reloads and probes of each run.
+Besides wall time, each run's CPU seconds are measured: the controller's (ansible-playbook and the
+podman clients it runs) and every container's (cgroup cpuacct), so that flavours compare on a
+machine that other work shares.
 
     .venv/bin/python tests/bench/fleet_bench.py                 # the how-to's job: 1 sender
     .venv/bin/python tests/bench/fleet_bench.py --senders 1 4 8 16 --markdown /tmp/fleet.md
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -76,6 +80,27 @@ def start_fleet(senders):
     return [name for name, _hostname in hosts[1:]]
 
 
+def container_cpu_seconds(names):
+    """CPU seconds the containers ``names`` have used (cgroup v1 cpuacct, podman's cgroupfs manager); None when unknown.
+
+    With CPU time the flavours compare on a shared machine: wall time grows with whatever else runs.
+    """
+    total = 0
+    for name in names:
+        cid = podman("inspect", "--format", "{{.Id}}", name, check=False).stdout.strip()
+        usage = Path("/sys/fs/cgroup/cpuacct/libpod_parent/libpod-%s/cpuacct.usage" % cid)
+        if not cid or not usage.exists():
+            return None
+        total += int(usage.read_text()) / 1e9
+    return total
+
+
+def controller_cpu_seconds():
+    """CPU seconds of this process's waited-for children: ansible-playbook and what it ran (podman exec clients)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def inventory(workdir, senders):
     text = ["[tls_receivers]", RECEIVER, "[tls_forced_senders]", *senders, "[tls_opportunistic_senders]",
             *senders, "[all:vars]", "ansible_connection=containers.podman.podman",
@@ -85,7 +110,7 @@ def inventory(workdir, senders):
     return path
 
 
-def run_playbook(workdir, playbook, inventory_file, extra, forks):
+def run_playbook(workdir, playbook, inventory_file, extra, forks, hosts=()):
     counts_file = workdir / "counts.json"
     counts_file.unlink(missing_ok=True)
     vars_file = workdir / "vars.json"
@@ -98,16 +123,21 @@ def run_playbook(workdir, playbook, inventory_file, extra, forks):
                ANSIBLE_HOST_KEY_CHECKING="false",
                ANSIBLE_NOCOLOR="1",
                MAILTLS_ROUNDTRIPS_FILE=str(counts_file))
+    hosts_before, controller_before = container_cpu_seconds(hosts), controller_cpu_seconds()
     start = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", str(inventory_file), "-f", str(forks), "-e", "@%s" % vars_file,
                            str(playbook), *extra], capture_output=True, text=True, env=env, check=False)
     wall = time.monotonic() - start
+    controller = controller_cpu_seconds() - controller_before
+    hosts_after = container_cpu_seconds(hosts)
+    cpu = controller + hosts_after - hosts_before if hosts_before is not None and hosts_after is not None else None
     counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
     failure = ""
     if proc.returncode != 0:
         lines = [line for line in proc.stdout.splitlines() if "fatal:" in line or "FAILED" in line or "msg" in line]
         failure = (lines[-1] if lines else proc.stdout[-300:]).strip()[:300]
-    return {"wall": wall, "rc": proc.returncode, "counts": counts, "failure": failure}
+    return {"wall": wall, "cpu": cpu, "controller_cpu": controller, "rc": proc.returncode, "counts": counts,
+            "failure": failure}
 
 
 def summarise(result, senders):
@@ -119,7 +149,8 @@ def summarise(result, senders):
         return sum(values) / len(values) if values else 0
 
     return {
-        "wall": result["wall"], "rc": result["rc"], "failure": result["failure"],
+        "wall": result["wall"], "cpu": result["cpu"], "controller_cpu": result["controller_cpu"],
+        "rc": result["rc"], "failure": result["failure"],
         "receiver_trips": mean("round_trips", [RECEIVER]),
         "sender_trips": mean("round_trips", senders),
         "changed": sum(host.get("changed", 0) for host in counts.values()),
@@ -136,25 +167,32 @@ def measure(senders_count, flavours):
             senders = start_fleet(senders_count)
             inventory_file = inventory(workdir, senders)
             for run, extra in RUNS:
-                result = run_playbook(workdir, FLAVOURS[flavour], inventory_file, extra, forks=max(5, senders_count + 1))
+                result = run_playbook(workdir, FLAVOURS[flavour], inventory_file, extra, forks=max(5, senders_count + 1),
+                                      hosts=[RECEIVER] + senders)
                 row = dict(summarise(result, senders), flavour=flavour, run=run, senders=senders_count)
                 rows.append(row)
-                print("senders=%d %-4s %-8s %6.1f s rc=%d trips rcv/snd %4.1f/%4.1f changed %d reloads %d probes %d %s"
-                      % (senders_count, flavour, run, row["wall"], row["rc"], row["receiver_trips"],
-                         row["sender_trips"], row["changed"], row["reloads"], row["probes"], row["failure"]),
-                      flush=True)
+                print("senders=%d %-4s %-8s %6.1f s cpu %s s (controller %.1f) rc=%d trips rcv/snd %4.1f/%4.1f "
+                      "changed %d reloads %d probes %d %s"
+                      % (senders_count, flavour, run, row["wall"], cpu_text(row["cpu"]), row["controller_cpu"], row["rc"],
+                         row["receiver_trips"], row["sender_trips"], row["changed"], row["reloads"], row["probes"],
+                         row["failure"]), flush=True)
     remove_fleet()
     return rows
 
 
+def cpu_text(value):
+    return "%.1f" % value if value is not None else "?"
+
+
 def markdown(rows):
-    out = ["| senders | flavour | run | wall (s) | result | round trips: receiver / each sender | changed | reloads | probes |",
-           "|---:|---|---|---:|---|---:|---:|---:|---:|"]
+    out = ["| senders | flavour | run | wall (s) | CPU (s): all / controller | result | round trips: receiver / each sender "
+           "| changed | reloads | probes |",
+           "|---:|---|---|---:|---:|---|---:|---:|---:|---:|"]
     for row in rows:
         result = "ok" if row["rc"] == 0 else "failed: %s" % row["failure"].replace("|", "\\|")
-        out.append("| %d | %s | %s | %.1f | %s | %.0f / %.1f | %d | %d | %d |" % (
-            row["senders"], row["flavour"], row["run"], row["wall"], result, row["receiver_trips"],
-            row["sender_trips"], row["changed"], row["reloads"], row["probes"]))
+        out.append("| %d | %s | %s | %.1f | %s / %.1f | %s | %.0f / %.1f | %d | %d | %d |" % (
+            row["senders"], row["flavour"], row["run"], row["wall"], cpu_text(row["cpu"]), row["controller_cpu"], result,
+            row["receiver_trips"], row["sender_trips"], row["changed"], row["reloads"], row["probes"]))
     return "\n".join(out) + "\n"
 
 
