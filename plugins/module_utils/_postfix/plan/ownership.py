@@ -70,11 +70,15 @@ def _check_path(path, where, file_path, config_dir, named, anywhere=False):
         _refuse(path, "%s: %s is outside %s and no declaration of this call names it" % (where, file_path, config_dir))
 
 
-def _check_service_key(path, where, key):
+def _check_service(path, where, key, item):
+    """A recorded service: its key names a master.cf entry, and each text is that one entry."""
     if key.count("/") != 1:
         _refuse(path, "%s.services: %r is not service/type" % (where, key))
     try:
         check_service(*key.split("/"))
+        texts = [text for text in item.values() if text is not None]
+        if any(list(MasterCf(text).entries) != [key] or len(MasterCf(text).entries[key]) != 1 for text in texts):
+            _refuse(path, "%s.services.%s is not one %s entry" % (where, key, key))
     except InputError as error:
         _refuse(path, "%s.services: %s" % (where, error))
 
@@ -100,8 +104,8 @@ def parse_profiles_record(text, path, config_dir, named=()):
             _refuse(path, "%s is not {parameters, table, files, services}" % where)
         _check_values(path, where + ".parameters", profile["parameters"])
         _check_values(path, where + ".services", profile["services"])
-        for key in profile["services"]:
-            _check_service_key(path, where, key)
+        for key, item in profile["services"].items():
+            _check_service(path, where, key, item)
         table = profile["table"]
         if table is not None:
             if not isinstance(table, dict) or set(table) != {"path", "type", "entries"} or \

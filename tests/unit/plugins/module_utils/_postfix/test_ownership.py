@@ -53,6 +53,12 @@ def test_a_record_with_nothing_left_goes():
      "is not a master.cf service name"),
     (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a/tcp": written("x")})}}),
      "is not a service type"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a/inet": written("x")})}}),
+     "services.a/inet is not one a/inet entry"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a/inet": written(
+        "b inet n - y - - smtpd\n")})}}), "services.a/inet is not one a/inet entry"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"a/inet": written(
+        "a inet n - y - - smtpd\na inet n - y - - smtpd\n")})}}), "services.a/inet is not one a/inet entry"),
 ])
 def test_a_record_that_is_not_ours_is_refused_naming_it(text, problem):
     with pytest.raises(ConfigError) as error:
