@@ -53,7 +53,7 @@ def measure(count, repeat):
             key, cert = new_pair(kind)
             write_pair(info["tls"], stem, cert, key)
         start_postfix(info["conf"], PORT, "127.0.0.1")
-        runs = [run_as_ansible("tls_posture", {"config_dir": str(info["conf"])}) for _ in range(repeat)]
+        runs = [run_as_ansible("tls_posture", {"config_dir": str(info["conf"])}) for _run in range(repeat)]
         assert all(run.result and not run.result.get("failed") for run in runs), runs[0].output[-2000:]
         serial = one_by_one(runs[0].result)
         return runs[0].result, statistics.median(run.seconds for run in runs), max(run.max_rss_mib for run in runs), \
@@ -73,7 +73,7 @@ def render(result, hosts):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--listeners", type=int, nargs="+", default=[1, 3, 6])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--hosts", type=int, default=200)
