@@ -57,8 +57,9 @@ def planted():
         write_pair(info["tls"], "rsa", make_cert(NAME, rsa_key, issuer, rsa_key, -1, 5), rsa_key)
         ec_key = ec.generate_private_key(ec.SECP256R1())
         write_pair(info["tls"], "ec", make_cert(NAME, None, None, ec_key, -1, 60), ec_key)
-        (info["tls"] / "policy").write_text("[relay.posture.test]:587 encrypt\npartner.posture.test verify\n"
-                                            "optional.posture.test may\n")
+        # A key that is not UTF-8 (a table is bytes): reported, as \\xNN escapes, never a crash.
+        (info["tls"] / "policy").write_bytes(b"[relay.posture.test]:587 encrypt\npartner.posture.test verify\n"
+                                             b"optional.posture.test may\n\xff\xfe.posture.test secure\n")
         dane = info["root"] / "tlsa.zone"
         dane.write_text("; DANE TLSA records\n_%d._tcp.%s. IN TLSA 3 1 1 %s\n_%d._tcp.%s. IN TLSA 3 1 1 %s\n" % (
             PORT, NAME, served_record(ec_key), PORT, NAME, other_key_record()))
@@ -128,7 +129,7 @@ def test_sending_side_policy_and_relay(planted):
                                 "source": "texthash:%s/tls/policy" % planted["root"], "state": "forced"}
     assert [(item["destination"], item["level"], item["forced"]) for item in sending["policy"]] == [
         ("[relay.posture.test]:587", "encrypt", True), ("partner.posture.test", "verify", True),
-        ("optional.posture.test", "may", False)]
+        ("optional.posture.test", "may", False), ("\\xff\\xfe.posture.test", "secure", True)]
     assert planted["run"].result["hardening"]["profile"] == "postfix_default"
 
 
