@@ -8,16 +8,18 @@ in threads. s_client has no timeout of its own, so each process is killed at its
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ..core.errors import CommandError
-from ..model.served_tls import parse_s_client
+from ..model.served_tls import ehlo_offers_starttls, parse_s_client
 from .commands import C_LOCALE
 
 # s_client processes at once: each waits on a socket.
 CLIENT_WORKERS = 8
-_NO_STARTTLS = "Didn't find STARTTLS in server response"
+# What is read of a reply at most: lines of a few hundred bytes, a greeting or EHLO reply of a few lines.
+_MAX_LINE, _MAX_LINES = 4096, 200
 
 
 def _target(address, port):
@@ -57,14 +59,37 @@ class TlsClient(object):
         out = done.stdout.decode("utf-8", "replace")
         err = done.stderr.decode("utf-8", "replace")
         found = parse_s_client(out)
-        reachable = "connect:errno=" not in err
-        found["starttls"] = None if wrapper or not reachable else (found["established"] or _NO_STARTTLS not in err)
         found["error"] = None if found["established"] else (_problem(err) or "no TLS session")
         return found
 
-    def probe_all(self, jobs):
-        """Each job ``(address, port, wrapper, extra)`` probed at once; the results in job order."""
-        if not jobs:
+    def offers_starttls(self, address, port):
+        """Whether the listener's EHLO reply offers STARTTLS (None: no SMTP answer within the timeout)."""
+        try:
+            with socket.create_connection((address, port), timeout=self.timeout) as connection:
+                reader = connection.makefile("rb")
+                if not _reply(reader).startswith("220"):
+                    return None
+                connection.sendall(b"EHLO posture.mailtls.invalid\r\n")
+                reply = _reply(reader)
+                connection.sendall(b"QUIT\r\n")
+                return ehlo_offers_starttls(reply)
+        except (OSError, ValueError):
+            return None
+
+    def run_all(self, calls):
+        """Each call ``(method name, args)`` at once, in threads; the results in call order."""
+        if not calls:
             return []
-        with ThreadPoolExecutor(max_workers=min(CLIENT_WORKERS, len(jobs))) as pool:
-            return list(pool.map(lambda job: self.probe(*job), jobs))
+        with ThreadPoolExecutor(max_workers=min(CLIENT_WORKERS, len(calls))) as pool:
+            return list(pool.map(lambda call: getattr(self, call[0])(*call[1]), calls))
+
+
+def _reply(reader):
+    """One SMTP reply, its lines joined by newlines: up to the line whose code is followed by a space."""
+    lines = []
+    while len(lines) < _MAX_LINES:
+        line = reader.readline(_MAX_LINE).decode("utf-8", "replace").rstrip("\r\n")
+        lines.append(line)
+        if len(line) < 4 or line[3] != "-":
+            break
+    return "\n".join(lines)

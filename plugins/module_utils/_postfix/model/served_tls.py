@@ -64,6 +64,21 @@ def _session_protocol(lines, start):
     return None
 
 
+def ehlo_offers_starttls(reply):
+    """Whether an EHLO reply has a STARTTLS keyword line: not its first line (the server's name), each
+    line's first word (RFC 5321 section 4.1.1.1). s_client's own check is a substring of any line, which
+    a server can put in its name or another keyword's line, so it is not used."""
+    lines = reply.replace("\r\n", "\n").split("\n")
+    for number, line in enumerate(lines):
+        if not line.startswith(("250-", "250 ")):
+            return False
+        if number > 0 and re.split(r"[ =]", line[4:], maxsplit=1)[0].upper() == "STARTTLS":
+            return True
+        if line.startswith("250 "):
+            return False
+    return False
+
+
 def _chain(lines, session):
     """The PEM blocks between "Certificate chain" and the next "---", before the handshake summary."""
     end = session

@@ -53,13 +53,14 @@ def listener_role(port, wrapper, options, main_level):
     return "submission" if level == "encrypt" or port == 587 else "mx"
 
 
-def listener_facts(listeners, probes, certificates, turned_off, main_level="may"):
-    """Each listener's facts from its probes (keyed by job) and the served certificates (keyed by PEM)."""
+def listener_facts(listeners, probes, offers, certificates, turned_off, main_level="may"):
+    """Each listener's facts from its probes (keyed by job), its EHLO's STARTTLS (keyed by (address, port);
+    none in wrapper mode) and the served certificates (keyed by PEM)."""
     facts = []
     for listener in listeners:
         address, port, wrapper, options = listener
         by_kind = dict((job[4], result) for job, result in probes.items() if job[:3] == (address, port, wrapper))
-        default = by_kind.get("default") or {"established": False, "starttls": None, "error": "not probed"}
+        default = by_kind.get("default") or {"established": False, "error": "not probed"}
         served, seen = [], set()
         for kind in ("default",) + tuple(kind for kind, _sigalgs in _KEY_SIGALGS):
             chain = (by_kind.get(kind) or {}).get("chain") or []
@@ -70,7 +71,7 @@ def listener_facts(listeners, probes, certificates, turned_off, main_level="may"
             "address": address, "port": port, "wrappermode": wrapper,
             "role": listener_role(port, wrapper, options, main_level),
             "tls_turned_off_by": turned_off.get((address, port)),
-            "starttls": default.get("starttls"), "established": default["established"],
+            "starttls": None if wrapper else offers.get((address, port)), "established": default["established"],
             "protocol": default.get("protocol"), "cipher": default.get("cipher"), "error": default.get("error"),
             "protocols": dict((name, (by_kind.get(name) or {}).get("established", False))
                               for name, _flag in PROBED_PROTOCOLS),
@@ -112,11 +113,13 @@ def _where(listener):
 
 def listener_findings(listener):
     found, where = [], _where(listener)
-    if listener["role"] == "mx" and not listener["established"]:
+    if listener["role"] == "mx" and not (listener["established"] and listener["starttls"]):
         if listener["tls_turned_off_by"]:
             reason = "TLS is turned off by master.cf's %s" % listener["tls_turned_off_by"]
         elif listener["starttls"] is False:
-            reason = "STARTTLS is not offered"
+            reason = "STARTTLS is not offered (senders only use it when the EHLO reply offers it)"
+        elif listener["starttls"] is None:
+            reason = "no SMTP answer (%s)" % (listener["error"] or "unknown")
         else:
             reason = "no TLS session (%s)" % (listener["error"] or "unknown")
         found.append(_finding("fail", "starttls_missing", where, "%s: senders deliver in plaintext" % reason,

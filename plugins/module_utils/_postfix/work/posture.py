@@ -55,14 +55,17 @@ class TlsPosture(PostfixModule):
         listeners = listener_options(master, address)
         client = TlsClient(self.module.get_bin_path("openssl"), timeout, os.environ)
         jobs = [job for listener in listeners for job in protocol_jobs(listener) + certificate_jobs(listener)]
-        probes = dict(zip(jobs, client.probe_all([job[:4] for job in jobs])))
+        plain = [listener[:2] for listener in listeners if not listener[2]]
+        results = client.run_all([("probe", job[:4]) for job in jobs] + [("offers_starttls", item) for item in plain])
+        probes = dict(zip(jobs, results[:len(jobs)]))
+        offers = dict(zip(plain, results[len(jobs):]))
         certificates = self._certificates(probes.values())
         profile, differences = profile_in_force(effective, defaults, version)
         posture = {
             "config_dir": config_dir,
             "hostname": effective.get("myhostname"),
             "version": effective.get("mail_version", ""),
-            "listeners": listener_facts(listeners, probes, certificates, tls_turned_off_by(master, address),
+            "listeners": listener_facts(listeners, probes, offers, certificates, tls_turned_off_by(master, address),
                                         effective.get("smtpd_tls_security_level", "")),
             "protocols_probed": [name for name, _flag in PROBED_PROTOCOLS],
             "dane": dane,

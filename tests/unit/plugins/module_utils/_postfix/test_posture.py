@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.hardening import (
     HARDENING_PARAMETERS, hardening_plan, profile_in_force)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.served_tls import (
-    certificate_spki, key_facts, key_size, parse_s_client, parse_tlsa_file, pem_der)
+    certificate_spki, ehlo_offers_starttls, key_facts, key_size, parse_s_client, parse_tlsa_file, pem_der)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.posture import (
     advisor_findings, findings_of, listener_role, sending_side, worst)
 
@@ -209,3 +209,22 @@ def test_sending_side_first_table_decides_and_the_relay_level():
     assert plain["relay"]["state"] == "plaintext"
     found = findings_of(posture([listener()], sending=sending))
     assert ("warn", "policy_table") in [(item["severity"], item["code"]) for item in found]
+
+
+@pytest.mark.parametrize("reply, offered", [
+    ("250-mx.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 CHUNKING", True),
+    ("250-mx.test\n250 starttls", True),
+    # What s_client's substring check takes for an offer: the name, another keyword's line, a later reply.
+    ("250-STARTTLS.mx.test\r\n250-X-NOTLS STARTTLS\r\n250 8BITMIME", False),
+    ("250 mx.test STARTTLS", False),
+    ("250-mx.test\r\n250 8BITMIME\r\n250-STARTTLS", False),
+    ("502 5.5.1 STARTTLS", False), ("", False), ("250-mx.test\n250-STARTTLSX\n250 OK", False),
+])
+def test_ehlo_offers_starttls_only_as_a_keyword_line(reply, offered):
+    assert ehlo_offers_starttls(reply) is offered
+
+
+def test_starttls_not_offered_fails_on_port_25_even_when_a_hidden_one_works():
+    found = findings_of(posture([listener(established=True, starttls=False)]))
+    assert (found[0]["severity"], found[0]["code"]) == ("fail", "starttls_missing")
+    assert "not offered" in found[0]["message"]
