@@ -169,3 +169,11 @@ def test_bad_input_is_refused_naming_the_option_before_any_probe(tmp_path, args,
     os.utime(conf / "main.cf", (old, old))
     run = run_as_ansible("tls_posture", dict(args, config_dir=str(conf)), timeout=60)
     assert run.result["failed"] and run.result["msg"] == message, run.output[-2000:]
+
+
+def test_check_mode_reads_the_same(planted):
+    args = {"config_dir": str(planted["conf"]), "dane_files": [str(planted["dane"])], "_ansible_check_mode": True}
+    checked = run_as_ansible("tls_posture", args).result
+    assert checked["changed"] is False
+    assert checked["listeners"] == planted["run"].result["listeners"]
+    assert checked["findings"] == planted["run"].result["findings"]

@@ -12,6 +12,7 @@ in the test's tmp dir (and in $MAILTLS_SCREENSHOT_DIR when set: docs/images/tls-
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -87,7 +88,25 @@ def reports(tmp_path_factory):
             done = subprocess.run(argv, capture_output=True, text=True, env=ansible_env(), check=False)
             assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
             runs.append(tmp / name)
-        yield {"first": runs[0], "second": runs[1], "tmp": tmp}
+        yield {"first": runs[0], "second": runs[1], "tmp": tmp, "inventory": inventory}
+
+
+def test_an_unreachable_host_is_a_failure_in_the_report_not_its_end(reports):
+    inventory = copy.deepcopy(reports["inventory"])
+    del inventory["all"]["hosts"]["mx-faulty"]
+    # Nothing listens on port 1: ssh is refused at once.
+    inventory["all"]["hosts"]["mx-down"] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1",
+                                            "ansible_port": 1, "ansible_ssh_common_args": "-o ConnectTimeout=5"}
+    path = reports["tmp"] / "inventory-down.json"
+    path.write_text(json.dumps(inventory))
+    out = reports["tmp"] / "down"
+    done = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(path), str(ROOT / "playbooks" / "tls_report.yml"),
+                           "-e", "tls_report_dir=%s" % out], capture_output=True, text=True, env=ansible_env(), check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    report = json.loads((out / "tls-report.json").read_text())
+    assert [(host["host"], host["state"]) for host in report["hosts"]] == [("mx-down", "fail"), ("mx-healthy", "warn")]
+    assert report["findings"][0]["code"] == "host_not_read" and report["findings"][0]["host"] == "mx-down"
+    assert "postfix_tls_report_host_read 0" in (out / "mx-down.prom").read_text()
 
 
 def without_generation_time(text):
