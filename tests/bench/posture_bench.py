@@ -60,6 +60,27 @@ def measure(count, repeat):
             serial
 
 
+def stalled(timeout):
+    """A listener that accepts connections and never answers: what the threads are for. One by one, its
+    eight connections (seven handshakes and the EHLO) would each wait the whole timeout."""
+    import socket
+    import tempfile
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # never accepted: the kernel completes the TCP handshake, nothing is ever sent
+    port = listener.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        conf = Path(directory)
+        (conf / "main.cf").write_text("inet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n")
+        (conf / "master.cf").write_text("127.0.0.1:%d inet n - n - - smtpd\n" % port)
+        old = time.time() - 10
+        os.utime(conf / "main.cf", (old, old))
+        run = run_as_ansible("tls_posture", {"config_dir": str(conf), "timeout": timeout})
+    listener.close()
+    assert run.result and run.result["findings"][0]["code"] == "starttls_missing", run.output[-2000:]
+    return run.seconds
+
+
 def render(result, hosts):
     from ansible_collections.mailtls.postfix.plugins.plugin_utils.tls_report import build_report, host_metrics, \
         report_json
@@ -86,6 +107,8 @@ def main():
     for count in args.listeners:
         result, seconds, rss, serial = measure(count, args.repeat)
         print("| %d | %d | %.2f | %.2f | %.0f |" % (count, count * 7, seconds, serial, rss))
+    print("\nA listener that never answers, timeout 3 s: tls_posture %.2f s (one connection after the other: "
+          "8 x 3 = 24 s)" % stalled(3))
     seconds, page, text, metrics = render(result, args.hosts)
     print("\nRendering %d hosts on the controller (document, page, JSON, metrics): %.2f s; page %d KiB, JSON %d KiB, "
           "metrics %d KiB" % (args.hosts, seconds, page // 1024, text // 1024, metrics // 1024))
