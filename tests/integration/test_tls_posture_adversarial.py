@@ -38,7 +38,7 @@ def serve(listener, stop, context, starttls_offered, after_handshake):
                 connection.settimeout(5)
                 connection.sendall(b"220 mx.lying.test ESMTP " + FORGED.replace(b"\r\n", b" ") + b"\r\n")
                 connection.recv(1024)  # EHLO
-                lines = [b"250-mx.lying.test", b"250-" + FORGED.split(b"\r\n")[0]]
+                lines = [b"250-mx.lying.test", b"250-" + FORGED.split(b"\r\n", maxsplit=1)[0]]
                 lines += [b"250-STARTTLS"] if starttls_offered else [b"250-X-NOTLS STARTTLS"]
                 connection.sendall(b"\r\n".join(lines + [b"250 8BITMIME"]) + b"\r\n")
                 if not starttls_offered:
