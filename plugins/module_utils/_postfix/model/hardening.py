@@ -163,3 +163,29 @@ def hardening_plan(profile, version):
     parameters = dict((name, value) for name, value in _PLANS[profile](tuple(version)).items() if value != "")
     absent = [name for name in HARDENING_PARAMETERS if name not in parameters]
     return parameters, absent
+
+
+def _list_words(value):
+    """A protocols, exclusions or options value as Postfix reads it: a set of words, whatever separators and order."""
+    return sorted(set((value or "").replace(",", " ").replace(":", " ").split()))
+
+
+def profile_in_force(effective, defaults, version):
+    """``(profile, differences)``: the hardening profile main.cf's effective values match.
+
+    ``effective`` and ``defaults`` map HARDENING_PARAMETERS to ``postconf`` and ``postconf -d``
+    values. A profile matches when every parameter it sets has its value and every one it
+    leaves to Postfix has Postfix's default. No match: ``("custom", {name: (value, intermediate's)})``.
+    """
+    for name in HARDENING_PROFILES:
+        parameters, _absent = hardening_plan(name, version)
+        wanted = dict((key, parameters.get(key, defaults.get(key, ""))) for key in HARDENING_PARAMETERS)
+        if all(_list_words(effective.get(key)) == _list_words(value) for key, value in wanted.items()):
+            return name, {}
+    parameters, _absent = hardening_plan("intermediate", version)
+    differences = {}
+    for key in HARDENING_PARAMETERS:
+        expected = parameters.get(key, defaults.get(key, ""))
+        if _list_words(effective.get(key)) != _list_words(expected):
+            differences[key] = (effective.get(key, ""), expected)
+    return "custom", differences

@@ -21,7 +21,8 @@ from ..model.tls_files import (CHAIN_FILES, LEGACY_KEY_PAIRS, LEGACY_KEY_PARAMET
 __all__ = ["CHAIN_FILES", "KEPT_PARAMETERS", "LEGACY_KEY_PAIRS", "LEGACY_KEY_PARAMETERS", "LOADED_RECORD",
            "LOOPBACK", "POSTSCREEN_AFTER_GREETING_TESTS", "SELF_PROBE_WHEN", "SERVICE_PORTS", "SNI_MAPS",
            "WRAPPER_PORTS", "chain_files_value", "changed_since_loaded", "check_tlsa_name", "file_digests",
-           "kept_certificate", "kept_files", "kept_groups", "kept_missing", "kept_in_main_cf_words", "listener_ports", "postscreen_without_tlsproxy",
+           "kept_certificate", "kept_files", "kept_groups", "kept_missing", "kept_in_main_cf_words", "listener_options",
+           "listener_ports", "postscreen_without_tlsproxy",
            "probe_address", "record_text", "sni_entries", "sni_name", "tls_turned_off_by", "tlsa_record_lines"]
 
 # The listeners Debian's master.cf names by service, and the port each one is.
@@ -186,6 +187,12 @@ def _listeners(master, default_address=LOOPBACK):
         wrapper = dict(entry.options).get("smtpd_tls_wrappermode", "").strip().lower() == "yes" or \
             port in WRAPPER_PORTS
         yield address, port, wrapper, entry
+
+
+def listener_options(master, default_address=LOOPBACK):
+    """(address, port, wrappermode, {name: value}) of each enabled inet SMTP listener, with its ``-o`` options."""
+    return sorted(((address, port, wrapper, dict(entry.options)) for address, port, wrapper, entry
+                   in _listeners(master, default_address)), key=lambda item: (item[1], item[0]))
 
 
 def listener_ports(master, default_address=LOOPBACK):
