@@ -33,6 +33,12 @@ for module in plugins/modules/*.py; do
   echo "ok mailtls.postfix.$name"
 done
 
+for filter in plugins/filter/*.yml; do
+  name=$(basename "$filter" .yml)
+  ansible-doc -t filter "mailtls.postfix.$name" > /dev/null
+  echo "ok filter mailtls.postfix.$name"
+done
+
 step "ansible-doc renders every role's argument spec"
 for role in roles/*/; do
   name=$(basename "$role")

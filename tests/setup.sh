@@ -21,6 +21,17 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# promtool alone (the report's Prometheus files are checked with it): Debian's prometheus package
+# unpacked, not installed, so that no Prometheus server is set up and started.
+if [[ ! -x /opt/prometheus-tools/usr/bin/promtool ]]; then
+  echo "setup: unpacking promtool from Debian's prometheus package"
+  unpack=$(mktemp -d)
+  (cd "$unpack" && { apt-get download -q prometheus || { apt-get update -q && apt-get download -q prometheus; }; } \
+    && dpkg-deb -x prometheus_*.deb /opt/prometheus-tools)
+  rm -rf "$unpack"
+fi
+ln -sfn /opt/prometheus-tools/usr/bin/promtool /usr/local/bin/promtool
+
 venv="$root/.venv"
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
