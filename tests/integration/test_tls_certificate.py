@@ -7,6 +7,7 @@ and the key never shows up in any output.
 
 from __future__ import annotations
 
+import datetime
 import grp
 import hashlib
 import os
@@ -533,3 +534,44 @@ def test_a_combined_key_and_certificate_file_is_checked_where_postfix_reads_one(
         assert mismatch.get("failed") is True and "public keys differ" in mismatch["msg"], mismatch
     assert snapshot(tmp_path) == before
     assert key_slice(pems["key_a"]) not in str(chained) + str(refused)
+
+
+def forged_name_certificate(key, other_public_pem):
+    """A self-signed certificate whose last subjectAltName holds a newline and another key's PEM block
+    (openssl's -addext refuses such a name; X.509 does not)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    names = x509.SubjectAlternativeName([x509.DNSName("a.test"), x509.DNSName("x\n" + other_public_pem)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(names, False).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+def test_every_subject_alternative_name_is_read_and_a_name_cannot_forge_the_key(localhost, tmp_path, pems):
+    """The names are the last thing openssl prints (found by the report's review: the key printed after
+    them cost the last name), and the key is read apart, so a name holding a PEM block forges nothing."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    work = tmp_path / "san"
+    work.mkdir()
+    key = work / "k.pem"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key))
+    three_names = openssl("req", "-new", "-x509", "-key", str(key), "-days", "30", "-subj", "/CN=a.test",
+                          "-addext", "subjectAltName=DNS:a.test,DNS:b.test,DNS:c.test").decode()
+    cert_file, key_file = tmp_path / "live" / "mx.pem", tmp_path / "live" / "mx.key"
+    result = tls_certificate(localhost, cert_file, key_file, cert_content=three_names, key_content=key.read_text())
+    assert result["certificate"]["names"] == ["a.test", "b.test", "c.test"], result
+
+    own = ec.generate_private_key(ec.SECP256R1())
+    other = openssl("x509", "-noout", "-pubkey", data=pems["cert_b"].encode()).decode()
+    forging, own_key = forged_name_certificate(own, other)
+    result = tls_certificate(localhost, tmp_path / "f" / "mx.pem", tmp_path / "f" / "mx.key", cert_content=forging,
+                             key_content=own_key)
+    der = openssl("pkey", "-pubout", "-outform", "DER", data=own_key.encode())
+    assert result["certificate"]["tlsa_3_1_1"] == hashlib.sha256(der).hexdigest(), result
+    assert result["certificate"]["names"] == ["a.test"], "the name with a newline is no DNS name"

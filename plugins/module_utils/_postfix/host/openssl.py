@@ -57,10 +57,15 @@ class Openssl(object):
         its SubjectPublicKeyInfo (DER)."""
         if CERTIFICATE not in cert.text:
             raise cert.error("is not a PEM certificate (no '%s' block)" % CERTIFICATE)
-        rc, out, err = self.run(["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",
-                                 "-ext", "subjectAltName", "-pubkey"], data=cert.text)
-        spki = public_key_der(out) if rc == 0 else None
+        # Two runs: subjectAltName must be the last thing printed (model/x509.py reads its names from
+        # there), and a name may hold newlines, so a key printed after it could be forged by the name.
+        rc, key_out, err = self.run(["x509", "-noout", "-pubkey"], data=cert.text)
+        spki = public_key_der(key_out) if rc == 0 else None
         if spki is None:
+            raise cert.error("is not a certificate openssl can read: %s" % first_line(err))
+        rc, out, err = self.run(["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",
+                                 "-ext", "subjectAltName"], data=cert.text)
+        if rc != 0:
             raise cert.error("is not a certificate openssl can read: %s" % first_line(err))
         return out, spki
 
