@@ -1,0 +1,221 @@
+# Copyright: mailtls.postfix contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the SMTP client's log says per destination, gathered line by line in bounded memory (private).
+
+A delivery line is paired with the TLS verdict its own process logged for the same relay
+(``host[addr]:port``) just before, as Postfix logs one connection's handshake and then its
+deliveries (TLS_README, smtp_tls_loglevel). A delivery over a reused connection (``conn_use=N``,
+N > 1) was handshaken in another delivery, possibly by another process: its TLS state is
+``unknown``, never TLS. A delivery with no verdict on its connection is ``plaintext`` (or
+``unknown`` when the caller knows the verdicts are logged elsewhere, by tlsproxy).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_tls_failure, parse_line, parse_message,
+                             tls_field_level, utc_text)
+
+OUTCOMES = VERDICTS + ("plaintext", "unknown")
+TLS_OUTCOMES = frozenset(VERDICTS)
+MAX_PROCESSES = 4096       # SMTP client processes remembered at once (a process handles one delivery at a time)
+MAX_DESTINATIONS = 100000  # beyond: counted in ``overflow``, never kept
+MAX_MX_HOSTS = 64
+MAX_NAMES = 32             # protocols, ciphers per destination
+MAX_SAMPLES = 3
+MAX_SAMPLE_CHARS = 300
+_MONTHS = frozenset(name.encode() for name in MONTHS)
+
+
+def new_outcomes():
+    return dict((name, 0) for name in OUTCOMES)
+
+
+class DestinationLog(object):
+    """The evidence for one destination."""
+
+    __slots__ = ("deliveries", "outcomes", "dane", "mx_hosts", "protocols", "ciphers", "first", "last",
+                 "tls_deferrals", "samples", "plaintext_after_tls", "seen_tls", "attempts")
+
+    def __init__(self):
+        self.deliveries, self.outcomes, self.dane, self.mx_hosts = 0, new_outcomes(), 0, {}
+        self.protocols, self.ciphers, self.first, self.last = {}, {}, None, None
+        self.tls_deferrals, self.samples, self.plaintext_after_tls, self.seen_tls, self.attempts = 0, [], 0, False, 0
+
+    def seen(self, when):
+        if self.first is None or when < self.first:
+            self.first = when
+        if self.last is None or when > self.last:
+            self.last = when
+
+    def sent(self, host, outcome, tls):
+        self.deliveries += 1
+        self.outcomes[outcome] += 1
+        if host:
+            if host not in self.mx_hosts and len(self.mx_hosts) >= MAX_MX_HOSTS:
+                host = "(other)"
+            mx = self.mx_hosts.setdefault(host, [0, new_outcomes()])
+            mx[0] += 1
+            mx[1][outcome] += 1
+        if tls is not None:
+            self.seen_tls = True
+            self.dane += 1 if tls.dane else 0
+            count(self.protocols, tls.protocol)
+            count(self.ciphers, tls.cipher)
+        elif outcome == "plaintext" and self.seen_tls:
+            self.plaintext_after_tls += 1
+
+    def failed(self, text):
+        self.tls_deferrals += 1
+        if len(self.samples) < MAX_SAMPLES:
+            sample = " ".join(text.split())[:MAX_SAMPLE_CHARS]
+            if sample not in self.samples:
+                self.samples.append(sample)
+
+    def merge(self, other):
+        """Add ``other``'s evidence (two recipient domains behind one next hop)."""
+        self.deliveries += other.deliveries
+        self.dane += other.dane
+        self.tls_deferrals += other.tls_deferrals
+        self.attempts += other.attempts
+        self.plaintext_after_tls += other.plaintext_after_tls
+        self.seen_tls = self.seen_tls or other.seen_tls
+        for name in OUTCOMES:
+            self.outcomes[name] += other.outcomes[name]
+        for host, (number, outcomes) in other.mx_hosts.items():
+            mx = self.mx_hosts.setdefault(host, [0, new_outcomes()])
+            mx[0] += number
+            for name in OUTCOMES:
+                mx[1][name] += outcomes[name]
+        for mine, theirs in ((self.protocols, other.protocols), (self.ciphers, other.ciphers)):
+            for name, number in theirs.items():
+                count(mine, name, number)
+        for when in (other.first, other.last):
+            if when is not None:
+                self.seen(when)
+        for sample in other.samples:
+            if len(self.samples) < MAX_SAMPLES and sample not in self.samples:
+                self.samples.append(sample)
+
+
+def count(counter, name, number=1):
+    if name not in counter and len(counter) >= MAX_NAMES:
+        name = "(other)"
+    counter[name] = counter.get(name, 0) + number
+
+
+class _Connection(object):
+    __slots__ = ("tls", "queue_id")
+
+    def __init__(self, tls):
+        self.tls, self.queue_id = tls, None
+
+
+class LogReader(object):
+    """Feed it a log's lines, oldest first; ``destinations`` holds the evidence by recipient domain.
+
+    ``since``/``until``: aware datetimes or None. ``missing_tls``: what a delivery without a
+    verdict counts as (``plaintext``, or ``unknown`` when verdicts are logged by tlsproxy).
+    """
+
+    def __init__(self, since=None, until=None, missing_tls="plaintext", local_zone=None):
+        self.since, self.until, self.missing_tls, self.local_zone = since, until, missing_tls, local_zone
+        self.destinations, self.overflow, self.verdict_lines = {}, 0, 0
+        self._connections, self._dane = OrderedDict(), OrderedDict()
+        self.first = self.last = None
+
+    def read(self, lines, reference):
+        """Read an iterable of raw lines (bytes) of one file; return (lines, skipped).
+
+        ``skipped``: lines that are not UTF-8 text or not log lines at all (garbage). Other
+        programs' lines and the client's other messages are read, not skipped. ``reference``:
+        an aware datetime no line is later than (the file's mtime), for traditional dates' year.
+        """
+        total = skipped = 0
+        for raw in lines:
+            total += 1
+            if not raw.isascii() and decode(raw) is None:
+                skipped += 1
+                continue
+            if b"/smtp[" not in raw and b"/lmtp[" not in raw:
+                if raw[:3] not in _MONTHS and not raw[:4].isdigit():
+                    skipped += 1
+                continue
+            text = decode(raw)
+            line = parse_line(text, reference, self.local_zone) if text is not None else None
+            if line is None:
+                skipped += 1
+                continue
+            if (self.since and line.when < self.since) or (self.until and line.when > self.until):
+                continue
+            self.line(line)
+        return total, skipped
+
+    def line(self, line):
+        event = parse_message(line.message)
+        if event is None:
+            return
+        key = (line.syslog_name, line.pid)
+        if isinstance(event, Tls):
+            self.verdict_lines += 1
+            event.dane = self._dane.pop(key, None) == event.endpoint
+            remember(self._connections, key, _Connection(event))
+        elif isinstance(event, Dane):
+            connection = self._connections.get(key)
+            if connection and connection.queue_id is None and connection.tls.endpoint == event.endpoint:
+                connection.tls.dane = True
+            else:
+                remember(self._dane, key, event.endpoint)
+        elif isinstance(event, Delivery):
+            self.delivery(key, line.when, event)
+
+    def delivery(self, key, when, event):
+        if event.domain is None:
+            return
+        destination = self.destinations.get(event.domain)
+        if destination is None:
+            if len(self.destinations) >= MAX_DESTINATIONS:
+                self.overflow += 1
+                return
+            destination = self.destinations[event.domain] = DestinationLog()
+        destination.seen(when)
+        self.first = when if self.first is None or when < self.first else self.first
+        self.last = when if self.last is None or when > self.last else self.last
+        if event.status != "sent":
+            destination.attempts += 1
+            if is_tls_failure(event.text):
+                destination.failed(event.text)
+            return
+        outcome, tls = self.outcome(key, event)
+        destination.sent(event.host, outcome, tls)
+
+    def outcome(self, key, event):
+        """The TLS state of a sent delivery's connection: (outcome, Tls or None)."""
+        if event.relay is None:
+            return "unknown", None
+        if event.conn_use is not None and event.conn_use > 1:
+            return "unknown", None  # a cached connection: its handshake is another delivery's
+        connection = self._connections.get(key)
+        if connection and connection.tls.endpoint == event.relay and connection.queue_id in (None, event.queue_id):
+            connection.queue_id = event.queue_id
+            tls = connection.tls
+            if tls.verdict == "verified" and tls_field_level(event.tls_field) in ("dane", "dane-only"):
+                tls.dane = True  # Postfix 3.11: a Verified handshake at level dane is DANE's
+            return tls.verdict, tls
+        self._connections.pop(key, None)
+        return self.missing_tls, None
+
+    def window(self):
+        return {"since": utc_text(self.since) if self.since else None,
+                "until": utc_text(self.until) if self.until else None,
+                "first_line": utc_text(self.first) if self.first else None,
+                "last_line": utc_text(self.last) if self.last else None}
+
+
+def remember(table, key, value):
+    """Bounded per-process memory: the oldest process is forgotten first."""
+    table.pop(key, None)
+    table[key] = value
+    if len(table) > MAX_PROCESSES:
+        table.popitem(last=False)
