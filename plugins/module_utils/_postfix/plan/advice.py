@@ -19,6 +19,8 @@ from ..model.tls import LEVEL_STRENGTH, covering_keys
 from .delivery_log import OUTCOMES, DestinationLog
 
 _SECONDS_A_DAY = 86400.0
+# Levels whose "Verified" is their own match (a fingerprint, a TLSA record), not a CA chain and name (TLS_README).
+_OWN_MATCH = ("fingerprint", "dane", "dane-only")
 
 
 def regroup(destinations, nexthop_of):
@@ -89,6 +91,9 @@ def propose(log, policy, min_deliveries, min_days, mx_expected=None):
     current = policy["level"]
     if current not in LEVEL_STRENGTH:
         return {"level": None, "reason": "the policy in force (%s) is not a level this collection orders" % current}
+    if level == "secure" and current in _OWN_MATCH:
+        return {"level": None, "reason": "Verified under level %s is that level's own match (not the PKIX checks "
+                                         "secure makes): %s" % (current, text)}
     if LEVEL_STRENGTH[level] <= LEVEL_STRENGTH[current]:
         return {"level": None, "reason": "the policy in force (%s) is already as strong as %s: %s" % (current, level, text)}
     return {"level": level, "evidence": text}

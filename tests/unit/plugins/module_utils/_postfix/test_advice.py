@@ -113,3 +113,10 @@ def test_times_and_thresholds_name_their_option():
         check_thresholds(0, 3)
     with pytest.raises(InputError, match="^min_days: "):
         check_thresholds(1, -1)
+
+
+@pytest.mark.parametrize("level", ["fingerprint", "dane"])
+def test_verified_by_a_fingerprint_or_dane_is_no_ground_for_secure(level):
+    policy = {"entry": level, "key": "example.com", "level": level, "source": "hash:/t"}
+    proposal = propose(log_of(["verified"] * 12), policy, 10, 3)
+    assert proposal["level"] is None and "own match" in proposal["reason"]
