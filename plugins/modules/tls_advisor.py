@@ -19,9 +19,10 @@ description:
   - A delivery line is paired with the verdict its process logged for the same relay just before.
     A delivery over a reused connection (C(conn_use=N), N > 1) counts as C(unknown); so do all
     deliveries without a verdict when C(smtp_tls_connection_reuse = yes) (tlsproxy logs them).
-  - DANE is counted when the connection logged C(Matched DANE ...) (tls_dane_log, logged with
-    C(smtp_tls_loglevel) including certificate matches), or, with Postfix 3.11's C(tls=) delivery
-    field, when a Verified handshake ran at level C(dane) or C(dane-only).
+  - DANE is counted when the connection logged C(Matched DANE ...) (Postfix logs it with
+    C(smtp_tls_loglevel >= 2)), or, with Postfix 3.11's C(tls=) delivery field, when a Verified
+    handshake ran at level C(dane) or C(dane-only). C(dane-only) is proposed only under level
+    C(dane) in force (the same line is logged for a C(tafile) trust anchor at verify or secure).
   - The destination is the recipient domain; with C(relayhost) set it is the relayhost (the
     next hop the policy table is keyed by, TLS_README); a C(transport_maps) entry naming a next hop
     (C(smtp:[relay.example]:587)) makes that the destination.

@@ -54,8 +54,12 @@ def span_days(log):
     return (log.last - log.first).total_seconds() / _SECONDS_A_DAY
 
 
-def evidence_level(log, mx_expected=None):
-    """(level, evidence) the deliveries support, or (None, why not); thresholds aside."""
+def evidence_level(log, mx_expected=None, current="may"):
+    """(level, evidence) the deliveries support, or (None, why not); thresholds aside.
+
+    A ``Matched DANE`` line is DANE's only under a DANE level: Postfix logs the same line for a
+    ``tafile`` trust anchor at level verify or secure (tls_dane_log, src/tls/tls_dane.c).
+    """
     outcomes = log.outcomes
     doubtful = outcomes["plaintext"] + outcomes["unknown"]
     if doubtful:
@@ -67,7 +71,7 @@ def evidence_level(log, mx_expected=None):
             return None, "MX hosts never seen in the log: %s" % ", ".join(missing)
     hosts = "to every MX host seen (%d)" % len(log.mx_hosts)
     head = "%d deliveries in %s days" % (log.deliveries, _days_text(span_days(log)))
-    if log.dane == log.deliveries:
+    if log.dane == outcomes["verified"] == log.deliveries and current in ("dane", "dane-only"):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
     if outcomes["verified"] == log.deliveries:
         return "secure", "%s, every one Verified, %s" % (head, hosts)
@@ -85,15 +89,18 @@ def propose(log, policy, min_deliveries, min_days, mx_expected=None):
         return {"level": None, "reason": "%d deliveries, fewer than min_deliveries (%d)" % (log.deliveries, min_deliveries)}
     if span_days(log) < min_days:
         return {"level": None, "reason": "seen over %s days, fewer than min_days (%d)" % (_days_text(span_days(log)), min_days)}
-    level, text = evidence_level(log, mx_expected)
+    current = policy["level"]
+    level, text = evidence_level(log, mx_expected, current)
     if level is None:
         return {"level": None, "reason": text}
-    current = policy["level"]
     if current not in LEVEL_STRENGTH:
         return {"level": None, "reason": "the policy in force (%s) is not a level this collection orders" % current}
     if level == "secure" and current in _OWN_MATCH:
         return {"level": None, "reason": "Verified under level %s is that level's own match (not the PKIX checks "
                                          "secure makes): %s" % (current, text)}
+    if level == "encrypt" and current == "dane":
+        return {"level": None, "reason": "encrypt would drop the DANE authentication level dane gives where TLSA "
+                                         "records exist: %s" % text}
     if LEVEL_STRENGTH[level] <= LEVEL_STRENGTH[current]:
         return {"level": None, "reason": "the policy in force (%s) is already as strong as %s: %s" % (current, level, text)}
     return {"level": level, "evidence": text}

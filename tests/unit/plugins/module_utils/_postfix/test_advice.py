@@ -37,8 +37,14 @@ def test_every_delivery_over_tls_proposes_encrypt():
     assert proposal["level"] == "encrypt" and "6 Verified, 6 Untrusted" in proposal["evidence"]
 
 
-def test_dane_only_only_where_every_delivery_was_dane():
-    assert propose(log_of(["verified"] * 12, dane=True), MAY, 10, 3)["level"] == "dane-only"
+def test_dane_only_only_where_every_delivery_was_dane_under_a_dane_level():
+    dane = {"entry": "dane", "key": "example.com", "level": "dane", "source": "hash:/t"}
+    assert propose(log_of(["verified"] * 12, dane=True), dane, 10, 3)["level"] == "dane-only"
+    mixed = propose(log_of(["verified"] * 11 + ["untrusted"], dane=True), dane, 10, 3)
+    assert mixed["level"] is None and "drop the DANE authentication" in mixed["reason"]
+    # Under verify, the same "Matched DANE" line is a tafile trust anchor's: secure, not dane-only.
+    verify = dict(dane, entry="verify", level="verify")
+    assert propose(log_of(["verified"] * 12, dane=True), verify, 10, 3)["level"] == "secure"
 
 
 @pytest.mark.parametrize("odd", ["plaintext", "unknown"])
