@@ -81,7 +81,7 @@ extends_documentation_fragment:
 requirements:
   - Postfix (C(postconf), C(postmap)) on the managed host.
 notes:
-  - Memory stays flat whatever the log's size - one line at a time, at most 100000 destinations,
+  - Memory stays flat whatever the log's size - one line at a time, at most 20000 destinations,
     64 MX hosts each.
   - Traditional syslog dates have no year - a date after the file's modification time is last year's.
   - Postfix 3.11's C(tls=) field was implemented from its documentation, not from a real 3.11 log.

@@ -132,8 +132,11 @@ def iso_time(stamp, zone):
         zone = "+00:00"
     elif ":" not in zone:
         zone = zone[:3] + ":" + zone[3:]
+    whole, _dot, fraction = stamp.partition(".")
+    if fraction:  # Python before 3.11 takes exactly 3 or 6 digits
+        whole += "." + (fraction + "00000")[:6]
     try:
-        return datetime.fromisoformat(stamp[:26] + zone)
+        return datetime.fromisoformat(whole + zone)
     except ValueError:
         return None
 

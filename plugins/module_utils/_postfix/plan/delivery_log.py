@@ -18,9 +18,8 @@ from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_t
                              tls_field_level, utc_text)
 
 OUTCOMES = VERDICTS + ("plaintext", "unknown")
-TLS_OUTCOMES = frozenset(VERDICTS)
 MAX_PROCESSES = 4096       # SMTP client processes remembered at once (a process handles one delivery at a time)
-MAX_DESTINATIONS = 100000  # beyond: counted in ``overflow``, never kept
+MAX_DESTINATIONS = 20000   # about 2 KiB each; beyond: counted in ``overflow``, never kept
 MAX_MX_HOSTS = 64
 MAX_NAMES = 32             # protocols, ciphers per destination
 MAX_SAMPLES = 3

@@ -140,6 +140,8 @@ def test_a_tab_or_stray_carriage_return_in_free_text_is_kept_as_text():
     "2026-12-02T15:48:41.123456+00:00 mx postfix/smtp[123]: ",
     "2026-12-02T15:48:41+0000 mx postfix/smtp[123]: ",
     "2026-12-02T15:48:41Z mx postfix-out/smtp[123]: ",
+    "2026-12-02T15:48:41.5+00:00 mx postfix/lmtp[123]: ",
+    "2026-12-02T15:48:41.123456789-00:00 mx postfix/smtp[123]: ",
     "Dec  2 15:48:41 mx postfix/relay/smtp[123]: ",
 ])
 def test_the_four_line_formats_and_other_instances(prefix):
@@ -211,3 +213,10 @@ def test_memory_stays_bounded_with_many_processes():
     lines = [(TLS % 1).replace("[123]", "[%d]" % pid).encode() + b"\n" for pid in range(delivery_log.MAX_PROCESSES + 100)]
     reader.read(lines, REFERENCE)
     assert len(reader._connections) == delivery_log.MAX_PROCESSES
+
+
+def test_destinations_beyond_the_bound_are_counted_not_kept(monkeypatch):
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan import delivery_log
+    monkeypatch.setattr(delivery_log, "MAX_DESTINATIONS", 2)
+    reader, _total, _skipped = read(*[(SENT % (2, "ABC12%d" % n, "a@d%d.example" % n)) for n in range(3)])
+    assert sorted(reader.destinations) == ["d0.example", "d1.example"] and reader.overflow == 1
