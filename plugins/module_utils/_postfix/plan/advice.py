@@ -58,7 +58,8 @@ def evidence_level(log, mx_expected=None, current="may"):
     """(level, evidence) the deliveries support, or (None, why not); thresholds aside.
 
     A ``Matched DANE`` line is DANE's only under a DANE level: Postfix logs the same line for a
-    ``tafile`` trust anchor at level verify or secure (tls_dane_log, src/tls/tls_dane.c).
+    ``tafile`` trust anchor at level verify or secure (tls_dane_log, src/tls/tls_dane.c). Postfix
+    3.11's ``tls=dane`` on a Verified delivery is DANE's wherever; such a Verified is no ground for secure.
     """
     outcomes = log.outcomes
     doubtful = outcomes["plaintext"] + outcomes["unknown"]
@@ -71,9 +72,10 @@ def evidence_level(log, mx_expected=None, current="may"):
             return None, "MX hosts never seen in the log: %s" % ", ".join(missing)
     hosts = "to every MX host seen (%d)" % len(log.mx_hosts)
     head = "%d deliveries in %s days" % (log.deliveries, _days_text(span_days(log)))
-    if log.dane == outcomes["verified"] == log.deliveries and current in ("dane", "dane-only"):
+    if log.dane == outcomes["verified"] == log.deliveries and (current in ("dane", "dane-only")
+                                                               or log.dane_field == log.deliveries):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
-    if outcomes["verified"] == log.deliveries:
+    if outcomes["verified"] == log.deliveries and not log.dane_field:
         return "secure", "%s, every one Verified, %s" % (head, hosts)
     mix = ", ".join("%d %s" % (outcomes[name], name.capitalize()) for name in OUTCOMES if outcomes[name])
     return "encrypt", "%s, every one over TLS (%s), %s; secure needs every one Verified" % (head, mix, hosts)

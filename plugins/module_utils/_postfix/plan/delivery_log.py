@@ -24,6 +24,7 @@ MAX_MX_HOSTS = 64
 MAX_NAMES = 32             # protocols, ciphers per destination
 MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 300
+DANE_FIELD = "field"  # a Tls's ``dane`` when Postfix 3.11's tls= field said so (certain), not a "Matched DANE" line
 _MONTHS = frozenset(name.encode() for name in MONTHS)
 
 
@@ -34,11 +35,11 @@ def new_outcomes():
 class DestinationLog(object):
     """The evidence for one destination."""
 
-    __slots__ = ("deliveries", "outcomes", "dane", "mx_hosts", "protocols", "ciphers", "first", "last",
+    __slots__ = ("deliveries", "outcomes", "dane", "dane_field", "mx_hosts", "protocols", "ciphers", "first", "last",
                  "tls_deferrals", "samples", "plaintext_after_tls", "seen_tls", "attempts")
 
     def __init__(self):
-        self.deliveries, self.outcomes, self.dane, self.mx_hosts = 0, new_outcomes(), 0, {}
+        self.deliveries, self.outcomes, self.dane, self.dane_field, self.mx_hosts = 0, new_outcomes(), 0, 0, {}
         self.protocols, self.ciphers, self.first, self.last = {}, {}, None, None
         self.tls_deferrals, self.samples, self.plaintext_after_tls, self.seen_tls, self.attempts = 0, [], 0, False, 0
 
@@ -60,6 +61,7 @@ class DestinationLog(object):
         if tls is not None:
             self.seen_tls = True
             self.dane += 1 if tls.dane else 0
+            self.dane_field += 1 if tls.dane == DANE_FIELD else 0
             count(self.protocols, tls.protocol)
             count(self.ciphers, tls.cipher)
         elif outcome == "plaintext" and self.seen_tls:
@@ -76,6 +78,7 @@ class DestinationLog(object):
         """Add ``other``'s evidence (two recipient domains behind one next hop)."""
         self.deliveries += other.deliveries
         self.dane += other.dane
+        self.dane_field += other.dane_field
         self.tls_deferrals += other.tls_deferrals
         self.attempts += other.attempts
         self.plaintext_after_tls += other.plaintext_after_tls
@@ -200,7 +203,7 @@ class LogReader(object):
             connection.queue_id = event.queue_id
             tls = connection.tls
             if tls.verdict == "verified" and tls_field_level(event.tls_field) in ("dane", "dane-only"):
-                tls.dane = True  # Postfix 3.11: a Verified handshake at level dane is DANE's
+                tls.dane = DANE_FIELD  # Postfix 3.11: a Verified handshake at level dane is DANE's
             return tls.verdict, tls
         self._connections.pop(key, None)
         return self.missing_tls, None

@@ -126,3 +126,12 @@ def test_verified_by_a_fingerprint_or_dane_is_no_ground_for_secure(level):
     policy = {"entry": level, "key": "example.com", "level": level, "source": "hash:/t"}
     proposal = propose(log_of(["verified"] * 12), policy, 10, 3)
     assert proposal["level"] is None and "own match" in proposal["reason"]
+
+
+def test_postfix_3_11_dane_field_is_dane_whatever_the_level_in_force_and_never_secure():
+    log = log_of(["verified"] * 12, dane="field")
+    log.dane_field = 12
+    assert propose(log, MAY, 10, 3)["level"] == "dane-only"
+    log.dane_field = 11  # one Verified without the field: DANE's matches are no ground for secure either
+    proposal = propose(log, MAY, 10, 3)
+    assert proposal["level"] == "encrypt"

@@ -69,6 +69,6 @@ def test_the_postfix_3_11_documented_fixture():
     reader = LogReader(local_zone=timezone.utc)
     read_file(reader, str(FIXTURES / "postfix311-documented.log"), "paths[0]")
     dane, may, plain = (reader.destinations[name] for name in ("dane.example", "may.example", "plain.example"))
-    assert (dane.outcomes["verified"], dane.dane) == (1, 1)
+    assert (dane.outcomes["verified"], dane.dane, dane.dane_field) == (1, 1, 1)
     assert (may.outcomes["untrusted"], may.dane) == (1, 0)
     assert plain.outcomes["plaintext"] == 1
