@@ -79,8 +79,14 @@ def mail_world(port):
 
 
 def send(port, recipients, subject="advisor test"):
+    """One message; the recipients go out as given (RCPT TO:<...> verbatim, a quoted local part kept whole)."""
     with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
-        smtp.sendmail("sender@sending.test", recipients, ("Subject: %s\r\n\r\nhello\r\n" % subject).encode())
+        smtp.ehlo("client.sending.test")
+        assert smtp.mail("sender@sending.test")[0] == 250
+        for recipient in recipients:
+            code, reply = smtp.docmd("RCPT TO:<%s>" % recipient)
+            assert code == 250, (recipient, code, reply)
+        assert smtp.data(("Subject: %s\r\n\r\nhello\r\n" % subject).encode())[0] == 250
 
 
 def wait_for_log(sender, needles, timeout=60):
