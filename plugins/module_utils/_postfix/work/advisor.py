@@ -73,7 +73,13 @@ class TlsAdvisor(PostfixModule):
         live = maillog_file if maillog_file.startswith("/") else DEFAULT_LOG
         family = rotated_family(live)
         if family:
-            return [read_file(reader, path, "paths (default: %s)" % live) for path in family]
+            files = []
+            for path in family:
+                try:
+                    files.append(read_file(reader, path, "paths (default: %s)" % live))
+                except InputError as exc:  # a link or FIFO among the defaults: said, and left alone
+                    self.warnings.append(str(exc))
+            return files
         if journal_available():
             return [read_journal(reader, since=since)]
         self.warnings.append("no mail log found: %s does not exist and journalctl is not installed" % live)
