@@ -21,6 +21,7 @@ Postfix's own.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -141,6 +142,7 @@ def iso_time(stamp, zone):
         return None
 
 
+@functools.lru_cache(maxsize=256)  # a log's lines come many to the second: parse each second once
 def traditional_time(month, day, clock, reference, local_zone):
     """A traditional syslog date in ``local_zone``, its year the latest that is not after ``reference``."""
     number = MONTHS.get(month)
