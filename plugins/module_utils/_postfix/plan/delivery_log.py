@@ -184,12 +184,14 @@ class LogReader(object):
         destination.seen(when)
         self.first = when if self.first is None or when < self.first else self.first
         self.last = when if self.last is None or when > self.last else self.last
+        # Every delivery line binds its connection's verdict to its message, sent or not: a later
+        # message of the process on a new connection without a verdict must not inherit it.
+        outcome, tls = self.outcome(key, event)
         if event.status != "sent":
             destination.attempts += 1
             if is_tls_failure(event.text):
                 destination.failed(event.text)
             return
-        outcome, tls = self.outcome(key, event)
         destination.sent(event.host, outcome, tls)
 
     def outcome(self, key, event):

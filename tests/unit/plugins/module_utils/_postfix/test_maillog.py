@@ -54,6 +54,13 @@ def test_the_next_message_of_the_same_process_without_a_new_verdict_is_plaintext
     assert reader.destinations["example.com"].plaintext_after_tls == 1
 
 
+def test_a_deferred_message_uses_up_the_verdict_so_a_later_stripped_connection_is_plaintext():
+    deferred = (SENT % (2, "ABC123", "a@example.com")).replace("dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+                                                               "dsn=4.2.0, status=deferred (host said: 450 try later)")
+    reader, _total, _skipped = read(TLS % 1, deferred, SENT % (3, "ABC124", "b@example.com"))
+    assert outcomes(reader) == {"plaintext": 1}
+
+
 def test_recipients_of_one_message_share_its_connection():
     reader, _total, _skipped = read(TLS % 1, SENT % (2, "ABC123", "a@example.com"), SENT % (3, "ABC123", "b@example.com"))
     assert outcomes(reader) == {"verified": 2}
