@@ -90,6 +90,7 @@ def test_policy_maps_given_replace_the_hosts_tables(world):
     ({"since": "1d", "until": "2d"}, "since: "),
     ({"min_deliveries": 0}, "min_deliveries: 0 is not a count"),
     ({"policy_maps": ["no table here"]}, "policy_maps[0]: 'no table here' is not a table"),
+    ({"policy_maps": ["hash:/etc/postfix/tls_policy\nx"]}, "policy_maps[0]: 'hash:/etc/postfix/tls_policy\\nx' is not a table"),
 ])
 def test_bad_input_is_refused_naming_the_option(world, args, message):
     result = advise(world, **args)

@@ -24,7 +24,7 @@ from ..model.tls import covering_keys
 from ..plan.advice import check_thresholds, parse_when, policy_for, propose, regroup, report, unused_entries
 from ..plan.delivery_log import LogReader
 
-_TABLE = re.compile(r"[a-z0-9]+:\S+")
+_TABLE = re.compile(r"[a-z0-9_]+:[^\x00-\x1f\x7f]+")
 _PARAMETERS = ("maillog_file", "smtp_tls_policy_maps", "smtp_tls_security_level", "relayhost", "transport_maps",
                "smtp_tls_connection_reuse")
 
