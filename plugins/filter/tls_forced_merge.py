@@ -7,22 +7,31 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 
-def tls_forced_merge(proposals, forced=None, given=None):
+def tls_forced_merge(proposals, owned=None, given=None):
     """The ``tls_forced_destinations`` that apply ``proposals`` and take nothing back.
 
     ``given``: the role's list as the inventory gives it (names or mappings), kept as it is.
-    ``forced``: what the host's policy tables force already (postfix_info's forced_destinations),
-    kept at its level: the role takes back what it no longer lists. A ``.domain`` entry becomes its
-    parent's ``include_subdomains`` when the parent is forced at the same level. ``proposals``
+    ``owned``: the policy-table entries the role wrote on the host, as its record lists them
+    (``mailtls-profiles.json``: profiles.tls_forced.table.entries, key to {value, replaced}): the
+    role takes back what it no longer lists, so they stay, at their level. A ``.domain`` entry
+    becomes its parent's ``include_subdomains``; an entry with attributes (``secure match=...``) the
+    inventory does not give is left out (its attributes cannot be told back). ``proposals``
     (tls_advisor's ``{destination: level}``) set the level last: they are never weaker.
     """
     if not isinstance(proposals, dict):
         raise AnsibleFilterError("tls_forced_merge: the proposals must be tls_advisor's proposals, a mapping")
+    if not isinstance(owned or {}, dict):
+        raise AnsibleFilterError("tls_forced_merge: owned must be the record's entries, a mapping")
     merged = {}
     for item in given or []:
         entry = {"destination": item} if isinstance(item, str) else dict(item)
         merged[entry["destination"]] = entry
-    levels = dict((item["destination"], item["level"]) for item in forced or [])
+    levels = {}
+    for key, item in (owned or {}).items():
+        value = item.get("value") if isinstance(item, dict) else item
+        words = (value or "").split()
+        if len(words) == 1:
+            levels[key] = words[0].lower()
     for destination, level in sorted(levels.items()):
         if destination.startswith(".") or destination in merged:
             continue

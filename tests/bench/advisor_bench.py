@@ -32,7 +32,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.deli
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.advice import policy_for, propose
 reader = LogReader(local_zone=timezone.utc)
 files = read_file(reader, sys.argv[1], "paths[0]")
-proposals = dict((name, propose(log, policy_for(name, {}, "may", "s"), 10, 3)["level"])
+proposals = dict((name, propose(name, log, policy_for(name, {}, "may", "s"), 10, 3)["level"])
                  for name, log in reader.destinations.items())
 print(json.dumps({"files": files, "destinations": len(reader.destinations),
                   "proposed": sum(1 for level in proposals.values() if level)}))

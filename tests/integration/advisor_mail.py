@@ -11,6 +11,8 @@ listeners), one that does not, and a sending instance with ``smtp_tls_loglevel =
 | plain.example | [127.0.0.1]:port+3 (no STARTTLS) | plaintext, sent |
 | required.example | [127.0.0.1]:port+4 (no STARTTLS, level encrypt) | deferred: TLS is required |
 
+The levels are entries of ``hash:<conf>/tls_policy``.
+
 Run as a script to write the committed fixtures: ``python3 tests/integration/advisor_mail.py``.
 """
 
@@ -55,7 +57,7 @@ def mail_world(port):
     server_tls = ("smtpd_tls_cert_file = %s/mx.pem" % material, "smtpd_tls_key_file = %s/mx.key" % material)
     tls_listeners = ["127.0.0.1:%d inet n - n - - smtpd" % (port + offset) for offset in (1, 2)]
     plain_listeners = ["127.0.0.1:%d inet n - n - - smtpd" % (port + offset) for offset in (3, 4)]
-    policy = "inline:{ {[127.0.0.1]:%d = fingerprint match=%s}, {[127.0.0.1]:%d = encrypt} }" % (
+    policy = "[127.0.0.1]:%d fingerprint match=%s\n[127.0.0.1]:%d encrypt\n" % (
         port + 2, fingerprint(pem_cert(cert)), port + 4)
     routes = ["{%s = smtp:[127.0.0.1]:%d}" % (domain, port + offset) for offset, domain in enumerate(DOMAINS, 1)]
     transport = "inline:{ %s }" % ", ".join(routes)
@@ -67,9 +69,13 @@ def mail_world(port):
             scratch_postfix("mailtls-advisor-sender-", port, hostname="mail.sending.test") as sender:
         append(tls_side["conf"], RECEIVER)
         append(plain_side["conf"], RECEIVER + ["smtpd_tls_security_level = none"])
+        # The policy table is where tls_forced keeps its own entries too (tls_forced_policy_table).
+        (sender["conf"] / "tls_policy").write_text(policy)
+        subprocess.run(["postmap", "hash:%s" % (sender["conf"] / "tls_policy")], check=True)
         append(sender["conf"], ["mynetworks = 127.0.0.0/8", "smtp_tls_loglevel = 1", "smtp_tls_security_level = may",
                                 "smtp_tls_fingerprint_digest = sha256", "transport_maps = " + transport,
-                                "smtp_tls_policy_maps = " + policy, "smtp_connect_timeout = 5s"])
+                                "smtp_tls_policy_maps = hash:%s" % (sender["conf"] / "tls_policy"),
+                                "smtp_connect_timeout = 5s"])
         for side, first in ((tls_side, port + 1), (plain_side, port + 3), (sender, port)):
             start_postfix(side["conf"], first)
         try:

@@ -58,7 +58,9 @@ def test_the_real_log_gives_each_destination_its_evidence_and_proposal(world):
     assert untrusted["proposal"]["level"] == "encrypt", untrusted
     assert list(untrusted["protocols"]) == ["TLSv1.3"]
     assert verified["outcomes"]["verified"] == 3 and verified["policy"]["level"] == "fingerprint"
-    assert verified["proposal"]["level"] is None and "own match" in verified["proposal"]["reason"]
+    # Verified by a fingerprint is no ground for secure, and encrypt is weaker than fingerprint.
+    assert verified["proposal"]["level"] is None and "already as strong" in verified["proposal"]["reason"]
+    assert verified["policy"]["source"] == "hash:%s" % (world["conf"] / "tls_policy")
     # The forged subject and recipient are plain.example's fourth delivery: plaintext, like the others.
     assert plain["outcomes"]["plaintext"] == 4 and plain["deliveries"] == 4, plain
     assert plain["proposal"]["level"] is None

@@ -42,7 +42,7 @@ def test_apply_forces_the_proposal_and_a_second_run_changes_nothing():
         send_each(sender, PORT, 3)
         changed, output = play(sender)
         assert changed == 0 and UNTRUSTED in output and "encrypt" in output, output[-4000:]
-        assert not (sender["conf"] / "tls_policy").exists()
+        assert lookup(sender["conf"], UNTRUSTED) == ""
 
         changed, output = play(sender, "-e", "apply=true")
         assert changed >= 1, output[-4000:]
@@ -53,3 +53,5 @@ def test_apply_forces_the_proposal_and_a_second_run_changes_nothing():
         assert changed == 0, output[-4000:]
         assert "already as strong as encrypt" in output
         assert (sender["conf"] / "main.cf").read_bytes() == main_cf
+        # The table's other entries (written before the role) are still there.
+        assert lookup(sender["conf"], "[127.0.0.1]:%d" % (PORT + 4)) == "encrypt"

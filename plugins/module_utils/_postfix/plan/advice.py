@@ -3,7 +3,8 @@
 """Which destinations can be forced, and to which level: the proposal rules over the log's evidence (private).
 
 - ``dane-only`` when every delivery was DANE-authenticated;
-- ``secure`` when every delivery, to every MX host, was ``Verified``;
+- ``secure`` when every delivery, to every MX host, was ``Verified`` under level verify in force, and
+  every MX host is named under the destination (secure matches the next hop and its sub-domains);
 - ``encrypt`` when every delivery used TLS;
 - nothing when any delivery was in plaintext or its TLS state is unknown, below the thresholds, or
   when the level would not be stronger than the one in force (never a downgrade: ``LEVEL_STRENGTH``).
@@ -19,8 +20,6 @@ from ..model.tls import LEVEL_STRENGTH, covering_keys
 from .delivery_log import OUTCOMES, DestinationLog
 
 _SECONDS_A_DAY = 86400.0
-# Levels whose "Verified" is their own match (a fingerprint, a TLSA record), not a CA chain and name (TLS_README).
-_OWN_MATCH = ("fingerprint", "dane", "dane-only")
 
 
 def regroup(destinations, nexthop_of):
@@ -54,7 +53,13 @@ def span_days(log):
     return (log.last - log.first).total_seconds() / _SECONDS_A_DAY
 
 
-def evidence_level(log, mx_expected=None, current="may"):
+def under(host, destination):
+    """A host name the destination's secure match (nexthop, dot-nexthop) covers: it or a sub-domain."""
+    domain = destination.lower().lstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def evidence_level(log, mx_expected=None, current="may", destination=""):
     """(level, evidence) the deliveries support, or (None, why not); thresholds aside.
 
     A ``Matched DANE`` line is DANE's only under a DANE level: Postfix logs the same line for a
@@ -75,9 +80,16 @@ def evidence_level(log, mx_expected=None, current="may"):
     if log.dane == outcomes["verified"] == log.deliveries and (current in ("dane", "dane-only")
                                                                or log.dane_field == log.deliveries):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
-    if outcomes["verified"] == log.deliveries and not log.dane_field:
+    if outcomes["verified"] == log.deliveries and not log.dane_field and current == "verify" \
+            and all(under(host, destination) for host in log.mx_hosts):
         return "secure", "%s, every one Verified, %s" % (head, hosts)
     mix = ", ".join("%d %s" % (outcomes[name], name.capitalize()) for name in OUTCOMES if outcomes[name])
+    if outcomes["verified"] == log.deliveries:
+        # Only verify checks a CA chain and a name as secure does; a Verified under any other level is
+        # that level's own match (fingerprint, DANE), or came under a policy changed since. And secure
+        # matches the next hop and its sub-domains (TLS_README), verify the MX host's name.
+        return "encrypt", "%s, every one over TLS (%s), %s; secure needs them Verified under level verify " \
+                          "(%s is in force) and every MX host named under %s" % (head, mix, hosts, current, destination)
     return "encrypt", "%s, every one over TLS (%s), %s; secure needs every one Verified" % (head, mix, hosts)
 
 
@@ -85,21 +97,18 @@ def _days_text(days):
     return ("%.1f" % days).rstrip("0").rstrip(".")
 
 
-def propose(log, policy, min_deliveries, min_days, mx_expected=None):
+def propose(destination, log, policy, min_deliveries, min_days, mx_expected=None):
     """The proposal for one destination: {"level": str or None, "evidence" or "reason": str}."""
     if log.deliveries < min_deliveries:
         return {"level": None, "reason": "%d deliveries, fewer than min_deliveries (%d)" % (log.deliveries, min_deliveries)}
     if span_days(log) < min_days:
         return {"level": None, "reason": "seen over %s days, fewer than min_days (%d)" % (_days_text(span_days(log)), min_days)}
     current = policy["level"]
-    level, text = evidence_level(log, mx_expected, current)
+    level, text = evidence_level(log, mx_expected, current, destination)
     if level is None:
         return {"level": None, "reason": text}
     if current not in LEVEL_STRENGTH:
         return {"level": None, "reason": "the policy in force (%s) is not a level this collection orders" % current}
-    if level == "secure" and current in _OWN_MATCH:
-        return {"level": None, "reason": "Verified under level %s is that level's own match (not the PKIX checks "
-                                         "secure makes): %s" % (current, text)}
     if level == "encrypt" and current == "dane":
         return {"level": None, "reason": "encrypt would drop the DANE authentication level dane gives where TLSA "
                                          "records exist: %s" % text}

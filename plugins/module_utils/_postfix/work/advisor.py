@@ -132,9 +132,9 @@ class TlsAdvisor(PostfixModule):
         destinations, proposals = [], {}
         for destination in sorted(grouped):
             log, policy = grouped[destination], policies[destination]
-            proposal = propose(log, policy, params["min_deliveries"], params["min_days"])
+            proposal = propose(destination, log, policy, params["min_deliveries"], params["min_days"])
             if proposal["level"] and params["every_mx_seen"]:
-                proposal = propose(log, policy, params["min_deliveries"], params["min_days"],
+                proposal = propose(destination, log, policy, params["min_deliveries"], params["min_days"],
                                    mx_hosts(destination) or ["(MX hosts unknown: no answer from dig)"])
             if proposal["level"]:
                 proposals[destination] = proposal["level"]

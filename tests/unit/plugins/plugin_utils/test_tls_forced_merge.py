@@ -14,23 +14,25 @@ def test_proposals_alone_become_entries_without_subdomains():
         {"destination": "b.example", "include_subdomains": False, "level": "secure"}]
 
 
-def test_what_is_forced_already_stays_and_a_second_run_gives_the_same_list():
-    first = tls_forced_merge({"a.example": "encrypt"}, [], [])
-    forced = [{"destination": item["destination"], "level": item["level"]} for item in first]
-    assert tls_forced_merge({}, forced, []) == first
+def test_what_the_role_wrote_stays_and_a_second_run_gives_the_same_list():
+    first = tls_forced_merge({"a.example": "encrypt"}, {}, [])
+    owned = dict((item["destination"], {"value": item["level"], "replaced": None}) for item in first)
+    assert tls_forced_merge({}, owned, []) == first
 
 
 def test_the_inventorys_entries_are_kept_as_given_and_a_proposal_raises_their_level():
     given = ["partner.example", {"destination": "bank.example", "level": "secure", "attributes": {"match": "nexthop"}}]
-    forced = [{"destination": "partner.example", "level": "encrypt"}, {"destination": ".partner.example", "level": "encrypt"},
-              {"destination": "old.example", "level": "verify"}, {"destination": ".old.example", "level": "verify"}]
-    merged = tls_forced_merge({"partner.example": "secure"}, forced, given)
+    owned = {"partner.example": {"value": "encrypt", "replaced": None}, ".partner.example": {"value": "encrypt", "replaced": None},
+             "old.example": {"value": "verify", "replaced": None}, ".old.example": {"value": "verify", "replaced": "may"},
+             "pinned.example": {"value": "secure match=nexthop", "replaced": None}}
+    merged = tls_forced_merge({"partner.example": "secure"}, owned, given)
     assert merged == [
         {"destination": "bank.example", "level": "secure", "attributes": {"match": "nexthop"}},
         {"destination": "old.example", "level": "verify", "include_subdomains": True},
         {"destination": "partner.example", "level": "secure"}]
 
 
-def test_anything_but_proposals_is_refused():
-    with pytest.raises(AnsibleFilterError, match="proposals"):
-        tls_forced_merge(["a.example"])
+@pytest.mark.parametrize("proposals, owned", [(["a.example"], {}), ({}, ["a.example"])])
+def test_anything_but_proposals_and_the_records_entries_is_refused(proposals, owned):
+    with pytest.raises(AnsibleFilterError, match="tls_forced_merge: "):
+        tls_forced_merge(proposals, owned)

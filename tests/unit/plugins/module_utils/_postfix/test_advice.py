@@ -14,6 +14,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.deli
 
 START = datetime(2026, 12, 1, tzinfo=timezone.utc)
 MAY = {"entry": None, "key": None, "level": "may", "source": "smtp_tls_security_level"}
+VERIFY = {"entry": "verify", "key": "example.com", "level": "verify", "source": "hash:/t"}
 
 
 def log_of(verdicts, days=3, host="mx1.example.com", dane=False):
@@ -26,52 +27,62 @@ def log_of(verdicts, days=3, host="mx1.example.com", dane=False):
     return log
 
 
-def test_every_delivery_verified_proposes_secure_with_its_evidence():
-    proposal = propose(log_of(["verified"] * 12), MAY, 10, 3)
+def test_every_delivery_verified_under_verify_proposes_secure_with_its_evidence():
+    proposal = propose("example.com", log_of(["verified"] * 12), VERIFY, 10, 3)
     assert proposal == {"level": "secure",
                         "evidence": "12 deliveries in 3 days, every one Verified, to every MX host seen (1)"}
 
 
+@pytest.mark.parametrize("policy, host", [(MAY, "mx1.example.com"), (VERIFY, "mx1.example.net")])
+def test_verified_is_no_ground_for_secure_unless_under_verify_and_every_mx_under_the_destination(policy, host):
+    # Under may a Verified came under another policy (fingerprint, DANE, since changed); secure
+    # matches the next hop and its sub-domains, where verify matched the MX host's name.
+    proposal = propose("example.com", log_of(["verified"] * 12, host=host), policy, 10, 3)
+    # encrypt, unless verify is in force already (stronger): then nothing
+    assert proposal["level"] == ("encrypt" if policy is MAY else None)
+    assert "secure needs them Verified under level verify" in proposal.get("evidence", proposal.get("reason"))
+
+
 def test_every_delivery_over_tls_proposes_encrypt():
-    proposal = propose(log_of(["verified"] * 6 + ["untrusted"] * 6), MAY, 10, 3)
+    proposal = propose("example.com", log_of(["verified"] * 6 + ["untrusted"] * 6), MAY, 10, 3)
     assert proposal["level"] == "encrypt" and "6 Verified, 6 Untrusted" in proposal["evidence"]
 
 
 def test_dane_only_only_where_every_delivery_was_dane_under_a_dane_level():
     dane = {"entry": "dane", "key": "example.com", "level": "dane", "source": "hash:/t"}
-    assert propose(log_of(["verified"] * 12, dane=True), dane, 10, 3)["level"] == "dane-only"
-    mixed = propose(log_of(["verified"] * 11 + ["untrusted"], dane=True), dane, 10, 3)
+    assert propose("example.com", log_of(["verified"] * 12, dane=True), dane, 10, 3)["level"] == "dane-only"
+    mixed = propose("example.com", log_of(["verified"] * 11 + ["untrusted"], dane=True), dane, 10, 3)
     assert mixed["level"] is None and "drop the DANE authentication" in mixed["reason"]
     # Under verify, the same "Matched DANE" line is a tafile trust anchor's: secure, not dane-only.
-    verify = dict(dane, entry="verify", level="verify")
-    assert propose(log_of(["verified"] * 12, dane=True), verify, 10, 3)["level"] == "secure"
+    assert propose("example.com", log_of(["verified"] * 12, dane=True), VERIFY, 10, 3)["level"] == "secure"
 
 
 @pytest.mark.parametrize("odd", ["plaintext", "unknown"])
 def test_one_plaintext_or_unknown_delivery_means_no_proposal(odd):
-    proposal = propose(log_of(["verified"] * 11 + [odd]), MAY, 10, 3)
+    proposal = propose("example.com", log_of(["verified"] * 11 + [odd]), MAY, 10, 3)
     assert proposal["level"] is None and "not known to use TLS" in proposal["reason"]
 
 
 def test_below_the_thresholds_nothing_is_proposed():
-    assert "min_deliveries" in propose(log_of(["verified"] * 9), MAY, 10, 3)["reason"]
-    assert "min_days" in propose(log_of(["verified"] * 12, days=2), MAY, 10, 3)["reason"]
+    assert "min_deliveries" in propose("example.com", log_of(["verified"] * 9), MAY, 10, 3)["reason"]
+    assert "min_days" in propose("example.com", log_of(["verified"] * 12, days=2), MAY, 10, 3)["reason"]
 
 
 @pytest.mark.parametrize("level", ["secure", "encrypt", "verify"])
 def test_never_a_downgrade_nor_the_same_level_again(level):
     policy = {"entry": level, "key": "example.com", "level": level, "source": "hash:/t"}
-    proposal = propose(log_of(["untrusted"] * 12), policy, 10, 3)
+    proposal = propose("example.com", log_of(["untrusted"] * 12), policy, 10, 3)
     assert proposal["level"] is None and "already as strong" in proposal["reason"]
 
 
 def test_an_unknown_level_in_force_is_left_alone():
     policy = {"entry": "weird", "key": "example.com", "level": "weird", "source": "hash:/t"}
-    assert propose(log_of(["verified"] * 12), policy, 10, 3)["level"] is None
+    assert propose("example.com", log_of(["verified"] * 12), policy, 10, 3)["level"] is None
 
 
 def test_every_mx_seen_needs_every_listed_mx_host():
-    proposal = propose(log_of(["verified"] * 12), MAY, 10, 3, mx_expected=["mx1.example.com", "mx2.example.com"])
+    proposal = propose("example.com", log_of(["verified"] * 12), VERIFY, 10, 3,
+                       mx_expected=["mx1.example.com", "mx2.example.com"])
     assert proposal == {"level": None, "reason": "MX hosts never seen in the log: mx2.example.com"}
 
 
@@ -124,14 +135,14 @@ def test_times_and_thresholds_name_their_option():
 @pytest.mark.parametrize("level", ["fingerprint", "dane"])
 def test_verified_by_a_fingerprint_or_dane_is_no_ground_for_secure(level):
     policy = {"entry": level, "key": "example.com", "level": level, "source": "hash:/t"}
-    proposal = propose(log_of(["verified"] * 12), policy, 10, 3)
-    assert proposal["level"] is None and "own match" in proposal["reason"]
+    proposal = propose("example.com", log_of(["verified"] * 12), policy, 10, 3)
+    assert proposal["level"] is None  # encrypt is not stronger than fingerprint, and would drop dane's DANE
 
 
 def test_postfix_3_11_dane_field_is_dane_whatever_the_level_in_force_and_never_secure():
     log = log_of(["verified"] * 12, dane="field")
     log.dane_field = 12
-    assert propose(log, MAY, 10, 3)["level"] == "dane-only"
+    assert propose("example.com", log, MAY, 10, 3)["level"] == "dane-only"
     log.dane_field = 11  # one Verified without the field: DANE's matches are no ground for secure either
-    proposal = propose(log, MAY, 10, 3)
+    proposal = propose("example.com", log, MAY, 10, 3)
     assert proposal["level"] == "encrypt"

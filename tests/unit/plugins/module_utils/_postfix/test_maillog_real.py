@@ -60,9 +60,9 @@ def test_crafted_lines_spliced_into_the_real_log_change_nothing():
     assert found == EXPECTED and (total, skipped) == (109 + 5, 2)
 
 
-def test_proposals_from_the_real_log_under_level_may():
+def test_proposals_from_the_real_log_under_level_may_are_encrypt_at_most():
     _found, _total, _skipped, reader = evidence(real_lines())
-    levels = dict((domain, propose(log, policy_for(domain, {}, "may", "s"), 3, 0)["level"])
+    levels = dict((domain, propose(domain, log, policy_for(domain, {}, "may", "s"), 3, 0)["level"])
                   for domain, log in reader.destinations.items())
     assert levels == {"plain.example": None, "required.example": None, "untrusted.example": "encrypt",
-                      "verified.example": "secure"}
+                      "verified.example": "encrypt"}  # Verified under may: no ground for secure
