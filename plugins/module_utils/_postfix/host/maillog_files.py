@@ -71,21 +71,25 @@ def open_log(path, where):
     return handle, handle, mtime
 
 
-def lines_of(stream):
-    """Each line of a binary stream, cut at ``MAX_LINE`` bytes (an overlong rest yields ``b""``: skipped)."""
-    readline = stream.readline
+def lines_of(stream, chunk=1 << 20):
+    """Each line of a binary stream, read a MiB at a time; a line over ``MAX_LINE`` bytes is dropped,
+    and yields ``b"\xff overlong"`` in its place (skipped as not UTF-8). Memory: a chunk and a line."""
+    rest, overlong = b"", False
     while True:
-        raw = readline(MAX_LINE)
-        if not raw:
-            return
-        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
-            while True:  # drop the rest of an overlong line, a buffer at a time
-                rest = readline(MAX_LINE)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield b"\xff overlong"
-            continue
-        yield raw
+        data = stream.read(chunk)
+        if not data:
+            break
+        lines = (rest + data).split(b"\n")
+        rest = lines.pop()
+        for index, line in enumerate(lines):
+            if overlong or len(line) > MAX_LINE:
+                overlong = False
+                lines[index] = b"\xff overlong"
+        yield from lines
+        if len(rest) > MAX_LINE:
+            rest, overlong = b"", True  # the rest of this line is dropped as it comes
+    if rest or overlong:
+        yield b"\xff overlong" if overlong or len(rest) > MAX_LINE else rest
 
 
 def read_file(reader, path, where):

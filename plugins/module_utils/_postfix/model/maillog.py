@@ -53,6 +53,8 @@ TLS_FAILURE = re.compile(r"TLS is required, but|Cannot start TLS|Server certific
 # Postfix 3.11's tls= field (postconf(5), smtp_log_tls_feature_status): the security level first,
 # then feature markers this parser keeps as they are.
 _TLS_FIELD = re.compile(r"(?P<level>[a-z-]+)(?P<rest>.*)")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_DOMAIN = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]+\]")
 
 
 class Line(object):
@@ -142,19 +144,28 @@ def iso_time(stamp, zone):
         return None
 
 
-@functools.lru_cache(maxsize=256)  # a log's lines come many to the second: parse each second once
 def traditional_time(month, day, clock, reference, local_zone):
     """A traditional syslog date in ``local_zone``, its year the latest that is not after ``reference``."""
+    midnight = _midnight(month, day, reference, local_zone)
+    if midnight is None:
+        return None
+    hour, minute, second = int(clock[0:2]), int(clock[3:5]), int(clock[6:8])
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return midnight.replace(hour=hour, minute=minute, second=second)
+
+
+@functools.lru_cache(maxsize=64)  # a log's lines come many to the day: each day is worked out once
+def _midnight(month, day, reference, local_zone):
     number = MONTHS.get(month)
     if number is None:
         return None
     try:
-        hour, minute, second = (int(part) for part in clock.split(":"))
-        when = datetime(reference.year, number, int(day), hour, minute, second, tzinfo=local_zone)
+        when = datetime(reference.year, number, int(day), tzinfo=local_zone)
         if when > reference + timedelta(days=1):  # a day's slack: zones and clocks differ a little
             when = when.replace(year=reference.year - 1)
     except ValueError:
-        return None  # 30 Feb, 24:00:00, 29 Feb of a common year
+        return None  # 30 Feb, 29 Feb of a common year
     return when
 
 
@@ -189,9 +200,9 @@ def delivery(message):
 
 def recipient_domain(address):
     """The domain after the last ``@`` outside a quoted string, lower case; None without one."""
-    unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', address)
+    unquoted = _QUOTED.sub('""', address) if '"' in address else address
     local, at, domain = unquoted.rpartition("@")
-    if not at or not domain or not re.fullmatch(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]+\]", domain):
+    if not at or not domain or not _DOMAIN.fullmatch(domain):
         return None
     return domain.lower().rstrip(".")
 
