@@ -50,9 +50,10 @@ _DELIVERY = re.compile(
 TLS_FAILURE = re.compile(r"TLS is required, but|Cannot start TLS|Server certificate not (verified|trusted)"
                          r"|certificate verification failed|not trusted|TLS handshake|handshake failure"
                          r"|STARTTLS|TLSA|DANE|SSL_connect|no usable TLSA|tls.*failed", re.I)
-# Postfix 3.11's tls= field (postconf(5), smtp_log_tls_feature_status): the security level first,
-# then feature markers this parser keeps as they are.
-_TLS_FIELD = re.compile(r"(?P<level>[a-z-]+)(?P<rest>.*)")
+# Postfix 3.11's tls= field (postconf(5), smtp_log_tls_feature_status), as real 3.11.7 logs it
+# (tests/unit/fixtures/maillog/postfix311-forky.log): the level, ``:none`` when the connection had
+# no TLS after all (``may:none``), a ``!`` before a level the delivery failed to meet (``!encrypt``).
+_TLS_FIELD = re.compile(r"(?P<failed>!?)(?P<level>[a-z-]+)(?::(?P<reached>[a-z-]+))?(?P<rest>.*)")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _DOMAIN = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f.:]+\]")
 
@@ -69,11 +70,11 @@ class Line(object):
 class Tls(object):
     """A TLS verdict of one connection: ``endpoint`` is ``host[addr]:port``."""
 
-    __slots__ = ("verdict", "endpoint", "host", "protocol", "cipher", "dane")
+    __slots__ = ("verdict", "endpoint", "host", "protocol", "cipher", "dane", "not_verify")
 
     def __init__(self, verdict, endpoint, host, protocol, cipher, dane=False):
         self.verdict, self.endpoint, self.host = verdict, endpoint, host
-        self.protocol, self.cipher, self.dane = protocol, cipher, dane
+        self.protocol, self.cipher, self.dane, self.not_verify = protocol, cipher, dane, False
 
 
 class Delivery(object):
@@ -211,6 +212,12 @@ def tls_field_level(field):
     """The security level of a Postfix 3.11 ``tls=`` field, or None."""
     match = _TLS_FIELD.match(field or "")
     return match.group("level") if match else None
+
+
+def tls_field_plaintext(field):
+    """True when a Postfix 3.11 ``tls=`` field says the connection had no TLS (``may:none``)."""
+    match = _TLS_FIELD.match(field or "")
+    return bool(match and match.group("reached") == "none")
 
 
 def is_tls_failure(text):

@@ -80,7 +80,8 @@ def evidence_level(log, mx_expected=None, current="may", destination=""):
     if log.dane == outcomes["verified"] == log.deliveries and (current in ("dane", "dane-only")
                                                                or log.dane_field == log.deliveries):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
-    if outcomes["verified"] == log.deliveries and not log.dane_field and current == "verify" \
+    if outcomes["verified"] == log.deliveries and not log.dane_field and not log.verified_elsewhere \
+            and current == "verify" \
             and all(under(host, destination) for host in log.mx_hosts):
         return "secure", "%s, every one Verified, %s" % (head, hosts)
     mix = ", ".join("%d %s" % (outcomes[name], name.capitalize()) for name in OUTCOMES if outcomes[name])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_tls_failure, parse_line, parse_message,
-                             tls_field_level, utc_text)
+                             tls_field_level, tls_field_plaintext, utc_text)
 
 OUTCOMES = VERDICTS + ("plaintext", "unknown")
 MAX_PROCESSES = 4096       # SMTP client processes remembered at once (a process handles one delivery at a time)
@@ -35,11 +35,12 @@ def new_outcomes():
 class DestinationLog(object):
     """The evidence for one destination."""
 
-    __slots__ = ("deliveries", "outcomes", "dane", "dane_field", "mx_hosts", "protocols", "ciphers", "first", "last",
-                 "tls_deferrals", "samples", "plaintext_after_tls", "seen_tls", "attempts")
+    __slots__ = ("deliveries", "outcomes", "dane", "dane_field", "verified_elsewhere", "mx_hosts", "protocols",
+                 "ciphers", "first", "last", "tls_deferrals", "samples", "plaintext_after_tls", "seen_tls", "attempts")
 
     def __init__(self):
         self.deliveries, self.outcomes, self.dane, self.dane_field, self.mx_hosts = 0, new_outcomes(), 0, 0, {}
+        self.verified_elsewhere = 0  # Verified deliveries 3.11's tls= field puts under a level other than verify
         self.protocols, self.ciphers, self.first, self.last = {}, {}, None, None
         self.tls_deferrals, self.samples, self.plaintext_after_tls, self.seen_tls, self.attempts = 0, [], 0, False, 0
 
@@ -62,6 +63,7 @@ class DestinationLog(object):
             self.seen_tls = True
             self.dane += 1 if tls.dane else 0
             self.dane_field += 1 if tls.dane == DANE_FIELD else 0
+            self.verified_elsewhere += 1 if tls.not_verify else 0
             count(self.protocols, tls.protocol)
             count(self.ciphers, tls.cipher)
         elif outcome == "plaintext" and self.seen_tls:
@@ -79,6 +81,7 @@ class DestinationLog(object):
         self.deliveries += other.deliveries
         self.dane += other.dane
         self.dane_field += other.dane_field
+        self.verified_elsewhere += other.verified_elsewhere
         self.tls_deferrals += other.tls_deferrals
         self.attempts += other.attempts
         self.plaintext_after_tls += other.plaintext_after_tls
@@ -198,14 +201,20 @@ class LogReader(object):
         """The TLS state of a sent delivery's connection: (outcome, Tls or None)."""
         if event.relay is None:
             return "unknown", None
+        if tls_field_plaintext(event.tls_field):
+            self._connections.pop(key, None)
+            return "plaintext", None  # Postfix 3.11 says so itself: tls=may:none
         if event.conn_use is not None and event.conn_use > 1:
             return "unknown", None  # a cached connection: its handshake is another delivery's
         connection = self._connections.get(key)
         if connection and connection.tls.endpoint == event.relay and connection.queue_id in (None, event.queue_id):
             connection.queue_id = event.queue_id
             tls = connection.tls
-            if tls.verdict == "verified" and tls_field_level(event.tls_field) in ("dane", "dane-only"):
+            level = tls_field_level(event.tls_field)
+            if tls.verdict == "verified" and level in ("dane", "dane-only"):
                 tls.dane = DANE_FIELD  # Postfix 3.11: a Verified handshake at level dane is DANE's
+            elif tls.verdict == "verified" and level is not None and level != "verify":
+                tls.not_verify = True  # Postfix 3.11: Verified at fingerprint (or secure): no ground for secure
             return tls.verdict, tls
         self._connections.pop(key, None)
         return self.missing_tls, None

@@ -12,6 +12,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.advi
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.delivery_log import LogReader
 
 REAL = Path(__file__).resolve().parents[3] / "fixtures" / "maillog" / "postfix37-loopback.log"
+REAL_311 = REAL.parent / "postfix311-forky.log"
 REFERENCE = datetime(2026, 12, 31, tzinfo=timezone.utc)
 EXPECTED = {"plain.example": (3, {"plaintext": 3}, 0), "required.example": (0, {}, 8),
             "untrusted.example": (3, {"untrusted": 3}, 0), "verified.example": (3, {"verified": 3}, 0)}
@@ -66,3 +67,26 @@ def test_proposals_from_the_real_log_under_level_may_are_encrypt_at_most():
                   for domain, log in reader.destinations.items())
     assert levels == {"plain.example": None, "required.example": None, "untrusted.example": "encrypt",
                       "verified.example": "encrypt"}  # Verified under may: no ground for secure
+
+
+def test_a_real_postfix_3_11_log_with_its_tls_field():
+    """Debian forky's Postfix 3.11.7 (make-postfix311-log.sh): tls=may, tls=may:none, tls=fingerprint, tls=!encrypt."""
+    found, total, skipped, reader = evidence(REAL_311.read_bytes().splitlines(True))
+    assert skipped == 0 and total == 159
+    assert found == {"plain.example": (3, {"plaintext": 3}, 0), "required.example": (0, {}, found["required.example"][2]),
+                     "untrusted.example": (3, {"untrusted": 3}, 0), "verified.example": (3, {"verified": 3}, 0)}
+    assert found["required.example"][2] >= 3
+    verified = reader.destinations["verified.example"]
+    assert (verified.dane, verified.dane_field, verified.verified_elsewhere) == (0, 0, 3)  # tls=fingerprint
+    verify = {"entry": "verify", "key": "verified.example", "level": "verify", "source": "s"}
+    assert propose("verified.example", verified, verify, 3, 0)["level"] is None  # not secure: fingerprint's match
+
+
+def test_the_3_11_field_alone_says_plaintext_even_after_a_verdict_for_the_same_relay():
+    lines = REAL_311.read_bytes().splitlines(True)
+    tls = [line for line in lines if b"Untrusted TLS connection established to 127.0.0.1[127.0.0.1]:2501" in line][0]
+    plain = [line for line in lines if b"tls=may:none" in line][0]
+    assert b"postfix/smtp[191]" in tls and b"postfix/smtp[191]" in plain  # one process, as Postfix logged them
+    same_relay = plain.replace(b":2503", b":2501")  # as if it were the verdict's connection
+    found, _total, _skipped, _reader = evidence([tls, same_relay])
+    assert found["plain.example"][1] == {"plaintext": 1}
