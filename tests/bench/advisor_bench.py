@@ -86,7 +86,7 @@ def generate(path, lines, seed=20261202):
 
 
 def timed(argv, env=None):
-    """Run ``argv``; (seconds, peak resident MiB of the process and its children, stdout)."""
+    """Run ``argv``; (seconds, CPU seconds, peak resident MiB of the process and its children, stdout)."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out = proc.stdout.read()
@@ -95,7 +95,7 @@ def timed(argv, env=None):
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("%s failed: %s" % (argv[0], err.decode(errors="replace")[-2000:]))
-    return seconds, usage.ru_maxrss / 1024.0, out.decode(errors="replace")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, out.decode(errors="replace")
 
 
 def main():
@@ -113,12 +113,14 @@ def main():
         size = os.path.getsize(path) / 1048576.0
         print("log: %d lines, %.1f MiB (%s)" % (lines, size, path))
         env = dict(os.environ, PYTHONPATH=str(COLLECTIONS), LANG="C", LC_ALL="C")
-        theirs, their_rss, _out = timed([pflogsumm, path], env)
-        ours, our_rss, out = timed([sys.executable, "-c", READER, path], env)
-        print("pflogsumm:  %6.2f s, peak %6.1f MiB" % (theirs, their_rss))
-        print("tls_advisor reader: %6.2f s, peak %6.1f MiB  (%s)" % (ours, our_rss, out.strip()))
-        print("ratio advisor/pflogsumm: %.2f (target <= 0.5); advisor peak %.1f MiB (target < 100)"
-              % (ours / theirs, our_rss))
+        theirs, their_cpu, their_rss, _out = timed([pflogsumm, path], env)
+        ours, our_cpu, our_rss, out = timed([sys.executable, "-c", READER, path], env)
+        print("load average before: %.2f (the figures are wall-clock; CPU seconds are steadier on a busy machine)"
+              % os.getloadavg()[0])
+        print("pflogsumm:          %6.2f s (CPU %6.2f s), peak %6.1f MiB" % (theirs, their_cpu, their_rss))
+        print("tls_advisor reader: %6.2f s (CPU %6.2f s), peak %6.1f MiB  (%s)" % (ours, our_cpu, our_rss, out.strip()))
+        print("ratio advisor/pflogsumm: %.2f wall-clock, %.2f CPU (target <= 0.5); advisor peak %.1f MiB (target < 100)"
+              % (ours / theirs, our_cpu / their_cpu, our_rss))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -117,18 +117,19 @@ def parse_line(text, reference, local_zone):
     ``reference``: an aware datetime no traditional line can be later than (the file's mtime); a
     traditional date after it belongs to the year before. ``local_zone``: the zone of those dates.
     """
-    match = _ISO.match(text)
-    if match:
-        when = iso_time(match.group("stamp"), match.group("zone"))
+    match = _ISO.match(text) if text[:1].isdigit() else _TRADITIONAL.match(text)
+    if not match:
+        return None
+    found = match.groups()  # one call: named groups one by one cost a fifth of the reading
+    if len(found) == 7:
+        stamp, zone, _host, _program, syslog_name, service, pid = found
+        when = iso_time(stamp, zone)
     else:
-        match = _TRADITIONAL.match(text)
-        if not match:
-            return None
-        when = traditional_time(match.group("mon"), match.group("day"), match.group("time"), reference, local_zone)
+        month, day, clock, _host, _program, syslog_name, service, pid = found
+        when = traditional_time(month, day, clock, reference, local_zone)
     if when is None:
         return None
-    return Line(when, match.group("syslog_name"), match.group("service"), int(match.group("pid")),
-                text[match.end():])
+    return Line(when, syslog_name, service, int(pid), text[match.end():])
 
 
 def iso_time(stamp, zone):
@@ -191,12 +192,10 @@ def delivery(message):
     match = _DELIVERY.fullmatch(message)
     if not match:
         return None
-    domain = recipient_domain(match.group("rcpt"))
-    relay = match.group("relay")
+    queue_id, rcpt, relay, conn_use, tls, status, text = match.groups()
     host = relay.split("[", 1)[0].lower() if "[" in relay else None
-    conn_use = int(match.group("conn_use")) if match.group("conn_use") else None
-    return Delivery(match.group("queue_id"), domain, relay if host is not None else None, host, conn_use,
-                    match.group("tls"), match.group("status"), match.group("text"))
+    return Delivery(queue_id, recipient_domain(rcpt), relay if host is not None else None, host,
+                    int(conn_use) if conn_use else None, tls, status, text)
 
 
 def recipient_domain(address):
