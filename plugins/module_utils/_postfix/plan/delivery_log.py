@@ -138,23 +138,28 @@ class LogReader(object):
         an aware datetime no line is later than (the file's mtime), for traditional dates' year.
         """
         total = skipped = 0
-        for raw in lines:
-            total += 1
-            if not raw.isascii() and decode(raw) is None:
+        since, until, zone, line_of = self.since, self.until, self.local_zone, self.line
+        for total, raw in enumerate(lines, 1):
+            if raw.isascii():
+                if b"\x00" in raw:
+                    skipped += 1
+                    continue
+            elif decode(raw) is None:
                 skipped += 1
                 continue
             if b"/smtp[" not in raw and b"/lmtp[" not in raw:
                 if raw[:3] not in _MONTHS and not raw[:4].isdigit():
                     skipped += 1
                 continue
-            text = decode(raw)
-            line = parse_line(text, reference, self.local_zone) if text is not None else None
+            if b"to=<" not in raw and b"TLS connection established to " not in raw and b": Matched DANE " not in raw:
+                continue  # the client's other messages: never evidence, not parsed
+            line = parse_line(decode(raw), reference, zone)
             if line is None:
                 skipped += 1
                 continue
-            if (self.since and line.when < self.since) or (self.until and line.when > self.until):
+            if (since and line.when < since) or (until and line.when > until):
                 continue
-            self.line(line)
+            line_of(line)
         return total, skipped
 
     def line(self, line):
@@ -162,7 +167,9 @@ class LogReader(object):
         if event is None:
             return
         key = (line.syslog_name, line.pid)
-        if isinstance(event, Tls):
+        if type(event) is Delivery:  # the most frequent first
+            self.delivery(key, line.when, event)
+        elif isinstance(event, Tls):
             self.verdict_lines += 1
             event.dane = self._dane.pop(key, None) == event.endpoint
             remember(self._connections, key, _Connection(event))
@@ -172,8 +179,6 @@ class LogReader(object):
                 connection.tls.dane = True
             else:
                 remember(self._dane, key, event.endpoint)
-        elif isinstance(event, Delivery):
-            self.delivery(key, line.when, event)
 
     def delivery(self, key, when, event):
         if event.domain is None:
