@@ -76,7 +76,8 @@ def evidence_level(log, mx_expected=None, current="may", destination=""):
         if missing:
             return None, "MX hosts never seen in the log: %s" % ", ".join(missing)
     hosts = "to every MX host seen (%d)" % len(log.mx_hosts)
-    head = "%d deliveries in %s days" % (log.deliveries, _days_text(span_days(log)))
+    head = "%d %s in %s days" % (log.deliveries, "delivery" if log.deliveries == 1 else "deliveries",
+                                 _days_text(span_days(log)))
     if log.dane == outcomes["verified"] == log.deliveries and (current in ("dane", "dane-only")
                                                                or log.dane_field == log.deliveries):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
