@@ -167,7 +167,7 @@ class LogReader(object):
         if event is None:
             return
         key = (line.syslog_name, line.pid)
-        if type(event) is Delivery:  # the most frequent first
+        if isinstance(event, Delivery):  # the most frequent first
             self.delivery(key, line.when, event)
         elif isinstance(event, Tls):
             self.verdict_lines += 1
