@@ -81,10 +81,10 @@ def lines_of(stream, chunk=1 << 20):
             break
         lines = (rest + data).split(b"\n")
         rest = lines.pop()
-        for index, line in enumerate(lines):
-            if overlong or len(line) > MAX_LINE:
-                overlong = False
-                lines[index] = b"\xff overlong"
+        if overlong and lines:
+            lines[0], overlong = b"\xff overlong", False  # the end of a line dropped before
+        if lines and max(map(len, lines)) > MAX_LINE:  # checked in C; the loop only when one is too long
+            lines = [b"\xff overlong" if len(line) > MAX_LINE else line for line in lines]
         yield from lines
         if len(rest) > MAX_LINE:
             rest, overlong = b"", True  # the rest of this line is dropped as it comes

@@ -54,18 +54,29 @@ class DestinationLog(object):
         self.deliveries += 1
         self.outcomes[outcome] += 1
         if host:
-            if host not in self.mx_hosts and len(self.mx_hosts) >= MAX_MX_HOSTS:
-                host = "(other)"
-            mx = self.mx_hosts.setdefault(host, [0, new_outcomes()])
+            mx = self.mx_hosts.get(host)
+            if mx is None:
+                if len(self.mx_hosts) >= MAX_MX_HOSTS:
+                    host = "(other)"
+                mx = self.mx_hosts.get(host) or self.mx_hosts.setdefault(host, [0, new_outcomes()])
             mx[0] += 1
             mx[1][outcome] += 1
         if tls is not None:
             self.seen_tls = True
-            self.dane += 1 if tls.dane else 0
-            self.dane_field += 1 if tls.dane == DANE_FIELD else 0
-            self.verified_elsewhere += 1 if tls.not_verify else 0
-            count(self.protocols, tls.protocol)
-            count(self.ciphers, tls.cipher)
+            if tls.dane:
+                self.dane += 1
+                self.dane_field += 1 if tls.dane == DANE_FIELD else 0
+            if tls.not_verify:
+                self.verified_elsewhere += 1
+            protocols, ciphers = self.protocols, self.ciphers
+            if tls.protocol in protocols:
+                protocols[tls.protocol] += 1
+            else:
+                count(protocols, tls.protocol)
+            if tls.cipher in ciphers:
+                ciphers[tls.cipher] += 1
+            else:
+                count(ciphers, tls.cipher)
         elif outcome == "plaintext" and self.seen_tls:
             self.plaintext_after_tls += 1
 

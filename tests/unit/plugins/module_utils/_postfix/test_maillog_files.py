@@ -72,3 +72,12 @@ def test_the_postfix_3_11_documented_fixture():
     assert (dane.outcomes["verified"], dane.dane, dane.dane_field) == (1, 1, 1)
     assert (may.outcomes["untrusted"], may.dane) == (1, 0)
     assert plain.outcomes["plaintext"] == 1
+
+
+def test_lines_across_chunks_and_an_overlong_one_spanning_many(monkeypatch):
+    import io
+    monkeypatch.setattr(maillog_files, "MAX_LINE", 64)
+    data = b"short one\n" + b"y" * 500 + b"\nafter it\n" + b"z" * 70 + b"\nlast without newline"
+    for chunk in (7, 16, 64, 1 << 20):
+        assert list(maillog_files.lines_of(io.BytesIO(data), chunk)) == [
+            b"short one", b"\xff overlong", b"after it", b"\xff overlong", b"last without newline"], chunk
