@@ -158,7 +158,7 @@ class LogReader(object):
             elif decode(raw) is None:
                 skipped += 1
                 continue
-            if b"/smtp[" not in raw and b"/lmtp[" not in raw:
+            if b"mtp[" not in raw or (b"/smtp[" not in raw and b"/lmtp[" not in raw):  # one scan for most lines
                 if raw[:3] not in _MONTHS and not raw[:4].isdigit():
                     skipped += 1
                 continue
