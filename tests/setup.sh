@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 packages=(postfix postfix-lmdb postfix-cdb postfix-pcre libsasl2-modules python3-venv openssl rsync git shellcheck iproute2
-          chromium chromium-driver)
+          chromium chromium-driver pflogsumm)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
