@@ -73,8 +73,7 @@ class OwnershipSide(object):
         self.profile, self.config_dir = profile, os.path.abspath(config_dir)
         self.path = os.path.join(self.config_dir, PROFILES_RECORD)
         self.profiles, self.owners, self.releasing, self.released = None, {}, set(), {}
-        self.before, self.table_before, self.created, self.named = {}, {}, {}, set()
-        self.services_before, self.services_after = {}, {}
+        self.before, self.table_before, self.created, self.named, self.services_before = {}, {}, {}, set(), {}
         self.warnings = []
 
     def __bool__(self):
@@ -106,8 +105,8 @@ class OwnershipSide(object):
                                            master_services=[], certificate=None, receiving=None, hardening=None)
 
     def _master_text(self, text=None):
-        master_path = os.path.join(self.config_dir, "master.cf")
-        return text if text is not None else read_text(master_path) if os.path.isfile(master_path) else ""
+        path = os.path.join(self.config_dir, "master.cf")
+        return text if text is not None else read_text(path) if os.path.isfile(path) else ""
 
     def _read(self, declarations):
         if not os.path.lexists(self.path):
@@ -178,8 +177,8 @@ class OwnershipSide(object):
                 path = os.path.normpath(os.path.abspath(use.path))
                 # The record of the TLS files Postfix loaded is always the receiving side's, written after the
                 # reload (so after this record): its profile owns it whether or not this call creates it.
-                ours = os.path.basename(path) == LOADED_RECORD
-                if use.writes and TMP_SUFFIX not in path and "__db." not in path and (ours or not os.path.lexists(path)):
+                if use.writes and TMP_SUFFIX not in path and "__db." not in path and (
+                        path.endswith(os.sep + LOADED_RECORD) or not os.path.lexists(path)):
                     self.created.setdefault(path, owner)
         if policy:
             self._table_values({"path": policy.plan.path, "type": policy.plan.type})
@@ -257,8 +256,7 @@ class OwnershipSide(object):
                 for key in sorted(own) if key in entries)}
         files = [path for path in old["files"] if os.path.lexists(path)]
         files += [path for path, creator in sorted(self.created.items()) if creator == owner and path not in files
-                  and (self.profile.module.check_mode or os.path.lexists(path) or
-                       os.path.basename(path) == LOADED_RECORD)]
+                  and (self.profile.module.check_mode or os.path.lexists(path) or path.endswith(LOADED_RECORD))]
         services = recorded_services(listed_services(item), owner, self.profiles, self.services_before,
                                      self.services_after)
         return {"parameters": parameters, "table": table, "files": files, "services": services}
