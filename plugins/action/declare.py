@@ -56,11 +56,6 @@ def run_is_selective():
                 or args.get("step"))
 
 
-def role_defaults(role):
-    with open(os.path.join(ROLES_DIR, role, "defaults", "main.yml")) as handle:
-        return yaml_load(handle) or {}
-
-
 class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
@@ -109,8 +104,7 @@ class ActionModule(ActionBase):
         result["declared_roles"] = list(task_vars.get("server_declared_roles") or [])
         try:
             if role == "server":
-                relay_var = self._relay_variables(task_vars) if variables.get("config_state") == "absent" else None
-                result["arguments"] = role_declarations.server_arguments(variables, declarations, data, relay_var)
+                result["arguments"] = role_declarations.server_arguments(variables, declarations, data)
             else:
                 result["declaration"] = role_declarations.owned_declaration(role, variables, data)
                 result["declarations"] = declarations + [result["declaration"]]
@@ -127,9 +121,3 @@ class ActionModule(ActionBase):
         result["_ansible_no_log"] = True
         return result
 
-    def _relay_variables(self, task_vars):
-        """tls_relay's variables without its role in the play: its defaults, then what the host's variables set."""
-        prefix = "tls_relay_"
-        found = dict(role_defaults("tls_relay"))
-        found.update(self._templar.template(dict((name, task_vars[name]) for name in found if name in task_vars)))
-        return dict((name[len(prefix):], value) for name, value in found.items() if name.startswith(prefix))

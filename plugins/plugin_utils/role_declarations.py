@@ -97,15 +97,16 @@ def tls_forced(var):
                        smtp_tls_servername=var["servername"])
     parameters.update(var["parameters"])
     socketmap = var["mta_sts_socketmap"]
-    # The static table first (maps: only, then extra_maps): an MTA-STS policy must never
-    # override a DANE or static one.
+    # The static table first, the tables already there next, extra_maps last (maps: first): an
+    # MTA-STS policy must never override a DANE or static one, and no table of the admin's is
+    # dropped (it may hold stronger levels than the role's).
     policy_table = _with({"path": var["policy_table"],
                           "destinations": [item for item in var["destinations"] if isinstance(item, str)],
                           "policies": [item for item in var["destinations"] if not isinstance(item, str)],
                           "level": var["level"],
                           "include_subdomains": var["include_subdomains"],
                           "absent": var["removed_destinations"],
-                          "maps": "only",
+                          "maps": "first",
                           "extra_maps": ["socketmap:%s" % socketmap] if socketmap else []},
                          type=var["table_type"])
     preflight = _with({"mode": var["preflight"],
@@ -258,19 +259,18 @@ def owned_declaration(role, var, distribution):
     return declaration
 
 
-def server_arguments(var, declarations, distribution, relay_var=None):
-    """The server role's call, named ``server``: with ``server_config_state: absent`` the host-wide settings it
-    wrote and every profile recorded on the host are taken back, and nothing new is set. The relay keeps its
-    own record: unless a declaration of the call says what to do with it, it is taken back too, through
-    tls_relay's variables ``relay_var`` (its defaults and what the host's variables set)."""
+def server_arguments(var, declarations, distribution):
+    """The server role's call: with ``server_config_state: absent`` the host-wide settings it wrote and every
+    profile recorded on the host are taken back, and nothing new is set. Named ``server`` (its record of
+    what it wrote) only where it sets the host-wide settings or takes them back: a play that leaves them to
+    another (``server_apply_host_settings: false``) must not take them back."""
     arguments = server(var, declarations, distribution)
-    arguments.update(name="server", state=var["config_state"])
+    arguments["state"] = var["config_state"]
+    if var["apply_host_settings"] or var["config_state"] == "absent":
+        arguments["name"] = "server"
     if var["config_state"] == "absent":
         arguments.update(parameters={}, migrate_obsolete=False)
         arguments.pop("hardening", None)
-        if relay_var is not None and not any(item.get("relay") for item in declarations):
-            relay_absent = tls_relay(dict(relay_var, state="absent"), distribution["system_ca_file"])
-            arguments["declarations"] = declarations + [relay_absent]
     return arguments
 
 

@@ -108,29 +108,3 @@ def test_a_format_1_record_is_read_as_all_unasked(tmp_path, config_dir):
     assert rc == 0 and state["changed"], output
     assert postconf_n(config_dir, "delay_warning_time") == ""
 
-
-def relay_vars(config_dir):
-    return dict(tls_relay_host="smtp.relay.test", tls_relay_preflight="skip", tls_relay_username="mailtls-user",
-                tls_relay_password="a-long-relay-password-0123456789",
-                tls_relay_password_table=str(config_dir / "sasl_passwd"),
-                tls_relay_sender_table=str(config_dir / "sender_relay"),
-                tls_relay_transport_table=str(config_dir / "relay_transport"))
-
-
-def test_the_server_absent_takes_the_relay_back_too(tmp_path, config_dir):
-    settle(config_dir / "main.cf")
-    before = sorted(snapshot(config_dir))
-    rc, state, output = run_role(tmp_path, "tls_relay", config_dir, **relay_vars(config_dir))
-    assert rc == 0 and state["changed"], output
-    assert postconf_n(config_dir, "relayhost") == "relayhost = [smtp.relay.test]:587"
-    assert (config_dir / "sasl_passwd").exists()
-    # The server's way back, with the relay's table paths from the host's variables (not its role).
-    rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent", **relay_vars(config_dir))
-    assert rc == 0 and state["changed"], output
-    assert postconf_n(config_dir, "relayhost") in ("", "relayhost =")
-    assert "a-long-relay-password" not in output
-    assert sorted(snapshot(config_dir)) == before, "the relay's tables and records are gone, nothing else"
-    untouched = snapshot(config_dir)
-    rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent")
-    assert rc == 0 and not state["changed"] and not state["reloaded"], output
-    assert snapshot(config_dir) == untouched

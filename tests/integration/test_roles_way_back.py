@@ -147,3 +147,20 @@ def test_a_record_that_is_not_ours_is_refused_naming_it(tmp_path, config_dir):
     rc, _state, output = run_role(tmp_path, "tls_forced", config_dir, tls_forced_state="absent")
     assert rc != 0 and "(a link or not a regular file)" in said(output), output
     assert snapshot(config_dir) == untouched and record.is_symlink()
+
+
+def test_tls_forced_keeps_the_admins_own_policy_table_after_its_own(tmp_path, config_dir):
+    """Found by the advisor's review: the role made its table the only one, and an admin's table with
+    stronger entries vanished from smtp_tls_policy_maps (TLS lowered, nothing said)."""
+    own = config_dir / "admin_policy"
+    own.write_text("bank.example secure\n")
+    subprocess.run(["postmap", "-c", str(config_dir), "hash:%s" % own], check=True)
+    subprocess.run(["postconf", "-c", str(config_dir), "-e", "smtp_tls_policy_maps = hash:%s" % own], check=True)
+    settle(config_dir / "main.cf")
+    rc, state, output = run_role(tmp_path, "tls_forced", config_dir, tls_forced_destinations=["partner.example"],
+                                 tls_forced_mta_sts_socketmap="inet:127.0.0.1:8461:postfix")
+    assert rc == 0, output
+    maps = subprocess.run(["postconf", "-c", str(config_dir), "-h", "smtp_tls_policy_maps"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    maps = [item.rstrip(",") for item in maps]
+    assert maps == ["hash:%s" % (config_dir / "tls_policy"), "hash:%s" % own, "socketmap:inet:127.0.0.1:8461:postfix"], maps

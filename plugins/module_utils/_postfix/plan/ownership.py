@@ -17,7 +17,9 @@ import os
 
 from ..core.errors import ConfigError, InputError
 from ..core.file_names import CONFIG_FILES
-from ..model.master_cf import FIELDS, MasterCf, check_service
+from ..model.main_cf import check_parameter_name
+from ..model.master_cf import FIELDS, MasterCf, check_service, wanted_entry
+from ..model.table_types import FILE_TYPES
 from ..model.tls import LEVEL_STRENGTH, covering_keys
 
 PROFILES_RECORD = "mailtls-profiles.json"
@@ -42,15 +44,23 @@ def _refuse(path, problem):
                       % (path, problem), path=path)
 
 
+def _is_text(value):
+    """Text that can be written back: a lone surrogate (a JSON escape of a byte that is not UTF-8) cannot."""
+    try:
+        return isinstance(value, str) and bool(value.encode("utf-8") or True)
+    except UnicodeEncodeError:
+        return False
+
+
 def _is_text_or_none(value):
-    return value is None or isinstance(value, str)
+    return value is None or _is_text(value)
 
 
 def _check_values(path, where, values):
     if not isinstance(values, dict):
         _refuse(path, "%s is not a mapping" % where)
     for name, item in values.items():
-        if not (isinstance(name, str) and isinstance(item, dict) and set(item) == {"value", "replaced"}
+        if not (_is_text(name) and isinstance(item, dict) and set(item) == {"value", "replaced"}
                 and _is_text_or_none(item["value"]) and _is_text_or_none(item["replaced"])):
             _refuse(path, "%s.%s is not {value, replaced}" % (where, name))
 
@@ -71,7 +81,8 @@ def _check_path(path, where, file_path, config_dir, named, anywhere=False):
 
 
 def _check_service(path, where, key, item):
-    """A recorded service: its key names a master.cf entry, and each text is that one entry."""
+    """A recorded service: its key names a master.cf entry, and each text is that one entry, as the
+    collection would write it (its fields, command and options valid)."""
     if key.count("/") != 1:
         _refuse(path, "%s.services: %r is not service/type" % (where, key))
     try:
@@ -79,17 +90,20 @@ def _check_service(path, where, key, item):
         texts = [text for text in item.values() if text is not None]
         if any(list(MasterCf(text).entries) != [key] or len(MasterCf(text).entries[key]) != 1 for text in texts):
             _refuse(path, "%s.services.%s is not one %s entry" % (where, key, key))
+        for back in services_back(dict((key, text) for text in texts)):
+            wanted_entry(back["service"], back["type"], back, back["command"], back["args"], back["options"])
     except InputError as error:
-        _refuse(path, "%s.services: %s" % (where, error))
+        _refuse(path, "%s.services.%s: %s" % (where, key, error))
 
 
 def parse_profiles_record(text, path, config_dir, named=()):
     """The record's profiles (name -> {parameters, table, files}); a record that is not ours is refused
     naming it. ``named``: the files outside ``config_dir`` this call's declarations name."""
     try:
+        text.encode("utf-8")  # bytes that are not UTF-8 are read as surrogates: never written back
         found = json.loads(text)
     except ValueError as error:
-        _refuse(path, "not JSON: %s" % error)
+        _refuse(path, "not UTF-8 JSON: %s" % error)
     if not isinstance(found, dict) or found.get("format") not in (RECORD_FORMAT, FORMAT_1) or \
             not isinstance(found.get("profiles"), dict):
         _refuse(path, "no %r format and profiles" % RECORD_FORMAT)
@@ -103,13 +117,18 @@ def parse_profiles_record(text, path, config_dir, named=()):
         if not isinstance(profile, dict) or set(profile) != {"parameters", "table", "files", "services"}:
             _refuse(path, "%s is not {parameters, table, files, services}" % where)
         _check_values(path, where + ".parameters", profile["parameters"])
+        for parameter in profile["parameters"]:
+            try:
+                check_parameter_name(parameter)
+            except InputError as error:
+                _refuse(path, "%s.parameters: %s" % (where, error))
         _check_values(path, where + ".services", profile["services"])
         for key, item in profile["services"].items():
             _check_service(path, where, key, item)
         table = profile["table"]
         if table is not None:
             if not isinstance(table, dict) or set(table) != {"path", "type", "entries"} or \
-                    not isinstance(table["type"], str):
+                    table["type"] not in FILE_TYPES:
                 _refuse(path, "%s.table is not {path, type, entries}" % where)
             _check_path(path, where + ".table.path", table["path"], config_dir, named)
             _check_values(path, where + ".table.entries", table["entries"])
@@ -251,6 +270,22 @@ def lowered_warning(owner, item, table):
 
 # The kind of value a warning names: a service's entry is said without its lines.
 SERVICE_KIND = "master.cf's service"
+
+
+# The main.cf parameters that are a TLS level (postconf(5): empty means none).
+LEVEL_PARAMETERS = ("smtpd_tls_security_level", "smtp_tls_security_level", "lmtp_tls_security_level")
+
+
+def lowered_parameter_warnings(owner, restore, before):
+    """A warning for each level parameter that taking it back lowers (``restore``: name -> value or None)."""
+    found = []
+    for name in sorted(set(restore) & set(LEVEL_PARAMETERS)):
+        was, now = level_of(before.get(name)) or "none", level_of(restore[name]) or "none"
+        if LEVEL_STRENGTH.get(was, 0) > LEVEL_STRENGTH.get(now, 0):
+            found.append("TLS lowered: main.cf's %s goes back from %s to %s (%s): %s no longer sets it"
+                         % (name, was, now, "the value it replaced" if restore[name] is not None
+                            else "Postfix's default", owner))
+    return found
 
 
 def changed_warning(owner, kind, name, written, now):

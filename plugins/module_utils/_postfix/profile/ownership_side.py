@@ -22,10 +22,10 @@ from ..model.hardening import hardening_plan
 from ..model.main_cf import MainCf
 from ..model.tls_files import LOADED_RECORD
 from ..model.table_types import INDEX_SUFFIXES, table_document
-from ..plan.ownership import (HOST_PROFILE, HOST_UNASKED, PROFILES_RECORD, changed_warning, empty_profile, entries_of,
-                              listed_services, lowered, lowered_warning, outside, parameters_of, parse_profiles_record,
-                              recorded_services, release, render_profiles_record, replaced_value, service_texts,
-                              services_back, services_of, SERVICE_KIND, unasked_parameters)
+from ..plan.ownership import (HOST_PROFILE, HOST_UNASKED, PROFILES_RECORD, SERVICE_KIND, changed_warning, empty_profile,
+                              entries_of, listed_services, lowered, lowered_parameter_warnings, lowered_warning, outside,
+                              parameters_of, parse_profiles_record, recorded_services, release, render_profiles_record,
+                              replaced_value, service_texts, services_back, services_of, unasked_parameters)
 from ..plan.tls_policy import policy_requests, wanted_policies
 
 
@@ -147,12 +147,11 @@ class OwnershipSide(object):
                     absent_parameters=[name for name, value in restore.items() if value is None])
 
     def _release_section(self, owner, recorded, listed, section, current, still_wanted, kind):
-        """What taking back the recorded names ``owner`` no longer lists restores (name -> value or None);
-        a value someone changed since stays, said in a warning."""
+        """What taking back the names ``owner`` no longer lists restores (name -> value or None), warnings said."""
         restore, changed = release(owner, sorted(set(recorded) - set(listed)), section, self.profiles, self.releasing,
                                    current, still_wanted)
-        self.warnings.extend(changed_warning(owner, kind, name, written, now)
-                             for name, (written, now) in changed.items())
+        self.warnings.extend(changed_warning(owner, kind, name, written, now) for name, (written, now) in changed.items())
+        self.warnings.extend(lowered_parameter_warnings(owner, restore, current) if section is parameters_of else [])
         return restore
 
     def _table_values(self, table):

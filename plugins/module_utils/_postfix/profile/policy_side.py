@@ -166,15 +166,18 @@ class PolicySide(object):
     # --- what the profile needs of it ----------------------------------------------------
 
     def policy_maps(self, main_path):
-        """smtp_tls_policy_maps with our table first: then extra_maps, then (unless replaced) the others."""
+        """smtp_tls_policy_maps with our table first, then (unless replaced) the tables already there, then
+        extra_maps: the first table that answers decides, so a static entry, ours or the admin's, always
+        wins over a dynamic one (an MTA-STS socketmap), and no table of the admin's is dropped unasked."""
         if not self or self.plan.maps == "untouched":
             return None
         table = self.plan.table
-        maps = [table] + [item for item in self.plan.extra_maps if item != table]
+        extra = [item for item in self.plan.extra_maps if item != table]
+        maps = [table]
         if self.plan.maps == "first":
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
-            maps += [item for item in split_list(current) if item not in maps]
-        return maps
+            maps += [item for item in split_list(current) if item not in maps and item not in extra]
+        return maps + extra
 
     def request_main_cf(self, config, main_path):
         """What main.cf's request (``config``) needs for the table: smtp_tls_policy_maps naming it, and

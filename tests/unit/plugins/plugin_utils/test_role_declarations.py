@@ -64,11 +64,10 @@ OLD_TLS_FORCED_DECLARE = r"""
             'level': tls_forced_level,
             'include_subdomains': tls_forced_include_subdomains,
             'absent': tls_forced_removed_destinations,
-            'maps': 'only',
+            'maps': 'first',
             'extra_maps': ['socketmap:' ~ tls_forced_mta_sts_socketmap] if tls_forced_mta_sts_socketmap else []}
            | combine({'type': tls_forced_table_type} if tls_forced_table_type else {}) }}
-      # The static table first (maps: only, then extra_maps): an MTA-STS policy must never
-      # override a DANE or static one.
+      # Since session 8: maps first (the admin's tables kept, after ours, before extra_maps).
       preflight: >-
         {{ {'mode': tls_forced_preflight,
             'timeout': tls_forced_preflight_timeout | int,

@@ -37,7 +37,15 @@ def test_a_record_with_nothing_left_goes():
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("{not json", "not JSON"),
+    ("{not json", "not UTF-8 JSON"),
+    ('{"format": "%s", "profiles": {"x": {"parameters": {"a": {"value": "4h\\udcff", "replaced": null}}, '
+     '"table": null, "files": []}}}' % RECORD_FORMAT, "is not {value, replaced}"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile({"relayhost =\nrelayhost": written("x")})}}),
+     "is not a valid Postfix parameter name"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": dict(profile(entries={}), table={
+        "path": CONFIG + "/t", "type": "bogus", "entries": {}})}}), "is not {path, type, entries}"),
+    (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": profile(services={"smtp/inet": written(
+        "smtp inet x x x x x smtpd\n")})}}), "services.smtp/inet: private:"),
     (json.dumps({"profiles": {}}), "format"),
     (json.dumps({"format": RECORD_FORMAT, "profiles": {"x": dict(profile(entries={}), table={
         "path": "/srv/elsewhere", "type": "hash", "entries": {}})}}),
