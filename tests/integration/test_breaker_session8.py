@@ -509,3 +509,17 @@ def test_submission_services_added_under_a_format_1_record_are_taken_back_or_sai
     told = "submission" in " ".join(state.get("warnings", []))
     assert gone or told, "left in master.cf, no word said: %s" % [
         line for line in text.splitlines() if line.startswith("submission")]
+
+
+# --- the hardening switched, then dropped -------------------------------------------------------------------------
+
+def test_the_hardening_switched_then_dropped_gives_the_hosts_values_back(tmp_path, config_dir):
+    settle(config_dir / "main.cf")
+    before, _unused = effective_config(config_dir)
+    for baseline in ("modern", "intermediate"):
+        rc, state, output = run_role(tmp_path, "server", config_dir, server_tls_hardening=baseline)
+        assert rc == 0 and state["changed"], output
+    rc, state, output = run_role(tmp_path, "server", config_dir, server_tls_hardening="postfix_default")
+    assert rc == 0 and state["changed"], output
+    after, _unused = effective_config(config_dir)
+    assert after == before, output
