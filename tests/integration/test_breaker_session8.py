@@ -62,10 +62,6 @@ SERVICE_REPLACED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="plan/ownership.py services_back(): a recorded 'replaced' text is parsed only "
-                                       "when taken back; MasterCf(text).entry(key) is None (or has no command) and "
-                                       "entry.fields / entry.command[0] raise: a traceback, not a refusal naming the "
-                                       "record (parse_profiles_record checks only that it is text)")
 @pytest.mark.parametrize("case", ["text that is no entry", "an entry of another key", "no command, only options"])
 def test_a_recorded_service_text_that_is_no_entry_of_its_key_is_refused(tmp_path, config_dir, case):
     text = record_of({"tls_receiving": profile(services={
@@ -73,10 +69,6 @@ def test_a_recorded_service_text_that_is_no_entry_of_its_key_is_refused(tmp_path
     refused_naming_the_record(tmp_path, config_dir, text)
 
 
-@pytest.mark.xfail(strict=True, reason="plan/ownership.py parse_profiles_record(): a recorded service text with "
-                                       "fields Postfix refuses is not checked; taken back (services_back) it "
-                                       "is refused as \"private: 'x' is not a valid private field\", not naming "
-                                       "the record")
 def test_a_recorded_service_text_with_bad_fields_is_refused_naming_the_record(tmp_path, config_dir):
     text = record_of({"tls_receiving": profile(services={
         "smtp/inet": {"value": smtp_entry(config_dir), "replaced": SERVICE_REPLACED["fields Postfix refuses"]}})})
@@ -98,29 +90,18 @@ def test_a_recorded_service_that_is_not_text_or_not_a_key_is_refused(tmp_path, c
 
 # --- a hostile record: the rest -------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="plan/ownership.py _check_values(): a parameter name is not checked; a "
-                                       "name with a newline reaches the restore declaration, refused as "
-                                       "'declarations[0].parameters: ... is not a valid Postfix parameter name' (an "
-                                       "option the user never gave), not naming the record")
 def test_a_recorded_parameter_name_with_a_newline_is_refused(tmp_path, config_dir):
     text = record_of({"tls_forced": profile(parameters={
         "relayhost =\nrelayhost": {"value": None, "replaced": "[evil.example]"}})})
     refused_naming_the_record(tmp_path, config_dir, text, role="tls_forced")
 
 
-@pytest.mark.xfail(strict=True, reason="host/files.py read_text() keeps non-UTF-8 bytes as surrogates and "
-                                       "plan/ownership.py parse_profiles_record() accepts them: tls_forced absent "
-                                       "restores delay_warning_time = '4h\\xff\\xfe' into main.cf (rc 0) instead of "
-                                       "refusing the record")
 def test_a_record_with_bytes_that_are_not_utf8_is_refused(tmp_path, config_dir):
     text = record_of({"tls_forced": profile(parameters={
         "delay_warning_time": {"value": None, "replaced": "4hXX"}})}).encode().replace(b"XX", b"\xff\xfe")
     refused_naming_the_record(tmp_path, config_dir, text, role="tls_forced")
 
 
-@pytest.mark.xfail(strict=True, reason="plan/ownership.py parse_profiles_record() checks only that table.type is "
-                                       "text: a record naming a table of type 'bogus' is accepted (rc 0), and its "
-                                       "entry is said 'changed since to None'")
 def test_a_recorded_table_of_an_unknown_type_is_refused(tmp_path, config_dir):
     table = {"path": str(config_dir / "tls_policy"), "type": "bogus",
              "entries": {"partner.example": {"value": "encrypt", "replaced": None}}}
@@ -154,11 +135,6 @@ def test_server_absent_where_no_role_ever_ran_changes_nothing(tmp_path, config_d
     assert snapshot(config_dir) == untouched
 
 
-@pytest.mark.xfail(strict=True, reason="server absent adds tls_relay absent (role_declarations.server_arguments) "
-                                       "and plan/relay.py _leave_a_sasl_client_naming_ours() runs for absent too: the "
-                                       "admin's own SASL client of the Postfix how-to (smtp_sasl_password_maps = "
-                                       "hash:/etc/postfix/sasl_passwd, tls_relay_password_table's default) is removed "
-                                       "although no relay role ever ran")
 def test_server_absent_keeps_the_admins_own_sasl_smarthost(tmp_path, config_dir):
     main = config_dir / "main.cf"
     main.write_text(main.read_text() + HOWTO_SASL)
@@ -167,9 +143,9 @@ def test_server_absent_keeps_the_admins_own_sasl_smarthost(tmp_path, config_dir)
     untouched = snapshot(config_dir)
     rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent")
     assert rc == 0, output
+    assert not state["changed"] and snapshot(config_dir) == untouched, output
     after, _unused = effective_config(config_dir)
     assert after == before, output
-    assert not state["changed"] and snapshot(config_dir) == untouched, output
 
 
 # --- follow_up.yml: a restart parameter, check mode, a re-run -----------------------------------------------------
@@ -199,11 +175,10 @@ def main_cf_values(config_dir):
     return dict(line.split(" = ", 1) for line in lines if " = " in line)
 
 
-@pytest.mark.xfail(strict=True, reason="the server's record keeps smtpd_tls_security_level 'replaced': null (the "
-                                       "value before the call, profile/ownership_side.py _remembered() via "
-                                       "plan/ownership.py replaced_value()) while the same call's migration removed "
-                                       "smtpd_use_tls = yes (kept apart under server:unasked): dropping the parameter "
-                                       "removes it and the host receives without TLS, no warning, tls_lowered empty")
+@pytest.mark.xfail(strict=True, reason="said since (a 'TLS lowered' warning), still lowered: the server's record keeps "
+                                       "smtpd_tls_security_level 'replaced': null while the same call's migration removed "
+                                       "smtpd_use_tls = yes (recorded apart under server:unasked); taking the parameter back "
+                                       "should give back what the migration replaced, not Postfix's default")
 def test_a_dropped_server_parameter_that_a_migration_also_changed_keeps_receiving_tls(tmp_path, config_dir):
     main = config_dir / "main.cf"
     main.write_text(main.read_text().replace("smtpd_tls_security_level=may", "smtpd_use_tls=yes"))
@@ -250,29 +225,29 @@ def relay_vars(config_dir):
                 tls_relay_password_table=str(config_dir / "my_sasl"), tls_relay_preflight="skip")
 
 
-@pytest.mark.xfail(strict=True, reason="server absent takes the relay back with tls_relay's defaults "
-                                       "(role_declarations.server_arguments): the relay's record "
-                                       "(mailtls-relay.json) lists its tables, but plan/relay.py _routing() only "
-                                       "drops transport_maps' entry at the default path; main.cf keeps the relay's "
-                                       "transport_maps while its relay-tls service is removed from master.cf")
-def test_server_absent_takes_back_a_relay_at_its_own_table_paths(tmp_path, config_dir):
+def test_server_absent_leaves_a_relay_at_its_own_table_paths_whole(tmp_path, config_dir):
+    """Server absent once took the relay back with tls_relay's defaults, and left half of a relay at other
+    paths: now the relay is left whole to its own state (tls_relay_state: absent), which takes it back whole."""
     settle(config_dir / "main.cf")
     before, _unused = effective_config(config_dir)
     before_master = (config_dir / "master.cf").read_text()
-    before_files = sorted(snapshot(config_dir))
     rc, state, output = run_role(tmp_path, "tls_relay", config_dir, **relay_vars(config_dir))
     assert rc == 0 and state["changed"], output
-    assert (config_dir / "my_transport").exists() and "relay-tls" in (config_dir / "master.cf").read_text()
+    relayed = main_cf_values(config_dir)
     rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent")
     assert rc == 0, output
     values = main_cf_values(config_dir)
-    master = (config_dir / "master.cf").read_text()
-    # Never half: main.cf routing to relay-tls while master.cf no longer has it.
-    assert not ("my_transport" in values.get("transport_maps", "") and "relay-tls" not in master), (values, output)
+    assert "relay-tls" in (config_dir / "master.cf").read_text()
+    assert all(values.get(name) == relayed.get(name) for name in ("relayhost", "transport_maps",
+                                                                   "sender_dependent_relayhost_maps")), values
+    rc, state, output = run_role(tmp_path, "tls_relay", config_dir, tls_relay_state="absent", **relay_vars(config_dir))
+    assert rc == 0 and state["changed"], output
     after, _unused = effective_config(config_dir)
-    assert after == before, output
-    assert master == before_master
-    assert sorted(snapshot(config_dir)) == before_files, output
+    relay_lines = [line for line in after if line.split(" =")[0] in (
+        "relayhost", "transport_maps", "sender_dependent_relayhost_maps", "smtp_sasl_password_maps")]
+    assert relay_lines == [line for line in before if line in relay_lines], (before, after)
+    assert "my_transport" not in " ".join(after) and "my_sasl" not in " ".join(after), after
+    assert (config_dir / "master.cf").read_text() == before_master
 
 
 # --- the record: format 1, a service two profiles recorded ---------------------------------------------------------
@@ -384,44 +359,11 @@ def test_the_hosts_own_braced_submission_comes_back_as_it_was(tmp_path, config_d
     assert master.read_text() == before, output
 
 
-def test_server_absent_with_the_hosts_relay_variables_takes_the_relay_back_whole(tmp_path, config_dir):
-    settle(config_dir / "main.cf")
-    before, _unused = effective_config(config_dir)
-    before_master = (config_dir / "master.cf").read_text()
-    before_files = sorted(snapshot(config_dir))
-    rc, state, output = run_role(tmp_path, "tls_relay", config_dir, **relay_vars(config_dir))
-    assert rc == 0 and state["changed"], output
-    settle(config_dir / "main.cf")
-    untouched = snapshot(config_dir)
-    rc, predicted, output = run_role(tmp_path, "server", config_dir, check=True, server_config_state="absent",
-                                     **relay_vars(config_dir))
-    assert rc == 0 and predicted["changed"], output
-    assert snapshot(config_dir) == untouched
-    rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent", **relay_vars(config_dir))
-    assert rc == 0 and state["changed"], output
-    assert predicted["main_cf"]["changes"] == state["main_cf"]["changes"]
-    assert predicted["relay"]["removed_files"] == state["relay"]["removed_files"]
-    after, _unused = effective_config(config_dir)
-    assert after == before, output
-    assert (config_dir / "master.cf").read_text() == before_master
-    assert sorted(snapshot(config_dir)) == before_files, output
-    settle(config_dir / "main.cf")
-    untouched = snapshot(config_dir)
-    rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent", **relay_vars(config_dir))
-    assert rc == 0 and not state["changed"] and not state["reloaded"], output
-    assert snapshot(config_dir) == untouched
-
-
 # --- fleet.yml: the second play of a host that is a receiver too (server_apply_host_settings: false) ---------------
 
 HARDENED = ("smtpd_tls_protocols", "smtpd_tls_mandatory_protocols", "smtpd_tls_mandatory_ciphers", "tls_ssl_options")
 
 
-@pytest.mark.xfail(strict=True, reason="server_apply_host_settings: false (fleet.yml's second play for a receiver) "
-                                       "still names the call 'server' (role_declarations.server_arguments) with no "
-                                       "parameters and no hardening: profile/ownership_side.py _release() sees the "
-                                       "server no longer listing its hardening and takes it back; the next fleet run "
-                                       "writes it again (never idempotent, the host runs unhardened between plays)")
 def test_the_fleets_second_play_keeps_the_host_wide_settings_of_the_first(tmp_path, config_dir):
     rc, state, output = run_role(tmp_path, "server", config_dir, server_parameters={"smtp_tls_loglevel": "1"})
     assert rc == 0 and state["changed"], output

@@ -88,7 +88,8 @@ def _check_service(path, where, key, item):
     try:
         check_service(*key.split("/"))
         texts = [text for text in item.values() if text is not None]
-        if any(list(MasterCf(text).entries) != [key] or len(MasterCf(text).entries[key]) != 1 for text in texts):
+        if any(list(MasterCf(text).entries) != [key] or len(MasterCf(text).entries[key]) != 1
+               or not MasterCf(text).entries[key][0].command for text in texts):
             _refuse(path, "%s.services.%s is not one %s entry" % (where, key, key))
         for back in services_back(dict((key, text) for text in texts)):
             wanted_entry(back["service"], back["type"], back, back["command"], back["args"], back["options"])
