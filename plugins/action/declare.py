@@ -120,4 +120,3 @@ class ActionModule(ActionBase):
         # censored, and is registered for the set_fact that keeps it. An error above is shown.
         result["_ansible_no_log"] = True
         return result
-

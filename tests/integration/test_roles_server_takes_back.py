@@ -107,4 +107,3 @@ def test_a_format_1_record_is_read_as_all_unasked(tmp_path, config_dir):
     rc, state, output = run_role(tmp_path, "server", config_dir, server_config_state="absent")
     assert rc == 0 and state["changed"], output
     assert postconf_n(config_dir, "delay_warning_time") == ""
-

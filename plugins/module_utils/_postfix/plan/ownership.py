@@ -46,10 +46,13 @@ def _refuse(path, problem):
 
 def _is_text(value):
     """Text that can be written back: a lone surrogate (a JSON escape of a byte that is not UTF-8) cannot."""
+    if not isinstance(value, str):
+        return False
     try:
-        return isinstance(value, str) and bool(value.encode("utf-8") or True)
+        value.encode("utf-8")
     except UnicodeEncodeError:
         return False
+    return True
 
 
 def _is_text_or_none(value):
