@@ -2,9 +2,10 @@
 # The README's two commands on a clean Debian 12, as a new user's machine runs them: a check
 # that fails when an install step is missing (on this machine things installed by hand hide
 # such a step; CI runs here and hides it too).
-#   tests/fresh-machine.sh [demo|tests|all] [--keep-going]
+#   tests/fresh-machine.sh [demo|tests|all|setup] [--keep-going]
 #     default all: `bash playbooks/demo.sh`, then `bash tests/run.sh`; both run even if one
-#     fails. --keep-going runs tests/run.sh without its `set -e`, so that every later step
+#     fails. setup: only `bash tests/setup.sh` (every package and tool the tests install, in
+#     minutes: the quick check after a change to the set-up). --keep-going runs tests/run.sh without its `set -e`, so that every later step
 #     still meets the clean system when an earlier one fails on content (a lint finding).
 # How:
 #  - the clean system is a debootstrap minbase of bookworm plus ca-certificates and git (what a
@@ -28,9 +29,9 @@ what=all
 keep_going=no
 for arg in "$@"; do
   case $arg in
-    demo | tests | all) what=$arg ;;
+    demo | tests | all | setup) what=$arg ;;
     --keep-going) keep_going=yes ;;
-    *) echo "usage: $0 [demo|tests|all] [--keep-going]" >&2; exit 2 ;;
+    *) echo "usage: $0 [demo|tests|all|setup] [--keep-going]" >&2; exit 2 ;;
   esac
 done
 
@@ -140,6 +141,10 @@ run() {  # stage name, command
   fi
 }
 
+if [[ $what == setup ]]; then
+  run "bash tests/setup.sh" "bash tests/setup.sh && bash tests/molecule/host-setup.sh && command -v promtool chromium pflogsumm"
+  exit $status
+fi
 [[ $what == tests ]] || run "bash playbooks/demo.sh" "bash playbooks/demo.sh"
 # run.sh with `set -e` replaced by an ERR trap that names each failed command; exits 1 if any.
 keep_going_cmd=$(cat <<'SH'
