@@ -115,8 +115,10 @@ class TlsProfile(PostconfEdit):
             return False
         config_dir, _main_path = self.main_cf_path()
         self.version = self.postfix.version(config_dir)
+        # Whether Postfix runs, asked before anything is written: a Postfix tool started within a
+        # second or two of a change to main.cf waits (300 ms at a time) until the file is older.
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
-                           enabled=self.host.enabled())
+                           enabled=self.host.enabled(), running=self.host.running(config_dir))
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
             # never runs with a configuration its packages cannot serve yet.
@@ -254,9 +256,7 @@ class TlsProfile(PostconfEdit):
 
     def _reload(self, config_dir):
         """postfix reload when Postfix runs and reads something that changed (never in check mode)."""
-        running = self.host.running(config_dir)
-        self.result["running"] = running
-        if not (self.module.params["reload"] and running and self.result["reload_required"]):
+        if not (self.module.params["reload"] and self.result["running"] and self.result["reload_required"]):
             return
         if not self.module.check_mode:
             self.postfix.run("postfix", ["-c", config_dir, "reload"])
