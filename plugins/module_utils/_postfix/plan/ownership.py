@@ -21,6 +21,7 @@ from ..model.main_cf import check_parameter_name
 from ..model.master_cf import FIELDS, MasterCf, check_service, wanted_entry
 from ..model.table_types import FILE_TYPES
 from ..model.tls import LEVEL_STRENGTH, covering_keys
+from .declarations import LEVEL_PARAMETERS
 
 PROFILES_RECORD = "mailtls-profiles.json"
 RECORD_FORMAT = "mailtls.postfix profiles 2"
@@ -274,10 +275,6 @@ def lowered_warning(owner, item, table):
 
 # The kind of value a warning names: a service's entry is said without its lines.
 SERVICE_KIND = "master.cf's service"
-
-
-# The main.cf parameters that are a TLS level (postconf(5): empty means none).
-LEVEL_PARAMETERS = ("smtpd_tls_security_level", "smtp_tls_security_level", "lmtp_tls_security_level")
 
 
 def lowered_parameter_warnings(owner, restore, before):
