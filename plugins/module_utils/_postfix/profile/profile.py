@@ -115,10 +115,8 @@ class TlsProfile(PostconfEdit):
             return False
         config_dir, _main_path = self.main_cf_path()
         self.version = self.postfix.version(config_dir)
-        # Whether Postfix runs, asked before anything is written: a Postfix tool started within a
-        # second or two of a change to main.cf waits (300 ms at a time) until the file is older.
         self.result.update(config_dir=config_dir, version=".".join(map(str, self.version)),
-                           enabled=self.host.enabled(), running=self.host.running(config_dir))
+                           enabled=self.host.enabled())
         if self.result["missing_packages"] and not self.module.check_mode:
             # What the state needs comes first (a relay's SASL mechanisms, a map type): Postfix
             # never runs with a configuration its packages cannot serve yet.
@@ -179,6 +177,9 @@ class TlsProfile(PostconfEdit):
 
     def _write(self, call):
         """The files, in the order Postfix needs them: main.cf, which names the others, last."""
+        # Whether Postfix runs, asked after every refusal (postfix status logs) and before anything is
+        # written: a Postfix tool started within a second or two of a change to main.cf waits until it is older.
+        self.result["running"] = self.host.running(call.config_dir)
         if call.certificate:
             self._merge(call.receiving.certificate_part(), "certificate")
         self._take_receiving(call.receiving.write_before_main_cf())
