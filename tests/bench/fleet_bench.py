@@ -22,6 +22,7 @@ machine that other work shares.
 
     .venv/bin/python tests/bench/fleet_bench.py                 # the how-to's job: 1 sender
     .venv/bin/python tests/bench/fleet_bench.py --senders 1 4 8 16 --markdown /tmp/fleet.md
+    .venv/bin/python tests/bench/fleet_bench.py --senders 1 8 --runs converge rerun --flavours hand readme
 
 Needs root, podman (tests/molecule/host-setup.sh) and the image. Its own names only: network
 mailtls-bench, containers mailtls-bench-*.
@@ -159,14 +160,14 @@ def summarise(result, senders):
     }
 
 
-def measure(senders_count, flavours):
+def measure(senders_count, flavours, runs):
     rows = []
     with tempfile.TemporaryDirectory(prefix="mailtls-fleetbench-") as tmp:
         workdir = Path(tmp)
         for flavour in flavours:
             senders = start_fleet(senders_count)
             inventory_file = inventory(workdir, senders)
-            for run, extra in RUNS:
+            for run, extra in [(name, extra) for name, extra in RUNS if name in runs]:
                 result = run_playbook(workdir, FLAVOURS[flavour], inventory_file, extra, forks=max(5, senders_count + 1),
                                       hosts=[RECEIVER] + senders)
                 row = dict(summarise(result, senders), flavour=flavour, run=run, senders=senders_count)
@@ -200,6 +201,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--senders", type=int, nargs="+", default=[1], help="fleet sizes (senders besides the receiver)")
     parser.add_argument("--flavours", nargs="+", choices=sorted(FLAVOURS), default=["hand", "ours", "readme"])
+    parser.add_argument("--runs", nargs="+", choices=[name for name, _extra in RUNS], default=[name for name, _extra in RUNS],
+                        help="which runs, always in the order check, converge, rerun, recheck (a rerun without converge "
+                             "is a first run)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
     if podman("image", "exists", IMAGE, check=False).returncode != 0:
@@ -207,7 +211,7 @@ def main():
     rows = []
     try:
         for senders in args.senders:
-            rows.extend(measure(senders, args.flavours))
+            rows.extend(measure(senders, args.flavours, args.runs))
     finally:
         remove_fleet()
     table = markdown(rows)
