@@ -143,6 +143,9 @@ class Postfix(object):
         self._run_command = run_command
         self._bins = {}
         self._checked = set()
+        # What the installed binaries decide, asked once per directory: one call asks it from several sides.
+        self._versions = {}
+        self._map_types = {}
 
     def binary(self, name):
         if name not in self._bins:
@@ -181,11 +184,15 @@ class Postfix(object):
 
     def version(self, config_dir):
         """``mail_version`` as a tuple of numbers, (3, 7, 11)."""
-        return parse_version(self.parameter(config_dir, "mail_version"))
+        if config_dir not in self._versions:
+            self._versions[config_dir] = parse_version(self.parameter(config_dir, "mail_version"))
+        return self._versions[config_dir]
 
     def map_types(self, config_dir):
         """The lookup table types this Postfix supports (``postconf -m``)."""
-        return set(self.run("postconf", ["-c", config_dir, "-m"])[1].split())
+        if config_dir not in self._map_types:
+            self._map_types[config_dir] = frozenset(self.run("postconf", ["-c", config_dir, "-m"])[1].split())
+        return set(self._map_types[config_dir])
 
     def postmap(self, config_dir, table, file_values=False):
         """Build the index of ``type:path``; with ``file_values`` (-F), of the content of the files values name.
