@@ -27,10 +27,6 @@ description:
 author:
   - mailtls.postfix developers (@mailtls)
 options:
-  config_dir:
-    description: The Postfix configuration directory, as C(postconf -c) takes it.
-    type: path
-    default: /etc/postfix
   timeout:
     description: Seconds each TLS handshake may take (1 to 600).
     type: int
@@ -48,6 +44,7 @@ options:
     elements: path
     default: []
 extends_documentation_fragment:
+  - mailtls.postfix.common.config_dir
   - mailtls.postfix.common.read_only
 requirements:
   - Postfix (C(postconf)) and C(openssl) on the managed host.
