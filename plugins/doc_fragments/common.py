@@ -55,6 +55,15 @@ attributes:
     platforms: posix
 """
 
+    # The read-only modules that read one Postfix instance (tls_advisor, tls_posture, postfix_info).
+    CONFIG_DIR = r"""
+options:
+  config_dir:
+    description: The Postfix configuration directory, as C(postconf -c) takes it.
+    type: path
+    default: /etc/postfix
+"""
+
     # The two table modules' options for entries given as a file (src).
     TABLE_SRC = r"""
 options:

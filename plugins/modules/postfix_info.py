@@ -18,15 +18,12 @@ description:
 author:
   - mailtls.postfix developers (@mailtls)
 options:
-  config_dir:
-    description: The Postfix configuration directory, as C(postconf -c) takes it.
-    type: path
-    default: /etc/postfix
   count_entries:
     description: Count the entries of file-based policy tables (reads each source once).
     type: bool
     default: true
 extends_documentation_fragment:
+  - mailtls.postfix.common.config_dir
   - mailtls.postfix.common.read_only
 requirements:
   - Postfix (C(postconf)) on the managed host.

@@ -33,10 +33,6 @@ description:
 author:
   - mailtls.postfix developers (@mailtls)
 options:
-  config_dir:
-    description: The Postfix configuration directory, as C(postconf -c) takes it.
-    type: path
-    default: /etc/postfix
   paths:
     description:
       - Log files to read, in this order (absolute paths; a C(.gz) file is gunzipped while read).
@@ -77,6 +73,7 @@ options:
     type: list
     elements: str
 extends_documentation_fragment:
+  - mailtls.postfix.common.config_dir
   - mailtls.postfix.common.read_only
 requirements:
   - Postfix (C(postconf), C(postmap)) on the managed host.

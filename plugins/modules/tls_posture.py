@@ -21,16 +21,15 @@ description:
     M(mailtls.postfix.tls_profile) receiving side writes, C(tls_receiving_tlsa_file)) with the
     served keys; names the hardening profile main.cf matches; lists the sending side's policy
     entries with their levels, and the relay's level.
+  - With O(advisor), also reads the host's mail log in the same call, as M(mailtls.postfix.tls_advisor)
+    does (the same reader, options and answer, in RV(advisor)), and judges its deliveries - a forced
+    destination with plaintext deliveries or TLS deferrals is a V(fail) finding.
   - Returns the findings of the host alone (severity V(ok), V(warn) or V(fail), each with a
     one-line fix); C(playbooks/tls_report.yml) renders a fleet's results as one HTML page,
-    JSON and Prometheus text files (docs/tls-report.md).
+    JSON and Prometheus text files (docs/tls-report.md), one tls_posture call per host.
 author:
   - mailtls.postfix developers (@mailtls)
 options:
-  config_dir:
-    description: The Postfix configuration directory, as C(postconf -c) takes it.
-    type: path
-    default: /etc/postfix
   timeout:
     description: Seconds each TLS handshake may take (1 to 600).
     type: int
@@ -47,11 +46,44 @@ options:
     type: list
     elements: path
     default: []
+  advisor:
+    description:
+      - Read the host's mail log too, as M(mailtls.postfix.tls_advisor) reads it, after the probes; its
+        answer is RV(advisor), and its destinations are judged in RV(findings). Not given - the log is not read.
+      - V({}) reads the files Postfix logs to (rotated and C(.gz) ones included, or the journal) with
+        tls_advisor's defaults. Errors name the option as C(advisor.paths[0]).
+    type: dict
+    suboptions:
+      paths:
+        description: Log files to read, in this order, as tls_advisor's O(mailtls.postfix.tls_advisor#module:paths).
+        type: list
+        elements: path
+      since:
+        description: Only lines at or after this time, as tls_advisor's O(mailtls.postfix.tls_advisor#module:since).
+        type: str
+      until:
+        description: Only lines at or before this time, as C(since) takes it.
+        type: str
+      min_deliveries:
+        description: Fewest delivered messages a destination needs for a proposal.
+        type: int
+        default: 10
+      min_days:
+        description: Fewest days between a destination's first and last line for a proposal.
+        type: int
+        default: 3
+      policy_maps:
+        description:
+          - The TLS policy tables to look destinations up in, in order; default - the host's C(smtp_tls_policy_maps).
+        type: list
+        elements: str
 extends_documentation_fragment:
+  - mailtls.postfix.common.config_dir
   - mailtls.postfix.common.read_only
 requirements:
   - Postfix (C(postconf)) and C(openssl) on the managed host.
 seealso:
+  - module: mailtls.postfix.tls_advisor
   - module: mailtls.postfix.tls_probe
   - module: mailtls.postfix.postfix_info
 """
@@ -61,6 +93,12 @@ EXAMPLES = r"""
   mailtls.postfix.tls_posture:
     dane_files: [/etc/postfix/tlsa.zone]
   register: posture
+
+- name: The posture and what the last 30 days of the mail log say, in one call
+  mailtls.postfix.tls_posture:
+    advisor:
+      since: 30d
+  register: posture_and_log
 
 - name: Stop on a failure
   ansible.builtin.assert:
@@ -128,6 +166,14 @@ sending:
       an earlier table decides it) and C(tables) (each table, whether it exists and its index is fresh).
   returned: always
   type: dict
+advisor:
+  description:
+    - What tls_advisor returns for the same options - C(files), C(window), C(destinations),
+      C(unused_policy_entries) and C(proposals) (see M(mailtls.postfix.tls_advisor)).
+  returned: when O(advisor) is given
+  type: dict
+  sample: {files: [{path: /var/log/mail.log, lines: 81234, skipped: 0}], window: {}, destinations: [],
+           unused_policy_entries: [], proposals: {}}
 findings:
   description: The host's findings, worst first; each has C(severity), C(code), C(subject), C(message) and C(fix).
   returned: always
@@ -148,6 +194,14 @@ def main():
             timeout=dict(type="int", default=10),
             probe_address=dict(type="str"),
             dane_files=dict(type="list", elements="path", default=[]),
+            advisor=dict(type="dict", options=dict(
+                paths=dict(type="list", elements="path"),
+                since=dict(type="str"),
+                until=dict(type="str"),
+                min_deliveries=dict(type="int", default=10),
+                min_days=dict(type="int", default=3),
+                policy_maps=dict(type="list", elements="str"),
+            )),
         ),
         supports_check_mode=True,
     )

@@ -5,7 +5,8 @@ and as node_exporter textfile metrics (the HTML page is tls_report_html.py's).
 
 Pure and deterministic: the same results give the same bytes; only ``generated`` (given by the
 caller) changes from one run to the next. The findings are plan/posture.py's, computed again
-here with each host's tls_advisor output when there is one.
+here with each host's advisor output when there is one: the tls_posture call's own reading of the
+mail log (its ``advisor`` option), or a tls_advisor result the caller gives, which wins.
 """
 
 from __future__ import annotations
@@ -46,15 +47,22 @@ def _host_entry(name, result, advisor):
                    "fix": "run the report again once the host answers; see the play's error for it"}
         return {"host": name, "state": "fail", "posture": None, "advisor": None, "findings": [finding]}
     posture = dict((key, result.get(key)) for key in _POSTURE_KEYS)
-    advisor = advisor if isinstance(advisor, dict) and isinstance(advisor.get("destinations"), list) else None
+    if not _has_destinations(advisor):  # a registered tls_advisor result wins over the posture call's own reading
+        advisor = result.get("advisor")
+    advisor = advisor if _has_destinations(advisor) else None
     findings = findings_of(posture, advisor)
     return {"host": name, "state": worst(findings), "posture": posture,
             "advisor": {"destinations": advisor["destinations"]} if advisor else None, "findings": findings}
 
 
+def _has_destinations(advisor):
+    return isinstance(advisor, dict) and isinstance(advisor.get("destinations"), list)
+
+
 def build_report(postures, advisors=None, generated=""):
-    """The report document: ``postures`` maps each host to its registered tls_posture result,
-    ``advisors`` (optional) each host to its tls_advisor result. Hosts and findings worst first."""
+    """The report document: ``postures`` maps each host to its registered tls_posture result (its
+    ``advisor`` part when it read the mail log), ``advisors`` (optional) each host to a tls_advisor
+    result, which wins over that part. Hosts and findings worst first."""
     advisors = advisors if isinstance(advisors, dict) else {}
     hosts = [_host_entry(str(name), result, advisors.get(name)) for name, result in (postures or {}).items()]
     hosts.sort(key=lambda host: (SEVERITIES.index(host["state"]), host["host"]))

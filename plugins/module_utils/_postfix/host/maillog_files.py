@@ -92,12 +92,47 @@ def lines_of(stream, chunk=1 << 20):
         yield b"\xff overlong" if overlong or len(rest) > MAX_LINE else rest
 
 
+def blocks_of(stream, chunk=1 << 20):
+    """The lines of a binary stream as ``lines_of`` gives them, joined back into blocks of whole lines
+    (``b"\n"`` between lines, none after the last), a MiB at a time: the reader scans a block in C and
+    looks at few of its lines one by one (plan.delivery_log.LogReader.read_blocks)."""
+    rest, overlong = b"", False
+    while True:
+        data = stream.read(chunk)
+        if not data:
+            break
+        cut = data.rfind(b"\n")
+        if cut < 0:  # no line ends in this chunk
+            rest += data
+            if len(rest) > MAX_LINE:
+                rest, overlong = b"", True
+            continue
+        block, rest = rest + data[:cut], data[cut + 1:]
+        if overlong:  # the end of a line dropped before
+            end = block.find(b"\n")
+            block, overlong = b"\xff overlong" + (block[end:] if end >= 0 else b""), False
+        if _may_hold_overlong(block):
+            block = b"\n".join(b"\xff overlong" if len(line) > MAX_LINE else line for line in block.split(b"\n"))
+        yield block
+        if len(rest) > MAX_LINE:
+            rest, overlong = b"", True
+    if rest or overlong:
+        yield b"\xff overlong" if overlong or len(rest) > MAX_LINE else rest
+
+
+def _may_hold_overlong(block):
+    """False when no line of ``block`` is longer than ``MAX_LINE``: a line that long holds a whole aligned
+    window of ``MAX_LINE // 2`` bytes without a newline, and a window is checked by one find in C."""
+    step = max(MAX_LINE // 2, 1)
+    return any(block.find(b"\n", start, start + step) < 0 for start in range(0, len(block) - step + 1, step))
+
+
 def read_file(reader, path, where):
     """Feed one log file to ``reader`` (plan.delivery_log.LogReader); its {path, lines, skipped}."""
     stream, raw_handle, mtime = open_log(path, where)
     try:
         try:
-            lines, skipped = reader.read(lines_of(stream), mtime)
+            lines, skipped = reader.read_blocks(blocks_of(stream), mtime)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ConfigError("%s: cannot read %s: %s" % (where, path, exc), path=path)
     finally:
@@ -119,7 +154,7 @@ def read_journal(reader, identifiers=JOURNAL_IDENTIFIERS, since=None):
         argv += ["--since", since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
-        lines, skipped = reader.read(lines_of(proc.stdout), datetime.now(timezone.utc))
+        lines, skipped = reader.read_blocks(blocks_of(proc.stdout), datetime.now(timezone.utc))
     finally:
         proc.stdout.close()
         proc.wait()

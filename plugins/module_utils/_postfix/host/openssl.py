@@ -14,7 +14,7 @@ import socket
 import tempfile
 
 from ..core.errors import CommandError, InputError
-from ..model.certificate_facts import CERTIFICATE, SELF_SIGNED_KEY, holds_private_key, is_encrypted, public_key_der
+from ..model.certificate_facts import CERTIFICATE, SELF_SIGNED_KEY, holds_private_key, is_encrypted, pem_block_der
 from .commands import C_LOCALE, output_lines
 from .files import ENCODING, ERRORS
 
@@ -47,7 +47,7 @@ class Openssl(object):
                             "decrypt it first (openssl pkey -in KEY -out KEY.plain)")
         # An empty -passin: openssl never prompts on a terminal for a key we did not recognise as encrypted.
         rc, out, err = self.run(["pkey", "-pubout", "-passin", "pass:"], data=key.text)
-        spki = public_key_der(out) if rc == 0 else None
+        spki = pem_block_der(out, "PUBLIC KEY") if rc == 0 else None
         if spki is None:
             raise key.error("is not a private key openssl can read: %s" % first_line(err))
         return spki
@@ -60,7 +60,7 @@ class Openssl(object):
         # Two runs: subjectAltName must be the last thing printed (model/x509.py reads its names from
         # there), and a name may hold newlines, so a key printed after it could be forged by the name.
         rc, key_out, err = self.run(["x509", "-noout", "-pubkey"], data=cert.text)
-        spki = public_key_der(key_out) if rc == 0 else None
+        spki = pem_block_der(key_out, "PUBLIC KEY") if rc == 0 else None
         if spki is None:
             raise cert.error("is not a certificate openssl can read: %s" % first_line(err))
         rc, out, err = self.run(["x509", "-noout", "-subject", "-issuer", "-enddate", "-fingerprint", "-sha256",

@@ -20,7 +20,6 @@ from ..core.errors import ConfigError, InputError
 # A PEM private key, whatever its kind (RSA, EC, PKCS#8, encrypted), to its end or the text's end.
 PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S)
 KEY_HIDDEN = "(private key not shown)"
-_PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", re.S)
 _TRADITIONAL_ENCRYPTED = re.compile(r"^Proc-Type:\s*4,\s*ENCRYPTED", re.M)
 CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 # A self-signed pair's key, as the role always made it.
@@ -85,9 +84,10 @@ def redact_keys(text):
     return PRIVATE_KEY_BLOCK.sub(KEY_HIDDEN, text)
 
 
-def public_key_der(output):
-    """The DER SubjectPublicKeyInfo of the first ``PUBLIC KEY`` block openssl printed, or None."""
-    match = _PUBLIC_KEY.search(output)
+def pem_block_der(text, label):
+    """The DER bytes of the first ``-----BEGIN <label>-----`` block of ``text`` (``CERTIFICATE``,
+    ``PUBLIC KEY``: what openssl prints), or None when there is none or its body is not base64."""
+    match = re.search(r"-----BEGIN %s-----(.*?)-----END %s-----" % (label, label), text, re.S)
     if not match:
         return None
     try:

@@ -146,6 +146,7 @@ def iso_time(stamp, zone):
         return None
 
 
+@functools.lru_cache(maxsize=4096)  # a connection's verdict and deliveries come in the same second: each once
 def traditional_time(month, day, clock, reference, local_zone):
     """A traditional syslog date in ``local_zone``, its year the latest that is not after ``reference``."""
     midnight = _midnight(month, day, reference, local_zone)
@@ -209,13 +210,17 @@ def recipient_domain(address):
 
 def tls_field_level(field):
     """The security level of a Postfix 3.11 ``tls=`` field, or None."""
-    match = _TLS_FIELD.match(field or "")
+    if not field:
+        return None  # Postfix before 3.11: no field
+    match = _TLS_FIELD.match(field)
     return match.group("level") if match else None
 
 
 def tls_field_plaintext(field):
     """True when a Postfix 3.11 ``tls=`` field says the connection had no TLS (``may:none``)."""
-    match = _TLS_FIELD.match(field or "")
+    if not field:
+        return False
+    match = _TLS_FIELD.match(field)
     return bool(match and match.group("reached") == "none")
 
 

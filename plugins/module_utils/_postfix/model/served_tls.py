@@ -13,11 +13,9 @@ never from openssl's text, where a subjectAltName value may carry a forged PUBLI
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
-from .certificate_facts import key_algorithm, tlsa_3_1_1
+from .certificate_facts import key_algorithm, pem_block_der, tlsa_3_1_1
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)-----END CERTIFICATE-----")
 _NO_CIPHER = ("", "0000", "(NONE)")
@@ -91,17 +89,6 @@ def _chain(lines, session):
     return ["-----BEGIN CERTIFICATE-----\n%s-----END CERTIFICATE-----\n" % body for body in _PEM.findall(text)]
 
 
-def pem_der(pem):
-    """The DER bytes of one PEM certificate, or None."""
-    match = _PEM.search(pem)
-    if not match:
-        return None
-    try:
-        return base64.b64decode("".join(match.group(1).split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _element(data, position):
     """(tag, content start, end) of the DER element at ``position``; ValueError when it does not fit."""
     if position + 2 > len(data):
@@ -165,7 +152,7 @@ def key_size(spki):
 
 def key_facts(pem):
     """{key_algorithm, key_bits, tlsa_3_1_1} of a PEM certificate's key; empty when it is not readable."""
-    der = pem_der(pem)
+    der = pem_block_der(pem, "CERTIFICATE")
     spki = certificate_spki(der) if der else None
     if spki is None:
         return {}

@@ -12,6 +12,7 @@ N > 1) was handshaken in another delivery, possibly by another process: its TLS 
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_tls_failure, parse_line, parse_message,
@@ -26,6 +27,10 @@ MAX_SAMPLES = 3
 MAX_SAMPLE_CHARS = 300
 DANE_FIELD = "field"  # a Tls's ``dane`` when Postfix 3.11's tls= field said so (certain), not a "Matched DANE" line
 _MONTHS = frozenset(name.encode() for name in MONTHS)
+# A line that starts with neither a month (traditional syslog) nor four digits (RFC 3339, journal): after
+# each newline, what ``raw[:3] not in _MONTHS and not raw[:4].isdigit()`` says of the line (a line of
+# one to three digits is digits too).
+_BAD_START = re.compile(b"\n(?!%s|[0-9]{4}|[0-9]{1,3}(?![^\n]))" % b"|".join(sorted(_MONTHS)))
 
 
 def new_outcomes():
@@ -164,7 +169,8 @@ class LogReader(object):
                 continue
             if b"to=<" not in raw and b"TLS connection established to " not in raw and b": Matched DANE " not in raw:
                 continue  # the client's other messages: never evidence, not parsed
-            line = parse_line(decode(raw), reference, zone)
+            text = decode(raw)  # None: a carriage return inside the line
+            line = parse_line(text, reference, zone) if text is not None else None
             if line is None:
                 skipped += 1
                 continue
@@ -172,6 +178,47 @@ class LogReader(object):
                 continue
             line_of(line)
         return total, skipped
+
+    def read_blocks(self, blocks, reference):
+        """``read`` for blocks of whole lines (host.maillog_files.blocks_of), the same answer, faster.
+
+        A block that is ASCII without NUL or carriage return is scanned in C: its lines counted, the
+        lines that start like no log line counted as skipped, and only the lines naming an SMTP client
+        program looked at one by one (a fifth of a typical log). Any other block is read line by line.
+        """
+        total = skipped = 0
+        for block in blocks:
+            if not block.isascii() or b"\x00" in block or b"\r" in block:
+                counts = self.read(block.split(b"\n"), reference)
+            else:
+                counts = self._scan(block, reference)
+            total, skipped = total + counts[0], skipped + counts[1]
+        return total, skipped
+
+    def _scan(self, block, reference):
+        """One clean block (ASCII, no NUL, no CR): (lines, skipped) as ``read`` counts them."""
+        skipped = len(_BAD_START.findall(b"\n" + block))  # a line that starts like no log line
+        since, until, zone, line_of, find = self.since, self.until, self.local_zone, self.line, block.find
+        position = find(b"mtp[")
+        while position >= 0:
+            start, end = block.rfind(b"\n", 0, position) + 1, find(b"\n", position)
+            end = len(block) if end < 0 else end
+            position = find(b"mtp[", end)
+            raw = block[start:end]
+            if b"/smtp[" not in raw and b"/lmtp[" not in raw:
+                continue
+            bad_start = raw[:3] not in _MONTHS and not raw[:4].isdigit()
+            if b"to=<" not in raw and b"TLS connection established to " not in raw and b": Matched DANE " not in raw:
+                skipped -= bad_start  # ``read`` does not count a client line it does not parse
+                continue
+            if bad_start:
+                continue  # counted above: ``parse_line`` would refuse it
+            line = parse_line(raw.decode("ascii"), reference, zone)
+            if line is None:
+                skipped += 1
+            elif not ((since and line.when < since) or (until and line.when > until)):
+                line_of(line)
+        return block.count(b"\n") + 1, skipped
 
     def line(self, line):
         event = parse_message(line.message)

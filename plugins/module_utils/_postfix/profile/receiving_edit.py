@@ -36,7 +36,7 @@ from ..plan.receiving import (CHAIN_FILES, KEPT_PARAMETERS, LEGACY_KEY_PARAMETER
                               chain_files_value, changed_since_loaded, check_tlsa_name, file_digests, kept_certificate,
                               kept_files, kept_groups, kept_in_main_cf_words, kept_missing, listener_ports,
                               probe_address, record_text, sni_entries, tls_turned_off_by, tlsa_record_lines)
-from ..work.certificate import TlsCertificate, public_key_der, tlsa_3_1_1
+from ..work.certificate import TlsCertificate, pem_block_der, tlsa_3_1_1
 from ..work.probe import TlsProbe
 from ..work.renewal_hook import HOOK_MODE, hook_script
 from ..work.table_edit import PrivateTable
@@ -126,7 +126,7 @@ def next_key_digest(module, path, where):
     openssl = module.get_bin_path("openssl", required=True)
     argv = [openssl, "pkey", "-pubin", "-pubout"] if public else [openssl, "pkey", "-pubout", "-passin", "pass:"]
     rc, out, _err = module.run_command(argv, data=data, binary_data=True)
-    spki = public_key_der(out) if rc == 0 else None
+    spki = pem_block_der(out, "PUBLIC KEY") if rc == 0 else None
     if spki is None:
         raise InputError(where, "%s is not a PEM private or public key openssl can read" % path)
     return tlsa_3_1_1(spki)

@@ -26,13 +26,12 @@ from ..host.key_files import (attributes_for, current, exists, install, make_dir
 from ..host.openssl import Openssl
 from ..model.certificate_facts import (CERT_DIR_MODE, KEY_DIR_MODE, Pair, Pem, expiry_warning, file_mode,
                                        holds_private_key, key_algorithm, key_comes_first, key_file_mode, pair_diff,
-                                       pem_text,
-                                       public_key_der, refuse_two_keys_of_one_kind, tlsa_3_1_1)
+                                       pem_block_der, pem_text, refuse_two_keys_of_one_kind, tlsa_3_1_1)
 from ..model.table import MASK
 from ..model.x509 import parse_x509
 
 # Where the receiving side and the tests have always found them.
-__all__ = ["TlsCertificate", "key_algorithm", "public_key_der", "tlsa_3_1_1"]
+__all__ = ["TlsCertificate", "key_algorithm", "pem_block_der", "tlsa_3_1_1"]
 
 
 class TlsCertificate(FileEditModule):

@@ -5,13 +5,15 @@
 Reads main.cf's effective values and master.cf, probes every inet smtpd listener with the real
 ``openssl s_client`` (all probes at once, each with a timeout), reads the served certificates,
 the DANE records the receiving side wrote, the hardening profile in force and the sending
-side's policy tables. The verdicts are plan/posture.py's.
+side's policy tables. The verdicts are plan/posture.py's. With the ``advisor`` option it also reads
+the mail log as tls_advisor does (host.log_advice), so that the fleet report needs one call per host.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timezone
 
 from ..core.errors import ConfigError, InputError
 from ..core.lines import normalize_space, split_list
@@ -19,6 +21,7 @@ from ..core.versions import parse_version
 from ..host.base import PostfixModule
 from ..host.commands import parse_parameters
 from ..host.files import index_is_fresh, read_text
+from ..host.log_advice import LogAdvice
 from ..host.tls_client import TlsClient
 from ..model.finger import check_host, check_timeout, text_of
 from ..model.hardening import HARDENING_PARAMETERS, profile_in_force
@@ -42,6 +45,8 @@ class TlsPosture(PostfixModule):
         config_dir = params["config_dir"]
         timeout = check_timeout(params["timeout"])
         dane = self._dane(params["dane_files"])  # bad input is refused before anything is probed
+        advice = None if params["advisor"] is None else LogAdvice(
+            self.postfix, config_dir, params["advisor"], self.warnings, "advisor.").check(datetime.now(timezone.utc))
         if not os.path.isfile(os.path.join(config_dir, "main.cf")):
             raise ConfigError("config_dir: %s has no main.cf" % config_dir, path=config_dir)
         effective = dict((name, normalize_space(value)) for name, value in
@@ -74,7 +79,9 @@ class TlsPosture(PostfixModule):
             "sending": sending_side(dict((name, effective.get(name, "")) for name in _READ),
                                     self._policy_tables(effective.get("smtp_tls_policy_maps", ""))),
         }
-        posture["findings"] = findings_of(posture)
+        if advice is not None:  # the log after the probes: the handshakes are not held up by a large log
+            posture["advisor"] = advice.run(effective)
+        posture["findings"] = findings_of(posture, posture.get("advisor"))
         self.result.update(changed=False, **posture)
 
     @staticmethod

@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.certificate_facts import pem_block_der
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.hardening import (
     HARDENING_PARAMETERS, hardening_plan, profile_in_force)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.served_tls import (
-    certificate_spki, ehlo_offers_starttls, key_facts, key_size, parse_s_client, parse_tlsa_file, pem_der)
+    certificate_spki, ehlo_offers_starttls, key_facts, key_size, parse_s_client, parse_tlsa_file)
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.posture import (
     advisor_findings, findings_of, listener_role, sending_side, worst)
 
@@ -87,7 +88,7 @@ def _pem(key):
 def test_key_facts_from_the_certificate_der(key, algorithm, bits):
     pem = _pem(key)
     spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert certificate_spki(pem_der(pem)) == spki
+    assert certificate_spki(pem_block_der(pem, "CERTIFICATE")) == spki
     assert key_facts(pem) == {"key_algorithm": algorithm, "key_bits": bits,
                               "tlsa_3_1_1": hashlib.sha256(spki).hexdigest()}
     assert key_size(spki) == bits
