@@ -4,7 +4,7 @@ tls_profile probes and reloads inside its one call: its result says how many.
 
 Enabled by tests/bench/fleet_bench.py only. A round trip is one module executed on the host
 (each loop item counts); actions that stay on the controller (set_fact, debug, assert, fail,
-meta, includes) and skipped tasks cost none. The counts go to $MAILTLS_ROUNDTRIPS_FILE as JSON.
+meta, includes), skipped tasks and tasks delegated to another host cost none. The counts go to $MAILTLS_ROUNDTRIPS_FILE as JSON.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class CallbackModule(CallbackBase):
         counts = self.hosts[result._host.get_name()]
         if action in CONTROLLER_ONLY:
             counts["controller_tasks"] += 1
+            return
+        if result._task.delegate_to:  # another host's round trip (localhost's, most often), not this one's
+            counts["delegated"] += 1
             return
         items = result._result.get("results")
         ran = [item for item in items if not item.get("skipped")] if isinstance(items, list) else [result._result]
