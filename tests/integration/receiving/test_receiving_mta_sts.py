@@ -58,8 +58,7 @@ def settled(*directories):
     return [snapshot(directory) for directory in directories]
 
 
-def test_check_mode_predicts_the_policy_the_run_writes_and_a_second_run_changes_nothing(localhost, instance,
-                                                                                         tmp_path):
+def test_check_mode_predicts_the_policy_the_run_writes_and_a_second_run_changes_nothing(localhost, instance, tmp_path):
     key, cert = new_pair("ecdsa", name=NAME)
     chains = [chain(instance["tls"], "ec", key, cert)]
     predicted, output = predict(tmp_path, instance, chains, mx_names=[NAME])
