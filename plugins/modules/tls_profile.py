@@ -730,6 +730,21 @@ EXAMPLES = r"""
           smtpd_tls_security_level: encrypt
     reload: true
 
+- name: The domain's MTA-STS policy in enforce, refused if the certificate does not name the MX host
+  mailtls.postfix.tls_profile:
+    certificate:
+      cert_file: /etc/letsencrypt/live/mx1.example.org/fullchain.pem
+      key_file: /etc/letsencrypt/live/mx1.example.org/privkey.pem
+    receiving:
+      mta_sts:
+        mode: enforce
+        domains: [example.org]
+        mx_names: [mx1.example.org]
+        other_mx_names: [mx2.example.org]
+        policy_file: /var/www/mta-sts/.well-known/mta-sts.txt
+        records_file: /etc/postfix/mta-sts.zone
+        tlsrpt_rua: ["mailto:tlsrpt@example.org"]
+
 - name: Send all mail through a smarthost on port 587, verified TLS, SASL credentials
   mailtls.postfix.tls_profile:
     validate: postfix -c %s check
