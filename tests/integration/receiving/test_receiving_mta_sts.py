@@ -176,6 +176,24 @@ def test_refusals_name_the_option_and_leave_every_file_as_it_was(localhost, inst
     assert not (tls / "rsa.key").exists(), "the certificate part never ran: the refusal came first"
 
 
+def test_enforce_without_a_certificate_in_the_call_is_refused_and_keep_checks_the_hosts(localhost, instance):
+    args = args_for(instance, [], mx_names=[NAME])
+    args.pop("certificate")
+    refused = run_module(localhost, PROFILE, **args)
+    assert refused.get("failed") and "knows no certificate its server serves" in refused["msg"], refused
+    assert not (instance["web"] / "mta-sts.txt").exists()
+    # certificate.keep: the pair main.cf names (deployed here in testing mode, of another name) is what is checked.
+    other_key, other_cert = new_pair("rsa", name="other.receiving.test")
+    deployed = apply(localhost, instance, [chain(instance["tls"], "other", other_key, other_cert)], mx_names=[NAME],
+                     mode="testing")
+    assert deployed["changed"] is True, deployed
+    before = (instance["web"] / "mta-sts.txt").read_bytes()
+    args["certificate"] = {"keep": True}
+    kept = run_module(localhost, PROFILE, **args)
+    assert kept.get("failed") and "%s/other.pem names other.receiving.test" % instance["tls"] in kept["msg"], kept
+    assert (instance["web"] / "mta-sts.txt").read_bytes() == before
+
+
 def test_testing_publishes_what_enforce_refuses_with_warnings(localhost, instance):
     other_key, other_cert = new_pair("rsa", name="other.receiving.test")
     chains = [chain(instance["tls"], "other", other_key, other_cert)]

@@ -60,6 +60,9 @@ def coverage_problems(patterns, own, other, certificates):
         if not covering(patterns, name):
             problems.append("%s.mx: no pattern covers the MX name %s; a sender in enforce would not deliver to it "
                             "(RFC 8461 section 4.1)" % (OPTION, name))
+    if own and not any(certificate.sni_names is None for certificate in certificates):
+        problems.append("%s: this call knows no certificate its server serves, so none was checked against the MX "
+                        "names; give certificate (certificate.keep: true checks the one main.cf names)" % OPTION)
     for name in own:
         for certificate in served_for(certificates, name):
             if not covering(certificate.names, name):

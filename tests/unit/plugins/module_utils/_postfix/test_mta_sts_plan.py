@@ -80,6 +80,15 @@ def test_testing_warns_and_none_checks_nothing(given):
     assert parse_policy(found.policy)["mode"] == given["mode"]
 
 
+def test_enforce_without_a_known_certificate_is_refused_not_passed_vacuously():
+    with pytest.raises(InputError, match="knows no certificate its server serves"):
+        plan(certificates=[])
+    sni_only = ServedCertificate("receiving.sni[0]", [MX], sni_names=[MX])
+    with pytest.raises(InputError, match="knows no certificate its server serves"):
+        plan(certificates=[sni_only])
+    assert plan({"mode": "none"}, certificates=[]).warnings == []
+
+
 def test_an_sni_certificate_counts_only_for_the_names_it_maps():
     sni = ServedCertificate("receiving.sni[0]", ["other.example.net"], sni_names=["other.example.net"])
     assert served_for([DEFAULT, sni], MX) == [DEFAULT]
