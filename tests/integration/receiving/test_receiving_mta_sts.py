@@ -21,7 +21,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.mta
     parse_policy, parse_sts_record, policy_id, wildcard_matches)
 
 PROFILE = "mailtls.postfix.tls_profile"
-PORT = 25470 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+PORT = 25950 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 DOMAIN = "receiving.test"
 
 
