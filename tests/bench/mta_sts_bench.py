@@ -12,6 +12,8 @@ The side's cost is its rehearsal of the certificate part (openssl on each chain)
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import sys
 from pathlib import Path
@@ -42,18 +44,26 @@ def main():
         chains = [chain(info["tls"], "rsa", rsa_key, rsa_cert), chain(info["tls"], "ec", ec_key, ec_cert)]
         for with_sts in (False, True):  # the first calls write; the timed ones change nothing
             assert run_as_ansible("tls_profile", arguments(info, chains, with_sts)).parsed().get("failed") is not True
-        seconds, memory = {False: [], True: []}, {False: [], True: []}
+        seconds, cpu, memory = {False: [], True: []}, {False: [], True: []}, {False: [], True: []}
         for _run in range(options.runs):
             for with_sts in (False, True):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 run = run_as_ansible("tls_profile", arguments(info, chains, with_sts))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 assert run.parsed()["changed"] is False, run.output[-2000:]
                 seconds[with_sts].append(run.seconds)
+                # CPU of the module and every process it ran (openssl, postconf): steadier than wall time on a busy host.
+                cpu[with_sts].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
                 memory[with_sts].append(run.max_rss_mib)
     without, with_ = statistics.median(seconds[False]), statistics.median(seconds[True])
-    print("tls_profile, no change, 2 chains, %d runs each (median wall seconds, peak RSS MiB):" % options.runs)
-    print("  without mta_sts  %.3f s  %.1f MiB" % (without, max(memory[False])))
-    print("  with mta_sts     %.3f s  %.1f MiB" % (with_, max(memory[True])))
-    print("  added            %+.3f s (%+.0f%%)" % (with_ - without, 100.0 * (with_ - without) / without))
+    cpu_without, cpu_with = statistics.median(cpu[False]), statistics.median(cpu[True])
+    print("tls_profile, no change, 2 chains, %d runs each (medians; load average %.1f):"
+          % (options.runs, os.getloadavg()[0]))
+    print("  without mta_sts  wall %.3f s  cpu %.3f s  peak RSS %.1f MiB" % (without, cpu_without, max(memory[False])))
+    print("  with mta_sts     wall %.3f s  cpu %.3f s  peak RSS %.1f MiB" % (with_, cpu_with, max(memory[True])))
+    print("  added            wall %+.3f s (%+.0f%%)  cpu %+.3f s (%+.0f%%)"
+          % (with_ - without, 100.0 * (with_ - without) / without, cpu_with - cpu_without,
+             100.0 * (cpu_with - cpu_without) / cpu_without))
 
 
 if __name__ == "__main__":
