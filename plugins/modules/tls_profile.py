@@ -967,6 +967,12 @@ mta_sts:
       type: list
       elements: str
       sample: ["_mta-sts.example.org. IN TXT \"v=STSv1; id=iqblh54tf5sbx5t2iwu74oozyoldbn5f\""]
+    sending_tlsrpt:
+      description:
+        - What this host's own sending side does about TLS-RPT - C(enabled) (false) and C(reason). Postfix reports
+          only from 3.10, built with libtlsrpt (C(smtp_tlsrpt_enable)); on an older Postfix the result says so
+          instead of writing a parameter it would reject.
+      type: dict
     policy_file_changed:
       description: Whether O(receiving.mta_sts.policy_file) was (would be) written.
       type: bool

@@ -116,6 +116,18 @@ def plan_sts(spec, domains, own, other, certificates):
     return StsPlan(policy=text, records=records, result=result, warnings=warnings)
 
 
+def sending_tlsrpt(version):
+    """What this host's own sending side does about TLS-RPT: said in the result, never a parameter written that this
+    Postfix would reject. postconf(5): smtp_tlsrpt_enable came with Postfix 3.10, for a build with libtlsrpt."""
+    release = ".".join(str(part) for part in version)
+    if tuple(version) < (3, 10):
+        return {"enabled": False, "reason": "Postfix %s has no smtp_tlsrpt_enable (Postfix 3.10 or later, built with "
+                                            "libtlsrpt): this host's sending side does not report; nothing was "
+                                            "written for it" % release}
+    return {"enabled": False, "reason": "Postfix %s knows smtp_tlsrpt_enable, which needs a build with libtlsrpt and "
+                                        "a TLSRPT collector (TLSRPT_README); not enabled by this call" % release}
+
+
 def records_text(records):
     """The records file: zone-file lines, like the DANE records file."""
     return "; MTA-STS and TLS-RPT records of this host's mail domains, written by mailtls.postfix\n" + \

@@ -15,7 +15,8 @@ from __future__ import annotations
 from ..core.errors import InputError
 from ..host.base import FileWrite, ReceivingPart, check_new_file
 from ..plan.file_roles import writes
-from ..plan.mta_sts import OPTION, POLICY_FILE_MODE, ServedCertificate, mx_names, plan_sts, records_text
+from ..plan.mta_sts import (OPTION, POLICY_FILE_MODE, ServedCertificate, mx_names, plan_sts, records_text,
+                            sending_tlsrpt)
 from ..work.certificate import TlsCertificate
 
 RECORDS_FILE_MODE = 0o644
@@ -86,7 +87,8 @@ class MtaStsSide(object):
         if not self:
             return part
         plan, spec = self.plan, self.spec
-        part.result["mta_sts"] = dict(plan.result, policy_file_changed=False, records_file_changed=False)
+        part.result["mta_sts"] = dict(plan.result, policy_file_changed=False, records_file_changed=False,
+                                      sending_tlsrpt=sending_tlsrpt(self.profile.version))
         part.warnings.extend(plan.warnings)
         if spec.get("policy_file"):
             part.writes.append(FileWrite(spec["policy_file"], plan.policy, POLICY_FILE_MODE, "mta_sts",

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.mta_sts import parse_policy, policy_id
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.mta_sts import (
-    ServedCertificate, mx_names, plan_sts, records_text, served_for)
+    ServedCertificate, mx_names, plan_sts, records_text, sending_tlsrpt, served_for)
 
 MX = "mx1.example.org"
 DEFAULT = ServedCertificate("certificate /etc/ssl/mx.pem", [MX])
@@ -138,3 +138,11 @@ def test_property_enforce_is_published_exactly_when_every_name_and_pattern_pair_
     except InputError:
         published = False
     assert published is covered
+
+
+def test_sending_tlsrpt_is_said_never_written_before_3_10():
+    assert sending_tlsrpt((3, 7, 11)) == {"enabled": False, "reason": (
+        "Postfix 3.7.11 has no smtp_tlsrpt_enable (Postfix 3.10 or later, built with libtlsrpt): this host's sending "
+        "side does not report; nothing was written for it")}
+    assert sending_tlsrpt((3, 5)).get("enabled") is False
+    assert "knows smtp_tlsrpt_enable" in sending_tlsrpt((3, 10, 5))["reason"]
