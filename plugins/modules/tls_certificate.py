@@ -244,6 +244,12 @@ certificate:
       description: DNS names (subject alternative names, and the common name).
       type: list
       elements: str
+    san_names:
+      description:
+        - The DNS names among the subject alternative names alone - what a client matching RFC 6125 (an MTA-STS
+          sender, RFC 8461 section 4.2) checks when there are any; a common name alone is not among them.
+      type: list
+      elements: str
     not_after:
       description: Expiry, as openssl prints it.
       type: str

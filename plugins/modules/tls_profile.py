@@ -278,7 +278,7 @@ options:
         default: "0644"
   receiving: &receiving
     description:
-      - The receiving side beyond its own certificate - names served by SNI, DANE TLSA records, a
+      - The receiving side beyond its own certificate - names served by SNI, DANE TLSA records, MTA-STS, a
         renewal hook for certificates renewed outside Ansible, the self-probe after a deploy.
     type: dict
     suboptions:
@@ -337,6 +337,76 @@ options:
                 are returned and written beside the current ones. Never installed, never shown.
             type: list
             elements: path
+            default: []
+      mta_sts:
+        description:
+          - The mail domain's MTA-STS policy (RFC 8461) and TLS-RPT record (RFC 8460), from what the receiving side
+            knows - the MX names and the names of every certificate a client connecting to one of them may get (the
+            default chains, and an SNI item's when it maps that name). Returned as RV(mta_sts); the policy file and
+            a records file of zone-file lines are written when their paths are given. Postfix reads neither.
+          - With O(receiving.mta_sts.mode=enforce) the call is refused before anything is written when a pattern
+            covers no MX name, an MX name is covered by no pattern, or a certificate's subjectAltName does not cover
+            one of this host's MX names (RFC 8461 sections 4.1 and 4.2); with V(testing) these are warnings.
+          - The TXT record's C(id) is derived from the policy file's bytes - the same policy, the same id; another
+            policy, another id - so senders fetch the new policy when it changes (RFC 8461 section 3.1).
+        type: dict
+        suboptions:
+          mode:
+            description: The policy's mode - V(testing) (senders deliver and report), V(enforce), or V(none).
+            type: str
+            choices: [enforce, testing, none]
+            default: testing
+          domains:
+            description: The policy domains (the records' owners C(_mta-sts.<domain>)); C(mydomain) when empty.
+            type: list
+            elements: str
+            default: []
+          mx_names:
+            description:
+              - This host's MX names, checked against its certificates; the DANE names (O(receiving.dane.names)),
+                else C(myhostname), when empty.
+            type: list
+            elements: str
+            default: []
+          other_mx_names:
+            description:
+              - The domain's MX hosts served by other machines - the patterns must cover them too; their
+                certificates are checked where they run.
+            type: list
+            elements: str
+            default: []
+          mx:
+            description:
+              - The policy's C(mx) patterns - a host name, or C(*.) and a domain matching exactly one leftmost label
+                (RFC 8461 section 4.1). The MX names when empty. Written lower case, each once, sorted.
+            type: list
+            elements: str
+            default: []
+          max_age:
+            description: The policy's C(max_age) in seconds, 0 to 31557600 (RFC 8461 section 3.2).
+            type: int
+            default: 604800
+          id:
+            description:
+              - The TXT record's C(id) (1 to 32 letters and digits); derived from the policy when omitted, which is
+                what keeps it changing exactly when the policy does.
+            type: str
+          policy_file:
+            description:
+              - Write the policy here (CRLF line ends, C(0644)), for example a web root's
+                C(.well-known/mta-sts.txt) served as C(https://mta-sts.<domain>/.well-known/mta-sts.txt).
+                Its directory must exist.
+            type: path
+          records_file:
+            description: Write the C(_mta-sts) and C(_smtp._tls) TXT records here as zone-file lines.
+            type: path
+          tlsrpt_rua:
+            description:
+              - Where senders send TLS reports - C(mailto:) addresses or C(https:) URLs (RFC 8460 section 3); a
+                C(_smtp._tls) record is returned (and written) when given. A comma, C(!) or C(;) in a URL is
+                percent-encoded; a mailto with a comma (several addresses) is refused - give each its own item.
+            type: list
+            elements: str
             default: []
       renewal_hook:
         description:
@@ -660,6 +730,21 @@ EXAMPLES = r"""
           smtpd_tls_security_level: encrypt
     reload: true
 
+- name: The domain's MTA-STS policy in enforce, refused if the certificate does not name the MX host
+  mailtls.postfix.tls_profile:
+    certificate:
+      cert_file: /etc/letsencrypt/live/mx1.example.org/fullchain.pem
+      key_file: /etc/letsencrypt/live/mx1.example.org/privkey.pem
+    receiving:
+      mta_sts:
+        mode: enforce
+        domains: [example.org]
+        mx_names: [mx1.example.org]
+        other_mx_names: [mx2.example.org]
+        policy_file: /var/www/mta-sts/.well-known/mta-sts.txt
+        records_file: /etc/postfix/mta-sts.zone
+        tlsrpt_rua: ["mailto:tlsrpt@example.org"]
+
 - name: Send all mail through a smarthost on port 587, verified TLS, SASL credentials
   mailtls.postfix.tls_profile:
     validate: postfix -c %s check
@@ -827,6 +912,72 @@ tlsa:
       sample: ["_25._tcp.mx.example.org. IN TLSA 3 1 1 8d02536c887482bc34ff54e41d2ba659bf85b341a0a20afadb5813dcfbcf286d"]
     file_changed:
       description: Whether O(receiving.dane.file) was (would be) written.
+      type: bool
+mta_sts:
+  description: The MTA-STS policy and the DNS records to publish for it.
+  returned: when O(receiving.mta_sts) is given
+  type: dict
+  contains:
+    policy:
+      description: The policy file's text (CRLF line ends).
+      type: str
+      sample: "version: STSv1\r\nmode: enforce\r\nmx: mx.example.org\r\nmax_age: 604800\r\n"
+    id:
+      description: The TXT record's C(id) (derived from the policy unless O(receiving.mta_sts.id) is given).
+      type: str
+    id_derived:
+      description: Whether the C(id) was derived from the policy.
+      type: bool
+    mode:
+      description: The policy's mode.
+      type: str
+    mx:
+      description: The policy's patterns, as written.
+      type: list
+      elements: str
+    max_age:
+      description: The policy's C(max_age).
+      type: int
+    domains:
+      description: The policy domains.
+      type: list
+      elements: str
+    mx_names:
+      description: This host's MX names, checked against its certificates.
+      type: list
+      elements: str
+    other_mx_names:
+      description: The domain's other MX names, checked against the patterns only.
+      type: list
+      elements: str
+    policy_urls:
+      description: Where senders fetch the policy (RFC 8461 section 3.3).
+      type: list
+      elements: str
+    sts_record:
+      description: The C(_mta-sts) TXT record's text.
+      type: str
+      sample: "v=STSv1; id=iqblh54tf5sbx5t2iwu74oozyoldbn5f"
+    tlsrpt_record:
+      description: The C(_smtp._tls) TXT record's text; None without O(receiving.mta_sts.tlsrpt_rua).
+      type: str
+      sample: "v=TLSRPTv1; rua=mailto:tlsrpt@example.org"
+    records:
+      description: Zone-file lines of both records for each domain.
+      type: list
+      elements: str
+      sample: ["_mta-sts.example.org. IN TXT \"v=STSv1; id=iqblh54tf5sbx5t2iwu74oozyoldbn5f\""]
+    sending_tlsrpt:
+      description:
+        - What this host's own sending side does about TLS-RPT - C(enabled) (false) and C(reason). Postfix reports
+          only from 3.10, built with libtlsrpt (C(smtp_tlsrpt_enable)); on an older Postfix the result says so
+          instead of writing a parameter it would reject.
+      type: dict
+    policy_file_changed:
+      description: Whether O(receiving.mta_sts.policy_file) was (would be) written.
+      type: bool
+    records_file_changed:
+      description: Whether O(receiving.mta_sts.records_file) was (would be) written.
       type: bool
 renewal_hook:
   description: The renewal hook's path and whether it was (would be) written.

@@ -85,6 +85,12 @@ def summary(state, check_mode=False):
     if tlsa.get("records"):
         lines.append("DANE: %d TLSA records%s" % (len(tlsa["records"]), ", file %s" % verb if tlsa.get("file_changed")
                                                   else ""))
+    sts = state.get("mta_sts") or {}
+    if sts.get("records"):
+        files = [name for name, key in (("policy file", "policy_file_changed"), ("records file", "records_file_changed"))
+                 if sts.get(key)]
+        lines.append("MTA-STS: mode %s, id %s, %d DNS records%s" % (sts.get("mode"), sts.get("id"), len(sts["records"]),
+                                                                    ", %s %s" % (" and ".join(files), verb) if files else ""))
     lines += _probe_lines(state)
     if state.get("restart_required"):
         lines.append("Postfix needs a restart for a changed parameter")

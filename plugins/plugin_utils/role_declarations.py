@@ -166,6 +166,13 @@ def tls_receiving(var):
         receiving["dane"] = _with({"names": var["tlsa_names"], "ports": var["tlsa_ports"],
                                    "next_keys": var["tlsa_next_keys"]},
                                   file=var["tlsa_file"])
+    if ansible_bool(var["mta_sts"]):
+        receiving["mta_sts"] = _with({"mode": var["mta_sts_mode"], "domains": var["mta_sts_domains"],
+                                      "mx_names": var["mta_sts_mx_names"],
+                                      "other_mx_names": var["mta_sts_other_mx_names"], "mx": var["mta_sts_mx"],
+                                      "max_age": jinja_int(var["mta_sts_max_age"]), "tlsrpt_rua": var["tlsrpt_rua"]},
+                                     id=var["mta_sts_id"], policy_file=var["mta_sts_policy_file"],
+                                     records_file=var["mta_sts_records_file"])
     parameters = {"smtpd_tls_security_level": var["security_level"],
                   "smtpd_tls_CApath": var["ca_path"],
                   "smtpd_tls_session_cache_database": var["session_cache_database"],
@@ -321,7 +328,10 @@ OPTION_VARIABLES = {
                                                   "self_signed_subject", "self_signed_days", "chains")},
         **{"receiving." + name: name for name in ("sni", "sni_table", "self_probe", "self_probe_timeout",
                                                   "renewal_hook")},
-        **{"receiving.dane." + name: "tlsa_" + name for name in ("names", "ports", "next_keys", "file")}),
+        **{"receiving.dane." + name: "tlsa_" + name for name in ("names", "ports", "next_keys", "file")},
+        **{"receiving.mta_sts." + name: "mta_sts_" + name for name in (
+            "mode", "domains", "mx_names", "other_mx_names", "mx", "max_age", "id", "policy_file", "records_file")},
+        **{"receiving.mta_sts": "mta_sts", "receiving.mta_sts.tlsrpt_rua": "tlsrpt_rua"}),
     "tls_relay": dict(_PREFLIGHT, **{"relay." + name: name for name in (
         "state", "host", "port", "mx_lookup", "level", "allow_password_without_tls", "ca_file", "sender_relays",
         "destinations", "transport_table", "mechanisms", "sasl_security_options", "sasl_tls_security_options",

@@ -16,6 +16,7 @@ import os
 import pwd
 import re
 import stat
+from dataclasses import dataclass, field
 
 from .commands import Postfix
 from ..core.errors import ConfigError, InputError, PostfixError
@@ -204,6 +205,46 @@ def refuse_as_the_run_would(path, odd_target=REFUSE):
     refusal = EditLock(path).refusal()
     if refusal:
         raise refusal
+
+
+@dataclass
+class FileWrite(object):
+    """A small file of a side's (DANE or MTA-STS records, the hook), for the coordinator to write through
+    ``write_own_file``: ``result[section][flag]`` says if it changed."""
+
+    path: str
+    text: str
+    mode: int
+    section: str = None
+    flag: str = None
+    odd_target: str = REFUSE
+
+
+@dataclass
+class ReceivingPart(object):
+    """What one phase of the side hands back: result parts by name (``result``; ``parts``: a part's
+    result, its diff joining the call's), warnings, files to write, whether something changed."""
+
+    result: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+    changed: bool = False
+
+
+def check_new_file(path, where):
+    """A file a side writes after main.cf: an absolute path in an existing directory, no link or FIFO there."""
+    if not os.path.isabs(path):
+        raise InputError(where, "%r is not an absolute path" % path)
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        raise InputError(where, "the directory %s does not exist" % directory)
+    # Written after main.cf: a link or FIFO at its name or its temporary is refused now, before the first
+    # write, naming the option that points there.
+    try:
+        refuse_as_the_run_would(path, REFUSE)
+    except PostfixError as error:
+        raise InputError(where, str(error))
 
 
 def redact_private_keys(value):

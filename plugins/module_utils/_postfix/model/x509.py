@@ -38,6 +38,8 @@ def parse_x509(text, now=None):
         expires = calendar.timegm(time.strptime(facts["not_after"].replace(" GMT", ""), "%b %d %H:%M:%S %Y"))
         facts["days_left"] = int((expires - (now or time.time())) // 86400)
         facts["expired"] = expires < (now or time.time())
+    # The subjectAltName DNS names alone: what RFC 6125 matches when there are any (MTA-STS, RFC 8461 4.2).
+    facts["san_names"] = list(facts["names"])
     cn = next((value for key, value in _name_fields(facts["subject"] or "") if key == "CN"), None)
     if cn and _is_dns_name(cn) and cn not in facts["names"]:
         facts["names"].insert(0, cn)

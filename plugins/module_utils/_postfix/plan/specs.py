@@ -111,8 +111,26 @@ def relay_spec():
     )
 
 
+def mta_sts_spec():
+    """tls_profile's ``receiving.mta_sts``: the domain's MTA-STS policy and its TLS-RPT record."""
+    from ..model.mta_sts import MODES
+
+    return dict(
+        mode=dict(type="str", default="testing", choices=list(MODES)),
+        domains=dict(type="list", elements="str", default=[]),
+        mx_names=dict(type="list", elements="str", default=[]),
+        other_mx_names=dict(type="list", elements="str", default=[]),
+        mx=dict(type="list", elements="str", default=[]),
+        max_age=dict(type="int", default=604800),
+        id=dict(type="str"),
+        policy_file=dict(type="path"),
+        records_file=dict(type="path"),
+        tlsrpt_rua=dict(type="list", elements="str", default=[]),
+    )
+
+
 def receiving_spec():
-    """tls_profile's ``receiving``: SNI, DANE records, the renewal hook and the self-probe."""
+    """tls_profile's ``receiving``: SNI, DANE records, MTA-STS, the renewal hook and the self-probe."""
     from .receiving import SELF_PROBE_WHEN
 
     return dict(
@@ -128,6 +146,7 @@ def receiving_spec():
             file=dict(type="path"),
             next_keys=dict(type="list", elements="path", default=[], no_log=False),
         )),
+        mta_sts=dict(type="dict", options=mta_sts_spec()),
         renewal_hook=dict(type="path"),
         self_probe=dict(type="str", default="changed", choices=list(SELF_PROBE_WHEN)),
         self_probe_timeout=dict(type="int", default=20),

@@ -161,16 +161,17 @@ class OwnershipSide(object):
             self.table_before[path] = dict((key, document.value(key)) for key in document.entries)
         return self.table_before[path]
 
-    def note_files(self, policy, receiving):
-        """Which files this call creates, and for which named profile: the policy side's and the receiving side's."""
+    def note_files(self, policy, receiving, mta_sts=None):
+        """Which files this call creates, and for which named profile: the policy, receiving and MTA-STS sides'."""
         if not self:
             return
         present = [(name, item) for name, item in self.owners.items() if item["state"] == "present"]
         sides = ((policy, lambda item: item.get("policy_table")),
-                 (receiving, lambda item: item.get("certificate") or item.get("receiving")))
+                 (receiving, lambda item: item.get("certificate") or item.get("receiving")),
+                 (mta_sts, lambda item: (item.get("receiving") or {}).get("mta_sts")))
         for side, declares in sides:
             owner = next((name for name, item in present if declares(item)), None)
-            if owner is None:
+            if owner is None or side is None:
                 continue
             for use in side.file_uses():
                 path = os.path.normpath(os.path.abspath(use.path))

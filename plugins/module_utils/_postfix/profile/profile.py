@@ -36,6 +36,7 @@ from .policy_side import PolicySide
 from ..work.postconf_edit import PostconfEdit, TlsMigrate
 from .ownership_side import OwnershipSide
 from .preflight import Preflight
+from .mta_sts_side import MtaStsSide
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
 
@@ -63,6 +64,7 @@ class CallPlan(object):
     config: ConfigRequest = None
     relay: RelaySide = None
     receiving: ReceivingSide = None
+    mta_sts: MtaStsSide = None
     policy: PolicySide = None
     ownership: OwnershipSide = None
     certificate: dict = None
@@ -146,13 +148,15 @@ class TlsProfile(PostconfEdit):
         call.receiving.request(call.config.wanted, call.config.remove,
                                self.postfix.parameter(config_dir, "default_database_type"))
         call.certificate = call.receiving.certificate  # certificate.keep: the pair main.cf names
+        call.mta_sts = MtaStsSide(self, config_dir, receiving)
+        call.mta_sts.request(call.receiving)  # enforce refused here, before any write
         # Planned and confirmed, not written: main.cf and master.cf are planned on its texts, in
         # check mode as in the run, and it is written with the other files once all is checked.
         call.migration = self.config_files.plan_migration(config_dir)
         call.policy = PolicySide(self, config_dir)
         call.policy.request(declarations)
         self.warnings.extend(call.policy.warnings)
-        call.ownership.note_files(call.policy, call.receiving)
+        call.ownership.note_files(call.policy, call.receiving, call.mta_sts)
         return call
 
     def _check_promises(self, call):
@@ -160,7 +164,7 @@ class TlsProfile(PostconfEdit):
         one role over every file a side reads or writes."""
         config_dir = call.config_dir
         call.relay.check_plan(self.config_files.planned_main(call), call.declarations)
-        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving)
+        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving, call.mta_sts)
 
     def _settle(self, call):
         """What main.cf needs for the policy table (its maps, DNSSEC for dane); the levels a downgrade=false
@@ -195,6 +199,7 @@ class TlsProfile(PostconfEdit):
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": call.kept}
         self._take_receiving(call.receiving.write_after_main_cf(self.result.get("certificate")))
+        self._take_receiving(call.mta_sts.write())  # the policy and its records: Postfix reads neither
         # Only once main.cf no longer names them.
         relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
         relay_changed = call.ownership.write(call) or relay_changed  # what absent profiles created goes
@@ -213,12 +218,12 @@ class TlsProfile(PostconfEdit):
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             self._take_receiving(call.receiving.record_loaded())
 
-    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving):
+    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving, mta_sts):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
         key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
         config_dir = os.path.abspath(config_dir)
         uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
-        uses += receiving.file_uses()
+        uses += receiving.file_uses() + mta_sts.file_uses()
         uses += policy.file_uses() + relay.file_uses()
         refuse_one_file_in_two_roles(uses)
 

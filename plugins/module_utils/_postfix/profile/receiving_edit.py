@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 
 from ..core.file_names import RECORD_MODE
 from ..core.errors import ConfigError, InputError, PostfixError
-from ..host.base import refuse_as_the_run_would
-from ..host.files import REFUSE, REPLACE, read_bytes, read_text
+from ..host.base import FileWrite, ReceivingPart, check_new_file
+from ..host.files import REPLACE, read_bytes, read_text
 from ..host.commands import parse_parameters
 from ..host.key_files import read_existing
 from ..model.certificate_facts import CERTIFICATE, holds_private_key
@@ -45,49 +44,11 @@ SELF_PROBE_PAUSE = 0.5
 DANE_FILE_MODE = 0o644
 
 
-@dataclass
-class FileWrite(object):
-    """A small file of the side's, for the coordinator to write: ``result[section][flag]`` says if it changed."""
-
-    path: str
-    text: str
-    mode: int
-    section: str = None
-    flag: str = None
-    odd_target: str = REFUSE
-
-
-@dataclass
-class ReceivingPart(object):
-    """What one phase of the side hands back: result parts by name (``result``; ``parts``: a part's
-    result, its diff joining the call's), warnings, files to write, whether something changed."""
-
-    result: dict = field(default_factory=dict)
-    parts: dict = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
-    writes: list = field(default_factory=list)
-    changed: bool = False
-
-
 def check_chain_paths(where, chains):
     """smtpd_tls_chain_files and the SNI table are lists: a path with a space or comma would split."""
     for index, chain in enumerate(chains):
         for name in ("key_file", "cert_file"):
             check_map_path(chain[name], "%s.chains[%d].%s" % (where, index, name))
-
-
-def check_new_file(path, where):
-    if not os.path.isabs(path):
-        raise InputError(where, "%r is not an absolute path" % path)
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        raise InputError(where, "the directory %s does not exist" % directory)
-    # Written after main.cf: a link or FIFO at its name or its temporary is refused now, before the first
-    # write, naming the option that points there.
-    try:
-        refuse_as_the_run_would(path, REFUSE)
-    except PostfixError as error:
-        raise InputError(where, str(error))
 
 
 def chain_uses(where, chains):
