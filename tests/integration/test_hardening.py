@@ -118,7 +118,7 @@ def test_each_release_openssl_resolves_the_profile_ciphers(postfix_hosts, tmp_pa
 
 # --- Live: a Postfix 3.7 instance per profile on this machine --------------------------------
 
-BASE_PORT = 25400 + 40 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+BASE_PORT = 26000 + 40 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
 LISTENERS = {"port25": "-o smtpd_tls_security_level=may",
              "submission": "-o smtpd_tls_security_level=encrypt",
              "submissions": "-o smtpd_tls_wrappermode=yes"}  # as Debian's master.cf.dist has it
