@@ -2,11 +2,11 @@
 # Build the test hosts' images locally (no registry here): debootstrap a Debian release with
 # Postfix and the tools the scenarios use, then podman import. Each image is rebuilt only when
 # its recipe (this script, its suite, its package list) changes.
-#   build-image.sh [SUITE...]   SUITE: bullseye (Postfix 3.5), bookworm (3.7), trixie (3.10);
-#                               no argument builds all three.
+#   build-image.sh [SUITE...]   SUITE: bullseye (Postfix 3.5), bookworm (3.7), trixie (3.10),
+#                               forky (3.11, testing); no argument builds all four.
 set -euo pipefail
 
-# The same package names exist in all three suites (checked by building each). sasl2-bin
+# The same package names exist in all four suites (checked by building each). sasl2-bin
 # (saslpasswd2, the sasldb plugin) serves the SASL relay of extensions/molecule/tls_relay.
 packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules,sasl2-bin
 
@@ -16,8 +16,12 @@ build() {
     bullseye) release=11 ;;
     bookworm) release=12 ;;
     trixie) release=13 ;;
-    *) echo "build-image.sh: unknown suite '$suite' (bullseye, bookworm or trixie)" >&2; return 2 ;;
+    forky) release=14 ;;
+    *) echo "build-image.sh: unknown suite '$suite' (bullseye, bookworm, trixie or forky)" >&2; return 2 ;;
   esac
+  # Debian 12's debootstrap has no script named forky: sid's bootstraps any current suite.
+  local script=""
+  if [[ $suite == forky ]]; then script=/usr/share/debootstrap/scripts/sid; fi
   local name=localhost/mailtls-postfix-debian$release
   local tag
   tag=$( (cat "$0"; echo "$suite $packages") | sha256sum | cut -c1-12)
@@ -34,7 +38,7 @@ build() {
   echo "building $name:$tag ($suite) from $mirror"
   # debconf must not ask how to configure Postfix; the roles configure it.
   if ! DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$packages" \
-      "$suite" "$rootfs" "$mirror" > "$rootfs.log" 2>&1; then
+      "$suite" "$rootfs" "$mirror" $script > "$rootfs.log" 2>&1; then
     tail -30 "$rootfs.log"
     rm -rf "$rootfs" "$rootfs.log"
     return 1
@@ -48,7 +52,7 @@ build() {
   echo "built $name:$tag in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$name:$tag" | awk '{printf "%d MB", $1/1e6}')"
 }
 
-(($#)) || set -- bullseye bookworm trixie
+(($#)) || set -- bullseye bookworm trixie forky
 for suite in "$@"; do
   build "$suite"
 done
