@@ -146,8 +146,11 @@ def iso_time(stamp, zone):
     if fraction:  # Python before 3.11 takes exactly 3 or 6 digits
         whole += "." + (fraction + "00000")[:6]
     try:
-        return datetime.fromisoformat(whole + zone)
-    except ValueError:
+        when = datetime.fromisoformat(whole + zone)
+        if when.year in (1, 9999):  # the calendar's edges: its UTC time (printed) may fall outside it
+            when.astimezone(timezone.utc)
+        return when
+    except (ValueError, OverflowError):
         return None
 
 
