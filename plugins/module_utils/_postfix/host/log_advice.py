@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..core.errors import InputError
+from ..core.errors import ConfigError, InputError
 from ..core.lines import split_list
 from ..model.table_types import FILE_TYPES, table_document
 from ..model.tls import covering_keys
@@ -103,6 +103,8 @@ class LogAdvice(object):
                     files.append(read_file(reader, path, "%spaths (default: %s)" % (self.prefix, live)))
                 except InputError as exc:  # a link or FIFO among the defaults: said, and left alone
                     self.warnings.append(str(exc))
+                except ConfigError as exc:  # a damaged archive among the defaults: said; the others are read
+                    self.warnings.append("%s (its lines before the damage are counted)" % exc)
             return files
         if journal_available():
             return [read_journal(reader, since=self.since)]

@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import subprocess
+import zlib
 from datetime import datetime, timezone
 
 from ..core.errors import ConfigError, InputError
@@ -133,7 +134,7 @@ def read_file(reader, path, where):
     try:
         try:
             lines, skipped = reader.read_blocks(blocks_of(stream), mtime)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # a damaged deflate stream is zlib.error, not OSError
             raise ConfigError("%s: cannot read %s: %s" % (where, path, exc), path=path)
     finally:
         stream.close()

@@ -49,7 +49,14 @@ _DELIVERY = re.compile(
 # A deferral or bounce whose reason is TLS (src/smtp/smtp_proto.c, smtp_connect.c, tls_client.c wordings).
 TLS_FAILURE = re.compile(r"TLS is required, but|Cannot start TLS|Server certificate not (verified|trusted)"
                          r"|certificate verification failed|not trusted|TLS handshake|handshake failure"
-                         r"|STARTTLS|TLSA|DANE|SSL_connect|no usable TLSA|tls.*failed", re.I)
+                         r"|STARTTLS|TLSA|DANE|SSL_connect|no usable TLSA", re.I)  # and "tls" before "failed"
+# What others chose in a deferral's text, never TLS evidence: the remote server's reply or banner (after
+# "said:", "refused to talk to me:", "refused to start TLS:", to the end) and every host or domain name
+# (before "[addr]", after "name=" or "mail for ", any dotted name): the domain's owner picks them.
+_REMOTE_REPLY = re.compile(r"(?: said| refused to talk to me| refused to start TLS): .*", re.S)
+# Each name is tried from its first character only (the look-behinds): linear in a long text, never quadratic.
+_NAMES = re.compile(r"(?<![^\s\[\]])[^\s\[\]]+(?=\[)|(?<=name=)\S+|(?<=mail for )\S+"
+                    r"|(?<![A-Za-z0-9_.-])[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 # Postfix 3.11's tls= field (postconf(5), smtp_log_tls_feature_status), as real 3.11.7 logs it
 # (tests/unit/fixtures/maillog/postfix311-forky.log): the level, ``:none`` when the connection had
 # no TLS after all (``may:none``), a ``!`` before a level the delivery failed to meet (``!encrypt``).
@@ -141,8 +148,11 @@ def iso_time(stamp, zone):
     if fraction:  # Python before 3.11 takes exactly 3 or 6 digits
         whole += "." + (fraction + "00000")[:6]
     try:
-        return datetime.fromisoformat(whole + zone)
-    except ValueError:
+        when = datetime.fromisoformat(whole + zone)
+        if when.year in (1, 9999):  # the calendar's edges: its UTC time (printed) may fall outside it
+            when.astimezone(timezone.utc)
+        return when
+    except (ValueError, OverflowError):
         return None
 
 
@@ -225,7 +235,13 @@ def tls_field_plaintext(field):
 
 
 def is_tls_failure(text):
-    return bool(TLS_FAILURE.search(text))
+    """Whether Postfix's own words in a deferral's text name TLS (the remote reply and the names left out)."""
+    own = _NAMES.sub("_", _REMOTE_REPLY.sub(":", text))
+    if TLS_FAILURE.search(own):
+        return True
+    lower = own.lower()  # "tls.*failed" as a regex is quadratic in a text of many "tls"
+    first = lower.find("tls")
+    return first >= 0 and lower.rfind("failed") >= first + 3
 
 
 def utc_text(when):

@@ -180,12 +180,16 @@ def parse_when(value, now, option):
     if value is None or value == "":
         return None
     text = str(value)
-    match = re.fullmatch(r"(\d{1,6})([smhdw])", text)
-    if match:
-        return now - timedelta(seconds=int(match.group(1)) * _RELATIVE_UNITS[match.group(2)])
+    match = re.fullmatch(r"([0-9]{1,6})([smhdw])", text)  # ASCII digits: \d takes any script's
     try:
+        if match:
+            return now - timedelta(seconds=int(match.group(1)) * _RELATIVE_UNITS[match.group(2)])
         when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        when.astimezone(timezone.utc)  # printed in UTC: years 1 to 9999 there too
+        return when
+    except OverflowError:
+        raise InputError(option, "%r is outside the calendar (years 1 to 9999, in UTC)" % (text,))
     except ValueError:
         raise InputError(option, "%r is neither ISO 8601 (2026-12-01, 2026-12-01T10:00:00+00:00) nor relative "
                                  "(7d, 24h, 30m)" % (text,))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
