@@ -45,6 +45,11 @@ def _certificate_lines(state):
 def _probe_lines(state):
     lines = []
     for destination, probe in sorted((state.get("probes") or {}).items()):
+        policy = probe.get("policy")
+        if policy:  # the entry probed as Postfix applies it (dane-only, fingerprint, a match list) decides
+            lines.append("pre-flight %s: %s" % (destination, "takes %s" % policy.get("level") if policy.get("passes")
+                                                else "does not take %s" % policy.get("level")))
+            continue
         passes = probe.get("passes") or {}
         strongest = next((level for level in ("secure", "verify", "encrypt") if passes.get(level)), None)
         lines.append("pre-flight %s: %s" % (destination, "takes %s" % strongest if strongest else

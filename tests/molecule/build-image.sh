@@ -1,30 +1,38 @@
 #!/usr/bin/env bash
 # Build the test hosts' images locally (no registry here): debootstrap a Debian release with
 # Postfix and the tools the scenarios use, then podman import. Each image is rebuilt only when
-# its recipe (this script, its suite, its package list) changes.
+# its recipe changes (see below).
 #   build-image.sh [SUITE...]   SUITE: bullseye (Postfix 3.5), bookworm (3.7), trixie (3.10),
-#                               forky (3.11, testing); no argument builds all four.
+#                               forky (3.11, testing), or lab (bookworm with the DNS and HTTPS
+#                               servers of extensions/molecule/tls_dane: knot, unbound, nginx; no
+#                               Postfix); no argument builds all five (tests/run.sh runs every scenario).
+# An image's tag is the hash of its own recipe (the build function, its suite and its packages):
+# adding or changing one package set rebuilds that image only.
 set -euo pipefail
 
 # The same package names exist in all four suites (checked by building each). sasl2-bin
 # (saslpasswd2, the sasldb plugin) serves the SASL relay of extensions/molecule/tls_relay.
 packages=postfix,postfix-lmdb,postfix-cdb,python3,python3-apt,ca-certificates,openssl,procps,iproute2,bsd-mailx,swaks,netbase,libsasl2-modules,sasl2-bin
+# The lab's DNS and HTTPS host: knot (authoritative, signs its zone), knot-dnsutils (keymgr's
+# companion kdig), unbound (the validating resolver the senders use), nginx-light (HTTPS).
+lab_packages=python3,ca-certificates,openssl,procps,iproute2,netbase,knot,knot-dnsutils,unbound,nginx-light
 
 build() {
-  local suite=$1 release
+  local suite=$1 release kind=postfix include=$packages
   case $suite in
     bullseye) release=11 ;;
     bookworm) release=12 ;;
     trixie) release=13 ;;
     forky) release=14 ;;
-    *) echo "build-image.sh: unknown suite '$suite' (bullseye, bookworm, trixie or forky)" >&2; return 2 ;;
+    lab) release=12 suite=bookworm kind=lab include=$lab_packages ;;
+    *) echo "build-image.sh: unknown suite '$suite' (bullseye, bookworm, trixie, forky or lab)" >&2; return 2 ;;
   esac
   # Debian 12's debootstrap has no script named forky: sid's bootstraps any current suite.
   local script=""
   if [[ $suite == forky ]]; then script=/usr/share/debootstrap/scripts/sid; fi
-  local name=localhost/mailtls-postfix-debian$release
+  local name=localhost/mailtls-$kind-debian$release
   local tag
-  tag=$( (cat "$0"; echo "$suite $packages") | sha256sum | cut -c1-12)
+  tag=$( (declare -f build; echo "$suite $include") | sha256sum | cut -c1-12)
   if podman image exists "$name:$tag"; then
     podman tag "$name:$tag" "$name:latest"
     echo "image $name:$tag is up to date"
@@ -37,7 +45,7 @@ build() {
   start=$SECONDS
   echo "building $name:$tag ($suite) from $mirror"
   # debconf must not ask how to configure Postfix; the roles configure it.
-  if ! DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$packages" \
+  if ! DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include="$include" \
       "$suite" "$rootfs" "$mirror" $script > "$rootfs.log" 2>&1; then
     tail -30 "$rootfs.log"
     rm -rf "$rootfs" "$rootfs.log"
@@ -52,7 +60,7 @@ build() {
   echo "built $name:$tag in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$name:$tag" | awk '{printf "%d MB", $1/1e6}')"
 }
 
-(($#)) || set -- bullseye bookworm trixie forky
+(($#)) || set -- bullseye bookworm trixie forky lab
 for suite in "$@"; do
   build "$suite"
 done

@@ -38,7 +38,7 @@ class TlsProbe(PostfixModule):
             base += ["-w"]
 
         opportunistic = self._finger(base + ["-C", "-l", "may", "--", target])
-        result = dict((key, value) for key, value in opportunistic.items() if key != "leaf_pem")
+        result = dict((key, value) for key, value in opportunistic.items() if key not in ("leaf_pem", "no_tlsa"))
         result["target"] = target
         result["wrappermode"] = wrappermode
         if wrappermode:
@@ -57,7 +57,8 @@ class TlsProbe(PostfixModule):
             exact = self._finger(base + policy_finger_args(policy["level"], policy["attributes"], target,
                                                            policy.get("fingerprint_digest")))
             result["policy"] = {"level": policy["level"], "passes": policy_passes(policy["level"], exact),
-                                "trust": exact["trust"], "protocol": exact["protocol"], "errors": exact["errors"]}
+                                "trust": exact["trust"], "protocol": exact["protocol"], "errors": exact["errors"],
+                                "no_tlsa": exact["no_tlsa"]}
         self.result.update(changed=False, **result)
 
     @staticmethod
