@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Wait for the first delivery attempt of the mail with Message-ID <MSGID> and print the lines
 # that prove its verdict: the delivery line (status=...), then the TLS lines the same smtp
 # process logged for it (Verified/Untrusted, Matched DANE, TLSA failures).
