@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, PostfixError
 from ..host.base import current_text
 from ..plan.declarations import the_one
 from ..plan.file_roles import writes
@@ -82,7 +82,10 @@ class ResolverSide(object):
             if changed and self.before is not None:
                 # Back to what main.cf still points at: nothing changed, as every refusal promises.
                 profile.write_own_file(CONFIG_FILE, self.before, CONFIG_FILE_MODE)
-                profile.host.restart(SERVICE)
+                try:
+                    profile.host.restart(SERVICE)
+                except PostfixError as exc:
+                    problem = "%s; restarting it with its earlier configuration failed too: %s" % (problem, exc)
             raise ConfigError("%s: %s, even after %s (%s, configured by %s), so smtp_tls_policy_maps was not "
                               "changed; the daemon's log says why" % (OPTION, problem, "its restart by this call"
                                                                       if restart else "a check", SERVICE, CONFIG_FILE),
