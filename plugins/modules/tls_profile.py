@@ -150,6 +150,13 @@ options:
         type: list
         elements: str
         default: []
+      absent_maps:
+        description:
+          - Maps taken out of C(smtp_tls_policy_maps) wherever they are listed (an MTA-STS policy server's kill
+            switch); one also in O(policy_table.extra_maps) is left out.
+        type: list
+        elements: str
+        default: []
   master_services: &master_services
     description: C(master.cf) service entries, each as in M(mailtls.postfix.master_cf).
     type: list
@@ -572,6 +579,40 @@ options:
           password:
             description: The SASL password for this sender.
             type: str
+  mta_sts_resolver: &mta_sts_resolver
+    description:
+      - MTA-STS (RFC 8461) on the sending side, through Debian's C(postfix-mta-sts-resolver): its package is
+        asked for (RV(missing_packages)), its configuration C(/etc/mta-sts-daemon.yml) written, the daemon
+        enabled at boot and restarted when its configuration changed or it does not answer, all before any file
+        Postfix reads; one that then does not answer fails the call before C(smtp_tls_policy_maps) names it.
+      - Its socketmap (C(socketmap:inet:127.0.0.1:PORT:postfix)) goes after every static table of
+        C(smtp_tls_policy_maps) (needs O(policy_table)), so a static or DANE policy always wins (RFC 8461
+        section 2).
+      - With Postfix 3.10.5 or later and resolver 1.5.0 or later the resolver passes the policy's MX patterns
+        (its C(tlsrpt) option; postconf(5) C(smtp_tls_enforce_sts_mx_patterns)); before, it does not (older
+        Postfix refuses the attributes).
+    type: dict
+    suboptions:
+      port:
+        description: The TCP port on 127.0.0.1 the resolver listens on.
+        type: int
+        default: 8461
+      cache_grace:
+        description: Seconds a cached policy is used before its TXT C(id) is read again (a new one is followed).
+        type: int
+        default: 60
+      proactive_fetching:
+        description: Refresh the cached policies in the background once a day.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds for each DNS and HTTPS request of the resolver.
+        type: int
+        default: 4
+      kill_switch:
+        description: Take the socketmap out of C(smtp_tls_policy_maps) (the daemon stays configured and running).
+        type: bool
+        default: false
   preflight: &preflight
     description: What to check before forcing TLS to a destination.
     type: dict
@@ -601,7 +642,7 @@ options:
     description:
       - The declarations of more profiles for the same host, each with the options above
         (O(parameters), O(absent_parameters), O(downgrade), O(policy_table), O(master_services),
-        O(certificate), O(relay), O(receiving), O(hardening), O(preflight)), merged after the task's own in one call - so that a host
+        O(certificate), O(relay), O(receiving), O(hardening), O(mta_sts_resolver), O(preflight)), merged after the task's own in one call - so that a host
         in several profiles (forced and opportunistic TLS) costs one round trip and check mode
         predicts what the call does, not what several calls would.
       - A later declaration wins for a parameter, a policy key or a service, except that one with
@@ -624,6 +665,7 @@ options:
       relay: *relay
       receiving: *receiving
       hardening: *hardening
+      mta_sts_resolver: *mta_sts_resolver
       preflight: *preflight
   self_probe:
     description:
@@ -913,6 +955,40 @@ tlsa:
     file_changed:
       description: Whether O(receiving.dane.file) was (would be) written.
       type: bool
+mta_sts_resolver:
+  description: The sending side's MTA-STS policy server (O(mta_sts_resolver)).
+  returned: when O(mta_sts_resolver) is given
+  type: dict
+  contains:
+    config_file:
+      description: Its configuration file.
+      type: str
+      sample: /etc/mta-sts-daemon.yml
+    config_changed:
+      description: Whether the configuration was (would be) written.
+      type: bool
+    restarted:
+      description: Whether the daemon was (would be) restarted (its configuration changed, or it did not answer).
+      type: bool
+    enabled_at_boot_changed:
+      description: Whether it was (would be) enabled at boot.
+      type: bool
+    socketmap:
+      description: The table Postfix asks it through.
+      type: str
+      sample: socketmap:inet:127.0.0.1:8461:postfix
+    wired:
+      description: Whether C(smtp_tls_policy_maps) names it (false with O(mta_sts_resolver.kill_switch)).
+      type: bool
+    kill_switch:
+      description: Whether the kill switch is on.
+      type: bool
+    mx_patterns:
+      description: Whether it passes the policy's MX patterns to Postfix (Postfix 3.10.5 and resolver 1.5.0 or later).
+      type: bool
+    resolver_version:
+      description: The installed resolver's version; null when it is not installed yet (check mode).
+      type: str
 mta_sts:
   description: The MTA-STS policy and the DNS records to publish for it.
   returned: when O(receiving.mta_sts) is given

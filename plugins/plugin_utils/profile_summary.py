@@ -96,6 +96,19 @@ def summary(state, check_mode=False):
                  if sts.get(key)]
         lines.append("MTA-STS: mode %s, id %s, %d DNS records%s" % (sts.get("mode"), sts.get("id"), len(sts["records"]),
                                                                     ", %s %s" % (" and ".join(files), verb) if files else ""))
+    resolver = state.get("mta_sts_resolver") or {}
+    if resolver.get("changed"):
+        done = [what for what, key in (("configuration %s" % verb, "config_changed"),
+                                       ("enabled at boot" if not check_mode else "would be enabled at boot",
+                                        "enabled_at_boot_changed"),
+                                       ("restarted" if not check_mode else "would be restarted", "restarted"))
+                if resolver.get(key)]
+        lines.append("MTA-STS resolver: %s" % ", ".join(done))
+    if resolver and (resolver.get("changed") or "smtp_tls_policy_maps" in changes):
+        lines.append("MTA-STS: %s" % ("kill switch on, %s not in smtp_tls_policy_maps" % resolver.get("socketmap")
+                                      if resolver.get("kill_switch") else "%s after the static table%s" % (
+                                          resolver.get("socketmap"),
+                                          ", with the policies' MX patterns" if resolver.get("mx_patterns") else "")))
     lines += _probe_lines(state)
     if state.get("restart_required"):
         lines.append("Postfix needs a restart for a changed parameter")

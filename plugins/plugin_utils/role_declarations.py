@@ -90,16 +90,28 @@ def _with(mapping, **optional):
     return mapping
 
 
-def tls_forced(var):
+def tls_forced(var, system_ca_file):
+    """The forced destinations' declaration; with a managed MTA-STS resolver, an empty mta_sts_ca_file is the
+    system's bundle (``system_ca_file``)."""
     parameters = _with({"smtp_tls_loglevel": var["loglevel"],
                         "smtp_tls_session_cache_database": var["session_cache_database"]},
                        smtp_tls_mandatory_protocols=var["mandatory_protocols"],
                        smtp_tls_servername=var["servername"])
-    parameters.update(var["parameters"])
     socketmap = var["mta_sts_socketmap"]
+    kill_switch = var["mta_sts_kill_switch"]
+    resolver = None
+    if var["mta_sts"]:
+        # RFC 8461 section 4.2: an MTA-STS MX certificate chains to a trusted root; without CAs
+        # (postconf(5): smtp_tls_CAfile and smtp_tls_CApath are empty by default) every enforce policy defers.
+        parameters = _with(parameters, smtp_tls_CAfile=var["mta_sts_ca_file"] or system_ca_file)
+        resolver = {"port": jinja_int(var["mta_sts_port"]), "cache_grace": jinja_int(var["mta_sts_cache_grace"]),
+                    "kill_switch": kill_switch}
+    parameters.update(var["parameters"])
     # The static table first, the tables already there next, extra_maps last (maps: first): an
     # MTA-STS policy must never override a DANE or static one, and no table of the admin's is
-    # dropped (it may hold stronger levels than the role's).
+    # dropped (it may hold stronger levels than the role's). The kill switch takes the policy
+    # server's socketmap out at once (the managed one's: the module's mta_sts_resolver part).
+    wired = socketmap and not kill_switch
     policy_table = _with({"path": var["policy_table"],
                           "destinations": [item for item in var["destinations"] if isinstance(item, str)],
                           "policies": [item for item in var["destinations"] if not isinstance(item, str)],
@@ -107,13 +119,15 @@ def tls_forced(var):
                           "include_subdomains": var["include_subdomains"],
                           "absent": var["removed_destinations"],
                           "maps": "first",
-                          "extra_maps": ["socketmap:%s" % socketmap] if socketmap else []},
-                         type=var["table_type"])
+                          "extra_maps": ["socketmap:%s" % socketmap] if wired else []},
+                         type=var["table_type"],
+                         absent_maps=["socketmap:%s" % socketmap] if socketmap and kill_switch else None)
     preflight = _with({"mode": var["preflight"],
                        "timeout": jinja_int(var["preflight_timeout"]),
                        "host_lookup": var["preflight_host_lookup"]},
-                      mta_sts_socketmap=socketmap)
-    return {"parameters": parameters, "policy_table": policy_table, "preflight": preflight}
+                      mta_sts_socketmap=socketmap if wired else None)
+    return _with({"parameters": parameters, "policy_table": policy_table, "preflight": preflight},
+                 mta_sts_resolver=resolver)
 
 
 def tls_opportunistic(var):
@@ -251,10 +265,9 @@ def server(var, declarations, distribution):
 
 def profile_declaration(role, var, distribution):
     """The declaration of the profile role ``role``."""
-    if role == "tls_relay":
-        return tls_relay(var, distribution["system_ca_file"])
-    return {"tls_receiving": tls_receiving, "tls_forced": tls_forced,
-            "tls_opportunistic": tls_opportunistic}[role](var)
+    if role in ("tls_relay", "tls_forced"):
+        return {"tls_relay": tls_relay, "tls_forced": tls_forced}[role](var, distribution["system_ca_file"])
+    return {"tls_receiving": tls_receiving, "tls_opportunistic": tls_opportunistic}[role](var)
 
 
 def owned_declaration(role, var, distribution):
@@ -320,6 +333,8 @@ _TABLE = {"policy_table.path": "policy_table", "policy_table.type": "table_type"
 OPTION_VARIABLES = {
     "tls_forced": dict(_PREFLIGHT, **_TABLE, **{
         "preflight.mta_sts_socketmap": "mta_sts_socketmap", "policy_table.policies": "destinations",
+        "mta_sts_resolver": "mta_sts", "mta_sts_resolver.port": "mta_sts_port",
+        "mta_sts_resolver.cache_grace": "mta_sts_cache_grace", "mta_sts_resolver.kill_switch": "mta_sts_kill_switch",
         "policy_table.level": "level", "policy_table.include_subdomains": "include_subdomains",
         "policy_table.absent": "removed_destinations"}),
     "tls_opportunistic": dict(_TABLE),

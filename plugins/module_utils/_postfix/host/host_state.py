@@ -9,6 +9,8 @@ import os
 
 from .commands import output_lines
 from ..core.errors import InputError, PostfixError
+from ..core.versions import parse_version
+from ..plan.mta_sts_resolver import PACKAGE as MTA_STS_RESOLVER_PACKAGE
 from ..plan.relay import SASL_CLIENT_PACKAGE, needs_sasl_client
 from ..model.table_types import TYPE_PACKAGES
 
@@ -21,6 +23,9 @@ def packages_needed(params):
     relays = [params["relay"]] + [item["relay"] for item in params["declarations"] or []]
     if any(needs_sasl_client(relay) for relay in relays) and sasl_client not in packages:
         packages.append(sasl_client)
+    if any(item.get("mta_sts_resolver") for item in params["declarations"] or []) \
+            and MTA_STS_RESOLVER_PACKAGE not in packages:
+        packages.append(MTA_STS_RESOLVER_PACKAGE)
     for map_type in params["map_types"] or []:
         if map_type not in type_packages:
             raise InputError("map_types", "%r is not a table type a package adds (%s)"
@@ -35,6 +40,7 @@ class HostState(object):
 
     def __init__(self, module, postfix):
         self.module, self.postfix = module, postfix
+        self.package_versions = {}  # what missing() found installed: name -> (1, 1, 2)
 
     def postfix_installed(self):
         try:
@@ -43,13 +49,42 @@ class HostState(object):
             return False
         return True
 
-    def enabled(self):
-        """Whether Postfix starts at boot: systemd's answer, else a SysV start link."""
+    def _systemd(self):
+        """systemctl when systemd runs this host, else None (a container, SysV init)."""
         systemctl = self.module.get_bin_path("systemctl")
-        if systemctl and os.path.isdir("/run/systemd/system"):
-            _rc, out, _err = self.module.run_command([systemctl, "is-enabled", "postfix"])
+        return systemctl if systemctl and os.path.isdir("/run/systemd/system") else None
+
+    def enabled(self, service="postfix"):
+        """Whether ``service`` starts at boot: systemd's answer, else a SysV start link."""
+        systemctl = self._systemd()
+        if systemctl:
+            _rc, out, _err = self.module.run_command([systemctl, "is-enabled", service])
             return out.strip() == "enabled"
-        return bool(glob.glob("/etc/rc[2345].d/S*postfix"))
+        return bool(glob.glob("/etc/rc[2345].d/S*%s" % glob.escape(service)))
+
+    def enable(self, service):
+        """Start ``service`` at boot, as its package's maintainer scripts would."""
+        systemctl = self._systemd()
+        self._service_command([systemctl, "enable", service] if systemctl
+                              else [self.module.get_bin_path("update-rc.d", required=True), service, "defaults"])
+
+    def active(self, service):
+        """Whether ``service`` runs, as systemd or its init script's status says."""
+        systemctl = self._systemd()
+        argv = [systemctl, "is-active", "--quiet", service] if systemctl else ["/etc/init.d/%s" % service, "status"]
+        rc, _out, _err = self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
+        return rc == 0
+
+    def restart(self, service):
+        """Restart ``service`` (or start it) through systemd, else its init script."""
+        systemctl = self._systemd()
+        script = "/etc/init.d/%s" % service
+        self._service_command([systemctl, "restart", service] if systemctl else [script, "restart"])
+
+    def _service_command(self, argv):
+        rc, out, err = self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
+        if rc != 0:
+            raise PostfixError("%s failed (exit %d): %s" % (" ".join(argv), rc, (err or out).strip()[-500:]))
 
     def missing(self, packages):
         """The packages of ``packages`` dpkg does not list as installed (none checked without dpkg)."""
@@ -58,9 +93,14 @@ class HostState(object):
         dpkg_query = self.module.get_bin_path("dpkg-query")
         if not dpkg_query:
             return []
-        _rc, out, _err = self.module.run_command([dpkg_query, "-W", "-f", "${Package} ${db:Status-Status}\\n"]
+        _rc, out, _err = self.module.run_command([dpkg_query, "-W", "-f", "${Package} ${db:Status-Status} ${Version}\\n"]
                                                  + list(packages), environ_update={"LANG": "C", "LC_ALL": "C"})
-        installed = set(line.split()[0] for line in output_lines(out) if line.endswith(" installed"))
+        installed = set()
+        for words in (line.split() for line in output_lines(out)):
+            if len(words) == 3 and words[1] == "installed":
+                installed.add(words[0])
+                # Debian's version: an epoch before ':', the upstream release, a '-' revision after.
+                self.package_versions[words[0]] = parse_version(words[2].split(":")[-1].split("-")[0])
         return [package for package in packages if package not in installed]
 
     def running(self, config_dir):

@@ -153,6 +153,17 @@ def receiving_spec():
     )
 
 
+def mta_sts_resolver_spec():
+    """The sending side's MTA-STS policy server (plan/mta_sts_resolver.py)."""
+    return dict(
+        port=dict(type="int", default=8461),
+        cache_grace=dict(type="int", default=60),
+        proactive_fetching=dict(type="bool", default=True),
+        timeout=dict(type="int", default=4),
+        kill_switch=dict(type="bool", default=False),
+    )
+
+
 def declaration_spec(levels):
     """What one profile declares (tls_profile's own options, and each item of its ``declarations``)."""
     return dict(
@@ -173,6 +184,7 @@ def declaration_spec(levels):
             exclusive=dict(type="bool", default=False),
             maps=dict(type="str", default="first", choices=["first", "only", "untouched"]),
             extra_maps=dict(type="list", elements="str", default=[]),
+            absent_maps=dict(type="list", elements="str", default=[]),
         )),
         master_services=dict(type="list", elements="dict", default=[], options=master_service_spec()),
         # keep: the pair main.cf names, checked where it is (tls_profile's own; see profile/receiving_edit.py).
@@ -181,6 +193,7 @@ def declaration_spec(levels):
         relay=dict(type="dict", options=relay_spec()),
         receiving=dict(type="dict", options=receiving_spec()),
         hardening=dict(type="str", choices=list(HARDENING_PROFILES)),
+        mta_sts_resolver=dict(type="dict", options=mta_sts_resolver_spec()),
         preflight=dict(type="dict", default={}, options=dict(
             mode=dict(type="str", default="refuse", choices=["refuse", "warn", "skip"]),
             timeout=dict(type="int", default=30),

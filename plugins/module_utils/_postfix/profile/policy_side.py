@@ -43,6 +43,7 @@ class PolicyPlan(object):
     exclusive: bool = False
     maps: str = "untouched"                        # only, first or untouched: smtp_tls_policy_maps
     extra_maps: list = field(default_factory=list)
+    absent_maps: list = field(default_factory=list)  # maps to take out of smtp_tls_policy_maps (a kill switch)
 
     @property
     def table(self):
@@ -118,13 +119,17 @@ class PolicySide(object):
                 if not item["downgrade"]:
                     table.guarded_removals.update(keys)
             table.guard_exclusive = table.guard_exclusive or (spec["exclusive"] and not item["downgrade"])
-            for extra in spec["extra_maps"] or []:
-                check_extra_map(extra, item["where"] + "policy_table.extra_maps")
+            for name in ("extra_maps", "absent_maps"):
+                for extra in spec[name] or []:
+                    check_extra_map(extra, item["where"] + "policy_table." + name)
             plan.probes.extend((request, item["preflight"]) for request in requests if needs_probe(document, request))
         maps = [item["policy_table"]["maps"] for item in specs]
         plan.maps = "only" if "only" in maps else "first" if "first" in maps else "untouched"
         plan.extra_maps = list(dict.fromkeys(extra for item in specs for extra in item["policy_table"]["extra_maps"]
                                              or []))
+        plan.absent_maps = list(dict.fromkeys(absent for item in specs
+                                              for absent in item["policy_table"]["absent_maps"] or []))
+        plan.extra_maps = [extra for extra in plan.extra_maps if extra not in plan.absent_maps]
         plan.remove = [key for key in dict.fromkeys(remove) if key not in plan.wanted]
         self.table, self.plan = table, plan
 
@@ -176,8 +181,21 @@ class PolicySide(object):
         maps = [table]
         if self.plan.maps == "first":
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
-            maps += [item for item in split_list(current) if item not in maps and item not in extra]
+            maps += [item for item in split_list(current)
+                     if item not in maps and item not in extra and item not in self.plan.absent_maps]
         return maps + extra
+
+    def wire(self, socketmap, wired, where):
+        """A policy server's socketmap after every static table (``wired``), or taken out of the maps."""
+        if not self:
+            raise InputError(where, "an MTA-STS policy server needs the policy table that comes before it "
+                                    "(policy_table)")
+        if wired:
+            self.plan.extra_maps = [item for item in self.plan.extra_maps if item != socketmap] + [socketmap]
+            self.plan.absent_maps = [item for item in self.plan.absent_maps if item != socketmap]
+        else:
+            self.plan.extra_maps = [item for item in self.plan.extra_maps if item != socketmap]
+            self.plan.absent_maps = list(dict.fromkeys(self.plan.absent_maps + [socketmap]))
 
     def request_main_cf(self, config, main_path):
         """What main.cf's request (``config``) needs for the table: smtp_tls_policy_maps naming it, and

@@ -37,6 +37,7 @@ from ..work.postconf_edit import PostconfEdit, TlsMigrate
 from .ownership_side import OwnershipSide
 from .preflight import Preflight
 from .mta_sts_side import MtaStsSide
+from .mta_sts_sending import ResolverSide
 from .receiving_edit import ReceivingSide
 from .relay_edit import RelaySide
 
@@ -65,6 +66,7 @@ class CallPlan(object):
     relay: RelaySide = None
     receiving: ReceivingSide = None
     mta_sts: MtaStsSide = None
+    resolver: ResolverSide = None
     policy: PolicySide = None
     ownership: OwnershipSide = None
     certificate: dict = None
@@ -156,6 +158,8 @@ class TlsProfile(PostconfEdit):
         call.policy = PolicySide(self, config_dir)
         call.policy.request(declarations)
         self.warnings.extend(call.policy.warnings)
+        call.resolver = ResolverSide(self, config_dir, declarations)
+        call.resolver.request(call.policy)  # its socketmap after the static tables, or out (kill switch)
         call.ownership.note_files(call.policy, call.receiving, call.mta_sts)
         return call
 
@@ -164,7 +168,7 @@ class TlsProfile(PostconfEdit):
         one role over every file a side reads or writes."""
         config_dir = call.config_dir
         call.relay.check_plan(self.config_files.planned_main(call), call.declarations)
-        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving, call.mta_sts)
+        self._refuse_one_file_twice(config_dir, call.policy, call.relay, call.receiving, call.mta_sts, call.resolver)
 
     def _settle(self, call):
         """What main.cf needs for the policy table (its maps, DNSSEC for dane); the levels a downgrade=false
@@ -184,6 +188,8 @@ class TlsProfile(PostconfEdit):
         # Whether Postfix runs, asked after every refusal (postfix status logs) and before anything is
         # written: a Postfix tool started within a second or two of a change to main.cf waits until it is older.
         self.result["running"] = self.host.running(call.config_dir)
+        if call.resolver:  # first: a policy server that does not answer is refused before main.cf names it
+            self._merge_result("mta_sts_resolver", call.resolver.write(), [])
         if call.certificate:
             self._merge(call.receiving.certificate_part(), "certificate")
         self._take_receiving(call.receiving.write_before_main_cf())
@@ -218,12 +224,12 @@ class TlsProfile(PostconfEdit):
         if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
             self._take_receiving(call.receiving.record_loaded())
 
-    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving, mta_sts):
+    def _refuse_one_file_twice(self, config_dir, policy, relay, receiving, mta_sts, resolver):
         """Every file this call writes is no other file it writes or reads: a table is not main.cf, nor a
         key given by path, nor the relay's CA file (file_roles decides; each part declares its files)."""
         config_dir = os.path.abspath(config_dir)
         uses = [writes("config_dir", os.path.join(config_dir, name)) for name in ("main.cf", "master.cf")]
-        uses += receiving.file_uses() + mta_sts.file_uses()
+        uses += receiving.file_uses() + mta_sts.file_uses() + resolver.file_uses()
         uses += policy.file_uses() + relay.file_uses()
         refuse_one_file_in_two_roles(uses)
 

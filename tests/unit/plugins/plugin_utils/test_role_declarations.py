@@ -526,3 +526,33 @@ def test_a_family_without_data_is_refused():
     ("587", 587), (465, 465), ("4.0", 4), (4.7, 4), ("x", 0), (None, 0), (True, 1)])
 def test_jinja_int(value, expected):
     assert role_declarations.jinja_int(value) == expected
+
+
+def forced(**given):
+    variables = role_variables("tls_forced", given)
+    return role_declarations.profile_declaration("tls_forced", python_side("tls_forced", variables,
+                                                                           dict(HOST, **variables)), DISTRIBUTION)
+
+
+def test_a_managed_mta_sts_resolver_is_declared_with_the_web_pki():
+    found = forced(mta_sts=True, mta_sts_cache_grace="30")
+    assert found["mta_sts_resolver"] == {"port": 8461, "cache_grace": 30, "kill_switch": False}
+    # RFC 8461 section 4.2: the MX certificate must chain to a trusted CA; Postfix trusts none by default.
+    assert found["parameters"]["smtp_tls_CAfile"] == DISTRIBUTION["system_ca_file"]
+    assert "smtp_tls_CAfile" in forced(mta_sts=True, mta_sts_ca_file="/etc/ssl/lab.pem")["parameters"]
+    assert forced(mta_sts=True, mta_sts_ca_file="/etc/ssl/lab.pem")["parameters"]["smtp_tls_CAfile"] == "/etc/ssl/lab.pem"
+    # Its socketmap is the module's to place (after every static table); the pre-flight's check is its too.
+    assert found["policy_table"]["extra_maps"] == [] and "mta_sts_socketmap" not in found["preflight"]
+    without = forced()
+    assert "mta_sts_resolver" not in without and "smtp_tls_CAfile" not in without["parameters"]
+
+
+def test_the_kill_switch_takes_a_socketmap_of_ones_own_out():
+    wired = forced(mta_sts_socketmap="inet:127.0.0.1:9000:postfix")
+    assert wired["policy_table"]["extra_maps"] == ["socketmap:inet:127.0.0.1:9000:postfix"]
+    assert wired["preflight"]["mta_sts_socketmap"] == "inet:127.0.0.1:9000:postfix"
+    killed = forced(mta_sts_socketmap="inet:127.0.0.1:9000:postfix", mta_sts_kill_switch=True)
+    assert killed["policy_table"]["extra_maps"] == []
+    assert killed["policy_table"]["absent_maps"] == ["socketmap:inet:127.0.0.1:9000:postfix"]
+    assert "mta_sts_socketmap" not in killed["preflight"]  # a server taken out need not answer
+    assert forced(mta_sts=True, mta_sts_kill_switch=True)["mta_sts_resolver"]["kill_switch"] is True
