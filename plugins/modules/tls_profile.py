@@ -581,7 +581,7 @@ options:
             type: str
   mta_sts_resolver: &mta_sts_resolver
     description:
-      - MTA-STS (RFC 8461) on the sending side, through Debian's C(postfix-mta-sts-resolver): its package is
+      - MTA-STS (RFC 8461) on the sending side, through Debian's C(postfix-mta-sts-resolver). Its package is
         asked for (RV(missing_packages)), its configuration C(/etc/mta-sts-daemon.yml) written, the daemon
         enabled at boot and restarted when its configuration changed or it does not answer, all before any file
         Postfix reads; one that then does not answer fails the call before C(smtp_tls_policy_maps) names it.
