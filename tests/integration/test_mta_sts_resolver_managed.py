@@ -89,14 +89,14 @@ def host(tmp_path):
 
 def test_the_managed_resolver_on_a_real_host(host):
     # Check mode on a host without the package: it is asked for, and nothing is installed or written.
-    state, _ = host.play("--check")
+    state, _failures = host.play("--check")
     assert state["missing_packages"] == ["postfix-mta-sts-resolver"]
     assert host.sh("dpkg-query -W -f '${db:Status-Status}' postfix-mta-sts-resolver 2>/dev/null", check=False) \
         != "installed"
     assert "socketmap" not in host.maps()
 
     # The run: installed, configured, restarted, wired after the static table, enabled at boot.
-    state, _ = host.play()
+    state, _failures = host.play()
     resolver = state["mta_sts_resolver"]
     assert resolver["config_changed"] and resolver["restarted"] and resolver["wired"], resolver
     assert resolver["resolver_version"] == "1.1.2" and resolver["mx_patterns"] is False  # Postfix 3.7, resolver 1.1.2
@@ -110,40 +110,40 @@ def test_the_managed_resolver_on_a_real_host(host):
 
     # Nothing to do: no write, no restart (the daemon's process is the same one).
     before = host.fingerprint()
-    state, _ = host.play()
+    state, _failures = host.play()
     assert state["changed"] is False and state["mta_sts_resolver"]["restarted"] is False
     assert host.fingerprint() == before
 
     # A daemon found stopped is started again before anything else.
     host.sh("/etc/init.d/postfix-mta-sts-resolver stop")
-    state, _ = host.play()
+    state, _failures = host.play()
     assert state["mta_sts_resolver"]["restarted"] is True and state["mta_sts_resolver"]["config_changed"] is False
     assert "fatal" not in host.sh("postmap -q x.invalid socketmap:inet:127.0.0.1:8461:postfix 2>&1", check=False)
 
     # The kill switch, predicted by check mode, then at once; the daemon keeps running. Then back.
-    state, _ = host.play("--check", "-e", "tls_forced_mta_sts_kill_switch=true")
+    state, _failures = host.play("--check", "-e", "tls_forced_mta_sts_kill_switch=true")
     assert set(state["main_cf"]["changes"]) == {"smtp_tls_policy_maps"} and host.maps() == MAPS_WITH % 8461
     daemon = host.sh("cat /var/run/mta-sts-daemon.pid")
-    state, _ = host.play("-e", "tls_forced_mta_sts_kill_switch=true")
+    state, _failures = host.play("-e", "tls_forced_mta_sts_kill_switch=true")
     assert host.maps() == "hash:/etc/postfix/tls_policy" and state["reloaded"] is True
     assert state["mta_sts_resolver"]["kill_switch"] is True and host.sh("cat /var/run/mta-sts-daemon.pid") == daemon
     host.play()
     assert host.maps() == MAPS_WITH % 8461
 
     # A new port: the old socketmap leaves the maps (it would answer nothing: every mail deferred).
-    state, _ = host.play("-e", "tls_forced_mta_sts_port=8470")
+    state, _failures = host.play("-e", "tls_forced_mta_sts_port=8470")
     assert host.maps() == MAPS_WITH % 8470 and state["mta_sts_resolver"]["restarted"] is True
 
     # Bad input: refused naming the role's variable, nothing changed.
     before = host.fingerprint()
-    _, message = host.play("-e", "tls_forced_mta_sts_port=25", fail=True)
+    _state, message = host.play("-e", "tls_forced_mta_sts_port=25", fail=True)
     assert "tls_forced_mta_sts_port" in message and "1024-65535" in message, message
     assert host.fingerprint() == before
 
     # A daemon that cannot start: the port change is refused before main.cf names it, and its configuration
     # is put back (the init script starts nothing when the program is not executable).
     host.sh("chmod -x /usr/bin/mta-sts-daemon")
-    _, message = host.play("-e", "tls_forced_mta_sts_port=8471", fail=True)
+    _state, message = host.play("-e", "tls_forced_mta_sts_port=8471", fail=True)
     assert "does not answer" in message and "smtp_tls_policy_maps was not changed" in message, message
     assert host.maps() == MAPS_WITH % 8470
     assert "port: 8470" in host.sh("cat /etc/mta-sts-daemon.yml")
