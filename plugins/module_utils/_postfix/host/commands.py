@@ -242,6 +242,16 @@ class Postfix(object):
                 warnings.append((int(match.group(1)), match.group(2)))
         return warnings
 
+    def socketmap_problem(self, config_dir, table):
+        """Why Postfix could not look a domain up in ``table`` (an MTA-STS policy server's socketmap): its
+        fatal line, None when the server answers (found or not found). Postfix defers all mail while it fails."""
+        _rc, _out, err = self.run("postmap", ["-c", config_dir, "-q", "mailtls-preflight.invalid", table], check=False)
+        fatal = [line for line in output_lines(err) if "fatal:" in line]
+        if fatal:
+            return "the MTA-STS policy server at %s does not answer (%s); Postfix would defer all mail " \
+                   "while it is down" % (table, fatal[0].strip())
+        return None
+
     def _query(self, config_dir, table, keys):
         """``postmap -q -`` of ``keys``; return (stdout, stderr)."""
         self._readable_config(["-c", config_dir])

@@ -16,7 +16,7 @@ import re
 
 from ..core.errors import InputError
 
-OPTION = "mta_sts_resolver"
+RESOLVER_OPTION = "mta_sts_resolver"
 PACKAGE = "postfix-mta-sts-resolver"
 SERVICE = "postfix-mta-sts-resolver"
 CONFIG_FILE = "/etc/mta-sts-daemon.yml"
@@ -49,7 +49,7 @@ def passes_mx_patterns(postfix_version, resolver_version):
 
 def check_spec(spec):
     """Refuse what the resolver would not start with, naming the option."""
-    where = OPTION + "."
+    where = RESOLVER_OPTION + "."
     # Its systemd unit runs it as _mta-sts, which cannot bind below 1024; those are Postfix's (25, 465, 587),
     # and resolver 1.1.2 must share its port (reuse_port) so it would answer there in Postfix's place.
     if not 1024 <= spec["port"] <= 65535:

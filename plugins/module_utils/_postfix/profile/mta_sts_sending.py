@@ -19,9 +19,8 @@ from ..core.errors import ConfigError, PostfixError
 from ..host.base import current_text
 from ..plan.declarations import the_one
 from ..plan.file_roles import writes
-from ..plan.mta_sts_resolver import (CONFIG_FILE, CONFIG_FILE_MODE, OPTION, PACKAGE, SERVICE, check_spec,
+from ..plan.mta_sts_resolver import (CONFIG_FILE, CONFIG_FILE_MODE, RESOLVER_OPTION, PACKAGE, SERVICE, check_spec,
                                      config_text, configured_port, passes_mx_patterns, socketmap)
-from .preflight import socketmap_problem
 
 # How long a restarted resolver may take to answer (it is a Python program: about a second here).
 ANSWER_WAIT_SECONDS = 15
@@ -32,7 +31,7 @@ class ResolverSide(object):
 
     def __init__(self, profile, config_dir, declarations):
         self.profile, self.config_dir = profile, config_dir
-        self.spec = the_one(declarations, OPTION, "two profiles declare different MTA-STS policy servers "
+        self.spec = the_one(declarations, RESOLVER_OPTION, "two profiles declare different MTA-STS policy servers "
                                                   "(mta_sts_resolver); a host runs one")
         self.text = self.table = None
         self.wired = self.mx_patterns = False
@@ -51,16 +50,16 @@ class ResolverSide(object):
         self.text = config_text(self.spec, self.mx_patterns)
         self.table = "socketmap:" + socketmap(self.spec["port"])
         self.wired = not self.spec["kill_switch"]
-        policy.wire(self.table, self.wired, OPTION)
+        policy.wire(self.table, self.wired, RESOLVER_OPTION)
         # The socketmap of the port the resolver listened on before: left in the maps, it would answer
         # nothing and Postfix would defer every mail.
         self.before = current_text(CONFIG_FILE)
         earlier = configured_port(self.before)
         if earlier is not None and earlier != self.spec["port"]:
-            policy.wire("socketmap:" + socketmap(earlier), False, OPTION)
+            policy.wire("socketmap:" + socketmap(earlier), False, RESOLVER_OPTION)
 
     def file_uses(self):
-        return [writes(OPTION, CONFIG_FILE)] if self else []
+        return [writes(RESOLVER_OPTION, CONFIG_FILE)] if self else []
 
     def write(self):
         """The configuration, a restart when it changed or the daemon does not answer, then its answer:
@@ -87,9 +86,9 @@ class ResolverSide(object):
                 except PostfixError as exc:
                     problem = "%s; restarting it with its earlier configuration failed too: %s" % (problem, exc)
             raise ConfigError("%s: %s, even after %s (%s, configured by %s), so smtp_tls_policy_maps was not "
-                              "changed; the daemon's log says why" % (OPTION, problem, "its restart by this call"
+                              "changed; the daemon's log says why" % (RESOLVER_OPTION, problem, "its restart by this call"
                                                                       if restart else "a check", SERVICE, CONFIG_FILE),
-                              parameter=OPTION)
+                              parameter=RESOLVER_OPTION)
         return {"config_file": CONFIG_FILE, "config_changed": changed, "restarted": restart,
                 "enabled_at_boot_changed": enable, "changed": bool(changed or restart or enable),
                 "socketmap": self.table, "wired": self.wired, "kill_switch": not self.wired,
@@ -97,7 +96,7 @@ class ResolverSide(object):
                 "resolver_version": ".".join(map(str, self.version)) if self.version else None}
 
     def _problem(self):
-        return socketmap_problem(self.profile.postfix, self.config_dir, self.table)
+        return self.profile.postfix.socketmap_problem(self.config_dir, self.table)
 
     def _wait_for_answer(self):
         """After a restart: the daemon answers and still runs a moment later (one that cannot bind its port

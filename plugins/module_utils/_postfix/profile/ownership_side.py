@@ -139,10 +139,10 @@ class OwnershipSide(object):
         if entries:
             policy = dict(path=table["path"], type=table["type"], destinations=[], policies=[], level=None,
                           attributes={}, include_subdomains=False, absent=[], exclusive=False, maps="untouched",
-                          extra_maps=[], release=True, drop=[key for key, value in entries.items() if value is None],
+                          extra_maps=[], absent_maps=[], release=True, drop=[key for key, value in entries.items() if value is None],
                           restore=dict((key, value) for key, value in entries.items() if value is not None))
         return dict(base, name=None, state="present", downgrade=True, certificate=None, receiving=None, relay=None,
-                    hardening=None, master_services=services_back(services), policy_table=policy,
+                    hardening=None, mta_sts_resolver=None, master_services=services_back(services), policy_table=policy,
                     parameters=dict((name, value) for name, value in restore.items() if value is not None),
                     absent_parameters=[name for name, value in restore.items() if value is None])
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..host.commands import output_lines
 from ..core.errors import ConfigError, PostfixError
 from ..model.finger import preflight_verdict
 from ..work.probe import TlsProbe
@@ -125,15 +124,4 @@ class Preflight(object):
                                         )[1].strip() or None
 
     def _mta_sts_problem(self, socketmap):
-        return socketmap_problem(self.profile.postfix, self.config_dir, "socketmap:%s" % socketmap)
-
-
-def socketmap_problem(postfix, config_dir, table):
-    """Why Postfix could not look a domain up in ``table`` (an MTA-STS policy server's socketmap): its
-    fatal line, None when the server answers (found or not found). Postfix defers all mail while it fails."""
-    _rc, _out, err = postfix.run("postmap", ["-c", config_dir, "-q", "mailtls-preflight.invalid", table], check=False)
-    fatal = [line for line in output_lines(err) if "fatal:" in line]
-    if fatal:
-        return "the MTA-STS policy server at %s does not answer (%s); Postfix would defer all mail " \
-               "while it is down" % (table, fatal[0].strip())
-    return None
+        return self.profile.postfix.socketmap_problem(self.config_dir, "socketmap:%s" % socketmap)
