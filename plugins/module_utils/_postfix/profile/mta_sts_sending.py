@@ -31,8 +31,8 @@ class ResolverSide(object):
 
     def __init__(self, profile, config_dir, declarations):
         self.profile, self.config_dir = profile, config_dir
-        self.spec = the_one(declarations, RESOLVER_OPTION, "two profiles declare different MTA-STS policy servers "
-                                                  "(mta_sts_resolver); a host runs one")
+        self.spec = the_one(declarations, RESOLVER_OPTION,
+                            "two profiles declare different MTA-STS policy servers (mta_sts_resolver); a host runs one")
         self.text = self.table = None
         self.wired = self.mx_patterns = False
         self.version = self.before = None
