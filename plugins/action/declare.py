@@ -115,6 +115,8 @@ class ActionModule(ActionBase):
         except KeyError as error:
             raise AnsibleActionFail("%s%s is undefined: run this action from the role mailtls.postfix.%s, whose "
                                     "defaults define it" % (prefix, error.args[0], role))
+        except ValueError as error:  # variables that contradict each other
+            raise AnsibleActionFail(str(error))
         result["changed"] = False
         # A declaration may hold a relay's password or a private key: its result is shown as
         # censored, and is registered for the set_fact that keeps it. An error above is shown.

@@ -100,6 +100,10 @@ def tls_forced(var, system_ca_file):
     socketmap = var["mta_sts_socketmap"]
     kill_switch = var["mta_sts_kill_switch"]
     resolver = None
+    if var["mta_sts"] and socketmap:
+        raise ValueError("tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set: the first runs a policy "
+                         "server on this host, the second names one of your own, and Postfix would ask both; "
+                         "set one of them")
     if var["mta_sts"]:
         # RFC 8461 section 4.2: an MTA-STS MX certificate chains to a trusted root; without CAs
         # (postconf(5): smtp_tls_CAfile and smtp_tls_CApath are empty by default) every enforce policy defers.

@@ -44,6 +44,18 @@ def test_a_wrong_type_names_the_role_variable_at_every_entry_point(tmp_path, con
     assert snapshot(config_dir) == before
 
 
+def test_a_managed_resolver_beside_a_socketmap_of_ones_own_is_refused(tmp_path, config_dir):
+    # Both would be wired and asked; nothing is installed, written or reloaded.
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    task = role_task("tls_forced", config_dir, tls_forced_destinations=["partner.example"], tls_forced_mta_sts=True,
+                     tls_forced_mta_sts_socketmap="inet:127.0.0.1:9000:postfix")
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc != 0, output
+    assert "tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set" in " ".join(output.split()), output
+    assert snapshot(config_dir) == before
+
+
 @pytest.mark.parametrize("role, variable", [("tls_receiving", "tls_receiving_cert_file"),
                                             ("tls_forced", "tls_forced_destinations"),
                                             ("server", "server_tls_hardening")])

@@ -556,3 +556,9 @@ def test_the_kill_switch_takes_a_socketmap_of_ones_own_out():
     assert killed["policy_table"]["absent_maps"] == ["socketmap:inet:127.0.0.1:9000:postfix"]
     assert "mta_sts_socketmap" not in killed["preflight"]  # a server taken out need not answer
     assert forced(mta_sts=True, mta_sts_kill_switch=True)["mta_sts_resolver"]["kill_switch"] is True
+
+
+def test_a_managed_resolver_and_a_socketmap_of_ones_own_are_refused_together():
+    # Both wired, Postfix would ask two policy servers, and the kill switch would have two things to pull.
+    with pytest.raises(ValueError, match="tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set"):
+        forced(mta_sts=True, mta_sts_socketmap="inet:127.0.0.1:9000:postfix")
