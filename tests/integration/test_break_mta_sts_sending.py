@@ -39,7 +39,7 @@ def wired(host):
     return host
 
 
-@pytest.mark.xfail(strict=True, reason="profile/ownership_side.py:103 keeps mta_sts_resolver in an absent profile: "
+@pytest.mark.xfail(strict=True, reason="profile/ownership_side.py:104-105 keeps mta_sts_resolver in an absent profile: "
                                        "tls_forced_state=absent with the daemon down is refused ('does not answer'), "
                                        "and smtp_tls_policy_maps keeps the dead socketmap (all mail deferred)")
 def test_taking_tls_forced_away_while_the_daemon_is_down(wired):
@@ -48,7 +48,7 @@ def test_taking_tls_forced_away_while_the_daemon_is_down(wired):
     assert "socketmap" not in wired.maps(), message
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:148-150 nothing unwires a resolver no longer "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:45-46 nothing unwires a resolver no longer "
                                        "declared: tls_forced_mta_sts switched to false leaves its socketmap in "
                                        "smtp_tls_policy_maps")
 def test_switching_tls_forced_mta_sts_off(wired):
@@ -56,7 +56,7 @@ def test_switching_tls_forced_mta_sts_off(wired):
     assert wired.maps() == "hash:/etc/postfix/tls_policy"
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:160-163 the old port is read from the daemon's "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:56-59 the old port is read from the daemon's "
                                        "file: after a run that wrote the new port and stopped before main.cf, the "
                                        "dead socketmap stays first in the maps on every later run")
 def test_a_port_change_finished_after_an_interrupted_run(wired):

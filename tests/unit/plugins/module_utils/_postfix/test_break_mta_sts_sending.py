@@ -101,7 +101,7 @@ def test_the_tasks_own_resolver_asks_for_its_package():
     assert "postfix-mta-sts-resolver" in packages_needed(params)
 
 
-@pytest.mark.xfail(strict=True, reason="profile/ownership_side.py:103 a named profile with state absent keeps its "
+@pytest.mark.xfail(strict=True, reason="profile/ownership_side.py:104-105 a named profile with state absent keeps its "
                                        "mta_sts_resolver: taking tls_forced away installs the package, restarts "
                                        "the daemon, and is refused while the daemon does not answer")
 def test_an_absent_profile_manages_no_resolver(tmp_path):
@@ -113,7 +113,7 @@ def test_an_absent_profile_manages_no_resolver(tmp_path):
     assert not declarations[0].get("mta_sts_resolver")
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:179-183 a restart (or enable) command that "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:74-79 a restart (or enable) command that "
                                        "fails raises PostfixError past the rollback: the new configuration stays "
                                        "while main.cf still names the old port")
 @pytest.mark.parametrize("failing", ["restart", "enable"])
@@ -131,7 +131,7 @@ def test_a_failed_service_command_puts_the_earlier_configuration_back(failing, m
     assert files[CONFIG_FILE] == earlier
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:160-163 the old socketmap is found from the "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:56-59 the old socketmap is found from the "
                                        "configuration file, not from main.cf: once the file names the new port "
                                        "(a run stopped or failed after writing it), the dead socketmap stays "
                                        "first in smtp_tls_policy_maps for good and every lookup fails")
@@ -143,7 +143,7 @@ def test_a_socketmap_of_ours_on_another_port_leaves_the_maps(monkeypatch, tmp_pa
     assert policy.policy_maps(main) == [TABLE, NEW_MAP]
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:148-150 with no mta_sts_resolver declared (the "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:45-46 with no mta_sts_resolver declared (the "
                                        "role's tls_forced_mta_sts switched to false) nothing takes the managed "
                                        "resolver's socketmap out: MTA-STS stays on, and removing the package "
                                        "then defers all mail")
@@ -155,7 +155,7 @@ def test_switching_the_managed_resolver_off_takes_its_socketmap_out(monkeypatch,
     assert policy.policy_maps(main) == [TABLE]
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:185 the refusal restores only a file that was "
+@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:81 the refusal restores only a file that was "
                                        "there (before is not None): with none before, the refused configuration "
                                        "stays on disk (and the boot link made), against 'nothing changed'")
 def test_a_refusal_with_no_earlier_file_leaves_none(monkeypatch, tmp_path):
