@@ -1,0 +1,69 @@
+"""A hostile review of tls_forced's MTA-STS variables (role_declarations.tls_forced): a boolean given as text,
+as ``-e tls_forced_mta_sts=false`` or an INI inventory gives it. The action mailtls.postfix.declare checks
+the variables against the role's argument spec (which takes "false" as a bool) but passes them on as
+templated, unconverted (plugins/action/declare.py: ``variables`` from ``templated``). Measured on a
+Debian 12 container too: ``-e tls_forced_mta_sts=false`` asked the resolver to answer and was refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.mailtls.postfix.plugins.plugin_utils import role_declarations
+
+ROLES = Path(__file__).resolve().parents[4] / "roles"
+CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
+OWN = "inet:127.0.0.1:9000:postfix"
+
+
+def forced_as_the_action_passes_them(**given):
+    """The declaration the action makes of the role's defaults changed by ``given`` (names without prefix)."""
+    variables = yaml.safe_load((ROLES / "tls_forced" / "defaults" / "main.yml").read_text())
+    variables.update(("tls_forced_" + name, value) for name, value in given.items())
+    spec = yaml.safe_load((ROLES / "tls_forced" / "meta" / "argument_specs.yml").read_text())
+    checked = ArgumentSpecValidator(spec["argument_specs"]["main"]["options"]).validate(dict(variables))
+    assert not checked.error_messages  # the action lets them through, as given
+    return role_declarations.tls_forced(dict((name[len("tls_forced_"):], value) for name, value in variables.items()),
+                                        CA_FILE)
+
+
+@pytest.mark.xfail(strict=True, reason="plugin_utils/role_declarations.py:103 `if var['mta_sts']` takes the text "
+                                       "'false' as true (tls_receiving uses ansible_bool): the resolver is installed, "
+                                       "wired, and a host whose daemon is down is refused")
+@pytest.mark.parametrize("text", ["false", "no", "False", "0"])
+def test_mta_sts_false_as_text_manages_no_resolver(text):
+    found = forced_as_the_action_passes_them(mta_sts=text)
+    assert "mta_sts_resolver" not in found and "smtp_tls_CAfile" not in found["parameters"]
+
+
+@pytest.mark.xfail(strict=True, reason="plugin_utils/role_declarations.py:101,114 the kill switch taken raw: the "
+                                       "text 'false' engages it, and one's own MTA-STS socketmap is taken out of "
+                                       "smtp_tls_policy_maps")
+def test_kill_switch_false_as_text_keeps_ones_own_socketmap():
+    found = forced_as_the_action_passes_them(mta_sts_socketmap=OWN, mta_sts_kill_switch="false")
+    assert found["policy_table"]["extra_maps"] == ["socketmap:" + OWN]
+    assert not found["policy_table"].get("absent_maps")
+
+
+def test_kill_switch_true_as_text_engages_it():
+    # held: the text "true" is taken as true (by luck of truthiness)
+    found = forced_as_the_action_passes_them(mta_sts_socketmap=OWN, mta_sts_kill_switch="true")
+    assert found["policy_table"]["absent_maps"] == ["socketmap:" + OWN]
+
+
+def test_a_port_as_text_is_the_number():
+    # held: jinja_int maps "8470" to 8470 (and the module refuses 0, a text that is no number)
+    assert forced_as_the_action_passes_them(mta_sts=True, mta_sts_port="8470")["mta_sts_resolver"]["port"] == 8470
+
+
+@pytest.mark.xfail(strict=True, reason="docs/dane-mta-sts.md:33-38 says the role does not install the policy server "
+                                       "and MTA-STS is not proven with a real one; tls_forced_mta_sts installs, "
+                                       "configures and wires it, and the lab proves it. No 'MTA-STS, sending' section")
+def test_the_guide_tells_of_the_managed_resolver():
+    guide = (ROLES.parent / "docs" / "dane-mta-sts.md").read_text()
+    assert "does not install the MTA-STS policy server" not in guide
+    assert "not with a real policy\nserver" not in guide
+    assert "tls_forced_mta_sts_kill_switch" in guide.split("## The lab")[0]
