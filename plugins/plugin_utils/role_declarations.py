@@ -98,13 +98,14 @@ def tls_forced(var, system_ca_file):
                        smtp_tls_mandatory_protocols=var["mandatory_protocols"],
                        smtp_tls_servername=var["servername"])
     socketmap = var["mta_sts_socketmap"]
-    kill_switch = var["mta_sts_kill_switch"]
+    # As the argument spec accepts them ("false", "no"): the raw text would be true.
+    managed, kill_switch = ansible_bool(var["mta_sts"]), ansible_bool(var["mta_sts_kill_switch"])
     resolver = None
-    if var["mta_sts"] and socketmap:
+    if managed and socketmap:
         raise ValueError("tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set: the first runs a policy "
                          "server on this host, the second names one of your own, and Postfix would ask both; "
                          "set one of them")
-    if var["mta_sts"]:
+    if managed:
         # RFC 8461 section 4.2: an MTA-STS MX certificate chains to a trusted root; without CAs
         # (postconf(5): smtp_tls_CAfile and smtp_tls_CApath are empty by default) every enforce policy defers.
         parameters = _with(parameters, smtp_tls_CAfile=var["mta_sts_ca_file"] or system_ca_file)
@@ -140,7 +141,7 @@ def tls_opportunistic(var):
                        smtp_tls_protocols=var["protocols"],
                        smtp_tls_mandatory_protocols=var["mandatory_protocols"],
                        smtp_tls_servername=var["servername"],
-                       smtp_tls_security_level="may" if var["all_mail"] else None)
+                       smtp_tls_security_level="may" if ansible_bool(var["all_mail"]) else None)
     parameters.update(var["parameters"])
     declaration = {"downgrade": False, "parameters": parameters}
     # The policy table only with destinations.
@@ -180,7 +181,7 @@ def tls_receiving(var):
     receiving = _with({"sni": var["sni"], "sni_table": var["sni_table"],
                        "self_probe": var["self_probe"], "self_probe_timeout": var["self_probe_timeout"]},
                       renewal_hook=var["renewal_hook"])
-    if var["tlsa"]:
+    if ansible_bool(var["tlsa"]):
         receiving["dane"] = _with({"names": var["tlsa_names"], "ports": var["tlsa_ports"],
                                    "next_keys": var["tlsa_next_keys"]},
                                   file=var["tlsa_file"])
@@ -204,7 +205,7 @@ def tls_receiving(var):
     return {"certificate": certificate, "receiving": receiving, "parameters": parameters,
             "absent_parameters": list(RECEIVING_OBSOLETE_PARAMETERS),
             "master_services": [_submission_service(name, var[name + "_options"])
-                                for name in ("submission", "submissions") if var[name]]}
+                                for name in ("submission", "submissions") if ansible_bool(var[name])]}
 
 
 def _submission_service(name, options):
@@ -290,7 +291,7 @@ def server_arguments(var, declarations, distribution):
     another (``server_apply_host_settings: false``) must not take them back."""
     arguments = server(var, declarations, distribution)
     arguments["state"] = var["config_state"]
-    if var["apply_host_settings"] or var["config_state"] == "absent":
+    if ansible_bool(var["apply_host_settings"]) or var["config_state"] == "absent":
         arguments["name"] = "server"
     if var["config_state"] == "absent":
         arguments.update(parameters={}, migrate_obsolete=False)

@@ -1,6 +1,6 @@
 """A hostile review of tls_forced_mta_sts on a real Debian 12 host (a podman container of the test-host image,
-driven as tests/integration/test_mta_sts_resolver_managed.py drives it): each test shows a defect, marked
-xfail (strict) until it is fixed. One container for the module (about 60 s to install, then 10-25 s a step);
+driven as tests/integration/test_mta_sts_resolver_managed.py drives it): each test shows a defect it found,
+now fixed. One container for the module (about 60 s to install, then 10-25 s a step);
 each test starts from the managed resolver wired and answering."""
 
 from __future__ import annotations
@@ -39,26 +39,17 @@ def wired(host):
     return host
 
 
-@pytest.mark.xfail(strict=True, reason="profile/ownership_side.py:104-105 keeps mta_sts_resolver in an absent profile: "
-                                       "tls_forced_state=absent with the daemon down is refused ('does not answer'), "
-                                       "and smtp_tls_policy_maps keeps the dead socketmap (all mail deferred)")
 def test_taking_tls_forced_away_while_the_daemon_is_down(wired):
     wired.sh("/etc/init.d/postfix-mta-sts-resolver stop; chmod -x /usr/bin/mta-sts-daemon")
     _state, message = wired.play("-e", "tls_forced_state=absent", fail=False)
     assert "socketmap" not in wired.maps(), message
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:45-46 nothing unwires a resolver no longer "
-                                       "declared: tls_forced_mta_sts switched to false leaves its socketmap in "
-                                       "smtp_tls_policy_maps")
 def test_switching_tls_forced_mta_sts_off(wired):
     wired.play("-e", '{"tls_forced_mta_sts": false}')
     assert wired.maps() == "hash:/etc/postfix/tls_policy"
 
 
-@pytest.mark.xfail(strict=True, reason="profile/mta_sts_sending.py:56-59 the old port is read from the daemon's "
-                                       "file: after a run that wrote the new port and stopped before main.cf, the "
-                                       "dead socketmap stays first in the maps on every later run")
 def test_a_port_change_finished_after_an_interrupted_run(wired):
     # What a run stopped between the resolver's configuration and main.cf leaves (the file: the next port).
     wired.sh("sed -i 's/^port: 8461$/port: 8470/' /etc/mta-sts-daemon.yml")

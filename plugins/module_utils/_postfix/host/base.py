@@ -162,6 +162,12 @@ class FileEditModule(PostfixModule):
             os.close(fd)
         return True
 
+    def remove_own_file(self, path):
+        """Delete a file this call wrote and must take back (a refusal's way back); a link there is removed
+        itself, never what it points to."""
+        if not self.module.check_mode and os.path.lexists(path):
+            os.unlink(path)
+
     def wanted_attributes(self, path, default_mode=0o644):
         """The mode and owner ``path`` must have once written: the module's file options, else its own."""
         attributes = FileAttributes.of(path, default_mode)

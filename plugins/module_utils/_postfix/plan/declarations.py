@@ -22,7 +22,8 @@ from ..model.tls import weakens
 LEVEL_PARAMETERS = ("smtp_tls_security_level", "smtpd_tls_security_level", "lmtp_tls_security_level")
 # What one profile declares: the task's own top-level options, and each item of ``declarations``.
 DECLARATION_OPTIONS = ("parameters", "absent_parameters", "downgrade", "policy_table", "master_services",
-                       "certificate", "relay", "receiving", "hardening", "preflight", "name", "state")
+                       "certificate", "relay", "receiving", "hardening", "mta_sts_resolver", "preflight", "name",
+                       "state")
 
 
 @dataclass

@@ -40,6 +40,16 @@ def socketmap(port):
     return "inet:%s:%d:%s" % (LISTEN_ADDRESS, port, SOCKETMAP_NAME)
 
 
+_MANAGED_MAP = re.compile(r"socketmap:%s[0-9]{1,5}%s" % (re.escape("inet:%s:" % LISTEN_ADDRESS),
+                                                         re.escape(":" + SOCKETMAP_NAME)))
+
+
+def is_managed_socketmap(table):
+    """Whether an smtp_tls_policy_maps item has the form of the managed resolver's socketmap (any port):
+    one left from an earlier port, or from a resolver no longer managed, answers nothing."""
+    return bool(_MANAGED_MAP.fullmatch(table))
+
+
 def passes_mx_patterns(postfix_version, resolver_version):
     """Whether the resolver sends the policy's MX patterns (its tlsrpt option): this Postfix checks them and
     this resolver knows the option."""

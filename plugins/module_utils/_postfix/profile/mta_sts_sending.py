@@ -17,10 +17,11 @@ import time
 
 from ..core.errors import ConfigError, PostfixError
 from ..host.base import current_text
+from ..host.files import REPLACE
 from ..plan.declarations import the_one
 from ..plan.file_roles import writes
 from ..plan.mta_sts_resolver import (CONFIG_FILE, CONFIG_FILE_MODE, RESOLVER_OPTION, PACKAGE, SERVICE, check_spec,
-                                     config_text, configured_port, passes_mx_patterns, socketmap)
+                                     config_text, configured_port, is_managed_socketmap, passes_mx_patterns, socketmap)
 
 # How long a restarted resolver may take to answer (it is a Python program: about a second here).
 ANSWER_WAIT_SECONDS = 15
@@ -41,9 +42,17 @@ class ResolverSide(object):
         return self.spec is not None
 
     def request(self, policy):
-        """Plan the configuration; the socketmap joins the policy side's maps, or leaves them (kill switch)."""
+        """Plan the configuration; the socketmap joins the policy side's maps, or leaves them (kill switch).
+        A socketmap of the managed form on another port (an earlier one, or a run stopped between this
+        file and main.cf), or any while the resolver is no longer declared, leaves them too: it answers
+        nothing, and Postfix would defer every mail while it is listed."""
         if not self:
+            # Ours was managed here (our file, of any port): its socketmap goes. Something odd at the path
+            # is not this call's to refuse: it manages no resolver.
+            if configured_port(current_text(CONFIG_FILE, REPLACE)) is not None:
+                policy.unwire_stale(is_managed_socketmap)
             return
+        self.before = current_text(CONFIG_FILE)
         check_spec(self.spec)
         self.version = self.profile.host.package_versions.get(PACKAGE)  # None: not installed yet (check mode)
         self.mx_patterns = passes_mx_patterns(self.profile.version, self.version)
@@ -51,12 +60,7 @@ class ResolverSide(object):
         self.table = "socketmap:" + socketmap(self.spec["port"])
         self.wired = not self.spec["kill_switch"]
         policy.wire(self.table, self.wired, RESOLVER_OPTION)
-        # The socketmap of the port the resolver listened on before: left in the maps, it would answer
-        # nothing and Postfix would defer every mail.
-        self.before = current_text(CONFIG_FILE)
-        earlier = configured_port(self.before)
-        if earlier is not None and earlier != self.spec["port"]:
-            policy.wire("socketmap:" + socketmap(earlier), False, RESOLVER_OPTION)
+        policy.unwire_stale(is_managed_socketmap)
 
     def file_uses(self):
         return [writes(RESOLVER_OPTION, CONFIG_FILE)] if self else []
@@ -71,24 +75,41 @@ class ResolverSide(object):
         problem = self._problem() if self.version else "not installed"
         restart = bool(changed or (self.wired and problem))
         enable = not profile.host.enabled(SERVICE)
-        if not check_mode:
+        if check_mode:
+            return self._result(changed, restart, enable)
+        try:
             if enable:
                 profile.host.enable(SERVICE)
             if restart:
                 profile.host.restart(SERVICE)
                 problem = self._wait_for_answer()
-        if self.wired and problem and not check_mode:
-            if changed and self.before is not None:
-                # Back to what main.cf still points at: nothing changed, as every refusal promises.
-                profile.write_own_file(CONFIG_FILE, self.before, CONFIG_FILE_MODE)
-                try:
-                    profile.host.restart(SERVICE)
-                except PostfixError as exc:
-                    problem = "%s; restarting it with its earlier configuration failed too: %s" % (problem, exc)
+        except PostfixError:
+            self._put_back(changed)
+            raise
+        if self.wired and problem:
+            problem = self._put_back(changed, problem)
             raise ConfigError("%s: %s, even after %s (%s, configured by %s), so smtp_tls_policy_maps was not "
                               "changed; the daemon's log says why" % (RESOLVER_OPTION, problem, "its restart by this call"
                                                                       if restart else "a check", SERVICE, CONFIG_FILE),
                               parameter=RESOLVER_OPTION)
+        return self._result(changed, restart, enable)
+
+    def _put_back(self, changed, problem=None):
+        """A refusal's way back: the configuration main.cf still points at (or none, as before), the daemon
+        restarted on it. Returns ``problem``, told that restart's failure too."""
+        if not changed:
+            return problem
+        if self.before is None:
+            self.profile.remove_own_file(CONFIG_FILE)
+            return problem
+        self.profile.write_own_file(CONFIG_FILE, self.before, CONFIG_FILE_MODE)
+        try:
+            self.profile.host.restart(SERVICE)
+        except PostfixError as exc:
+            return "%s; restarting it with its earlier configuration failed too: %s" % (problem, exc)
+        return problem
+
+    def _result(self, changed, restart, enable):
         return {"config_file": CONFIG_FILE, "config_changed": changed, "restarted": restart,
                 "enabled_at_boot_changed": enable, "changed": bool(changed or restart or enable),
                 "socketmap": self.table, "wired": self.wired, "kill_switch": not self.wired,

@@ -101,8 +101,8 @@ class OwnershipSide(object):
                 declarations.append(release_item)
         for index, item in enumerate(declarations):
             if item.get("name") and item["state"] == "absent":
-                declarations[index] = dict(item, parameters={}, absent_parameters=[], policy_table=None,
-                                           master_services=[], certificate=None, receiving=None, hardening=None)
+                declarations[index] = dict(item, parameters={}, absent_parameters=[], policy_table=None, master_services=[],
+                                           certificate=None, receiving=None, hardening=None, mta_sts_resolver=None)
 
     def _master_text(self, text=None):
         path = os.path.join(self.config_dir, "master.cf")

@@ -44,6 +44,7 @@ class PolicyPlan(object):
     maps: str = "untouched"                        # only, first or untouched: smtp_tls_policy_maps
     extra_maps: list = field(default_factory=list)
     absent_maps: list = field(default_factory=list)  # maps to take out of smtp_tls_policy_maps (a kill switch)
+    stale_maps: list = field(default_factory=list)   # predicates: a listed map they accept goes (unless wired)
 
     @property
     def table(self):
@@ -182,7 +183,8 @@ class PolicySide(object):
         if self.plan.maps == "first":
             current = MainCf(read_text(main_path)).value("smtp_tls_policy_maps") or ""
             maps += [item for item in split_list(current)
-                     if item not in maps and item not in extra and item not in self.plan.absent_maps]
+                     if item not in maps and item not in extra and item not in self.plan.absent_maps
+                     and not any(stale(item) for stale in self.plan.stale_maps)]
         return maps + extra
 
     def wire(self, socketmap, wired, where):
@@ -196,6 +198,12 @@ class PolicySide(object):
         else:
             self.plan.extra_maps = [item for item in self.plan.extra_maps if item != socketmap]
             self.plan.absent_maps = list(dict.fromkeys(self.plan.absent_maps + [socketmap]))
+
+    def unwire_stale(self, stale):
+        """Take every map listed now that ``stale`` accepts out of smtp_tls_policy_maps; one a declaration wires
+        (extra_maps) still comes last. Without a policy table (none declared) the maps are not this call's."""
+        if self:
+            self.plan.stale_maps.append(stale)
 
     def request_main_cf(self, config, main_path):
         """What main.cf's request (``config``) needs for the table: smtp_tls_policy_maps naming it, and

@@ -1,8 +1,9 @@
-"""A hostile review of tls_forced's MTA-STS variables (role_declarations.tls_forced): a boolean given as text,
-as ``-e tls_forced_mta_sts=false`` or an INI inventory gives it. The action mailtls.postfix.declare checks
-the variables against the role's argument spec (which takes "false" as a bool) but passes them on as
-templated, unconverted (plugins/action/declare.py: ``variables`` from ``templated``). Measured on a
-Debian 12 container too: ``-e tls_forced_mta_sts=false`` asked the resolver to answer and was refused."""
+"""A hostile review of the roles' boolean variables given as text, as ``-e tls_forced_mta_sts=false`` or an
+INI inventory gives them. The action mailtls.postfix.declare checks the variables against the role's
+argument spec (which takes "false" as a bool) but passes them on as templated, unconverted
+(plugins/action/declare.py: ``variables`` from ``templated``); every decision role_declarations makes
+on a boolean reads it as Ansible's bool filter would. Measured on a Debian 12 container before the fix:
+``-e tls_forced_mta_sts=false`` asked the resolver to answer and was refused."""
 
 from __future__ import annotations
 
@@ -30,18 +31,12 @@ def forced_as_the_action_passes_them(**given):
                                         CA_FILE)
 
 
-@pytest.mark.xfail(strict=True, reason="plugin_utils/role_declarations.py:103 `if var['mta_sts']` takes the text "
-                                       "'false' as true (tls_receiving uses ansible_bool): the resolver is installed, "
-                                       "wired, and a host whose daemon is down is refused")
 @pytest.mark.parametrize("text", ["false", "no", "False", "0"])
 def test_mta_sts_false_as_text_manages_no_resolver(text):
     found = forced_as_the_action_passes_them(mta_sts=text)
     assert "mta_sts_resolver" not in found and "smtp_tls_CAfile" not in found["parameters"]
 
 
-@pytest.mark.xfail(strict=True, reason="plugin_utils/role_declarations.py:101,114 the kill switch taken raw: the "
-                                       "text 'false' engages it, and one's own MTA-STS socketmap is taken out of "
-                                       "smtp_tls_policy_maps")
 def test_kill_switch_false_as_text_keeps_ones_own_socketmap():
     found = forced_as_the_action_passes_them(mta_sts_socketmap=OWN, mta_sts_kill_switch="false")
     assert found["policy_table"]["extra_maps"] == ["socketmap:" + OWN]
@@ -59,11 +54,25 @@ def test_a_port_as_text_is_the_number():
     assert forced_as_the_action_passes_them(mta_sts=True, mta_sts_port="8470")["mta_sts_resolver"]["port"] == 8470
 
 
-@pytest.mark.xfail(strict=True, reason="docs/dane-mta-sts.md:33-38 says the role does not install the policy server "
-                                       "and MTA-STS is not proven with a real one; tls_forced_mta_sts installs, "
-                                       "configures and wires it, and the lab proves it. No 'MTA-STS, sending' section")
 def test_the_guide_tells_of_the_managed_resolver():
     guide = (ROLES.parent / "docs" / "dane-mta-sts.md").read_text()
     assert "does not install the MTA-STS policy server" not in guide
     assert "not with a real policy\nserver" not in guide
     assert "tls_forced_mta_sts_kill_switch" in guide.split("## The lab")[0]
+
+
+def declaration_as_the_action_passes_it(role, **given):
+    variables = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    variables.update((role + "_" + name, value) for name, value in given.items())
+    prefix = role + "_"
+    return dict((name[len(prefix):], value) for name, value in variables.items() if name.startswith(prefix))
+
+
+@pytest.mark.parametrize("text", ["false", "no", "0"])
+def test_other_booleans_as_text_are_false(text):
+    opportunistic = role_declarations.tls_opportunistic(declaration_as_the_action_passes_it(
+        "tls_opportunistic", all_mail=text))
+    assert "smtp_tls_security_level" not in opportunistic["parameters"]
+    receiving = declaration_as_the_action_passes_it("tls_receiving", tlsa=text, submission=text, submissions=text)
+    found = role_declarations.tls_receiving(receiving)
+    assert "dane" not in found["receiving"] and found["master_services"] == []
