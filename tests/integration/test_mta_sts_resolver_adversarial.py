@@ -17,8 +17,8 @@ SOCKETMAP = "socketmap:inet:127.0.0.1:%d:postfix"
 def host(tmp_path_factory):
     if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
         pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    found = Host(tmp_path_factory.mktemp("break-sts"))
-    found.name = "mailtls-break-sts-%d" % id(found)
+    found = Host(tmp_path_factory.mktemp("sts-adversarial"))
+    found.name = "mailtls-sts-adversarial-%d" % id(found)
     (found.dir / "inventory").write_text(
         "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % found.name)
     subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
