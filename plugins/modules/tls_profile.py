@@ -587,7 +587,9 @@ options:
         Postfix reads; one that then does not answer fails the call before C(smtp_tls_policy_maps) names it.
       - Its socketmap (C(socketmap:inet:127.0.0.1:PORT:postfix)) goes after every static table of
         C(smtp_tls_policy_maps) (needs O(policy_table)), so a static or DANE policy always wins (RFC 8461
-        section 2).
+        section 2). Other socketmaps of that form listed there (an earlier port) are taken out, and so are all
+        of them when no declaration gives this option but the configuration file is the collection's (the
+        resolver was managed here before); the package, the daemon and its file stay.
       - With Postfix 3.10.5 or later and resolver 1.5.0 or later the resolver passes the policy's MX patterns
         (its C(tlsrpt) option; postconf(5) C(smtp_tls_enforce_sts_mx_patterns)); before, it does not (older
         Postfix refuses the attributes).
