@@ -587,9 +587,8 @@ options:
         Postfix reads; one that then does not answer fails the call before C(smtp_tls_policy_maps) names it.
       - Its socketmap (C(socketmap:inet:127.0.0.1:PORT:postfix)) goes after every static table of
         C(smtp_tls_policy_maps) (needs O(policy_table)), so a static or DANE policy always wins (RFC 8461
-        section 2). Other socketmaps of that form listed there (an earlier port) are taken out, and so are all
-        of them when no declaration gives this option but the configuration file is the collection's (the
-        resolver was managed here before); the package, the daemon and its file stay.
+        section 2). Other socketmaps of that form listed there (an earlier port) are taken out (see O(mta_sts_resolver.state)
+        for the way back).
       - With Postfix 3.10.5 or later and resolver 1.5.0 or later the resolver passes the policy's MX patterns
         (its C(tlsrpt) option; postconf(5) C(smtp_tls_enforce_sts_mx_patterns)); before, it does not (older
         Postfix refuses the attributes).
@@ -615,6 +614,15 @@ options:
         description: Take the socketmap out of C(smtp_tls_policy_maps) (the daemon stays configured and running).
         type: bool
         default: false
+      state:
+        description:
+          - V(absent) - no resolver is wanted any more; when C(/etc/mta-sts-daemon.yml) is the collection's (one
+            was managed here), every socketmap of its form leaves C(smtp_tls_policy_maps), even while the daemon
+            is down. The package, the daemon and its file stay. A call that does not give this option leaves
+            the socketmap as it is (another play may manage the resolver).
+        type: str
+        choices: [present, absent]
+        default: present
   preflight: &preflight
     description: What to check before forcing TLS to a destination.
     type: dict

@@ -100,7 +100,8 @@ def tls_forced(var, system_ca_file):
     socketmap = var["mta_sts_socketmap"]
     # As the argument spec accepts them ("false", "no"): the raw text would be true.
     managed, kill_switch = ansible_bool(var["mta_sts"]), ansible_bool(var["mta_sts_kill_switch"])
-    resolver = None
+    # Not managed: released, so that the socketmap of one this role managed before leaves the maps.
+    resolver = {"state": "absent"}
     if managed and socketmap:
         raise ValueError("tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set: the first runs a policy "
                          "server on this host, the second names one of your own, and Postfix would ask both; "

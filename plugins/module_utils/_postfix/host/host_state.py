@@ -23,7 +23,8 @@ def packages_needed(params):
     relays = [params["relay"]] + [item["relay"] for item in params["declarations"] or []]
     if any(needs_sasl_client(relay) for relay in relays) and sasl_client not in packages:
         packages.append(sasl_client)
-    if any(item.get("mta_sts_resolver") for item in [params] + list(params["declarations"] or [])) \
+    if any((item.get("mta_sts_resolver") or {}).get("state", "present") == "present"
+           for item in [params] + list(params["declarations"] or []) if item.get("mta_sts_resolver")) \
             and MTA_STS_RESOLVER_PACKAGE not in packages:
         packages.append(MTA_STS_RESOLVER_PACKAGE)
     for map_type in params["map_types"] or []:

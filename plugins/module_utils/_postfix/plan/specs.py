@@ -161,6 +161,8 @@ def mta_sts_resolver_spec():
         proactive_fetching=dict(type="bool", default=True),
         timeout=dict(type="int", default=4),
         kill_switch=dict(type="bool", default=False),
+        # absent: the resolver is no longer wanted here; the socketmap of the one managed before goes.
+        state=dict(type="str", default="present", choices=["present", "absent"]),
     )
 
 

@@ -34,6 +34,10 @@ class ResolverSide(object):
         self.profile, self.config_dir = profile, config_dir
         self.spec = the_one(declarations, RESOLVER_OPTION,
                             "two profiles declare different MTA-STS policy servers (mta_sts_resolver); a host runs one")
+        # state absent: none wanted, and the one managed here before (if any) is taken out of the maps.
+        self.released = bool(self.spec and self.spec["state"] == "absent")
+        if self.released:
+            self.spec = None
         self.text = self.table = None
         self.wired = self.mx_patterns = False
         self.version = self.before = None
@@ -44,12 +48,12 @@ class ResolverSide(object):
     def request(self, policy):
         """Plan the configuration; the socketmap joins the policy side's maps, or leaves them (kill switch).
         A socketmap of the managed form on another port (an earlier one, or a run stopped between this
-        file and main.cf), or any while the resolver is no longer declared, leaves them too: it answers
-        nothing, and Postfix would defer every mail while it is listed."""
+        file and main.cf), or any once the resolver is released (state absent), leaves them too: it
+        answers nothing, and Postfix would defer every mail while it is listed."""
         if not self:
-            # Ours was managed here (our file, of any port): its socketmap goes. Something odd at the path
-            # is not this call's to refuse: it manages no resolver.
-            if configured_port(current_text(CONFIG_FILE, REPLACE)) is not None:
+            # Released, and ours was managed here (our file, of any port): its socketmap goes. Something odd
+            # at the path is not this call's to refuse: it manages no resolver.
+            if self.released and configured_port(current_text(CONFIG_FILE, REPLACE)) is not None:
                 policy.unwire_stale(is_managed_socketmap)
             return
         self.before = current_text(CONFIG_FILE)

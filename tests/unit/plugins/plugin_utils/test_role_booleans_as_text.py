@@ -34,7 +34,7 @@ def forced_as_the_action_passes_them(**given):
 @pytest.mark.parametrize("text", ["false", "no", "False", "0"])
 def test_mta_sts_false_as_text_manages_no_resolver(text):
     found = forced_as_the_action_passes_them(mta_sts=text)
-    assert "mta_sts_resolver" not in found and "smtp_tls_CAfile" not in found["parameters"]
+    assert found["mta_sts_resolver"] == {"state": "absent"} and "smtp_tls_CAfile" not in found["parameters"]
 
 
 def test_kill_switch_false_as_text_keeps_ones_own_socketmap():

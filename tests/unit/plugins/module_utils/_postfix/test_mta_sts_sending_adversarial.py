@@ -24,7 +24,7 @@ NEW_MAP = "socketmap:inet:127.0.0.1:8470:postfix"
 
 
 def spec(**given):
-    base = dict(port=8461, cache_grace=60, proactive_fetching=True, timeout=4, kill_switch=False)
+    base = dict(port=8461, cache_grace=60, proactive_fetching=True, timeout=4, kill_switch=False, state="present")
     base.update(given)
     return base
 
@@ -133,10 +133,36 @@ def test_a_socketmap_of_ours_on_another_port_leaves_the_maps(monkeypatch, tmp_pa
 
 def test_switching_the_managed_resolver_off_takes_its_socketmap_out(monkeypatch, tmp_path):
     files = {CONFIG_FILE: config_text(spec(), mx_patterns=False)}  # ours: the managed resolver was on
-    resolver = resolver_on(files, monkeypatch, FakeHost(), None)
+    resolver = resolver_on(files, monkeypatch, FakeHost(), spec(state="absent"))
     policy, main = planned_policy("%s, %s" % (TABLE, OLD_MAP), tmp_path)
     resolver.request(policy)
     assert policy.policy_maps(main) == [TABLE]
+    assert not resolver and resolver.write() is None and resolver.file_uses() == []
+
+
+def test_a_call_that_does_not_speak_of_the_resolver_leaves_its_socketmap(monkeypatch, tmp_path):
+    # Another play's call (tls_opportunistic alone): the resolver is tls_forced's to keep or release.
+    files = {CONFIG_FILE: config_text(spec(), mx_patterns=False)}
+    resolver = resolver_on(files, monkeypatch, FakeHost(), None)
+    policy, main = planned_policy("%s, %s" % (TABLE, OLD_MAP), tmp_path)
+    resolver.request(policy)
+    assert policy.policy_maps(main) == [TABLE, OLD_MAP]
+
+
+def test_a_released_resolver_asks_for_no_package():
+    params = dict(packages=[], relay=None, declarations=[dict(relay=None, mta_sts_resolver=spec(state="absent"))],
+                  map_types=[], mta_sts_resolver=None)
+    assert "postfix-mta-sts-resolver" not in packages_needed(params)
+
+
+def test_a_released_resolver_keeps_a_socketmap_a_declaration_wires(monkeypatch, tmp_path):
+    # tls_forced_mta_sts off, tls_forced_mta_sts_socketmap naming the daemon still running: it stays, last.
+    files = {CONFIG_FILE: config_text(spec(), mx_patterns=False)}
+    resolver = resolver_on(files, monkeypatch, FakeHost(), spec(state="absent"))
+    policy, main = planned_policy("%s, %s" % (TABLE, OLD_MAP), tmp_path)
+    policy.plan.extra_maps = [OLD_MAP]
+    resolver.request(policy)
+    assert policy.policy_maps(main) == [TABLE, OLD_MAP]
 
 
 def test_a_refusal_with_no_earlier_file_leaves_none(monkeypatch, tmp_path):
