@@ -47,6 +47,11 @@ def policy_for(destination, found, default_level, source):
     return {"entry": None, "key": None, "level": default_level or "none", "source": source}
 
 
+def counted(number, noun, nouns=None):
+    """``1 delivery``, ``2 deliveries``: the count with its noun in the number it takes."""
+    return "%d %s" % (number, noun if number == 1 else nouns or noun + "s")
+
+
 def span_days(log):
     if log.first is None:
         return 0.0
@@ -76,8 +81,7 @@ def evidence_level(log, mx_expected=None, current="may", destination=""):
         if missing:
             return None, "MX hosts never seen in the log: %s" % ", ".join(missing)
     hosts = "to every MX host seen (%d)" % len(log.mx_hosts)
-    head = "%d %s in %s days" % (log.deliveries, "delivery" if log.deliveries == 1 else "deliveries",
-                                 _days_text(span_days(log)))
+    head = "%s in %s days" % (counted(log.deliveries, "delivery", "deliveries"), _days_text(span_days(log)))
     if log.dane == outcomes["verified"] == log.deliveries and (current in ("dane", "dane-only")
                                                                or log.dane_field == log.deliveries):
         return "dane-only", "%s, every one DANE-authenticated, %s" % (head, hosts)
@@ -102,7 +106,8 @@ def _days_text(days):
 def propose(destination, log, policy, min_deliveries, min_days, mx_expected=None):
     """The proposal for one destination: {"level": str or None, "evidence" or "reason": str}."""
     if log.deliveries < min_deliveries:
-        return {"level": None, "reason": "%d deliveries, fewer than min_deliveries (%d)" % (log.deliveries, min_deliveries)}
+        return {"level": None, "reason": "%s, fewer than min_deliveries (%d)" % (
+            counted(log.deliveries, "delivery", "deliveries"), min_deliveries)}
     if span_days(log) < min_days:
         return {"level": None, "reason": "seen over %s days, fewer than min_days (%d)" % (_days_text(span_days(log)), min_days)}
     current = policy["level"]
@@ -125,16 +130,17 @@ def problems(log, policy):
     forced = LEVEL_STRENGTH.get(policy["level"], 0) > LEVEL_STRENGTH["may"]
     if log.tls_deferrals and forced:
         found.append({"kind": "tls_deferred_forced", "severity": "fail",
-                      "message": "%d deliveries deferred or bounced for TLS while the policy asks for %s: %s"
-                                 % (log.tls_deferrals, policy["level"], "; ".join(log.samples[:1]))})
+                      "message": "%s deferred or bounced for TLS while the policy asks for %s: %s"
+                                 % (counted(log.tls_deferrals, "delivery", "deliveries"), policy["level"], "; ".join(log.samples[:1]))})
     if log.plaintext_after_tls:
         found.append({"kind": "tls_to_plaintext", "severity": "fail" if forced else "warn",
-                      "message": "%d deliveries in plaintext after TLS ones: a server that stopped offering "
-                                 "STARTTLS, or an attacker stripping it" % log.plaintext_after_tls})
+                      "message": "%s in plaintext after TLS ones: a server that stopped offering "
+                                 "STARTTLS, or an attacker stripping it"
+                                 % counted(log.plaintext_after_tls, "delivery", "deliveries")})
     if policy["entry"] is not None and not log.deliveries:
         found.append({"kind": "unused_entry", "severity": "warn",
-                      "message": "the entry %s = %s delivered nothing in the window (%d attempts)"
-                                 % (policy["key"], policy["entry"], log.attempts)})
+                      "message": "the entry %s = %s delivered nothing in the window (%s)"
+                                 % (policy["key"], policy["entry"], counted(log.attempts, "attempt"))})
     return found
 
 

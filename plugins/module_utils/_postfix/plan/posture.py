@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ..model.served_tls import LEGACY_CLIENT_CIPHERS, PROBED_PROTOCOLS
 from ..model.tls import forces
+from .advice import counted
 
 SEVERITIES = ("fail", "warn", "ok")
 EXPIRY_FAIL_DAYS, EXPIRY_WARN_DAYS = 7, 30
@@ -183,15 +184,23 @@ def advisor_findings(advisor):
         policy = item.get("policy") or {}
         outcomes = item.get("outcomes") or {}
         plaintext, deferrals = _count(outcomes.get("plaintext")), _count(item.get("tls_deferrals"))
-        if forces(str(policy.get("level") or "")) and (plaintext or deferrals):
-            found.append(_finding("fail", "forced_not_delivered", destination, "policy %s, but %d plaintext "
-                                  "deliveries and %d TLS deferrals" % (policy.get("level"), plaintext, deferrals),
-                                  "probe it (mailtls.postfix.tls_probe) and fix its server or lower the level"))
+        forced_not_delivered = forces(str(policy.get("level") or "")) and (plaintext or deferrals)
+        if forced_not_delivered:
+            found.append(_finding("fail", "forced_not_delivered", destination, "policy %s, but %s and %s" % (
+                policy.get("level"), counted(plaintext, "plaintext delivery", "plaintext deliveries"),
+                counted(deferrals, "TLS deferral")) + (_first_sample(item.get("tls_deferral_samples")) if deferrals else ""),
+                "probe it (mailtls.postfix.tls_probe) and fix its server or lower the level"))
         for problem in item.get("problems") or []:
+            if forced_not_delivered and problem.get("kind") == "tls_deferred_forced":
+                continue  # the same deferrals forced_not_delivered counts: one finding, not two
             severity = problem.get("severity") if problem.get("severity") in SEVERITIES else "warn"
             found.append(_finding(severity, "advisor_" + str(problem.get("kind") or "problem"), destination,
                                   str(problem.get("message") or ""), "see the advisor's proposal for it"))
     return found
+
+
+def _first_sample(samples):
+    return ": %s" % samples[0] if isinstance(samples, list) and samples and isinstance(samples[0], str) else ""
 
 
 def _count(value):

@@ -146,3 +146,13 @@ def test_postfix_3_11_dane_field_is_dane_whatever_the_level_in_force_and_never_s
     log.dane_field = 11  # one Verified without the field: DANE's matches are no ground for secure either
     proposal = propose("example.com", log, MAY, 10, 3)
     assert proposal["level"] == "encrypt"
+
+
+def test_one_delivery_is_one_delivery_not_1_deliveries():
+    policy = {"entry": None, "key": None, "level": "may", "source": "t"}
+    assert propose("example.com", log_of(["verified"]), policy, 10, 1)["reason"] \
+        == "1 delivery, fewer than min_deliveries (10)"
+    assert propose("example.com", log_of(["verified"] * 2), policy, 10, 1)["reason"] \
+        == "2 deliveries, fewer than min_deliveries (10)"
+    unused = problems(DestinationLog(), {"entry": "secure", "key": "a.example", "level": "secure", "source": "t"})
+    assert unused[0]["message"].endswith("(0 attempts)")

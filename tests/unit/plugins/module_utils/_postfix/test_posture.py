@@ -229,3 +229,17 @@ def test_starttls_not_offered_fails_on_port_25_even_when_a_hidden_one_works():
     found = findings_of(posture([listener(established=True, starttls=False)]))
     assert (found[0]["severity"], found[0]["code"]) == ("fail", "starttls_missing")
     assert "not offered" in found[0]["message"]
+
+
+def test_a_tls_deferral_of_a_forced_destination_is_one_finding_and_one_is_no_plural():
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.advice import problems, report
+    from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.delivery_log import DestinationLog
+    log = DestinationLog()
+    log.failed("TLS is required, but was not offered by host mx1.bank.example[192.0.2.1]")
+    policy = {"entry": "encrypt", "key": "bank.example", "level": "encrypt", "source": "t"}
+    assert "1 delivery deferred or bounced" in problems(log, policy)[0]["message"]
+    found = advisor_findings({"destinations": [report("bank.example", log, policy, {"level": None})]})
+    deferral = [item for item in found if "deferr" in item["message"].lower()]
+    assert [item["code"] for item in deferral] == ["forced_not_delivered"]
+    assert deferral[0]["message"] == ("policy encrypt, but 0 plaintext deliveries and 1 TLS deferral: TLS is required, "
+                                      "but was not offered by host mx1.bank.example[192.0.2.1]")
