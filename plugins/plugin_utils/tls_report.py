@@ -16,6 +16,7 @@ import json
 import re
 import time
 
+from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.tls import covering_keys
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.plan.posture import (
     SEVERITIES, findings_of, worst)
 
@@ -124,8 +125,8 @@ def host_metrics(report, host_name):
     Names follow postfix_exporter's (the ``postfix_`` namespace, ``smtpd``/``smtp`` subsystems,
     its ``trust`` label values for TLS outcomes); these are gauges of a state or of the advisor's
     log window, so none ends in ``_total``. Labels are bounded: ports, protocols, key types,
-    levels, and destinations of the policy table only - every other destination is summed as
-    ``_other``.
+    levels, and destinations of the policy table only - a sub-domain counts under the ``.parent``
+    entry that covers it, every other destination is summed as ``_other``.
     """
     host = next(item for item in report["hosts"] if item["host"] == host_name)
     metrics = _Metrics()
@@ -197,8 +198,7 @@ def _advisor_metrics(metrics, posture, advisor):
     for item in advisor["destinations"]:
         if not isinstance(item, dict):
             continue
-        name = str(item.get("destination"))
-        name = name if name in policy or (item.get("policy") or {}).get("entry") in policy else _OTHER
+        name = _policy_destination(str(item.get("destination")), policy)
         outcomes = item.get("outcomes") if isinstance(item.get("outcomes"), dict) else {}
         for outcome in _OUTCOMES:
             count = outcomes.get(outcome)
@@ -213,3 +213,11 @@ def _advisor_metrics(metrics, posture, advisor):
     family = metrics.family("postfix_smtp_tls_deferrals",
                             "Deliveries deferred for TLS reasons in the advisor's log window, per policy destination.")
     family += [((("destination", name),), count) for name, count in deferrals.items()]
+
+
+def _policy_destination(destination, policy):
+    """The policy table key whose entry covers ``destination`` (itself, or a ``.parent`` entry for its
+    sub-domains, as the smtp client looks them up), or ``_other``: labels stay the table's keys.
+    Postfix folds the case of a looked-up name; the name as logged is tried first."""
+    keys = covering_keys(destination) + covering_keys(destination.lower())
+    return next((key for key in keys if key in policy), _OTHER)

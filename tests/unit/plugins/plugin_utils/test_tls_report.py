@@ -168,3 +168,22 @@ def test_promtool_lints_the_metrics():
         done = subprocess.run(["promtool", "check", "metrics"], input=host_metrics(report, host["host"]).encode(),
                               capture_output=True, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_sub_domain_counts_under_the_parent_entry_that_covers_it_not_other():
+    host = posture()
+    host["sending"]["policy"] += [{"destination": ".example.com", "level": "secure", "forced": True, "shadowed": False,
+                                   "table": "hash:/etc/postfix/tls_policy"}]
+    advisor = {"destinations": [
+        {"destination": "mail.example.com", "outcomes": {"verified": 3}, "tls_deferrals": 1,
+         "policy": {"entry": "secure", "level": "secure", "source": "t"}},
+        {"destination": "Eu.Mail.Example.COM", "outcomes": {"verified": 2}, "tls_deferrals": 0},
+        {"destination": "notexample.com", "outcomes": {"trusted": 5}, "tls_deferrals": 0}]}
+    text = host_metrics(build_report({"mx1": host}, {"mx1": advisor}, "2026-12-02T16:00:00Z"), "mx1")
+    families = dict((family.name, family) for family in text_string_to_metric_families(text))
+    delivered = dict((tuple(sorted(sample.labels.items())), sample.value)
+                     for sample in families["postfix_smtp_tls_deliveries"].samples)
+    assert delivered == {(("destination", ".example.com"), ("trust", "verified")): 5,
+                         (("destination", "_other"), ("trust", "trusted")): 5}
+    assert [(sample.labels, sample.value) for sample in families["postfix_smtp_tls_deferrals"].samples] \
+        == [({"destination": ".example.com"}, 1), ({"destination": "_other"}, 0)]
