@@ -34,6 +34,9 @@ _TRADITIONAL = re.compile(r"(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]\d) (?P<time>\d\
                           + _PROGRAM)
 _ISO = re.compile(r"(?P<stamp>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?)(?P<zone>Z|[+-]\d\d:?\d\d) (?P<host>\S+) "
                   + _PROGRAM)
+# Any program's line, as far as its program: a line of another program is read (never evidence), not garbage.
+_ANY_PROGRAM = re.compile(r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+) \S+ "
+                          r"(?P<program>[^\s\[:]+)(?:\[\d{1,10}\])?: ")
 _ENDPOINT = r"(?P<host>[A-Za-z0-9._-]*)\[(?P<addr>[0-9A-Fa-f.:]+)\]:(?P<port>\d{1,5})"
 _TLS = re.compile(r"(?P<verdict>Verified|Trusted|Untrusted|Anonymous) TLS connection established to " + _ENDPOINT
                   + r": (?P<protocol>[A-Za-z0-9.]+) with cipher (?P<cipher>[A-Za-z0-9_.-]+) \((?P<bits>\d+/\d+) bits\)")
@@ -137,6 +140,13 @@ def parse_line(text, reference, local_zone):
     if when is None:
         return None
     return Line(when, syslog_name, service, int(pid), text[match.end():])
+
+
+def other_program(text):
+    """Whether ``text`` is a log line of a program other than an SMTP (or LMTP) client, such as
+    postfix/cleanup logging a Subject that holds "/smtp[": read, never evidence, and no garbage."""
+    match = _ANY_PROGRAM.match(text)
+    return bool(match) and not match.group("program").endswith(("/smtp", "/lmtp"))
 
 
 def iso_time(stamp, zone):

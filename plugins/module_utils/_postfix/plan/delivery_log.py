@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 
-from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_tls_failure, parse_line, parse_message,
-                             tls_field_level, tls_field_plaintext, utc_text)
+from ..model.maillog import (MONTHS, VERDICTS, Dane, Delivery, Tls, decode, is_tls_failure, other_program, parse_line,
+                             parse_message, tls_field_level, tls_field_plaintext, utc_text)
 
 OUTCOMES = VERDICTS + ("plaintext", "unknown")
 MAX_PROCESSES = 4096       # SMTP client processes remembered at once (a process handles one delivery at a time)
@@ -172,7 +172,7 @@ class LogReader(object):
             text = decode(raw)  # None: a carriage return inside the line
             line = parse_line(text, reference, zone) if text is not None else None
             if line is None:
-                skipped += 1
+                skipped += text is None or not other_program(text)
                 continue
             if (since and line.when < since) or (until and line.when > until):
                 continue
@@ -213,9 +213,10 @@ class LogReader(object):
                 continue
             if bad_start:
                 continue  # counted above: ``parse_line`` would refuse it
-            line = parse_line(raw.decode("ascii"), reference, zone)
+            text = raw.decode("ascii")
+            line = parse_line(text, reference, zone)
             if line is None:
-                skipped += 1
+                skipped += not other_program(text)
             elif not ((since and line.when < since) or (until and line.when > until)):
                 line_of(line)
         return block.count(b"\n") + 1, skipped
