@@ -108,6 +108,21 @@ def wait_for_log(sender, needles, timeout=60):
     raise AssertionError("the log never showed %r:\n%s" % (needles, text[-3000:]))
 
 
+def wait_for_quiet_log(sender, quiet=2.0, timeout=30):
+    """Until the sender's log has not grown for ``quiet`` seconds: a delivery attempt or notice still under
+    way would otherwise land between two reads that a test compares (measured: one second apart, under load)."""
+    log = sender["root"] / "mail.log"
+    deadline, size, since = time.time() + timeout, -1, time.time()
+    while time.time() < deadline:
+        now = log.stat().st_size if log.exists() else 0
+        if now != size:
+            size, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the log of %s kept growing for %d s" % (sender["root"], timeout))
+
+
 def send_each(sender, port, rounds):
     """``rounds`` messages to each domain (one at a time, so each is its own connection)."""
     for number in range(rounds):

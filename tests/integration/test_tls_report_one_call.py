@@ -19,7 +19,7 @@ import shutil
 import subprocess
 
 import pytest
-from advisor_mail import DOMAINS, append, mail_world, send, send_each, wait_for_log
+from advisor_mail import DOMAINS, append, mail_world, send, send_each, wait_for_log, wait_for_quiet_log
 from drivers import run_as_ansible
 from helpers import ROOT, VENV_BIN, ansible_env
 
@@ -53,6 +53,7 @@ def world():
         subprocess.run(["postmap", "hash:%s" % (sender["conf"] / "tls_policy")], check=True)
         # No retry from now on: the log's deliveries stay as they are (the probes add smtpd lines only).
         subprocess.run(["postsuper", "-c", str(sender["conf"]), "-d", "ALL"], check=True, capture_output=True)
+        wait_for_quiet_log(sender)
         snapshot = sender["root"] / "snapshot.log"
         shutil.copyfile(str(sender["root"] / "mail.log"), str(snapshot))
         yield dict(sender, snapshot=snapshot)
