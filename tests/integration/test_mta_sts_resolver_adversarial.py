@@ -5,29 +5,20 @@ each test starts from the managed resolver wired and answering."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-from test_mta_sts_resolver_managed import IMAGE, MAPS_WITH, Host
+from test_mta_sts_resolver_managed import MAPS_WITH, Host, running_host
 
 SOCKETMAP = "socketmap:inet:127.0.0.1:%d:postfix"
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
     found = Host(tmp_path_factory.mktemp("sts-adversarial"))
     found.name = "mailtls-sts-adversarial-%d" % id(found)
     (found.dir / "inventory").write_text(
         "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % found.name)
-    subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
-                   check=True, capture_output=True)
-    try:
-        found.sh("apt-get update -qq && /etc/init.d/postfix start")
-        yield found
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
+    with running_host(found) as running:
+        yield running
 
 
 @pytest.fixture()

@@ -11,6 +11,7 @@ One test: the steps build on each other, on one host (about 60 s, most of it apt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -72,19 +73,26 @@ class Host(object):
         return self.sh("postconf -h smtp_tls_policy_maps").strip()
 
 
-@pytest.fixture()
-def host(tmp_path):
+@contextlib.contextmanager
+def running_host(found):
+    """``found`` (a Host) as a running container of the test-host image, removed afterwards."""
     if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
         pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    found = Host(tmp_path)
     subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
                    check=True, capture_output=True)
     try:
-        # The image carries no package lists (apt would find no package); Postfix runs as on a server.
+        # Package lists for check mode, which reads none itself (the role's apt reads them in a run);
+        # Postfix runs as on a server.
         found.sh("apt-get update -qq && /etc/init.d/postfix start")
         yield found
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
+
+
+@pytest.fixture()
+def host(tmp_path):
+    with running_host(Host(tmp_path)) as found:
+        yield found
 
 
 def test_the_managed_resolver_on_a_real_host(host):
