@@ -10,7 +10,7 @@ import os
 from .commands import output_lines
 from ..core.errors import InputError, PostfixError
 from ..core.versions import parse_version
-from ..plan.mta_sts_resolver import PACKAGE as MTA_STS_RESOLVER_PACKAGE
+from ..plan.mta_sts_resolver import PACKAGE as MTA_STS_RESOLVER_PACKAGE, wants_resolver
 from ..plan.relay import SASL_CLIENT_PACKAGE, needs_sasl_client
 from ..model.table_types import TYPE_PACKAGES
 
@@ -23,8 +23,7 @@ def packages_needed(params):
     relays = [params["relay"]] + [item["relay"] for item in params["declarations"] or []]
     if any(needs_sasl_client(relay) for relay in relays) and sasl_client not in packages:
         packages.append(sasl_client)
-    if any((item.get("mta_sts_resolver") or {}).get("state", "present") == "present"
-           for item in [params] + list(params["declarations"] or []) if item.get("mta_sts_resolver")) \
+    if any(wants_resolver(item.get("mta_sts_resolver")) for item in [params] + list(params["declarations"] or [])) \
             and MTA_STS_RESOLVER_PACKAGE not in packages:
         packages.append(MTA_STS_RESOLVER_PACKAGE)
     for map_type in params["map_types"] or []:

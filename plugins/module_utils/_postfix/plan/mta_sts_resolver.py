@@ -50,6 +50,11 @@ def is_managed_socketmap(table):
     return bool(_MANAGED_MAP.fullmatch(table))
 
 
+def wants_resolver(spec):
+    """Whether a declaration's mta_sts_resolver asks for the resolver (state present), not its release."""
+    return bool(spec) and spec.get("state", "present") == "present"
+
+
 def passes_mx_patterns(postfix_version, resolver_version):
     """Whether the resolver sends the policy's MX patterns (its tlsrpt option): this Postfix checks them and
     this resolver knows the option."""

@@ -21,7 +21,8 @@ from ..host.files import REPLACE
 from ..plan.declarations import the_one
 from ..plan.file_roles import writes
 from ..plan.mta_sts_resolver import (CONFIG_FILE, CONFIG_FILE_MODE, RESOLVER_OPTION, PACKAGE, SERVICE, check_spec,
-                                     config_text, configured_port, is_managed_socketmap, passes_mx_patterns, socketmap)
+                                     config_text, configured_port, is_managed_socketmap, passes_mx_patterns, socketmap,
+                                     wants_resolver)
 
 # How long a restarted resolver may take to answer (it is a Python program: about a second here).
 ANSWER_WAIT_SECONDS = 15
@@ -35,7 +36,7 @@ class ResolverSide(object):
         self.spec = the_one(declarations, RESOLVER_OPTION,
                             "two profiles declare different MTA-STS policy servers (mta_sts_resolver); a host runs one")
         # state absent: none wanted, and the one managed here before (if any) is taken out of the maps.
-        self.released = bool(self.spec and self.spec["state"] == "absent")
+        self.released = bool(self.spec) and not wants_resolver(self.spec)
         if self.released:
             self.spec = None
         self.text = self.table = None
