@@ -38,7 +38,9 @@ ADVISOR_KEYS = ("files", "window", "destinations", "unused_policy_entries", "pro
 def world():
     with mail_world(PORT) as sender:
         (sender["conf"] / "header_checks").write_text("/^Subject:/ INFO\n")
-        append(sender["conf"], ["header_checks = regexp:%s" % (sender["conf"] / "header_checks")])
+        # No postmaster notices: the report's probes end TLS handshakes early, and each notice would be a
+        # bounce line logged while the other hosts probe, after mx-reads-log read the log (CI failed on it).
+        append(sender["conf"], ["header_checks = regexp:%s" % (sender["conf"] / "header_checks"), "notify_classes ="])
         subprocess.run(["postfix", "-c", str(sender["conf"]), "reload"], check=True, capture_output=True)
         send_each(sender, PORT, 2)
         # A subject and a quoted recipient that the real Postfix logs, both made to look like TLS evidence.
