@@ -21,6 +21,9 @@ from ..core.versions import parse_version
 
 SBIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+# Postfix's smtp is about half a MiB; its dynamic strings come early in the file.
+SMTP_BINARY_MAX_BYTES = 16 * 1024 * 1024
+TLSRPT_LIBRARY = b"libtlsrpt.so"  # what a smtp built with TLSRPT support names (TLSRPT_README)
 _UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)")
 # Warnings that do not mean a broken main.cf: an unknown name (reported on its own), and
 # newer Postfix versions' notes on obsolete parameters.
@@ -278,6 +281,16 @@ class Postfix(object):
         if values.get("config_directory") == config_dir:
             del values["config_directory"]
         return values, parse_unused(err), err
+
+
+def smtp_links_tlsrpt(daemon_directory):
+    """Whether Postfix's smtp (in ``daemon_directory``) is linked with libtlsrpt: its dynamic section names the
+    library. Read, never run (ldd may run the program)."""
+    try:
+        with open(os.path.join(daemon_directory, "smtp"), "rb") as handle:
+            return TLSRPT_LIBRARY in handle.read(SMTP_BINARY_MAX_BYTES)
+    except OSError:
+        return False
 
 
 def run_with_terminal(argv):

@@ -142,6 +142,28 @@ def protocol_range_problem(value, postfix_version):
             % (_since(PROTOCOL_RANGE_SINCE), _since(postfix_version)))
 
 
+# postconf(5): smtp_tlsrpt_enable, "available in Postfix 3.10 and later", for a build with libtlsrpt.
+TLSRPT_SINCE = (3, 10)
+
+
+def tlsrpt_problem(enable, socket_name, postfix_version, linked):
+    """Why smtp_tlsrpt_enable cannot be turned on here, or None. ``enable``: the value asked for (None: not
+    asked); ``socket_name``: smtp_tlsrpt_socket_name as it will be; ``linked``: whether smtp links libtlsrpt.
+    Turning it on where Postfix cannot report would be a parameter it ignores (TLSRPT_README)."""
+    if enable is None or enable.strip().lower() not in ("yes", "true", "1"):
+        return None
+    if postfix_version and postfix_version < TLSRPT_SINCE:
+        return ("smtp_tlsrpt_enable needs Postfix %s or later (postconf(5)); this host runs %s, which has no TLSRPT "
+                "client: nothing was written" % (_since(TLSRPT_SINCE), _since(postfix_version)))
+    if not linked:
+        return ("this host's Postfix smtp is not built with libtlsrpt (TLSRPT_README), so smtp_tlsrpt_enable "
+                "would report nothing: nothing was written")
+    if not (socket_name or "").strip():
+        return ("smtp_tlsrpt_enable needs smtp_tlsrpt_socket_name, the socket of the TLSRPT collector that runs "
+                "on this host (TLSRPT_README): nothing was written")
+    return None
+
+
 def _since(version):
     return ".".join(str(part) for part in version)
 

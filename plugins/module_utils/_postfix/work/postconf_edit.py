@@ -12,7 +12,8 @@ import tempfile
 import time
 
 from ..host.base import FileEditModule
-from ..host.commands import config_warnings, new_warnings, parse_parameters, run_with_terminal, warning_parameters
+from ..host.commands import (config_warnings, new_warnings, parse_parameters, run_with_terminal, smtp_links_tlsrpt,
+                             warning_parameters)
 from ..core.errors import ConfigError, InputError, ValidationError
 from ..host.commands import check_config_files
 from ..host.files import read_text, write_new_file
@@ -39,7 +40,7 @@ from ..model.parameters import (
     plan_tls_migration,
 )
 from ..core.versions import parse_version
-from ..model.tls import protocol_range_problem
+from ..model.tls import TLSRPT_SINCE, protocol_range_problem, tlsrpt_problem
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
 # a backdated scratch copy makes the read-back instant.
@@ -100,8 +101,10 @@ class PostconfEdit(FileEditModule):
         self.edit_main_cf(compute, lambda changes: changes)
 
     def _refuse_what_this_version_cannot_read(self, wanted):
-        """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail."""
+        """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail.
+        TLSRPT turned on where this Postfix cannot report (before 3.10, or smtp without libtlsrpt)."""
         self._refuse_non_integers(wanted)
+        self._refuse_tlsrpt_without_support(wanted)
         ranges = [name for name in sorted(wanted) if name.endswith("_tls_protocols")
                   or name.endswith("_tls_mandatory_protocols")]
         ranges = [name for name in ranges if protocol_range_problem(wanted[name], (0,))]
@@ -113,6 +116,19 @@ class PostconfEdit(FileEditModule):
             problem = protocol_range_problem(wanted[name], version)
             if problem:
                 raise InputError(name, problem)
+
+    def _refuse_tlsrpt_without_support(self, wanted):
+        if "smtp_tlsrpt_enable" not in wanted:
+            return
+        config_dir, _path = self.main_cf_path()
+        version = self.postfix.version(config_dir)
+        socket_name = wanted.get("smtp_tlsrpt_socket_name")
+        if socket_name is None and version >= TLSRPT_SINCE:
+            socket_name = self.postfix.parameter(config_dir, "smtp_tlsrpt_socket_name")
+        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(self.postfix.parameter(config_dir, "daemon_directory"))
+        problem = tlsrpt_problem(wanted["smtp_tlsrpt_enable"], socket_name, version, linked)
+        if problem:
+            raise InputError("smtp_tlsrpt_enable", problem)
 
     def _refuse_non_integers(self, wanted):
         """An integer parameter (its default a number, ``postconf -dx``) takes ASCII digits only."""
