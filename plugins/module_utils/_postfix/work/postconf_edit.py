@@ -125,7 +125,8 @@ class PostconfEdit(FileEditModule):
         socket_name = wanted.get("smtp_tlsrpt_socket_name")
         if socket_name is None and version >= TLSRPT_SINCE:
             socket_name = self.postfix.parameter(config_dir, "smtp_tlsrpt_socket_name")
-        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(self.postfix.parameter(config_dir, "daemon_directory"))
+        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(self.postfix.parameter(config_dir, "daemon_directory"),
+                                                                self.postfix.parameter(config_dir, "shlib_directory"))
         problem = tlsrpt_problem(wanted["smtp_tlsrpt_enable"], socket_name, version, linked)
         if problem:
             raise InputError("smtp_tlsrpt_enable", problem)
