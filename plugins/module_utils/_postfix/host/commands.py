@@ -187,6 +187,16 @@ class Postfix(object):
         """One parameter's value as Postfix sees it (default or set), unexpanded."""
         return self.run("postconf", ["-c", config_dir, "-h", name])[1].strip()
 
+    def parameters(self, config_dir, names):
+        """Several parameters' values as Postfix sees them, unexpanded, in one postconf run: {name: value}."""
+        found = {}
+        for line in self.run("postconf", ["-c", config_dir] + list(names))[1].splitlines():
+            name, separator, value = line.partition(" = ")
+            if not separator and line.endswith(" ="):
+                name, value = line[:-2], ""
+            found[name.strip()] = value.strip()
+        return found
+
     def version(self, config_dir):
         """``mail_version`` as a tuple of numbers, (3, 7, 11)."""
         if config_dir not in self._versions:

@@ -146,10 +146,11 @@ def protocol_range_problem(value, postfix_version):
 TLSRPT_SINCE = (3, 10)
 
 
-def tlsrpt_problem(enable, socket_name, postfix_version, linked):
+def tlsrpt_problem(enable, socket_name, postfix_version, linked, dns_support_level=""):
     """Why smtp_tlsrpt_enable cannot be turned on here, or None. ``enable``: the value asked for (None: not
-    asked); ``socket_name``: smtp_tlsrpt_socket_name as it will be; ``linked``: whether smtp links libtlsrpt.
-    Turning it on where Postfix cannot report would be a parameter it ignores (TLSRPT_README)."""
+    asked); ``socket_name``: smtp_tlsrpt_socket_name as it will be; ``linked``: whether smtp links libtlsrpt;
+    ``dns_support_level``: smtp_dns_support_level as it will be. Turning it on where Postfix cannot report
+    would be a parameter it ignores (TLSRPT_README)."""
     if enable is None or enable.strip().lower() not in ("yes", "true", "1"):
         return None
     if postfix_version and postfix_version < TLSRPT_SINCE:
@@ -161,6 +162,10 @@ def tlsrpt_problem(enable, socket_name, postfix_version, linked):
     if not (socket_name or "").strip():
         return ("smtp_tlsrpt_enable needs smtp_tlsrpt_socket_name, the socket of the TLSRPT collector that runs "
                 "on this host (TLSRPT_README): nothing was written")
+    if (dns_support_level or "").strip() == "disabled":
+        # smtp looks up each domain's _smtp._tls TXT record (RFC 8460); without DNS it logs "Cannot enable".
+        return ("smtp_tlsrpt_enable needs DNS lookups, and smtp_dns_support_level is disabled: Postfix would "
+                "turn TLSRPT off: nothing was written")
     return None
 
 

@@ -122,12 +122,14 @@ class PostconfEdit(FileEditModule):
             return
         config_dir, _path = self.main_cf_path()
         version = self.postfix.version(config_dir)
-        socket_name = wanted.get("smtp_tlsrpt_socket_name")
-        if socket_name is None and version >= TLSRPT_SINCE:
-            socket_name = self.postfix.parameter(config_dir, "smtp_tlsrpt_socket_name")
-        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(self.postfix.parameter(config_dir, "daemon_directory"),
-                                                                self.postfix.parameter(config_dir, "shlib_directory"))
-        problem = tlsrpt_problem(wanted["smtp_tlsrpt_enable"], socket_name, version, linked)
+        names = ["daemon_directory", "shlib_directory", "smtp_dns_support_level"]
+        host = self.postfix.parameters(config_dir, names + (["smtp_tlsrpt_socket_name"] if version >= TLSRPT_SINCE
+                                                            else []))
+        host.update((name, wanted[name]) for name in ("smtp_tlsrpt_socket_name", "smtp_dns_support_level")
+                    if name in wanted)
+        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(host["daemon_directory"], host["shlib_directory"])
+        problem = tlsrpt_problem(wanted["smtp_tlsrpt_enable"], host.get("smtp_tlsrpt_socket_name"), version, linked,
+                                 host["smtp_dns_support_level"])
         if problem:
             raise InputError("smtp_tlsrpt_enable", problem)
 

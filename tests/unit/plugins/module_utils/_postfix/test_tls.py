@@ -128,3 +128,10 @@ def test_tlsrpt_without_a_collector_socket_is_refused(socket_name):
 
 def test_tlsrpt_with_everything_is_fine():
     assert tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True) is None
+
+
+def test_tlsrpt_without_dns_is_refused():
+    # Postfix looks up each domain's _smtp._tls record; with DNS disabled it turns TLSRPT off itself.
+    assert "smtp_dns_support_level is disabled" in tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True,
+                                                                  "disabled")
+    assert tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True, "dnssec") is None
