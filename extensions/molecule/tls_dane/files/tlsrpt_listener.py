@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in for a TLSRPT collector (tlsrpt-collectd): receive the datagrams Postfix's TLSRPT client
 library sends to its unix socket and append each one, as received, to a file (one per line).
 
