@@ -151,8 +151,13 @@ def tlsrpt_problem(enable, socket_name, postfix_version, linked, dns_support_lev
     asked); ``socket_name``: smtp_tlsrpt_socket_name as it will be; ``linked``: whether smtp links libtlsrpt;
     ``dns_support_level``: smtp_dns_support_level as it will be. Turning it on where Postfix cannot report
     would be a parameter it ignores (TLSRPT_README)."""
-    if enable is None or enable.strip().lower() not in ("yes", "true", "1"):
+    switch = (enable or "").strip().lower()
+    if enable is None or switch == "no":
         return None
+    if switch != "yes":
+        # get_mail_conf_bool(): anything but yes or no is fatal for the smtp daemon.
+        return ("smtp_tlsrpt_enable = %r is neither yes nor no, which Postfix's daemons refuse: nothing was written"
+                % (enable,))
     if postfix_version and postfix_version < TLSRPT_SINCE:
         return ("smtp_tlsrpt_enable needs Postfix %s or later (postconf(5)); this host runs %s, which has no TLSRPT "
                 "client: nothing was written" % (_since(TLSRPT_SINCE), _since(postfix_version)))

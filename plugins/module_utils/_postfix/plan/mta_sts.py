@@ -126,7 +126,7 @@ def sending_tlsrpt(version, enable=None, socket_name=None):
         return {"enabled": False, "reason": "Postfix %s has no smtp_tlsrpt_enable (Postfix 3.10 or later, built with "
                                             "libtlsrpt): this host's sending side does not report; nothing was "
                                             "written for it" % release}
-    if (enable or "").strip().lower() in ("yes", "true", "1"):
+    if (enable or "").strip().lower() == "yes":
         return {"enabled": True, "reason": "smtp_tlsrpt_enable = yes: this host's smtp reports the outcome of each "
                                            "TLS session with a DANE or MTA-STS destination to the TLSRPT collector "
                                            "at %s (TLSRPT_README)" % (socket_name or "(no socket)")}

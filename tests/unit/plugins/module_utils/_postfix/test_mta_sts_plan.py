@@ -150,13 +150,13 @@ def test_sending_tlsrpt_is_said_never_written_before_3_10():
     assert sending_tlsrpt((3, 7, 11), "yes", "run/tlsrpt.sock")["enabled"] is False
 
 
-@pytest.mark.parametrize("enable", [None, "no", "", "false"])
+@pytest.mark.parametrize("enable", [None, "no", "", "true"])
 def test_sending_tlsrpt_off_names_the_role_variable_that_turns_it_on(enable):
     said = sending_tlsrpt((3, 11, 7), enable, None)
     assert said["enabled"] is False and "tls_forced_tlsrpt_socket" in said["reason"]
 
 
-@pytest.mark.parametrize("enable", ["yes", "YES", "true", "1"])
+@pytest.mark.parametrize("enable", ["yes", "YES", " Yes "])
 def test_sending_tlsrpt_on_names_the_collector_socket(enable):
     said = sending_tlsrpt((3, 10, 5), enable, "run/tlsrpt/tlsrpt.sock")
     assert said["enabled"] is True and "run/tlsrpt/tlsrpt.sock" in said["reason"]
