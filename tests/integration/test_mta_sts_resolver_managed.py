@@ -23,7 +23,8 @@ IMAGE = "localhost/mailtls-postfix-debian12:latest"
 APPLY_TASK = "Apply the wanted Postfix state in one call"
 AGAIN_TASK = "Apply the wanted Postfix state now that Postfix and the packages it needs are installed"
 MAPS_WITH = "hash:/etc/postfix/tls_policy, socketmap:inet:127.0.0.1:%d:postfix"
-PLAYBOOK = """
+# One forced destination, no pre-flight (no DNS here); the tests add their own role variables.
+FORCED_PLAYBOOK = """
 - hosts: all
   gather_facts: false
   roles:
@@ -32,8 +33,8 @@ PLAYBOOK = """
         server_maillog_file: /var/log/mail.log
         tls_forced_destinations: [{destination: partner.example, level: encrypt}]
         tls_forced_preflight: skip
-        tls_forced_mta_sts: true
 """
+PLAYBOOK = FORCED_PLAYBOOK + "        tls_forced_mta_sts: true\n"
 
 
 class Host(object):

@@ -13,20 +13,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from test_mta_sts_resolver_managed import Host, running_host
+from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, Host, running_host
 
 IMAGE = "localhost/mailtls-postfix-debian13:latest"
 SOCKET = "run/tlsrpt/tlsrpt.sock"
-PLAYBOOK = """
-- hosts: all
-  gather_facts: false
-  roles:
-    - role: mailtls.postfix.tls_forced
-      vars:
-        server_maillog_file: /var/log/mail.log
-        tls_forced_destinations: [{destination: partner.example, level: encrypt}]
-        tls_forced_preflight: skip
-"""
 
 
 @pytest.fixture()
@@ -34,7 +24,7 @@ def host(tmp_path):
     found = Host(tmp_path)
     found.result_key = "main_cf"
     found.name = "mailtls-tlsrpt-%d" % os.getpid()
-    (tmp_path / "play.yml").write_text(PLAYBOOK)
+    (tmp_path / "play.yml").write_text(FORCED_PLAYBOOK)
     (tmp_path / "inventory").write_text(
         "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % found.name)
     with running_host(found, IMAGE) as running:
