@@ -29,9 +29,9 @@ SOCKET = "run/tlsrpt/tlsrpt.sock"
 ELF = b"\x7fELF" + b"\0" * 60
 
 # Debian 13's postconf -d, for the names the guard asks about.
-DEFAULTS = {"mail_version": "3.10.13", "daemon_directory": "/usr/lib/postfix/sbin", "shlib_directory": "/usr/lib/postfix",
-            "smtp_dns_support_level": "", "disable_dns_lookups": "no", "smtp_tlsrpt_enable": "no",
-            "smtp_tlsrpt_socket_name": ""}
+DEFAULTS = {"mail_version": "3.10.13", "daemon_directory": "/usr/lib/postfix/sbin",
+            "shlib_directory": "/usr/lib/postfix", "smtp_dns_support_level": "", "disable_dns_lookups": "no",
+            "smtp_tlsrpt_enable": "no", "smtp_tlsrpt_socket_name": ""}
 
 
 class TablePostfix(Postfix):
