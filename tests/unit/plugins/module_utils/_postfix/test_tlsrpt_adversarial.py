@@ -165,3 +165,20 @@ def test_the_socket_emptied_later_under_tlsrpt_on_in_main_cf_is_refused(tmp_path
 @pytest.mark.parametrize("socket_name", [None, "", "   "])
 def test_the_result_does_not_claim_reports_without_a_socket(socket_name):
     assert sending_tlsrpt(V310, "yes", socket_name)["enabled"] is False
+
+
+# --- The role's own words -----------------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="roles/tls_forced/meta/argument_specs.yml says an empty "
+                                       "tls_forced_tlsrpt_socket 'leaves both parameters as they are', but after "
+                                       "the role turned TLSRPT on, emptying it takes both out again (the ownership "
+                                       "record's way back, test_tlsrpt_sending.py) or restores what they replaced")
+def test_the_role_documents_the_way_back_of_an_empty_socket():
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[5]
+    spec = yaml.safe_load((root / "roles/tls_forced/meta/argument_specs.yml").read_text())
+    said = " ".join(spec["argument_specs"]["main"]["options"]["tls_forced_tlsrpt_socket"]["description"])
+    assert "leaves both parameters as they are" not in said, said
