@@ -1,5 +1,5 @@
 """Hostile review of the sending-side TLSRPT support on a real Postfix 3.10 (Debian 13 container, as
-test_tlsrpt_sending.py runs it): each test is a defect, marked xfail(strict), and passes once the code is fixed.
+test_tlsrpt_sending.py runs it): each test is a defect the review found, now fixed.
 One container at a time (each test starts and removes its own).
 """
 
@@ -11,9 +11,15 @@ import subprocess
 import pytest
 from conftest import settle
 from helpers import VENV_BIN, ansible_env, run_module, snapshot
-from test_tlsrpt_sending import SOCKET, host, tlsrpt_lines  # noqa: F401  (host: the container fixture)
+from test_tlsrpt_sending import SOCKET, debian13_host, tlsrpt_lines
 
 ON = ("-e", "tls_forced_tlsrpt_socket=" + SOCKET)
+
+
+@pytest.fixture()
+def host(tmp_path):
+    with debian13_host(tmp_path) as found:
+        yield found
 
 
 def tls_profile(host, args):
@@ -26,11 +32,7 @@ def tls_profile(host, args):
     return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"][host.name]
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal reads daemon_directory with postconf without -x: "
-                                       "'${shlib_directory}/sbin' (shlib_directory set in main.cf), the directory "
-                                       "Postfix itself uses, is looked at literally, no smtp is found there, and a "
-                                       "host whose smtp links libtlsrpt is refused as 'not built with libtlsrpt'")
-def test_a_daemon_directory_written_with_a_macro_is_followed(host):  # noqa: F811
+def test_a_daemon_directory_written_with_a_macro_is_followed(host):
     # The module itself, before any postfix check: Debian's post-install (postfix check runs it; the role's run
     # did the same here) writes the installation directories back into main.cf expanded, which hides the defect.
     host.sh("postconf -e 'shlib_directory = /usr/lib/postfix' 'daemon_directory = ${shlib_directory}/sbin'")
@@ -42,11 +44,7 @@ def test_a_daemon_directory_written_with_a_macro_is_followed(host):  # noqa: F81
     assert tlsrpt_lines(host) == ["smtp_tlsrpt_enable = yes", "smtp_tlsrpt_socket_name = " + SOCKET]
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal knows DNS off only as smtp_dns_support_level = disabled; with the "
-                                       "level empty (Debian's default) smtp takes disable_dns_lookups = yes as DNS "
-                                       "disabled and smtp_tlsrpt_post_jail() turns TLSRPT off, yet the role writes "
-                                       "smtp_tlsrpt_enable = yes and succeeds")
-def test_tlsrpt_under_disable_dns_lookups_is_refused(host):  # noqa: F811
+def test_tlsrpt_under_disable_dns_lookups_is_refused(host):
     host.play()
     host.sh("postconf -e 'disable_dns_lookups = yes'")
     assert host.sh("postconf -h smtp_dns_support_level").strip() == ""
@@ -57,15 +55,23 @@ def test_tlsrpt_under_disable_dns_lookups_is_refused(host):  # noqa: F811
     assert host.sh("sha256sum /etc/postfix/main.cf") == before
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal looks at main.cf's request only: tls_profile's master_services "
-                                       "write '-o smtp_tlsrpt_enable=yes' into master.cf on this machine's Postfix "
-                                       "3.7 (no TLSRPT client) without a refusal or a warning; the same override "
-                                       "on a 3.10 smtp without libtlsrpt, or without a socket, passes as well")
 def test_tlsrpt_through_master_cf_is_refused_before_3_10(localhost, config_dir):
     settle(config_dir / "main.cf")
     before = snapshot(config_dir)
     result = run_module(localhost, "mailtls.postfix.tls_profile", config_dir=str(config_dir),
                         master_services=[{"service": "smtp", "type": "unix", "chroot": "y", "command": "smtp",
                                           "options": {"smtp_tlsrpt_enable": "yes"}}])
+    assert result.get("failed") and "smtp_tlsrpt_enable" in result.get("msg", ""), result
+    assert snapshot(config_dir) == before
+
+
+@pytest.mark.parametrize("value", ["yes", "true"])
+def test_tlsrpt_through_the_master_cf_module_is_refused_as_well(localhost, config_dir, value):
+    # The master_cf module writes one service: the same refusal (3.7 has no TLSRPT client; "true" is no boolean
+    # that Postfix's daemons read).
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    result = run_module(localhost, "mailtls.postfix.master_cf", config_dir=str(config_dir), service="smtp",
+                        type="unix", chroot="y", command="smtp", options={"smtp_tlsrpt_enable": value})
     assert result.get("failed") and "smtp_tlsrpt_enable" in result.get("msg", ""), result
     assert snapshot(config_dir) == before

@@ -10,6 +10,7 @@ One test: the steps build on each other, on one host (about 40 s).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -19,8 +20,9 @@ IMAGE = "localhost/mailtls-postfix-debian13:latest"
 SOCKET = "run/tlsrpt/tlsrpt.sock"
 
 
-@pytest.fixture()
-def host(tmp_path):
+@contextlib.contextmanager
+def debian13_host(tmp_path):
+    """A running Debian 13 container with the tls_forced playbook, removed afterwards."""
     found = Host(tmp_path)
     found.result_key = "main_cf"
     found.name = "mailtls-tlsrpt-%d" % os.getpid()
@@ -29,6 +31,12 @@ def host(tmp_path):
         "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % found.name)
     with running_host(found, IMAGE) as running:
         yield running
+
+
+@pytest.fixture()
+def host(tmp_path):
+    with debian13_host(tmp_path) as found:
+        yield found
 
 
 def tlsrpt_lines(host):

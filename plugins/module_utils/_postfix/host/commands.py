@@ -187,10 +187,11 @@ class Postfix(object):
         """One parameter's value as Postfix sees it (default or set), unexpanded."""
         return self.run("postconf", ["-c", config_dir, "-h", name])[1].strip()
 
-    def parameters(self, config_dir, names):
-        """Several parameters' values as Postfix sees them, unexpanded, in one postconf run: {name: value}."""
+    def parameters(self, config_dir, names, expand=False):
+        """Several parameters' values as Postfix sees them in one postconf run: {name: value}; with ``expand``,
+        their $name references expanded (``postconf -x``), as Postfix's programs use them."""
         found = {}
-        for line in self.run("postconf", ["-c", config_dir] + list(names))[1].splitlines():
+        for line in self.run("postconf", ["-c", config_dir] + (["-x"] if expand else []) + list(names))[1].splitlines():
             name, separator, value = line.partition(" = ")
             if not separator and line.endswith(" ="):
                 name, value = line[:-2], ""

@@ -76,17 +76,13 @@ class MtaStsSide(object):
         return [ServedCertificate("%s %s" % (where, found.get("cert_file")), found.get("san_names") or [], sni_names)
                 for found in certificates]
 
-    def _tlsrpt_parameters(self, config):
-        """smtp_tlsrpt_enable and smtp_tlsrpt_socket_name as main.cf has them after this call (None: unset)."""
+    def _sending_tlsrpt(self, config):
+        """Whether this host's smtp reports, with main.cf as this call leaves it (``config``: its request)."""
         if tuple(self.profile.version) < TLSRPT_SINCE:
-            return None, None  # unknown names to this postconf
-        found = []
-        for name in ("smtp_tlsrpt_enable", "smtp_tlsrpt_socket_name"):
-            if name in config.wanted:
-                found.append(config.wanted[name])
-            else:
-                found.append(None if name in config.remove else self.profile.postfix.parameter(self.config_dir, name))
-        return found
+            return sending_tlsrpt(self.profile.version)  # the names are unknown to this postconf
+        values, problem, _before = self.profile.tlsrpt_problems(config.wanted, config.remove)
+        return sending_tlsrpt(self.profile.version, values["smtp_tlsrpt_enable"], values["smtp_tlsrpt_socket_name"],
+                              problem)
 
     def file_uses(self):
         """The policy file and the records file: written by this side."""
@@ -102,8 +98,7 @@ class MtaStsSide(object):
             return part
         plan, spec = self.plan, self.spec
         part.result["mta_sts"] = dict(plan.result, policy_file_changed=False, records_file_changed=False,
-                                      sending_tlsrpt=sending_tlsrpt(self.profile.version,
-                                                                    *self._tlsrpt_parameters(config)))
+                                      sending_tlsrpt=self._sending_tlsrpt(config))
         part.warnings.extend(plan.warnings)
         if spec.get("policy_file"):
             part.writes.append(FileWrite(spec["policy_file"], plan.policy, POLICY_FILE_MODE, "mta_sts",

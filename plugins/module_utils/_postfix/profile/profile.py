@@ -141,7 +141,7 @@ class TlsProfile(PostconfEdit):
         self.warnings.extend(call.config.warnings)
         if call.config.hardening is not None:
             self.result["hardening"] = call.config.hardening
-        self._refuse_what_this_version_cannot_read(call.config.wanted)
+        self._refuse_what_this_version_cannot_read(call.config.wanted, call.config.remove, call.config.services)
         call.certificate = the_one(declarations, "certificate",
                                    "two profiles give different certificates; a host has one smtpd certificate here")
         receiving = the_one(declarations, "receiving", "two profiles declare different receiving sides (SNI, DANE, "

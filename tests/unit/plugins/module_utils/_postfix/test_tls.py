@@ -120,7 +120,7 @@ def test_tlsrpt_neither_yes_nor_no_is_refused_as_postfix_would(enable):
 @pytest.mark.parametrize("enable", ["yes", "Yes", "YES"])
 def test_tlsrpt_before_3_10_is_refused_with_the_version(enable):
     problem = tlsrpt_problem(enable, "run/tlsrpt/tlsrpt.sock", (3, 7, 11), True)
-    assert "needs Postfix 3.10 or later" in problem and "3.7.11" in problem and "nothing was written" in problem
+    assert "needs Postfix 3.10 or later" in problem and "3.7.11" in problem
 
 
 def test_tlsrpt_without_the_library_is_refused():
