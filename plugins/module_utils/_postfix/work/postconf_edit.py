@@ -142,6 +142,9 @@ class PostconfEdit(FileEditModule):
         touched = [name for name in TLSRPT_DEFAULTS if name in wanted or name in remove]
         if not touched:
             return
+        config_dir, _path = self.main_cf_path()
+        if "smtp_tlsrpt_enable" not in wanted and self.postfix.version(config_dir) < TLSRPT_SINCE:
+            return  # no TLSRPT on this Postfix to turn off
         _values, after, before = self.tlsrpt_problems(wanted, remove)
         if after and (after != before or "smtp_tlsrpt_enable" in wanted):
             name = "smtp_tlsrpt_enable" if "smtp_tlsrpt_enable" in wanted else touched[0]
