@@ -1055,9 +1055,11 @@ mta_sts:
       sample: ["_mta-sts.example.org. IN TXT \"v=STSv1; id=iqblh54tf5sbx5t2iwu74oozyoldbn5f\""]
     sending_tlsrpt:
       description:
-        - What this host's own sending side does about TLS-RPT - C(enabled) (false) and C(reason). Postfix reports
-          only from 3.10, built with libtlsrpt (C(smtp_tlsrpt_enable)); on an older Postfix the result says so
-          instead of writing a parameter it would reject.
+        - What this host's own sending side does about TLS-RPT, as main.cf is after this call - C(enabled) and
+          C(reason). Postfix reports only from 3.10, built with libtlsrpt (C(smtp_tlsrpt_enable)), to a TLSRPT
+          collector on the host (C(smtp_tlsrpt_socket_name)); the C(mailtls.postfix.tls_forced) role's
+          C(tls_forced_tlsrpt_socket) turns it on. On an older Postfix the result says so instead of writing a
+          parameter it would reject.
       type: dict
     policy_file_changed:
       description: Whether O(receiving.mta_sts.policy_file) was (would be) written.

@@ -96,7 +96,11 @@ def tls_forced(var, system_ca_file):
     parameters = _with({"smtp_tls_loglevel": var["loglevel"],
                         "smtp_tls_session_cache_database": var["session_cache_database"]},
                        smtp_tls_mandatory_protocols=var["mandatory_protocols"],
-                       smtp_tls_servername=var["servername"])
+                       smtp_tls_servername=var["servername"],
+                       # TLSRPT_README: Postfix 3.10+ reports to a collector's socket (the module refuses it
+                       # where this Postfix cannot report).
+                       smtp_tlsrpt_enable="yes" if var["tlsrpt_socket"] else None,
+                       smtp_tlsrpt_socket_name=var["tlsrpt_socket"])
     socketmap = var["mta_sts_socketmap"]
     # As the argument spec accepts them ("false", "no"): the raw text would be true.
     managed, kill_switch = ansible_bool(var["mta_sts"]), ansible_bool(var["mta_sts_kill_switch"])

@@ -23,7 +23,8 @@ IMAGE = "localhost/mailtls-postfix-debian12:latest"
 APPLY_TASK = "Apply the wanted Postfix state in one call"
 AGAIN_TASK = "Apply the wanted Postfix state now that Postfix and the packages it needs are installed"
 MAPS_WITH = "hash:/etc/postfix/tls_policy, socketmap:inet:127.0.0.1:%d:postfix"
-PLAYBOOK = """
+# One forced destination, no pre-flight (no DNS here); the tests add their own role variables.
+FORCED_PLAYBOOK = """
 - hosts: all
   gather_facts: false
   roles:
@@ -32,11 +33,14 @@ PLAYBOOK = """
         server_maillog_file: /var/log/mail.log
         tls_forced_destinations: [{destination: partner.example, level: encrypt}]
         tls_forced_preflight: skip
-        tls_forced_mta_sts: true
 """
+PLAYBOOK = FORCED_PLAYBOOK + "        tls_forced_mta_sts: true\n"
 
 
 class Host(object):
+    # What marks the tls_profile result a test reads among the play's tasks.
+    result_key = "mta_sts_resolver"
+
     def __init__(self, tmp_path):
         self.name = "mailtls-sts-resolver-%d" % os.getpid()
         self.dir = tmp_path
@@ -59,7 +63,7 @@ class Host(object):
         states, failures = [], []
         for task in report["plays"][0]["tasks"]:
             result = task["hosts"].get(self.name) or {}
-            if task["task"]["name"].endswith((APPLY_TASK, AGAIN_TASK)) and "mta_sts_resolver" in result:
+            if task["task"]["name"].endswith((APPLY_TASK, AGAIN_TASK)) and self.result_key in result:
                 states.append(result)
             if result.get("failed"):
                 failures.append(result.get("msg", ""))
@@ -74,11 +78,11 @@ class Host(object):
 
 
 @contextlib.contextmanager
-def running_host(found):
-    """``found`` (a Host) as a running container of the test-host image, removed afterwards."""
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
+def running_host(found, image=IMAGE):
+    """``found`` (a Host) as a running container of a test-host image, removed afterwards."""
+    if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
+        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % image, pytrace=False)
+    subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, image, "sleep", "infinity"],
                    check=True, capture_output=True)
     try:
         # Package lists for check mode, which reads none itself (the role's apt reads them in a run);

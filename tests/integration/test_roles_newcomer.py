@@ -56,6 +56,18 @@ def test_a_managed_resolver_beside_a_socketmap_of_ones_own_is_refused(tmp_path, 
     assert snapshot(config_dir) == before
 
 
+def test_tlsrpt_on_a_postfix_that_cannot_report_is_refused(tmp_path, config_dir):
+    # This machine's Postfix is 3.7: no TLSRPT client; the parameter would be written and ignored.
+    settle(config_dir / "main.cf")
+    before = snapshot(config_dir)
+    task = role_task("tls_forced", config_dir, tls_forced_destinations=["partner.example"],
+                     tls_forced_tlsrpt_socket="run/tlsrpt/tlsrpt.sock")
+    rc, _results, output = run_playbook(tmp_path, [task])
+    assert rc != 0, output
+    assert "smtp_tlsrpt_enable needs Postfix 3.10 or later" in " ".join(output.split()), output
+    assert snapshot(config_dir) == before
+
+
 @pytest.mark.parametrize("role, variable", [("tls_receiving", "tls_receiving_cert_file"),
                                             ("tls_forced", "tls_forced_destinations"),
                                             ("server", "server_tls_hardening")])

@@ -13,6 +13,7 @@ import collections
 import os
 import pty
 import re
+import stat
 import subprocess
 
 from ..core.errors import CommandError, ConfigError
@@ -21,6 +22,10 @@ from ..core.versions import parse_version
 
 SBIN_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin"]
 C_LOCALE = {"LANG": "C", "LC_ALL": "C", "LC_MESSAGES": "C"}
+# Postfix's smtp is about half a MiB; its dynamic strings come early in the file.
+SMTP_BINARY_MAX_BYTES = 16 * 1024 * 1024
+TLSRPT_LIBRARY = b"libtlsrpt.so"  # what a smtp built with TLSRPT support names (TLSRPT_README)
+_POSTFIX_LIBRARY = re.compile(rb"libpostfix-[a-z]+\.so[.0-9]*")  # Postfix's own shared libraries (Debian)
 _UNUSED = re.compile(r"\S*postconf: warning: .*/main\.cf: unused parameter: ([^=\s]+)=(.*)")
 # Warnings that do not mean a broken main.cf: an unknown name (reported on its own), and
 # newer Postfix versions' notes on obsolete parameters.
@@ -182,6 +187,17 @@ class Postfix(object):
         """One parameter's value as Postfix sees it (default or set), unexpanded."""
         return self.run("postconf", ["-c", config_dir, "-h", name])[1].strip()
 
+    def parameters(self, config_dir, names, expand=False):
+        """Several parameters' values as Postfix sees them in one postconf run: {name: value}; with ``expand``,
+        their $name references expanded (``postconf -x``), as Postfix's programs use them."""
+        found = {}
+        for line in self.run("postconf", ["-c", config_dir] + (["-x"] if expand else []) + list(names))[1].splitlines():
+            name, separator, value = line.partition(" = ")
+            if not separator and line.endswith(" ="):
+                name, value = line[:-2], ""
+            found[name.strip()] = value.strip()
+        return found
+
     def version(self, config_dir):
         """``mail_version`` as a tuple of numbers, (3, 7, 11)."""
         if config_dir not in self._versions:
@@ -278,6 +294,30 @@ class Postfix(object):
         if values.get("config_directory") == config_dir:
             del values["config_directory"]
         return values, parse_unused(err), err
+
+
+def smtp_links_tlsrpt(daemon_directory, shlib_directory):
+    """Whether Postfix's smtp (in ``daemon_directory``) is linked with libtlsrpt: its own dynamic section names the
+    library, or (Debian: Postfix's code in shared libraries, ``shlib_directory``) one of the libpostfix libraries
+    it names does. Read, never run (ldd may run the program)."""
+    smtp = _head(os.path.join(daemon_directory, "smtp"))
+    if TLSRPT_LIBRARY in smtp:
+        return True
+    if not shlib_directory or shlib_directory == "no":
+        return False  # statically linked Postfix code: smtp would name the library itself
+    return any(TLSRPT_LIBRARY in _head(os.path.join(shlib_directory, name.decode("ascii")))
+               for name in sorted(set(_POSTFIX_LIBRARY.findall(smtp))))
+
+
+def _head(path):
+    """The first bytes of a regular file (a FIFO would block the read), empty when there is none."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return b""
+        with open(path, "rb") as handle:
+            return handle.read(SMTP_BINARY_MAX_BYTES)
+    except OSError:
+        return b""
 
 
 def run_with_terminal(argv):

@@ -142,6 +142,52 @@ def protocol_range_problem(value, postfix_version):
             % (_since(PROTOCOL_RANGE_SINCE), _since(postfix_version)))
 
 
+# postconf(5): smtp_tlsrpt_enable, "available in Postfix 3.10 and later", for a build with libtlsrpt.
+TLSRPT_SINCE = (3, 10)
+# The main.cf parameters that decide whether smtp reports (TLSRPT_README; smtp_tlsrpt_post_jail() in Postfix's
+# smtp/smtp_tlsrpt.c turns reporting off without DNS or without a socket), with their defaults (postconf(5)).
+TLSRPT_DEFAULTS = {"smtp_tlsrpt_enable": "no", "smtp_tlsrpt_socket_name": "", "smtp_dns_support_level": "",
+                   "disable_dns_lookups": "no"}
+
+
+def tlsrpt_problem(enable, socket_name, postfix_version, linked, dns_support_level="", disable_dns_lookups="no"):
+    """Why smtp_tlsrpt_enable cannot be on here, or None. ``enable``: its value (None: not asked);
+    ``socket_name``, ``dns_support_level``, ``disable_dns_lookups``: smtp_tlsrpt_socket_name,
+    smtp_dns_support_level and disable_dns_lookups as they will be; ``linked``: whether smtp links libtlsrpt.
+    Turning it on where Postfix cannot report would be a parameter it ignores (TLSRPT_README)."""
+    switch = (enable or "").strip().lower()
+    if enable is None or switch == "no":
+        return None
+    if switch != "yes":
+        # get_mail_conf_bool(): anything but yes or no is fatal for the smtp daemon.
+        return "smtp_tlsrpt_enable = %r is neither yes nor no, which Postfix's daemons refuse" % (enable,)
+    if postfix_version and postfix_version < TLSRPT_SINCE:
+        return ("smtp_tlsrpt_enable needs Postfix %s or later (postconf(5)); this host runs %s, which has no TLSRPT "
+                "client" % (_since(TLSRPT_SINCE), _since(postfix_version)))
+    if not linked:
+        return ("this host's Postfix smtp is not built with libtlsrpt (TLSRPT_README), so smtp_tlsrpt_enable "
+                "would report nothing")
+    if not (socket_name or "").strip():
+        return ("smtp_tlsrpt_enable needs smtp_tlsrpt_socket_name, the socket of the TLSRPT collector that runs "
+                "on this host (TLSRPT_README)")
+    dns_off = _dns_off(dns_support_level, disable_dns_lookups)
+    if dns_off:
+        # smtp looks up each domain's _smtp._tls TXT record (RFC 8460); without DNS it logs "Cannot enable".
+        return "smtp_tlsrpt_enable needs DNS lookups, and %s: Postfix would turn TLSRPT off" % dns_off
+    return None
+
+
+def _dns_off(dns_support_level, disable_dns_lookups):
+    """What turns the smtp client's DNS lookups off, or None. smtp reads smtp_dns_support_level by name, in any
+    case; left empty, it follows disable_dns_lookups (postconf(5))."""
+    level = (dns_support_level or "").strip().lower()
+    if level == "disabled":
+        return "smtp_dns_support_level is disabled"
+    if not level and (disable_dns_lookups or "").strip().lower() == "yes":
+        return "disable_dns_lookups = yes turns them off (smtp_dns_support_level is empty)"
+    return None
+
+
 def _since(version):
     return ".".join(str(part) for part in version)
 

@@ -116,16 +116,27 @@ def plan_sts(spec, domains, own, other, certificates):
     return StsPlan(policy=text, records=records, result=result, warnings=warnings)
 
 
-def sending_tlsrpt(version):
-    """What this host's own sending side does about TLS-RPT: said in the result, never a parameter written that this
-    Postfix would reject. postconf(5): smtp_tlsrpt_enable came with Postfix 3.10, for a build with libtlsrpt."""
+def sending_tlsrpt(version, enable=None, socket_name=None, problem=None):
+    """What this host's own sending side does about TLS-RPT, from main.cf as this call leaves it (``enable``:
+    smtp_tlsrpt_enable, ``socket_name``: smtp_tlsrpt_socket_name; None: not set; ``problem``: why smtp would not
+    report with them, model/tls.py tlsrpt_problem). Said in the result, never a parameter written that this
+    Postfix would reject. postconf(5): smtp_tlsrpt_enable came with Postfix 3.10, for a build with libtlsrpt;
+    the role's tls_forced_tlsrpt_socket turns it on."""
     release = ".".join(str(part) for part in version)
     if tuple(version) < (3, 10):
         return {"enabled": False, "reason": "Postfix %s has no smtp_tlsrpt_enable (Postfix 3.10 or later, built with "
                                             "libtlsrpt): this host's sending side does not report; nothing was "
                                             "written for it" % release}
+    if (enable or "").strip().lower() == "yes":
+        if problem or not (socket_name or "").strip():
+            return {"enabled": False, "reason": "smtp_tlsrpt_enable = yes, but smtp does not report: %s"
+                                                % (problem or "smtp_tlsrpt_socket_name is empty")}
+        return {"enabled": True, "reason": "smtp_tlsrpt_enable = yes: this host's smtp reports the outcome of each "
+                                           "TLS session with a DANE or MTA-STS destination to the TLSRPT collector "
+                                           "at %s (TLSRPT_README)" % socket_name.strip()}
     return {"enabled": False, "reason": "Postfix %s knows smtp_tlsrpt_enable, which needs a build with libtlsrpt and "
-                                        "a TLSRPT collector (TLSRPT_README); not enabled by this call" % release}
+                                        "a TLSRPT collector on this host (TLSRPT_README); off here "
+                                        "(mailtls.postfix.tls_forced: tls_forced_tlsrpt_socket)" % release}
 
 
 def records_text(records):

@@ -17,6 +17,7 @@ from ..host.base import FileWrite, ReceivingPart, check_new_file
 from ..plan.file_roles import writes
 from ..plan.mta_sts import (OPTION, POLICY_FILE_MODE, ServedCertificate, mx_names, plan_sts, records_text,
                             sending_tlsrpt)
+from ..model.tls import TLSRPT_SINCE
 from ..work.certificate import TlsCertificate
 
 RECORDS_FILE_MODE = 0o644
@@ -75,20 +76,29 @@ class MtaStsSide(object):
         return [ServedCertificate("%s %s" % (where, found.get("cert_file")), found.get("san_names") or [], sni_names)
                 for found in certificates]
 
+    def _sending_tlsrpt(self, config):
+        """Whether this host's smtp reports, with main.cf as this call leaves it (``config``: its request)."""
+        if tuple(self.profile.version) < TLSRPT_SINCE:
+            return sending_tlsrpt(self.profile.version)  # the names are unknown to this postconf
+        values, problem, _before = self.profile.tlsrpt_problems(config.wanted, config.remove)
+        return sending_tlsrpt(self.profile.version, values["smtp_tlsrpt_enable"], values["smtp_tlsrpt_socket_name"],
+                              problem)
+
     def file_uses(self):
         """The policy file and the records file: written by this side."""
         spec = self.spec or {}
         return [writes("%s.%s" % (OPTION, name), spec[name]) for name in ("policy_file", "records_file")
                 if spec.get(name)]
 
-    def write(self):
-        """The policy file and the records file, as a ``ReceivingPart`` for the coordinator to write."""
+    def write(self, config):
+        """The policy file and the records file, as a ``ReceivingPart`` for the coordinator to write;
+        ``config``: main.cf's merged request, which says whether this host's smtp reports (TLSRPT)."""
         part = ReceivingPart()
         if not self:
             return part
         plan, spec = self.plan, self.spec
         part.result["mta_sts"] = dict(plan.result, policy_file_changed=False, records_file_changed=False,
-                                      sending_tlsrpt=sending_tlsrpt(self.profile.version))
+                                      sending_tlsrpt=self._sending_tlsrpt(config))
         part.warnings.extend(plan.warnings)
         if spec.get("policy_file"):
             part.writes.append(FileWrite(spec["policy_file"], plan.policy, POLICY_FILE_MODE, "mta_sts",

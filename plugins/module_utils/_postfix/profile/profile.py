@@ -141,7 +141,7 @@ class TlsProfile(PostconfEdit):
         self.warnings.extend(call.config.warnings)
         if call.config.hardening is not None:
             self.result["hardening"] = call.config.hardening
-        self._refuse_what_this_version_cannot_read(call.config.wanted)
+        self._refuse_what_this_version_cannot_read(call.config.wanted, call.config.remove, call.config.services)
         call.certificate = the_one(declarations, "certificate",
                                    "two profiles give different certificates; a host has one smtpd certificate here")
         receiving = the_one(declarations, "receiving", "two profiles declare different receiving sides (SNI, DANE, "
@@ -205,7 +205,7 @@ class TlsProfile(PostconfEdit):
         self.result["main_cf"] = {"changes": dict((change.name, change.as_dict()) for change in changes),
                                   "kept": call.kept}
         self._take_receiving(call.receiving.write_after_main_cf(self.result.get("certificate")))
-        self._take_receiving(call.mta_sts.write())  # the policy and its records: Postfix reads neither
+        self._take_receiving(call.mta_sts.write(call.config))  # the policy and its records: Postfix reads neither
         # Only once main.cf no longer names them.
         relay_changed = call.relay.remove_unused(call.main_text, call.master_text)
         relay_changed = call.ownership.write(call) or relay_changed  # what absent profiles created goes

@@ -12,7 +12,8 @@ import tempfile
 import time
 
 from ..host.base import FileEditModule
-from ..host.commands import config_warnings, new_warnings, parse_parameters, run_with_terminal, warning_parameters
+from ..host.commands import (config_warnings, new_warnings, parse_parameters, run_with_terminal, smtp_links_tlsrpt,
+                             warning_parameters)
 from ..core.errors import ConfigError, InputError, ValidationError
 from ..host.commands import check_config_files
 from ..host.files import read_text, write_new_file
@@ -39,7 +40,7 @@ from ..model.parameters import (
     plan_tls_migration,
 )
 from ..core.versions import parse_version
-from ..model.tls import protocol_range_problem
+from ..model.tls import TLSRPT_DEFAULTS, TLSRPT_SINCE, protocol_range_problem, tlsrpt_problem
 
 # Postfix waits for a main.cf younger than about two seconds to settle;
 # a backdated scratch copy makes the read-back instant.
@@ -92,16 +93,19 @@ class PostconfEdit(FileEditModule):
             warning = obsolete_warning(name)
             if warning:
                 self.warnings.append(warning)
-        self._refuse_what_this_version_cannot_read(wanted)
+        self._refuse_what_this_version_cannot_read(wanted, remove)
 
         def compute(text):
             return plan_edit(text, wanted, remove, list_valued)
 
         self.edit_main_cf(compute, lambda changes: changes)
 
-    def _refuse_what_this_version_cannot_read(self, wanted):
-        """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail."""
+    def _refuse_what_this_version_cannot_read(self, wanted, remove=(), services=()):
+        """A TLS protocol range on Postfix before 3.6: postconf accepts it, every TLS session would fail.
+        TLSRPT turned on where this Postfix cannot report, in main.cf or in a master.cf service's ``-o``."""
         self._refuse_non_integers(wanted)
+        self._refuse_tlsrpt_without_support(wanted, remove)
+        self.refuse_tlsrpt_in_services(services, wanted, remove)
         ranges = [name for name in sorted(wanted) if name.endswith("_tls_protocols")
                   or name.endswith("_tls_mandatory_protocols")]
         ranges = [name for name in ranges if protocol_range_problem(wanted[name], (0,))]
@@ -113,6 +117,47 @@ class PostconfEdit(FileEditModule):
             problem = protocol_range_problem(wanted[name], version)
             if problem:
                 raise InputError(name, problem)
+
+    def tlsrpt_problems(self, wanted, remove=()):
+        """Main.cf's TLSRPT parameters as ``wanted`` and ``remove`` leave them, why smtp would not report with
+        them, and why it does not now: (values, after, before); a reason is None where smtp reports or is not
+        asked to (model/tls.py tlsrpt_problem)."""
+        config_dir, _path = self.main_cf_path()
+        version = self.postfix.version(config_dir)
+        names = ["daemon_directory", "shlib_directory", "smtp_dns_support_level", "disable_dns_lookups"]
+        if version >= TLSRPT_SINCE:  # unknown names to an older postconf
+            names += ["smtp_tlsrpt_enable", "smtp_tlsrpt_socket_name"]
+        now = self.postfix.parameters(config_dir, names, expand=True)
+        linked = version >= TLSRPT_SINCE and smtp_links_tlsrpt(now["daemon_directory"], now["shlib_directory"])
+        after = dict(now)
+        after.update((name, TLSRPT_DEFAULTS[name]) for name in remove if name in TLSRPT_DEFAULTS)
+        after.update((name, wanted[name]) for name in TLSRPT_DEFAULTS if name in wanted)
+        return (after,) + tuple(tlsrpt_problem(values.get("smtp_tlsrpt_enable"), values.get("smtp_tlsrpt_socket_name"),
+                                               version, linked, values["smtp_dns_support_level"],
+                                               values["disable_dns_lookups"]) for values in (after, now))
+
+    def _refuse_tlsrpt_without_support(self, wanted, remove=(), where=""):
+        """Refused: a request that leaves smtp_tlsrpt_enable on where smtp would not report, when it asks for it
+        or is what turns reporting off (a socket emptied, DNS disabled); a state found so is left alone."""
+        touched = [name for name in TLSRPT_DEFAULTS if name in wanted or name in remove]
+        if not touched:
+            return
+        config_dir, _path = self.main_cf_path()
+        if "smtp_tlsrpt_enable" not in wanted and self.postfix.version(config_dir) < TLSRPT_SINCE:
+            return  # no TLSRPT on this Postfix to turn off
+        _values, after, before = self.tlsrpt_problems(wanted, remove)
+        if after and (after != before or "smtp_tlsrpt_enable" in wanted):
+            name = "smtp_tlsrpt_enable" if "smtp_tlsrpt_enable" in wanted else touched[0]
+            raise InputError(where + name, after + ": nothing was written")
+
+    def refuse_tlsrpt_in_services(self, services, wanted=None, remove=()):
+        """The same for a master.cf service's ``-o`` overrides, over main.cf as ``wanted`` leaves it;
+        ``services``: (key, Entry or None) pairs."""
+        for key, entry in services:
+            options = dict(entry.options) if entry is not None else {}
+            if any(name in options for name in TLSRPT_DEFAULTS):
+                self._refuse_tlsrpt_without_support(dict(wanted or {}, **options), remove,
+                                                    where="master.cf service %s, -o " % key)
 
     def _refuse_non_integers(self, wanted):
         """An integer parameter (its default a number, ``postconf -dx``) takes ASCII digits only."""
@@ -402,6 +447,7 @@ class MasterCfEdit(PostconfEdit):
         else:
             check_service(params["service"], params["type"])
             replacement = None
+        self.refuse_tlsrpt_in_services([(key, replacement)])
         config_dir, _main_cf = self.main_cf_path()
         path = os.path.join(config_dir, "master.cf")
         if not os.path.isfile(path):

@@ -566,3 +566,9 @@ def test_a_managed_resolver_and_a_socketmap_of_ones_own_are_refused_together():
     # Both wired, Postfix would ask two policy servers, and the kill switch would have two things to pull.
     with pytest.raises(ValueError, match="tls_forced_mta_sts and tls_forced_mta_sts_socketmap are both set"):
         forced(mta_sts=True, mta_sts_socketmap="inet:127.0.0.1:9000:postfix")
+
+
+def test_a_tlsrpt_collector_socket_turns_postfixs_reports_on():
+    found = forced(tlsrpt_socket="run/tlsrpt/tlsrpt.sock")["parameters"]
+    assert found["smtp_tlsrpt_enable"] == "yes" and found["smtp_tlsrpt_socket_name"] == "run/tlsrpt/tlsrpt.sock"
+    assert "smtp_tlsrpt_enable" not in forced()["parameters"]  # empty: both left as they are

@@ -146,3 +146,17 @@ def test_sending_tlsrpt_is_said_never_written_before_3_10():
         "side does not report; nothing was written for it")}
     assert sending_tlsrpt((3, 5)).get("enabled") is False
     assert "knows smtp_tlsrpt_enable" in sending_tlsrpt((3, 10, 5))["reason"]
+    # Even a main.cf that says yes (by hand) on 3.7: that Postfix has no such parameter.
+    assert sending_tlsrpt((3, 7, 11), "yes", "run/tlsrpt.sock")["enabled"] is False
+
+
+@pytest.mark.parametrize("enable", [None, "no", "", "true"])
+def test_sending_tlsrpt_off_names_the_role_variable_that_turns_it_on(enable):
+    said = sending_tlsrpt((3, 11, 7), enable, None)
+    assert said["enabled"] is False and "tls_forced_tlsrpt_socket" in said["reason"]
+
+
+@pytest.mark.parametrize("enable", ["yes", "YES", " Yes "])
+def test_sending_tlsrpt_on_names_the_collector_socket(enable):
+    said = sending_tlsrpt((3, 10, 5), enable, "run/tlsrpt/tlsrpt.sock")
+    assert said["enabled"] is True and "run/tlsrpt/tlsrpt.sock" in said["reason"]

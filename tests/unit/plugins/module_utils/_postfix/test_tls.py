@@ -10,6 +10,7 @@ from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.tls
     normalize_destination,
     policy_keys,
     render_policy,
+    tlsrpt_problem,
 )
 
 V37 = (3, 7, 11)
@@ -100,3 +101,44 @@ def test_protocol_ranges_need_postfix_3_6(version, accepted):
             render_policy("encrypt", attributes, version)
     # The form every version reads.
     assert render_policy("encrypt", {"protocols": "!SSLv2:!SSLv3"}, version) == "encrypt protocols=!SSLv2:!SSLv3"
+
+
+# --- TLSRPT on the sending side (postconf(5) smtp_tlsrpt_enable, TLSRPT_README) -------------------------------
+
+@pytest.mark.parametrize("enable", [None, "no", "NO", " No "])
+def test_tlsrpt_not_asked_is_no_problem(enable):
+    assert tlsrpt_problem(enable, "", (3, 5, 25), False) is None
+
+
+@pytest.mark.parametrize("enable", ["true", "1", "false", "0", "on", ""])
+def test_tlsrpt_neither_yes_nor_no_is_refused_as_postfix_would(enable):
+    # get_mail_conf_bool(): the smtp daemon exits on any other value.
+    problem = tlsrpt_problem(enable, "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True)
+    assert problem and "neither yes nor no" in problem
+
+
+@pytest.mark.parametrize("enable", ["yes", "Yes", "YES"])
+def test_tlsrpt_before_3_10_is_refused_with_the_version(enable):
+    problem = tlsrpt_problem(enable, "run/tlsrpt/tlsrpt.sock", (3, 7, 11), True)
+    assert "needs Postfix 3.10 or later" in problem and "3.7.11" in problem
+
+
+def test_tlsrpt_without_the_library_is_refused():
+    problem = tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 13), False)
+    assert "not built with libtlsrpt" in problem
+
+
+@pytest.mark.parametrize("socket_name", [None, "", "  "])
+def test_tlsrpt_without_a_collector_socket_is_refused(socket_name):
+    assert "smtp_tlsrpt_socket_name" in tlsrpt_problem("yes", socket_name, (3, 11, 7), True)
+
+
+def test_tlsrpt_with_everything_is_fine():
+    assert tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True) is None
+
+
+def test_tlsrpt_without_dns_is_refused():
+    # Postfix looks up each domain's _smtp._tls record; with DNS disabled it turns TLSRPT off itself.
+    assert "smtp_dns_support_level is disabled" in tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True,
+                                                                  "disabled")
+    assert tlsrpt_problem("yes", "run/tlsrpt/tlsrpt.sock", (3, 10, 5), True, "dnssec") is None
