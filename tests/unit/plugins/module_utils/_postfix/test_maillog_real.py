@@ -90,3 +90,21 @@ def test_the_3_11_field_alone_says_plaintext_even_after_a_verdict_for_the_same_r
     same_relay = plain.replace(b":2503", b":2501")  # as if it were the verdict's connection
     found, _total, _skipped, _reader = evidence([tls, same_relay])
     assert found["plain.example"][1] == {"plaintext": 1}
+
+
+def test_a_real_postfix_3_11_dane_log_from_the_tls_dane_lab():
+    """Debian forky's Postfix 3.11.7 at dane-only against a DNSSEC-signed zone (make-postfix311-dane-log.py):
+    its delivery field says tls=dane-only (not tls=dane), and a TLSA record of another key tls=!dane-only."""
+    lines = (REAL.parent / "postfix311-forky-dane.log").read_bytes().splitlines(True)
+    found, total, skipped, reader = evidence(lines)
+    assert (total, skipped) == (43, 0)
+    assert found["lab.test"] == (6, {"verified": 6}, 0)  # across the key rollover: two keys matched
+    lab = reader.destinations["lab.test"]
+    assert (lab.dane, lab.dane_field) == (6, 6)
+    assert found["badkey.lab.test"] == (0, {}, 1)  # tls=!dane-only, deferred: a TLS deferral
+    # MTA-STS's secure: Verified by name, the level's own match, never DANE and no ground for secure.
+    stsgood = reader.destinations["stsgood.lab.test"]
+    assert found["stsgood.lab.test"] == (1, {"verified": 1}, 0) and (stsgood.dane, stsgood.verified_elsewhere) == (0, 1)
+    assert found["stsbad.lab.test"] == (1, {"trusted": 1}, 2)  # deferred twice, then sent with the kill switch
+    proposal = propose("lab.test", lab, policy_for("lab.test", {}, "may", "s"), 3, 0)
+    assert proposal["level"] == "dane-only" and "every one DANE-authenticated" in proposal["evidence"]
