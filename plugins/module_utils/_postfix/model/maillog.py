@@ -52,7 +52,8 @@ _DELIVERY = re.compile(
 # A deferral or bounce whose reason is TLS (src/smtp/smtp_proto.c, smtp_connect.c, tls_client.c wordings).
 TLS_FAILURE = re.compile(r"TLS is required, but|Cannot start TLS|Server certificate not (verified|trusted)"
                          r"|certificate verification failed|not trusted|TLS handshake|handshake failure"
-                         r"|STARTTLS|TLSA|DANE|SSL_connect|no usable TLSA", re.I)  # and "tls" before "failed"
+                         r"|STARTTLS|TLSA|DANE|SSL_connect|no usable TLSA"
+                         r"|non DNSSEC destination", re.I)  # and "tls" before "failed"; the last: dane-only, unsigned
 # What others chose in a deferral's text, never TLS evidence: the remote server's reply or banner (after
 # "said:", "refused to talk to me:", "refused to start TLS:", to the end) and every host or domain name
 # (before "[addr]", after "name=" or "mail for ", any dotted name): the domain's owner picks them.

@@ -102,6 +102,7 @@ def test_a_real_postfix_3_11_dane_log_from_the_tls_dane_lab():
     lab = reader.destinations["lab.test"]
     assert (lab.dane, lab.dane_field) == (6, 6)
     assert found["badkey.lab.test"] == (0, {}, 1)  # tls=!dane-only, deferred: a TLS deferral
+    assert found["plain.test"] == (0, {}, 1)  # dane-only, its zone unsigned: "non DNSSEC destination", no connection
     # MTA-STS's secure: Verified by name, the level's own match, never DANE and no ground for secure.
     stsgood = reader.destinations["stsgood.lab.test"]
     assert found["stsgood.lab.test"] == (1, {"verified": 1}, 0) and (stsgood.dane, stsgood.verified_elsewhere) == (0, 1)
