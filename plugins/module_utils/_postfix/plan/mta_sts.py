@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..core.errors import InputError
 from ..model.mta_sts import (canonical_patterns, check_domain, check_id, check_max_age, check_pattern, covering,
                              policy_id, policy_text, sts_record, tlsrpt_record, tlsrpt_uri, txt_line)
+from ..model.tls import TLSRPT_SINCE
 
 OPTION = "receiving.mta_sts"
 POLICY_FILE_MODE = 0o644
@@ -123,7 +124,7 @@ def sending_tlsrpt(version, enable=None, socket_name=None, problem=None):
     Postfix would reject. postconf(5): smtp_tlsrpt_enable came with Postfix 3.10, for a build with libtlsrpt;
     the role's tls_forced_tlsrpt_socket turns it on."""
     release = ".".join(str(part) for part in version)
-    if tuple(version) < (3, 10):
+    if tuple(version) < TLSRPT_SINCE:
         return {"enabled": False, "reason": "Postfix %s has no smtp_tlsrpt_enable (Postfix 3.10 or later, built with "
                                             "libtlsrpt): this host's sending side does not report; nothing was "
                                             "written for it" % release}
