@@ -28,8 +28,9 @@ description:
     C(smtp_tls_security_level)).
   - Reports what the role needs without another round trip - whether Postfix is installed,
     which of O(packages) are missing, whether it runs - and, with O(reload=true), reloads Postfix
-    once when something it reads changed. A change that needs a restart is reported
-    (RV(restart_required)), never done by this module.
+    once when something it reads changed. With O(service_started=true) a Postfix that does not run is
+    started on the new state, and O(service_enabled) sets whether it starts at boot, in the same call.
+    A change that needs a restart of a running Postfix is reported (RV(restart_required)), never done by this module.
 author:
   - mailtls.postfix developers (@mailtls)
 options:
@@ -723,6 +724,19 @@ options:
     description: Run C(postfix reload) once when Postfix runs and something it reads changed.
     type: bool
     default: false
+  service_started:
+    description:
+      - Start Postfix after the writes when it does not run (systemd's C(systemctl start), else its init
+        script), so that it loads the state just written and no reload or restart is owed (RV(started)).
+      - With V(false) a Postfix that does not run is left stopped. Nothing is stopped either way.
+      - The self-probe (O(self_probe=changed)) counts a start as a change and probes the listeners at once.
+    type: bool
+    default: false
+  service_enabled:
+    description:
+      - Whether Postfix starts at boot (systemd's C(systemctl enable) or C(disable), else C(update-rc.d)).
+      - Left out, it is left as it is (RV(enabled) says what it is).
+    type: bool
 extends_documentation_fragment:
   - mailtls.postfix.common
 notes:
@@ -759,6 +773,8 @@ EXAMPLES = r"""
     preflight:
       mode: refuse
     reload: true
+    service_started: true  # a fresh host's Postfix starts on this state, in this call
+    service_enabled: true
   register: sender
 
 - name: The receiving side with a certificate and the submission service
@@ -826,12 +842,24 @@ missing_packages:
   elements: str
   sample: [postfix-lmdb]
 running:
-  description: Whether Postfix runs (C(postfix status)).
-  returned: when Postfix is installed
+  description:
+    - Whether Postfix runs (C(postfix status)) as the call leaves it (in check mode - would), started by
+      O(service_started) or not.
+  returned: when the state was applied
   type: bool
 enabled:
-  description: Whether Postfix starts at boot (systemd's C(is-enabled), else a SysV start link).
+  description:
+    - Whether Postfix starts at boot (systemd's C(is-enabled), else a SysV start link), as the call leaves it
+      (O(service_enabled)).
   returned: when Postfix is installed
+  type: bool
+started:
+  description: The module started Postfix (O(service_started); in check mode - it would).
+  returned: always
+  type: bool
+enabled_changed:
+  description: The module enabled or disabled Postfix at boot (O(service_enabled); in check mode - it would).
+  returned: always
   type: bool
 version:
   description: Postfix's C(mail_version).
@@ -1153,6 +1181,8 @@ def main():
             map_type_packages=dict(type="dict", default=dict(TYPE_PACKAGES)),
             sasl_client_package=dict(type="str", default=SASL_CLIENT_PACKAGE),
             reload=dict(type="bool", default=False),
+            service_started=dict(type="bool", default=False),
+            service_enabled=dict(type="bool"),
             self_probe=dict(type="str", choices=list(SELF_PROBE_WHEN)),
             **declaration_spec(LEVELS)
         ),

@@ -267,9 +267,13 @@ def server(var, declarations, distribution):
     arguments.update(migrate_obsolete=var["migrate_obsolete_tls"] and host_settings,
                      packages=var["packages"] if manage_packages else [],
                      map_types=var["map_types"] if manage_packages else [],
-                     reload=var["manage_service"],
+                     reload=ansible_bool(var["manage_service"]),
+                     # Started in the same call: no service task's round trip on a fresh host.
+                     service_started=bool(ansible_bool(var["manage_service"]) and var["service_state"] == "started"),
                      map_type_packages=distribution["map_type_packages"],
                      sasl_client_package=distribution["sasl_client_package"])
+    if ansible_bool(var["manage_service"]):
+        arguments["service_enabled"] = ansible_bool(var["service_enabled"])
     return arguments
 
 

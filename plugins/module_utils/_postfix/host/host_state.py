@@ -62,11 +62,21 @@ class HostState(object):
             return out.strip() == "enabled"
         return bool(glob.glob("/etc/rc[2345].d/S*%s" % glob.escape(service)))
 
-    def enable(self, service):
-        """Start ``service`` at boot, as its package's maintainer scripts would."""
+    def enable(self, service, at_boot=True):
+        """Start ``service`` at boot (or not), as its package's maintainer scripts would."""
         systemctl = self._systemd()
-        self._service_command([systemctl, "enable", service] if systemctl
-                              else [self.module.get_bin_path("update-rc.d", required=True), service, "defaults"])
+        if systemctl:
+            self._service_command([systemctl, "enable" if at_boot else "disable", service])
+            return
+        update_rc_d = self.module.get_bin_path("update-rc.d", required=True)
+        if at_boot:  # the links first where there are none; then S links where a disable left K links
+            self._service_command([update_rc_d, service, "defaults"])
+        self._service_command([update_rc_d, service, "enable" if at_boot else "disable"])
+
+    def start(self, service):
+        """Start ``service`` through systemd, else its init script (which runs ``postfix start``)."""
+        systemctl = self._systemd()
+        self._service_command([systemctl, "start", service] if systemctl else ["/etc/init.d/%s" % service, "start"])
 
     def active(self, service):
         """Whether ``service`` runs, as systemd or its init script's status says."""
@@ -80,6 +90,22 @@ class HostState(object):
         systemctl = self._systemd()
         script = "/etc/init.d/%s" % service
         self._service_command([systemctl, "restart", service] if systemctl else [script, "restart"])
+
+    def keep_postfix(self, params, found, check_mode):
+        """The result's updates for ``service_enabled`` (Postfix starts at boot or not) and ``service_started``
+        (a Postfix that does not run, as ``found`` says, starts now on the files just written, so no reload or
+        restart is owed); done unless ``check_mode``."""
+        updates = {}
+        at_boot = params["service_enabled"]
+        if at_boot is not None and at_boot != found["enabled"]:
+            if not check_mode:
+                self.enable("postfix", at_boot)
+            updates.update(enabled=at_boot, enabled_changed=True, changed=True)
+        if params["service_started"] and not found["running"]:
+            if not check_mode:
+                self.start("postfix")
+            updates.update(running=True, started=True, changed=True, restart_required=False, reload_required=False)
+        return updates
 
     def _service_command(self, argv):
         rc, out, err = self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})

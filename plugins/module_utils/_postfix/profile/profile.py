@@ -95,7 +95,8 @@ class TlsProfile(PostconfEdit):
         """The phases of one call, in order, handing each other one CallPlan; every phase before the writes
         refuses with every file as it was."""
         self.result.update(changed=False, postfix_installed=True, applied=False, missing_packages=[],
-                           restart_required=False, reload_required=False, reloaded=False, probes={},
+                           restart_required=False, reload_required=False, reloaded=False, started=False,
+                           enabled_changed=False, probes={},
                            check_mode_refusals=[])
         self.host = HostState(self.module, self.postfix)
         self.config_files = ConfigFiles(self)
@@ -217,11 +218,14 @@ class TlsProfile(PostconfEdit):
         self.result["reload_required"] = reload_required(self.result, master_changed or main_changed)
 
     def _reload_and_probe(self, call):
+        was_running = self.result["running"]
         self._reload(call.config_dir)
+        # The server role's service task, and its module round trip, folded into this call.
+        self.result.update(self.host.keep_postfix(self.module.params, self.result, self.module.check_mode))
         # A failed self-probe raises before the record: the next run reloads and probes again.
         self._self_probe(call.receiving, call.certificate, call.master_text)
-        # What Postfix loads now (reloaded), at its start, or at the restart the caller owes it.
-        if self.result["reloaded"] or not self.result["running"] or self.result["restart_required"]:
+        # What Postfix loads now (reloaded, started), at its start, or at the restart the caller owes it.
+        if self.result["reloaded"] or not was_running or self.result["restart_required"]:
             self._take_receiving(call.receiving.record_loaded())
 
     def _refuse_one_file_twice(self, config_dir, policy, relay, receiving, mta_sts, resolver):
@@ -280,7 +284,8 @@ class TlsProfile(PostconfEdit):
         timeout = (receiving.spec or {}).get("self_probe_timeout", 20)
         if not certificate or when == "never" or self.module.check_mode:
             return
-        if when == "changed" and not (self.result["reloaded"] or self.result["restart_required"]):
+        if when == "changed" and not (self.result["reloaded"] or self.result["restart_required"]
+                                      or self.result["started"]):
             return
         if not self.result["running"] or self.result["restart_required"]:
             # Postfix is started or restarted after this call (the server role does it): probe then.

@@ -470,6 +470,11 @@ def test_the_server_arguments_are_what_the_jinja_made():
         # The distribution data the module had as constants is passed now.
         assert found.pop("map_type_packages") == DISTRIBUTION["map_type_packages"]
         assert found.pop("sasl_client_package") == DISTRIBUTION["sasl_client_package"]
+        # The service the role's own task kept is started and enabled by the same call now.
+        manage = role_declarations.ansible_bool(variables["server_manage_service"])
+        assert found.pop("service_started") is (manage and variables["server_service_state"] == "started"), case
+        assert found.pop("service_enabled", None) == \
+            (role_declarations.ansible_bool(variables["server_service_enabled"]) if manage else None), case
         assert found == expected, case
         assert_same_types(found, expected, case)
 

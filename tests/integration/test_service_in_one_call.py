@@ -1,0 +1,153 @@
+"""The server role's service, kept by the one tls_profile call (service_started, service_enabled) on a real
+Debian 12 host whose Postfix does not run (a podman container of the test-host image, as a fresh host is):
+check mode predicting the start and the boot links without touching either, the run starting Postfix through
+Debian's init script with no `ansible.builtin.service` task and no second module call, a no-op re-run, boot
+disabled and enabled again, a receiver's self-probe in the same call as its start, and a start that fails
+(the port taken) said in the role's words.
+
+One test: the steps build on each other, on one host (about 50 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+
+import pytest
+from helpers import ROOT, ansible_env
+from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, IMAGE
+
+RECEIVING_PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  roles:
+    - role: mailtls.postfix.tls_receiving
+      vars:
+        server_maillog_file: /var/log/mail.log
+        tls_receiving_self_signed: true
+"""
+
+
+class Host(object):
+    def __init__(self, tmp_path):
+        self.name = "mailtls-service-%d" % os.getpid()
+        self.dir = tmp_path
+        (tmp_path / "forced.yml").write_text(FORCED_PLAYBOOK)
+        (tmp_path / "receiving.yml").write_text(RECEIVING_PLAYBOOK)
+        (tmp_path / "inventory").write_text(
+            "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % self.name)
+
+    def sh(self, command, check=True):
+        return subprocess.run(["podman", "exec", self.name, "bash", "-c", command], capture_output=True, text=True,
+                              check=check).stdout
+
+    def play(self, playbook, *extra, fail=False):
+        """(the tls_profile results of the run, the modules that ran and did not skip, the failures' messages)."""
+        env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_HOME=str(self.dir / "home"))
+        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(self.dir / "inventory"),
+                               str(self.dir / playbook), *extra], capture_output=True, text=True, env=env, check=False)
+        assert (proc.returncode != 0) == fail, proc.stdout[-4000:] + proc.stderr[-2000:]
+        states, ran, failures = [], [], []
+        for task in json.loads(proc.stdout)["plays"][0]["tasks"]:
+            result = task["hosts"].get(self.name) or {}
+            if not result or result.get("skipped"):
+                continue
+            action = result.get("action") or task["task"].get("action", "")
+            ran.append(action)
+            if action.endswith("tls_profile") and "started" in result:
+                states.append(result)
+            if result.get("failed"):
+                failures.append(result.get("msg", ""))
+        return states, ran, " ".join(failures)
+
+    def running(self):
+        return subprocess.run(["podman", "exec", self.name, "postfix", "status"], capture_output=True,
+                              check=False).returncode == 0
+
+    def boot_links(self):
+        return sorted(name for name in self.sh("ls /etc/rc2.d").split() if name.endswith("postfix"))
+
+
+@contextlib.contextmanager
+def stopped_host(found):
+    """``found`` as a running container of the Debian 12 image, Postfix installed and not started."""
+    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
+        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
+    subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
+                   check=True, capture_output=True)
+    try:
+        yield found
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
+
+
+@pytest.fixture()
+def host(tmp_path):
+    with stopped_host(Host(tmp_path)) as found:
+        yield found
+
+
+def modules(ran):
+    """The modules that ran on the host: the roles' bookkeeping on the controller left out."""
+    bookkeeping = ("declare", "set_fact", "debug", "include_tasks", "include_role", "meta", "validate_argument_spec")
+    return [action.split(".")[-1] for action in ran if not action.endswith(bookkeeping)]
+
+
+def test_the_service_is_kept_by_the_one_call(host):
+    assert not host.running()
+    host.sh("update-rc.d postfix disable >/dev/null 2>&1")
+    assert host.boot_links() == ["K01postfix"]
+
+    # Check mode predicts the start and the boot link, and does neither.
+    states, ran, _failures = host.play("forced.yml", "--check")
+    assert [(state["started"], state["enabled_changed"], state["running"], state["enabled"]) for state in states] \
+        == [(True, True, True, True)]
+    assert not host.running() and host.boot_links() == ["K01postfix"]
+
+    # The run: one module call writes, starts and enables; the role's service task does not run.
+    states, ran, _failures = host.play("forced.yml")
+    assert modules(ran) == ["tls_profile"], ran
+    assert [(state["changed"], state["started"], state["enabled_changed"], state["restart_required"],
+             state["reload_required"], state["reloaded"]) for state in states] == [(True, True, True, False, False,
+                                                                                    False)]
+    assert host.running() and host.boot_links() == ["S01postfix"]
+    assert host.sh("postconf -h smtp_tls_policy_maps").strip() == "hash:/etc/postfix/tls_policy"
+
+    # Nothing to do: no write, no start, no reload, and still the one call.
+    before = host.sh("sha256sum /etc/postfix/main.cf; cat /var/spool/postfix/pid/master.pid")
+    states, ran, _failures = host.play("forced.yml")
+    assert modules(ran) == ["tls_profile"], ran
+    assert [(state["changed"], state["started"], state["enabled_changed"], state["reloaded"]) for state in states] \
+        == [(False, False, False, False)]
+    assert host.sh("sha256sum /etc/postfix/main.cf; cat /var/spool/postfix/pid/master.pid") == before
+
+    # Not at boot, and back: the running Postfix is left running.
+    states, ran, _failures = host.play("forced.yml", "-e", "server_service_enabled=false")
+    assert [(state["changed"], state["enabled_changed"], state["enabled"]) for state in states] == [(True, True, False)]
+    assert host.boot_links() == ["K01postfix"] and host.running()
+    states, ran, _failures = host.play("forced.yml")
+    assert host.boot_links() == ["S01postfix"] and states[0]["enabled_changed"] is True
+
+    # server_manage_service: false leaves a stopped Postfix stopped and its boot links alone.
+    host.sh("postfix stop >/dev/null 2>&1; update-rc.d postfix disable >/dev/null 2>&1")
+    states, ran, _failures = host.play("forced.yml", "-e", "server_manage_service=false")
+    assert [(state["started"], state["enabled_changed"], state["running"]) for state in states] == [(False, False,
+                                                                                                      False)]
+    assert not host.running() and host.boot_links() == ["K01postfix"]
+
+    # A receiver found stopped: started on its certificate and probed in the same call.
+    states, ran, _failures = host.play("receiving.yml")
+    assert modules(ran) == ["tls_profile"], ran
+    assert states[0]["started"] is True and states[0]["self_probe"]["status"] == "passed", states[0]
+    assert [listener["port"] for listener in states[0]["self_probe"]["listeners"]] == [25], states[0]
+
+    # A start that fails (port 25 taken by another program): said in the role's words, the role fails.
+    host.sh("postfix stop >/dev/null 2>&1; true")
+    host.sh("nohup python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
+            "socket.SO_REUSEADDR, 1); s.bind((\"0.0.0.0\", 25)); s.listen(); time.sleep(600)' >/dev/null 2>&1 &"
+            " sleep 1")
+    states, ran, failures = host.play("receiving.yml", fail=True)
+    assert "/etc/init.d/postfix start failed" in failures, failures
+    assert not host.running()
