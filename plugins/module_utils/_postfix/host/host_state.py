@@ -104,6 +104,9 @@ class HostState(object):
         if params["service_started"] and not found["running"]:
             if not check_mode:
                 self.start("postfix")
+                if not self.running(found["config_dir"]):  # the init system starts its own instances only
+                    raise PostfixError("postfix was started, but the Postfix of config_dir %s does not run (is it "
+                                       "an instance the init system starts?)" % found["config_dir"])
             updates.update(running=True, started=True, changed=True, restart_required=False, reload_required=False)
         return updates
 
