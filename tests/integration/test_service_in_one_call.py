@@ -133,8 +133,8 @@ def test_the_service_is_kept_by_the_one_call(host):
     # server_manage_service: false leaves a stopped Postfix stopped and its boot links alone.
     host.sh("postfix stop >/dev/null 2>&1; update-rc.d postfix disable >/dev/null 2>&1")
     states, ran, _failures = host.play("forced.yml", "-e", "server_manage_service=false")
-    assert [(state["started"], state["enabled_changed"], state["running"]) for state in states] == [(False, False,
-                                                                                                      False)]
+    found = [(state["started"], state["enabled_changed"], state["running"]) for state in states]
+    assert found == [(False, False, False)]
     assert not host.running() and host.boot_links() == ["K01postfix"]
 
     # A receiver found stopped: started on its certificate and probed in the same call.
