@@ -121,8 +121,8 @@ def outcome(fake, monkeypatch, config_dir, check_mode):
 @pytest.mark.xfail(strict=True, reason="D1: under systemd the start is `systemctl start postfix`, a no-op while "
                                        "postfix.service (oneshot, RemainAfterExit) is active though its instance "
                                        "postfix@- is stopped (postfix stop by hand, an instance failed at boot): the "
-                                       "default Postfix is never started and the call fails asking whether /etc/postfix "
-                                       "is 'an instance the init system starts'")
+                                       "default Postfix is never started and the call fails asking whether "
+                                       "/etc/postfix is 'an instance the init system starts'")
 def test_a_stopped_default_instance_is_started_under_systemd_whatever_postfix_service_says(monkeypatch):
     fake = FakeHost(systemd=True, masters={DEFAULT_DIR: False}, unit_active=True)
     updates = host_state(fake, monkeypatch).keep_postfix(params(), found(), check_mode=False)
@@ -165,7 +165,8 @@ def test_no_other_postfix_is_started_for_a_config_dir_the_init_system_does_not_s
                          ids=["started", "enabled_changed"])
 @pytest.mark.xfail(strict=True, reason="D4: profile_summary (the role's 'Say what happened') knows neither started nor "
                                        "enabled_changed: a call whose one change is starting a stopped Postfix (or "
-                                       "setting it at boot) says 'no change: Postfix already runs the wanted TLS state'")
+                                       "setting it at boot) says 'no change: Postfix already runs the wanted TLS "
+                                       "state'")
 def test_the_summary_says_postfix_was_started_or_set_at_boot(done):
     state = dict({"changed": True, "postfix_installed": True, "applied": True, "missing_packages": [],
                   "restart_required": False, "reload_required": False, "reloaded": False, "started": False,
@@ -258,7 +259,8 @@ def test_the_handlers_read_server_manage_service_false_text_as_false():
 # --- D8: server_service_state: stopped and a parameter that needs a restart ----------------------
 
 def follow_up_tasks():
-    return dict((task["name"], task) for task in yaml.safe_load((ROLES / "server" / "tasks" / "follow_up.yml").read_text()))
+    tasks = yaml.safe_load((ROLES / "server" / "tasks" / "follow_up.yml").read_text())
+    return dict((task["name"], task) for task in tasks)
 
 
 def runs(task, variables):
@@ -267,10 +269,10 @@ def runs(task, variables):
 
 
 @pytest.mark.xfail(strict=True, reason="D8: with server_service_state: stopped, a running Postfix and a changed "
-                                       "restart parameter (inet_interfaces), follow_up.yml's service task stops Postfix "
-                                       "and then 'Restart Postfix for a parameter that needs it' starts it again (its "
-                                       "condition reads server_state.running from before the stop): the run ends with "
-                                       "Postfix running, the next run stops it")
+                                       "restart parameter (inet_interfaces), follow_up.yml's service task stops "
+                                       "Postfix and then 'Restart Postfix for a parameter that needs it' starts it "
+                                       "again (its condition reads server_state.running from before the stop): the "
+                                       "run ends with Postfix running, the next run stops it")
 def test_a_postfix_kept_stopped_is_not_restarted_for_a_restart_parameter():
     tasks = follow_up_tasks()
     variables = {
