@@ -105,6 +105,7 @@ class ActionModule(ActionBase):
         try:
             if role == "server":
                 result["arguments"] = role_declarations.server_arguments(variables, declarations, data)
+                result["switches"] = role_declarations.server_switches(variables)
             else:
                 result["declaration"] = role_declarations.owned_declaration(role, variables, data)
                 result["declarations"] = declarations + [result["declaration"]]

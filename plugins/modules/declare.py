@@ -78,4 +78,11 @@ arguments:
       C(server_declarations) as its O(mailtls.postfix.tls_profile#module:declarations).
   returned: when O(role=server)
   type: dict
+switches:
+  description:
+    - The server role's C(server_manage_packages), C(server_manage_service) and C(server_apply_host_settings)
+      as booleans, read as the role's argument spec reads them (given as text too), for the role's conditions.
+  returned: when O(role=server)
+  type: dict
+  sample: {manage_packages: true, manage_service: true, apply_host_settings: true}
 """

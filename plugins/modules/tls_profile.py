@@ -726,8 +726,12 @@ options:
     default: false
   service_started:
     description:
-      - Start Postfix after the writes when it does not run (systemd's C(systemctl start), else its init
-        script), so that it loads the state just written and no reload or restart is owed (RV(started)).
+      - Start Postfix after the writes when it does not run, so that it loads the state just written and no
+        reload or restart is owed (RV(started)): systemd's unit of its instance (C(postfix@-) for
+        C(/etc/postfix)), else the init script, which, as a boot does, starts every enabled instance that does
+        not run.
+      - Only a O(config_dir) that C(postmulti -l -a) lists as an enabled instance (C(/etc/postfix) always is)
+        can be started so; another is refused before anything is written, in check mode too.
       - With V(false) a Postfix that does not run is left stopped. Nothing is stopped either way.
       - The self-probe (O(self_probe=changed)) counts a start as a change and probes the listeners at once.
     type: bool
@@ -1145,7 +1149,9 @@ check_mode_refusals:
   type: list
   elements: str
 restart_required:
-  description: A changed parameter needs C(postfix stop; postfix start) (a restart), not a reload.
+  description:
+    - A changed parameter needs C(postfix stop; postfix start) (a restart), not a reload.
+    - False after RV(started): Postfix started on the new state.
   returned: always
   type: bool
 reload_required:

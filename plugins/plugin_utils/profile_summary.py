@@ -6,6 +6,9 @@ from __future__ import annotations
 
 # Long lists are cut: a summary names what changed, the result holds all of it.
 SHOWN = 5
+# (enabled, check mode) -> what a call that set Postfix at boot says.
+AT_BOOT = {(True, False): "starts", (False, False): "does not start",
+           (True, True): "would start", (False, True): "would not start"}
 
 
 def _names(items):
@@ -109,6 +112,10 @@ def summary(state, check_mode=False):
                                       if resolver.get("kill_switch") else "%s after the static table%s" % (
                                           resolver.get("socketmap"),
                                           ", with the policies' MX patterns" if resolver.get("mx_patterns") else "")))
+    if state.get("enabled_changed"):
+        lines.append("Postfix %s at boot" % AT_BOOT[(bool(state.get("enabled")), check_mode)])
+    if state.get("started"):
+        lines.append("Postfix %s on this state" % ("would be started" if check_mode else "started"))
     lines += _probe_lines(state)
     if state.get("restart_required"):
         lines.append("Postfix needs a restart for a changed parameter")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.model.parameters import OBSOLETE_PARAMETERS
 
 PROFILE_ROLES = ("tls_receiving", "tls_forced", "tls_opportunistic", "tls_relay")
@@ -73,15 +75,15 @@ def jinja_int(value):
 
 
 def ansible_bool(value):
-    """Ansible's ``bool`` filter: true for true, yes, on, 1 (any case) and the number 1."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.lower() in ("yes", "on", "true", "1")
-    try:
-        return value == 1
-    except TypeError:
-        return False
+    """A boolean role variable as the roles' argument specs read it (type bool), given as text too (``-e
+    name=false``, ``y``, ``on``, ``1``): the declare action checks it against the spec but passes it on as given."""
+    return boolean(value, strict=False)
+
+
+def server_switches(var):
+    """The server role's own switches as booleans, for its tasks' and handlers' conditions."""
+    return dict((name, ansible_bool(var[name])) for name in ("manage_packages", "manage_service",
+                                                             "apply_host_settings"))
 
 
 def _with(mapping, **optional):
@@ -253,8 +255,8 @@ def server(var, declarations, distribution):
     ``distribution`` is the host's family's data (roles/server/vars/main.yml): the packages that
     add a map type or the SASL client mechanisms.
     """
-    host_settings = var["apply_host_settings"]
-    manage_packages = var["manage_packages"]
+    host_settings = ansible_bool(var["apply_host_settings"])
+    manage_packages = ansible_bool(var["manage_packages"])
     arguments = {"config_dir": var["config_dir"]}
     # Left out, the module's own default applies: no validation command, no hardening.
     if var["validate"]:
@@ -264,7 +266,7 @@ def server(var, declarations, distribution):
     arguments["declarations"] = declarations
     if host_settings:
         arguments["hardening"] = var["tls_hardening"]
-    arguments.update(migrate_obsolete=var["migrate_obsolete_tls"] and host_settings,
+    arguments.update(migrate_obsolete=ansible_bool(var["migrate_obsolete_tls"]) and host_settings,
                      packages=var["packages"] if manage_packages else [],
                      map_types=var["map_types"] if manage_packages else [],
                      reload=ansible_bool(var["manage_service"]),

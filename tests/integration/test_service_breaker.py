@@ -1,12 +1,11 @@
 """Hostile review of the service start folded into tls_profile, on a real Debian 12 host (a podman container of the
 test-host image, SysV init as test_service_in_one_call.py has it): the defects the unit file
 (tests/unit/plugins/module_utils/_postfix/test_service_keep_unit.py) finds in pure logic, shown on real Postfix,
-each a strict xfail until it is fixed. One container per test (mailtls-break-<pid>-<n>), removed after it.
+each a test that failed before its fix. One container per test (mailtls-break-<pid>-<n>), removed after it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
@@ -81,9 +80,9 @@ def tls_profile_results(results):
     return [result for result in results if result.get("action", "").endswith("tls_profile") and "started" in result]
 
 
-@pytest.mark.xfail(strict=True, reason="D5: -e server_service_enabled=y passes the role's argument spec as true, but "
-                                       "role_declarations.ansible_bool reads it as false: the one call disables "
-                                       "Postfix at boot (K01postfix) where the role's service task used to enable it")
+# Fixed, was D5: -e server_service_enabled=y passes the role's argument spec as true, but
+# role_declarations.ansible_bool reads it as false: the one call disables Postfix at boot (K01postfix) where the
+# role's service task used to enable it
 def test_server_service_enabled_y_keeps_postfix_at_boot(host):
     host.sh("update-rc.d postfix defaults >/dev/null 2>&1; update-rc.d postfix enable >/dev/null 2>&1")
     assert host.boot_links() == ["S01postfix"]
@@ -93,10 +92,9 @@ def test_server_service_enabled_y_keeps_postfix_at_boot(host):
     assert host.boot_links() == ["S01postfix"], tls_profile_results(results)
 
 
-@pytest.mark.xfail(strict=True, reason="D8: server_service_state: stopped with a running Postfix and a restart "
-                                       "parameter changed (inet_interfaces): follow_up.yml stops Postfix, then its "
-                                       "restart task (reading server_state.running from before the stop) starts it "
-                                       "again - the run ends with Postfix running, the next run stops it")
+# Fixed, was D8: server_service_state: stopped with a running Postfix and a restart parameter changed
+# (inet_interfaces): follow_up.yml stops Postfix, then its restart task (reading server_state.running from before
+# the stop) starts it again - the run ends with Postfix running, the next run stops it
 def test_a_postfix_kept_stopped_stays_stopped_when_a_restart_parameter_changes(host):
     results, rc = host.play("forced.yml")
     assert rc == 0 and host.running()
@@ -119,22 +117,21 @@ def separate_instance(host, shared_queue=False):
     assert not host.running() and not host.running(MX2)
 
 
-@pytest.mark.xfail(strict=True, reason="D2: for a config_dir the init system does not start, check mode says "
-                                       "started/running/changed while the run fails ('does not run (is it an instance "
-                                       "the init system starts?)'): check mode does not predict the run")
+# Fixed, was D2: for a config_dir the init system does not start, check mode says started/running/changed while the
+# run fails ('does not run (is it an instance the init system starts?)'): check mode does not predict the run
 def test_check_mode_predicts_the_run_for_a_config_dir_the_init_system_does_not_start(host):
     separate_instance(host)
     arguments = {"config_dir": MX2, "service_started": True}
     predicted = host.module("tls_profile", arguments, "--check")
     assert not host.running() and not host.running(MX2)  # check mode did nothing
     done = host.module("tls_profile", arguments)
-    assert done.get("failed") and "does not run" in done["msg"], done  # the premise: the run refuses
+    assert done.get("failed") and "postmulti -l -a" in done["msg"], done  # the run refuses, naming why
     assert predicted.get("failed") == done.get("failed"), predicted
 
 
-@pytest.mark.xfail(strict=True, reason="D3: for a config_dir the init system does not start, the call runs "
-                                       "/etc/init.d/postfix start - the host's default Postfix (/etc/postfix), which "
-                                       "was stopped, starts - then fails because config_dir's Postfix does not run")
+# Fixed, was D3: for a config_dir the init system does not start, the call runs /etc/init.d/postfix start - the
+# host's default Postfix (/etc/postfix), which was stopped, starts - then fails because config_dir's Postfix does
+# not run
 def test_no_other_postfix_is_started_for_a_config_dir_the_init_system_does_not_start(host):
     separate_instance(host)
     done = host.module("tls_profile", {"config_dir": MX2, "service_started": True})
@@ -142,11 +139,9 @@ def test_no_other_postfix_is_started_for_a_config_dir_the_init_system_does_not_s
     assert not host.running(), "the default Postfix was started: " + done.get("msg", "")
 
 
-@pytest.mark.xfail(strict=True, reason="D9: a config_dir sharing the default Postfix's queue_directory (a copy of "
-                                       "/etc/postfix): the call starts the default Postfix and `postfix -c config_dir "
-                                       "status` (the pid file in the shared queue) then says config_dir's Postfix "
-                                       "runs - started and running are claimed while nothing serves config_dir's "
-                                       "master.cf")
+# Fixed, was D9: a config_dir sharing the default Postfix's queue_directory (a copy of /etc/postfix): the call
+# starts the default Postfix and `postfix -c config_dir status` (the pid file in the shared queue) then says
+# config_dir's Postfix runs - started and running are claimed while nothing serves config_dir's master.cf
 def test_running_is_not_claimed_for_a_config_dir_whose_postfix_does_not_run(host):
     separate_instance(host, shared_queue=True)
     done = host.module("tls_profile", {"config_dir": MX2, "service_started": True})
@@ -154,11 +149,10 @@ def test_running_is_not_claimed_for_a_config_dir_whose_postfix_does_not_run(host
     assert listening or not (done.get("running") or done.get("started")), done
 
 
-@pytest.mark.xfail(strict=True, reason="D10: SysV boot links in rc0/1/6 only (the rc2-5 start links deleted by hand, a "
-                                       "common crude disable): enabled is false, so service_enabled=true runs "
-                                       "update-rc.d postfix defaults - a no-op while any link exists - then "
-                                       "update-rc.d postfix enable, which aborts ('no runlevel symlinks to modify'): "
-                                       "the role fails on every run instead of setting Postfix at boot")
+# Fixed, was D10: SysV boot links in rc0/1/6 only (the rc2-5 start links deleted by hand, a common crude disable):
+# enabled is false, so service_enabled=true runs update-rc.d postfix defaults - a no-op while any link exists - then
+# update-rc.d postfix enable, which aborts ('no runlevel symlinks to modify'): the role fails on every run instead
+# of setting Postfix at boot
 def test_postfix_is_set_at_boot_when_only_its_stop_links_are_left(host):
     host.sh("update-rc.d postfix defaults >/dev/null 2>&1; rm -f /etc/rc[2345].d/[SK][0-9][0-9]postfix")
     assert host.boot_links() == [] and host.sh("ls /etc/rc0.d").count("postfix") == 1  # the premise

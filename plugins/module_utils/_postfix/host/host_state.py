@@ -41,6 +41,7 @@ class HostState(object):
     def __init__(self, module, postfix):
         self.module, self.postfix = module, postfix
         self.package_versions = {}  # what missing() found installed: name -> (1, 1, 2)
+        self._postmulti_list = None
 
     def postfix_installed(self):
         try:
@@ -69,14 +70,13 @@ class HostState(object):
             self._service_command([systemctl, "enable" if at_boot else "disable", service])
             return
         update_rc_d = self.module.get_bin_path("update-rc.d", required=True)
-        if at_boot:  # the links first where there are none; then S links where a disable left K links
+        if at_boot and not glob.glob("/etc/rc[2345].d/[SK][0-9][0-9]%s" % glob.escape(service)):
+            # No link in runlevels 2-5 (none at all, or only rc0/1/6's left after a removal by hand): `enable`
+            # has nothing to turn and `defaults` does nothing while any link is left, so they are made anew.
+            self._service_command([update_rc_d, "-f", service, "remove"])
             self._service_command([update_rc_d, service, "defaults"])
+            return
         self._service_command([update_rc_d, service, "enable" if at_boot else "disable"])
-
-    def start(self, service):
-        """Start ``service`` through systemd, else its init script (which runs ``postfix start``)."""
-        systemctl = self._systemd()
-        self._service_command([systemctl, "start", service] if systemctl else ["/etc/init.d/%s" % service, "start"])
 
     def active(self, service):
         """Whether ``service`` runs, as systemd or its init script's status says."""
@@ -91,22 +91,58 @@ class HostState(object):
         script = "/etc/init.d/%s" % service
         self._service_command([systemctl, "restart", service] if systemctl else [script, "restart"])
 
+    def start_postfix(self, instance):
+        """Start the Postfix instance named ``instance`` (postmulti's name; ``-`` the default one): systemd's
+        unit of that instance (Debian's postfix.service is a oneshot that stays active while its instance is
+        stopped, so starting it may start nothing), else the init script, which sets up the chroot and starts
+        every enabled instance that does not run, as a boot does."""
+        systemctl = self._systemd()
+        self._service_command([systemctl, "start", "postfix@%s" % instance] if systemctl
+                              else ["/etc/init.d/postfix", "start"])
+
+    def init_instance(self, config_dir):
+        """postmulti's (name, enabled) of the instance whose configuration directory is ``config_dir``, or None
+        when it lists none: the init system (the init script, systemd's postfix-instance-generator) starts the
+        enabled instances ``postmulti -l -a`` lists and nothing else."""
+        if self._postmulti_list is None:  # asked twice in a call that starts Postfix: before the writes and after
+            self._postmulti_list = self.postfix.run("postmulti", ["-l", "-a"], check=False)[1]
+        out, wanted = self._postmulti_list, os.path.realpath(config_dir)
+        for words in (line.split() for line in output_lines(out)):
+            if len(words) == 4 and os.path.realpath(words[3]) == wanted:
+                return words[0], words[2] == "y"
+        return None
+
+    def instance_to_start(self, params, found):
+        """The postmulti name of the instance ``service_started`` starts (None: nothing to start, or not asked
+        for); refused, in check mode as in the run and before any write, where the init system would not start
+        the Postfix of ``found["config_dir"]`` (a start would bring up another Postfix, or none)."""
+        if not params["service_started"] or found["running"]:
+            return None
+        instance = self.init_instance(found["config_dir"])
+        if instance is None or not instance[1]:
+            raise InputError("service_started", "the init system starts only the Postfix instances `postmulti -l -a` "
+                             "lists as enabled, and config_dir %s is %s; start that Postfix yourself, or leave "
+                             "service_started false" % (found["config_dir"], "not one of them" if instance is None
+                                                        else "a disabled instance (postmulti -e enable)"))
+        return instance[0]
+
     def keep_postfix(self, params, found, check_mode):
         """The result's updates for ``service_enabled`` (Postfix starts at boot or not) and ``service_started``
         (a Postfix that does not run, as ``found`` says, starts now on the files just written, so no reload or
         restart is owed); done unless ``check_mode``."""
+        instance = self.instance_to_start(params, found)
         updates = {}
         at_boot = params["service_enabled"]
         if at_boot is not None and at_boot != found["enabled"]:
             if not check_mode:
                 self.enable("postfix", at_boot)
             updates.update(enabled=at_boot, enabled_changed=True, changed=True)
-        if params["service_started"] and not found["running"]:
+        if instance is not None:
             if not check_mode:
-                self.start("postfix")
-                if not self.running(found["config_dir"]):  # the init system starts its own instances only
-                    raise PostfixError("postfix was started, but the Postfix of config_dir %s does not run (is it "
-                                       "an instance the init system starts?)" % found["config_dir"])
+                self.start_postfix(instance)
+                if not self.running(found["config_dir"]):
+                    raise PostfixError("Postfix was started (instance %s), but `postfix -c %s status` says it does "
+                                       "not run; its log says why" % (instance, found["config_dir"]))
             updates.update(running=True, started=True, changed=True, restart_required=False, reload_required=False)
         return updates
 

@@ -189,6 +189,7 @@ class TlsProfile(PostconfEdit):
         # Whether Postfix runs, asked after every refusal (postfix status logs) and before anything is
         # written: a Postfix tool started within a second or two of a change to main.cf waits until it is older.
         self.result["running"] = self.host.running(call.config_dir)
+        self.host.instance_to_start(self.module.params, self.result)  # a start the init system cannot do: refused
         if call.resolver:  # first: a policy server that does not answer is refused before main.cf names it
             self._merge_result("mta_sts_resolver", call.resolver.write(), [])
         if call.certificate:

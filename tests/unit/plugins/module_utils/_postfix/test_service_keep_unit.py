@@ -1,5 +1,5 @@
 """Hostile review of the service start folded into tls_profile (service_started, service_enabled) and of the
-server role around it: defects found, each a strict xfail until it is fixed (pure logic, fake hosts).
+server role around it: the defects it found, each a test that failed before its fix (pure logic, fake hosts).
 
 The fakes model the host as Debian 12 ships it (read off this machine's postfix package):
 - systemd: postfix.service is ``Type=oneshot RemainAfterExit=yes ExecStart=/bin/true``; the real daemon is the
@@ -118,11 +118,10 @@ def outcome(fake, monkeypatch, config_dir, check_mode):
 
 # --- D1: systemd, postfix.service active (exited), the instance stopped ------------------------
 
-@pytest.mark.xfail(strict=True, reason="D1: under systemd the start is `systemctl start postfix`, a no-op while "
-                                       "postfix.service (oneshot, RemainAfterExit) is active though its instance "
-                                       "postfix@- is stopped (postfix stop by hand, an instance failed at boot): the "
-                                       "default Postfix is never started and the call fails asking whether "
-                                       "/etc/postfix is 'an instance the init system starts'")
+# Fixed, was D1: under systemd the start is `systemctl start postfix`, a no-op while postfix.service (oneshot,
+# RemainAfterExit) is active though its instance postfix@- is stopped (postfix stop by hand, an instance failed at
+# boot): the default Postfix is never started and the call fails asking whether /etc/postfix is 'an instance the
+# init system starts'
 def test_a_stopped_default_instance_is_started_under_systemd_whatever_postfix_service_says(monkeypatch):
     fake = FakeHost(systemd=True, masters={DEFAULT_DIR: False}, unit_active=True)
     updates = host_state(fake, monkeypatch).keep_postfix(params(), found(), check_mode=False)
@@ -132,9 +131,8 @@ def test_a_stopped_default_instance_is_started_under_systemd_whatever_postfix_se
 # --- D2/D3: a config_dir the init system does not start -----------------------------------------
 
 @pytest.mark.parametrize("systemd", [False, True], ids=["sysv", "systemd"])
-@pytest.mark.xfail(strict=True, reason="D2: check mode predicts started/running/changed for a config_dir the init "
-                                       "system does not start (not /etc/postfix, not an enabled postmulti instance), "
-                                       "while the run fails on it: check mode does not predict the run")
+# Fixed, was D2: check mode predicts started/running/changed for a config_dir the init system does not start (not
+# /etc/postfix, not an enabled postmulti instance), while the run fails on it: check mode does not predict the run
 def test_check_mode_predicts_the_run_for_a_config_dir_the_init_system_does_not_start(monkeypatch, systemd):
     config_dir = "/srv/mx2/postfix"
     real = outcome(FakeHost(systemd, {DEFAULT_DIR: True, config_dir: False}), monkeypatch, config_dir, False)
@@ -145,10 +143,9 @@ def test_check_mode_predicts_the_run_for_a_config_dir_the_init_system_does_not_s
 
 
 @pytest.mark.parametrize("systemd", [False, True], ids=["sysv", "systemd"])
-@pytest.mark.xfail(strict=True, reason="D3: for a config_dir the init system does not start, the call starts the "
-                                       "init system's own Postfix (/etc/postfix, through systemctl start postfix or "
-                                       "/etc/init.d/postfix start) before it finds that config_dir still does not run "
-                                       "and fails: a Postfix nobody asked for is left running")
+# Fixed, was D3: for a config_dir the init system does not start, the call starts the init system's own Postfix
+# (/etc/postfix, through systemctl start postfix or /etc/init.d/postfix start) before it finds that config_dir still
+# does not run and fails: a Postfix nobody asked for is left running
 def test_no_other_postfix_is_started_for_a_config_dir_the_init_system_does_not_start(monkeypatch, systemd):
     config_dir = "/srv/mx2/postfix"
     fake = FakeHost(systemd, {DEFAULT_DIR: False, config_dir: False})
@@ -163,10 +160,9 @@ def test_no_other_postfix_is_started_for_a_config_dir_the_init_system_does_not_s
 
 @pytest.mark.parametrize("done", [{"started": True, "running": True}, {"enabled_changed": True, "enabled": False}],
                          ids=["started", "enabled_changed"])
-@pytest.mark.xfail(strict=True, reason="D4: profile_summary (the role's 'Say what happened') knows neither started nor "
-                                       "enabled_changed: a call whose one change is starting a stopped Postfix (or "
-                                       "setting it at boot) says 'no change: Postfix already runs the wanted TLS "
-                                       "state'")
+# Fixed, was D4: profile_summary (the role's 'Say what happened') knows neither started nor enabled_changed: a call
+# whose one change is starting a stopped Postfix (or setting it at boot) says 'no change: Postfix already runs the
+# wanted TLS state'
 def test_the_summary_says_postfix_was_started_or_set_at_boot(done):
     state = dict({"changed": True, "postfix_installed": True, "applied": True, "missing_packages": [],
                   "restart_required": False, "reload_required": False, "reloaded": False, "started": False,
@@ -201,10 +197,9 @@ def spec_accepts_as(variables, name):
 
 
 @pytest.mark.parametrize("text", ["y", "t", "Y"])
-@pytest.mark.xfail(strict=True, reason="D5: server_service_enabled given as y or t (-e server_service_enabled=y) "
-                                       "passes the role's argument spec as true (type bool), but ansible_bool reads it "
-                                       "as false: tls_profile gets service_enabled=false and disables Postfix at boot "
-                                       "(before, the service task's bool option read it as true)")
+# Fixed, was D5: server_service_enabled given as y or t (-e server_service_enabled=y) passes the role's argument
+# spec as true (type bool), but ansible_bool reads it as false: tls_profile gets service_enabled=false and disables
+# Postfix at boot (before, the service task's bool option read it as true)
 def test_server_service_enabled_that_the_spec_accepts_as_true_is_true(text):
     variables = server_variables(service_enabled=text)
     assert spec_accepts_as(variables, "server_service_enabled") is True
@@ -212,8 +207,8 @@ def test_server_service_enabled_that_the_spec_accepts_as_true_is_true(text):
 
 
 @pytest.mark.parametrize("text", ["y", "t"])
-@pytest.mark.xfail(strict=True, reason="D5: server_manage_service given as y or t passes the argument spec as true, "
-                                       "but the role reads it as false: no reload, no start, no boot setting")
+# Fixed, was D5: server_manage_service given as y or t passes the argument spec as true, but the role reads it as
+# false: no reload, no start, no boot setting
 def test_server_manage_service_that_the_spec_accepts_as_true_is_true(text):
     variables = server_variables(manage_service=text)
     assert spec_accepts_as(variables, "server_manage_service") is True
@@ -225,12 +220,10 @@ def test_server_manage_service_that_the_spec_accepts_as_true_is_true(text):
     ("manage_packages", lambda arguments: arguments["packages"] == [] and arguments["map_types"] == []),
     ("apply_host_settings", lambda arguments: "hardening" not in arguments and not arguments["migrate_obsolete"]),
 ])
-@pytest.mark.xfail(strict=True, reason="D6: server_manage_packages / server_apply_host_settings given as text "
-                                       "(-e server_manage_packages=false) are read as Python truth in "
-                                       "role_declarations.server(): the packages are still checked and installed "
-                                       "(follow_up.yml's 'not server_manage_packages' is false for the text 'false' "
-                                       "too), the host-wide settings still applied - the changelog's text-boolean fix "
-                                       "stops at server_manage_service and server_service_enabled")
+# Fixed, was D6: server_manage_packages / server_apply_host_settings given as text (-e server_manage_packages=false)
+# are read as Python truth in role_declarations.server(): the packages are still checked and installed
+# (follow_up.yml's 'not server_manage_packages' is false for the text 'false' too), the host-wide settings still
+# applied - the changelog's text-boolean fix stops at server_manage_service and server_service_enabled
 def test_other_server_booleans_given_as_false_text_are_false(name, check):
     variables = server_variables(**{name: "false"})
     assert spec_accepts_as(variables, "server_" + name) is False
@@ -244,10 +237,9 @@ def conditional(when, variables):
     return templar.evaluate_conditional(trust_as_template(when))
 
 
-@pytest.mark.xfail(strict=True, reason="D7: the changelog says server_manage_service given as text no longer fails "
-                                       "the role's conditionals, but the role's handlers still test it raw: with "
-                                       "-e server_manage_service=false 'Restart Postfix' fails (a str conditional, "
-                                       "ansible-core 2.19) and 'Reload Postfix' reloads Postfix")
+# Fixed, was D7: the changelog says server_manage_service given as text no longer fails the role's conditionals, but
+# the role's handlers still test it raw: with -e server_manage_service=false 'Restart Postfix' fails (a str
+# conditional, ansible-core 2.19) and 'Reload Postfix' reloads Postfix
 def test_the_handlers_read_server_manage_service_false_text_as_false():
     handlers = yaml.safe_load((ROLES / "server" / "handlers" / "main.yml").read_text())
     service_handlers = [handler for handler in handlers if "ansible.builtin.service" in handler]
@@ -268,11 +260,10 @@ def runs(task, variables):
     return all(conditional(when, variables) for when in (whens if isinstance(whens, list) else [whens]))
 
 
-@pytest.mark.xfail(strict=True, reason="D8: with server_service_state: stopped, a running Postfix and a changed "
-                                       "restart parameter (inet_interfaces), follow_up.yml's service task stops "
-                                       "Postfix and then 'Restart Postfix for a parameter that needs it' starts it "
-                                       "again (its condition reads server_state.running from before the stop): the "
-                                       "run ends with Postfix running, the next run stops it")
+# Fixed, was D8: with server_service_state: stopped, a running Postfix and a changed restart parameter
+# (inet_interfaces), follow_up.yml's service task stops Postfix and then 'Restart Postfix for a parameter that needs
+# it' starts it again (its condition reads server_state.running from before the stop): the run ends with Postfix
+# running, the next run stops it
 def test_a_postfix_kept_stopped_is_not_restarted_for_a_restart_parameter():
     tasks = follow_up_tasks()
     variables = {
@@ -285,3 +276,12 @@ def test_a_postfix_kept_stopped_is_not_restarted_for_a_restart_parameter():
     restarts = runs(tasks["Restart Postfix for a parameter that needs it"], variables)
     assert stops  # the premise: Postfix is stopped as asked
     assert not restarts
+
+
+# --- every boolean text the role's argument spec reads, the role reads the same -----------------
+
+@pytest.mark.parametrize("text", ["y", "Y", "t", "yes", "on", "1", "true", "True", "n", "no", "off", "0", "false", "f"])
+def test_the_roles_read_a_boolean_text_as_their_argument_spec_does(text):
+    spec = {"switch": {"type": "bool"}}
+    assert role_declarations.ansible_bool(text) is ArgumentSpecValidator(spec).validate(
+        {"switch": text}).validated_parameters["switch"]
