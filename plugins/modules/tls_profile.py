@@ -727,9 +727,9 @@ options:
   service_started:
     description:
       - Start Postfix after the writes when it does not run, so that it loads the state just written and no
-        reload or restart is owed (RV(started)): systemd's unit of its instance (C(postfix@-) for
-        C(/etc/postfix)), else the init script, which, as a boot does, starts every enabled instance that does
-        not run.
+        reload or restart is owed (RV(started)). It starts systemd's unit of its instance (C(postfix@-) for
+        C(/etc/postfix)), else runs the init script, which, as a boot does, starts every enabled instance that
+        does not run.
       - Only a O(config_dir) that C(postmulti -l -a) lists as an enabled instance (C(/etc/postfix) always is)
         can be started so; another is refused before anything is written, in check mode too.
       - With V(false) a Postfix that does not run is left stopped. Nothing is stopped either way.
@@ -1151,7 +1151,7 @@ check_mode_refusals:
 restart_required:
   description:
     - A changed parameter needs C(postfix stop; postfix start) (a restart), not a reload.
-    - False after RV(started): Postfix started on the new state.
+    - False after RV(started), since Postfix started on the new state.
   returned: always
   type: bool
 reload_required:
