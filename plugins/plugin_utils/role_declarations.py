@@ -242,7 +242,10 @@ def tls_relay(var, system_ca_file):
              "sender_table": var["sender_table"]}
     # auto: the module decides by the port. Credentials only when given (both or neither).
     if str(var["wrappermode"]) != "auto":
-        relay["wrappermode"] = ansible_bool(var["wrappermode"])
+        try:  # type raw (auto or a bool): what a bool option would refuse, this refuses too
+            relay["wrappermode"] = boolean(var["wrappermode"], strict=True)
+        except TypeError:
+            raise ValueError("tls_relay_wrappermode: %r is neither auto nor a boolean" % (var["wrappermode"],))
     _with(relay, table_type=var["table_type"], username=var["username"], password=var["password"])
     preflight = {"mode": var["preflight"], "timeout": jinja_int(var["preflight_timeout"]),
                  "host_lookup": var["preflight_host_lookup"]}

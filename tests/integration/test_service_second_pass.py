@@ -15,8 +15,8 @@ import time
 import pytest
 from helpers import ROOT, ansible_env
 from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, IMAGE
+from test_service_in_one_call import systemd_image
 
-SYSTEMD_IMAGE = "localhost/mailtls-postfix-debian12-systemd:latest"
 UNNAMED = "/etc/postfix-un"
 COUNTER = itertools.count()
 # The user's usual play: facts gathered, so the role's service tasks use service_mgr=systemd (the systemd module).
@@ -68,10 +68,9 @@ class Host(object):
 
 @contextlib.contextmanager
 def container(tmp_path, systemd=False):
-    image = SYSTEMD_IMAGE if systemd else IMAGE
-    if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
-        pytest.skip("image %s is missing (tests/integration/test_service_in_one_call.py builds the systemd one)"
-                    % image)
+    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
+        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
+    image = systemd_image(tmp_path) if systemd else IMAGE
     found = Host(tmp_path)
     run = (["--systemd=always", image, "/lib/systemd/systemd"] if systemd
            else ["--init", image, "sleep", "infinity"])
@@ -100,7 +99,7 @@ def unnamed_instance(host):
 # S1 (SysV): for an enabled postmulti instance without a name, instance_to_start takes postmulti's "-" for its name
 # and lets the start through; /etc/init.d/postfix start runs `postmulti -i - -x postfix start` - the default
 # Postfix, which was stopped, starts - and the call fails after the writes: config_dir's Postfix does not run.
-@pytest.mark.xfail(strict=True, reason="S1: an unnamed postmulti instance starts the default Postfix, not itself")
+# Fixed, was S1: an unnamed postmulti instance starts the default Postfix, not itself
 def test_no_other_postfix_is_started_for_an_unnamed_postmulti_instance(tmp_path):
     with container(tmp_path) as host:
         unnamed_instance(host)
@@ -119,7 +118,7 @@ def test_no_other_postfix_is_started_for_an_unnamed_postmulti_instance(tmp_path)
 # needs it' (the systemd module, facts gathered) finds postfix.service not running and runs `systemctl start
 # postfix`, which restarts nothing: the master pid is the same, inet_interfaces is not in force, yet the run
 # reports the restart done; the next run finds nothing to restart (measured: smtpd still on 0.0.0.0:25 for good).
-@pytest.mark.xfail(strict=True, reason="S2: after a start through postfix@-, the role's restart restarts nothing")
+# Fixed, was S2: after a start through postfix@-, the role's restart restarts nothing
 def test_a_restart_parameter_restarts_postfix_after_the_call_started_it_under_systemd(tmp_path):
     with container(tmp_path, systemd=True) as host:
         host.sh("systemctl stop postfix")
@@ -142,7 +141,7 @@ def test_a_restart_parameter_restarts_postfix_after_the_call_started_it_under_sy
 # `server_service_state: stopped` runs 'Keep Postfix in the service state asked for' (the systemd module, facts
 # gathered): postfix.service is not running, so it stops nothing and says ok - Postfix keeps running, on this run and
 # every later one.
-@pytest.mark.xfail(strict=True, reason="S2: after a start through postfix@-, service_state=stopped stops nothing")
+# Fixed, was S2: after a start through postfix@-, service_state=stopped stops nothing
 def test_postfix_is_stopped_when_asked_after_the_call_started_it_under_systemd(tmp_path):
     with container(tmp_path, systemd=True) as host:
         host.sh("systemctl stop postfix")

@@ -97,8 +97,12 @@ class HostState(object):
         stopped, so starting it may start nothing), else the init script, which sets up the chroot and starts
         every enabled instance that does not run, as a boot does."""
         systemctl = self._systemd()
-        self._service_command([systemctl, "start", "postfix@%s" % instance] if systemctl
-                              else ["/etc/init.d/postfix", "start"])
+        if not systemctl:
+            self._service_command(["/etc/init.d/postfix", "start"])
+            return
+        self._service_command([systemctl, "start", "postfix@%s" % instance])
+        # And postfix.service, which systemd's restart and stop act through (the role's service tasks, handlers).
+        self._service_command([systemctl, "start", "postfix"])
 
     def init_instance(self, config_dir):
         """postmulti's (name, enabled) of the instance whose configuration directory is ``config_dir``, or None
@@ -107,9 +111,11 @@ class HostState(object):
         if self._postmulti_list is None:  # asked twice in a call that starts Postfix: before the writes and after
             self._postmulti_list = self.postfix.run("postmulti", ["-l", "-a"], check=False)[1]
         out, wanted = self._postmulti_list, os.path.realpath(config_dir)
-        for words in (line.split() for line in output_lines(out)):
+        for index, words in enumerate(line.split() for line in output_lines(out)):
             if len(words) == 4 and os.path.realpath(words[3]) == wanted:
-                return words[0], words[2] == "y"
+                # The first line is the default instance; another named "-" has no multi_instance_name, and
+                # systemd's postfix@- and postmulti's "-i -" would start the default one instead.
+                return words[0], words[2] == "y" and (index == 0 or words[0] != "-")
         return None
 
     def instance_to_start(self, params, found):
@@ -121,9 +127,10 @@ class HostState(object):
         instance = self.init_instance(found["config_dir"])
         if instance is None or not instance[1]:
             raise InputError("service_started", "the init system starts only the Postfix instances `postmulti -l -a` "
-                             "lists as enabled, and config_dir %s is %s; start that Postfix yourself, or leave "
-                             "service_started false" % (found["config_dir"], "not one of them" if instance is None
-                                                        else "a disabled instance (postmulti -e enable)"))
+                             "lists as enabled, by its multi_instance_name, and config_dir %s is %s; start that "
+                             "Postfix yourself, or leave service_started false"
+                             % (found["config_dir"], "not one of them" if instance is None
+                                else "a disabled or unnamed instance (postmulti -e enable, -e assign -I)"))
         return instance[0]
 
     def keep_postfix(self, params, found, check_mode):

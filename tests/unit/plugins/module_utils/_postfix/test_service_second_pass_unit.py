@@ -1,6 +1,6 @@
 """Second hostile pass on the service start in tls_profile (the fixes of break-s13, a7502c1..f5cf26b): defects the
-fixes left or brought, each a strict xfail (pure logic, fake hosts; the facts the fakes model were measured on the
-Debian 12 images, see tests/integration/test_service_second_pass.py and /work/notes/break2-s13.md).
+fixes left or brought, each a test that failed before its fix (pure logic, fake hosts; the facts the fakes model
+were measured on the Debian 12 images, see tests/integration/test_service_second_pass.py).
 
 Measured on localhost/mailtls-postfix-debian12(-systemd):
 - ``postmulti -l -a`` lists a postmulti instance without ``multi_instance_name`` with the name ``-``, the default
@@ -116,7 +116,7 @@ def params(**given):
 # then lets service_started through (check mode predicts started/running), the run starts the *default* Postfix
 # (postfix@- under systemd; under SysV the init script's `postmulti -i -` does the same) and fails after the writes
 # because config_dir's Postfix does not run: the D2/D3 defects again, for an instance listed as enabled.
-@pytest.mark.xfail(strict=True, reason="S1: an unnamed postmulti instance (name '-') is started as the default one")
+# Fixed, was S1: an unnamed postmulti instance (name '-') is started as the default one
 @pytest.mark.parametrize("systemd", [False, True], ids=["sysv", "systemd"])
 def test_an_unnamed_postmulti_instance_is_refused_before_any_write(monkeypatch, systemd):
     fake = FakeHost(systemd, {DEFAULT_DIR: False, UNNAMED_DIR: False}, POSTMULTI_WITH_AN_UNNAMED_INSTANCE)
@@ -124,7 +124,7 @@ def test_an_unnamed_postmulti_instance_is_refused_before_any_write(monkeypatch, 
         host_state(fake, monkeypatch).instance_to_start(params(), found(UNNAMED_DIR))
 
 
-@pytest.mark.xfail(strict=True, reason="S1: starting an unnamed postmulti instance starts the default Postfix")
+# Fixed, was S1: starting an unnamed postmulti instance starts the default Postfix
 @pytest.mark.parametrize("systemd", [False, True], ids=["sysv", "systemd"])
 def test_no_other_postfix_is_started_for_an_unnamed_postmulti_instance(monkeypatch, systemd):
     fake = FakeHost(systemd, {DEFAULT_DIR: False, UNNAMED_DIR: False}, POSTMULTI_WITH_AN_UNNAMED_INSTANCE)
@@ -143,7 +143,7 @@ def test_no_other_postfix_is_started_for_an_unnamed_postmulti_instance(monkeypat
 # of postfix into `systemctl start postfix` ("not running: start"), which starts the oneshot and neither restarts nor
 # reloads the daemon: the role's 'Restart Postfix for a parameter that needs it' and its handlers do nothing (the
 # integration test measures the master pid unchanged after a restart parameter changed).
-@pytest.mark.xfail(strict=True, reason="S2: systemd start through postfix@- leaves postfix.service inactive")
+# Fixed, was S2: systemd start through postfix@- leaves postfix.service inactive
 def test_the_start_under_systemd_leaves_postfix_service_active(monkeypatch):
     fake = FakeHost(True, {DEFAULT_DIR: False}, "-               -               y         /etc/postfix\n",
                     unit_active=False)
@@ -164,7 +164,7 @@ def conditional(when, variables):
 # tasks") `server_manage_service | bool`. ansible-core 2.19's bool filter reads "y", "t" as false (with a deprecation
 # warning), where the argument spec, and since this fix the role's own call, read them as true: the D5 defect kept
 # in the handlers' fallback - Postfix is neither reloaded nor restarted.
-@pytest.mark.xfail(strict=True, reason="S3: the handlers' fallback `server_manage_service | bool` reads y/t as false")
+# Fixed, was S3: the handlers' fallback `server_manage_service | bool` reads y/t as false
 @pytest.mark.parametrize("text", ["y", "t", "Y"])
 def test_the_handlers_without_the_roles_call_read_y_as_true(text):
     handlers = yaml.safe_load((ROLES / "server" / "handlers" / "main.yml").read_text())
@@ -188,7 +188,7 @@ def relay_as_the_action_passes_them(**given):
 # type bool refuse such text before it gets there, but tls_relay_wrappermode is type raw (auto, or a bool), so
 # nothing refuses it: `tls_relay_wrappermode: ture` (or "enabled", "yes please") turns SMTPS off on port 465 - a
 # relay that then hangs on the TLS handshake - where the spec's own bool check, or strict=True, would refuse it.
-@pytest.mark.xfail(strict=True, reason="S4: tls_relay_wrappermode (type raw) typo is silently read as false")
+# Fixed, was S4: tls_relay_wrappermode (type raw) typo is silently read as false
 @pytest.mark.parametrize("text", ["ture", "enabled", "2"])
 def test_a_wrappermode_that_is_no_boolean_is_refused_not_read_as_false(text):
     try:
