@@ -6,78 +6,19 @@ each a test that failed before its fix. One container per test (mailtls-break-<p
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import subprocess
 
 import pytest
-from helpers import ROOT, ansible_env
-from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, IMAGE
+from service_hosts import ServiceHost, service_container, tls_profile_results
 
 MX2 = "/etc/postfix-mx2"
-COUNTER = itertools.count()
-
-
-class Host(object):
-    def __init__(self, tmp_path):
-        self.name = "mailtls-break-%d-%d" % (os.getpid(), next(COUNTER))
-        self.dir = tmp_path
-        (tmp_path / "forced.yml").write_text(FORCED_PLAYBOOK)
-        (tmp_path / "inventory").write_text(
-            "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % self.name)
-
-    def sh(self, command, check=True):
-        return subprocess.run(["podman", "exec", self.name, "bash", "-c", command], capture_output=True, text=True,
-                              check=check).stdout
-
-    def play(self, playbook, *extra):
-        """(the non-skipped results of the play's tasks on the host, the run's return code)."""
-        env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_HOME=str(self.dir / "home"))
-        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(self.dir / "inventory"),
-                               str(self.dir / playbook), *extra], capture_output=True, text=True, env=env, check=False)
-        try:
-            tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-        except (ValueError, KeyError, IndexError):
-            raise AssertionError(proc.stdout[-4000:] + proc.stderr[-2000:])
-        results = []
-        for task in tasks:
-            result = task["hosts"].get(self.name) or {}
-            if result and not result.get("skipped"):
-                results.append(dict(result, task=task["task"]["name"]))
-        return results, proc.returncode
-
-    def module(self, name, arguments, *extra):
-        """The one result of ``arguments`` given to the collection's module ``name`` (a play of one task)."""
-        (self.dir / "module.yml").write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
-            {"name": "the call", "mailtls.postfix." + name: arguments, "ignore_errors": True}]}]))
-        results, _rc = self.play("module.yml", *extra)
-        return [result for result in results if result["task"] == "the call"][0]
-
-    def running(self, config_dir="/etc/postfix"):
-        return subprocess.run(["podman", "exec", self.name, "postfix", "-c", config_dir, "status"],
-                              capture_output=True, check=False).returncode == 0
-
-    def boot_links(self):
-        return sorted(name for name in self.sh("ls /etc/rc2.d").split() if name.endswith("postfix"))
 
 
 @pytest.fixture()
 def host(tmp_path):
     """A running container of the Debian 12 image, Postfix installed and not started."""
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    found = Host(tmp_path)
-    subprocess.run(["podman", "run", "-d", "--rm", "--init", "--name", found.name, IMAGE, "sleep", "infinity"],
-                   check=True, capture_output=True)
-    try:
+    with service_container(ServiceHost(tmp_path, "mailtls-break")) as found:
         yield found
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
-
-
-def tls_profile_results(results):
-    return [result for result in results if result.get("action", "").endswith("tls_profile") and "started" in result]
 
 
 # Fixed, was D5: -e server_service_enabled=y passes the role's argument spec as true, but

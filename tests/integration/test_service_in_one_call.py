@@ -11,15 +11,8 @@ and systemd as a server has it (the image with systemd added, built once; about 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import subprocess
-import time
-
 import pytest
-from helpers import ROOT, ansible_env
-from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, IMAGE
+from service_hosts import ServiceHost, service_container, tls_profile_results
 
 RECEIVING_PLAYBOOK = """
 - hosts: all
@@ -32,86 +25,22 @@ RECEIVING_PLAYBOOK = """
 """
 
 
-class Host(object):
-    def __init__(self, tmp_path):
-        self.name = "mailtls-service-%d" % os.getpid()
-        self.dir = tmp_path
-        (tmp_path / "forced.yml").write_text(FORCED_PLAYBOOK)
-        (tmp_path / "receiving.yml").write_text(RECEIVING_PLAYBOOK)
-        (tmp_path / "inventory").write_text(
-            "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % self.name)
-
-    def sh(self, command, check=True):
-        return subprocess.run(["podman", "exec", self.name, "bash", "-c", command], capture_output=True, text=True,
-                              check=check).stdout
-
-    def play(self, playbook, *extra, fail=False):
-        """(the tls_profile results of the run, the modules that ran and did not skip, the failures' messages)."""
-        env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_HOME=str(self.dir / "home"))
-        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(self.dir / "inventory"),
-                               str(self.dir / playbook), *extra], capture_output=True, text=True, env=env, check=False)
-        assert (proc.returncode != 0) == fail, proc.stdout[-4000:] + proc.stderr[-2000:]
-        states, ran, failures = [], [], []
-        for task in json.loads(proc.stdout)["plays"][0]["tasks"]:
-            result = task["hosts"].get(self.name) or {}
-            if not result or result.get("skipped"):
-                continue
-            action = result.get("action") or task["task"].get("action", "")
-            ran.append(action)
-            if action.endswith("tls_profile") and "started" in result:
-                states.append(result)
-            if result.get("failed"):
-                failures.append(result.get("msg", ""))
-        return states, ran, " ".join(failures)
-
-    def running(self):
-        return subprocess.run(["podman", "exec", self.name, "postfix", "status"], capture_output=True,
-                              check=False).returncode == 0
-
-    def boot_links(self):
-        return sorted(name for name in self.sh("ls /etc/rc2.d").split() if name.endswith("postfix"))
-
-
-SYSTEMD_IMAGE = "localhost/mailtls-postfix-debian12-systemd:latest"
-SYSTEMD_CONTAINERFILE = """FROM %s
-RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd \\
-    systemd-sysv >/dev/null && apt-get clean
-""" % IMAGE
-
-
-def systemd_image(tmp_path):
-    """The test-host image with systemd as its init, built once from Debian's packages."""
-    if subprocess.run(["podman", "image", "exists", SYSTEMD_IMAGE], check=False).returncode != 0:
-        (tmp_path / "Containerfile").write_text(SYSTEMD_CONTAINERFILE)
-        subprocess.run(["podman", "build", "-q", "-t", SYSTEMD_IMAGE, "-f", str(tmp_path / "Containerfile"),
-                        str(tmp_path)], check=True, capture_output=True)
-    return SYSTEMD_IMAGE
-
-
-@contextlib.contextmanager
-def stopped_host(found, systemd=False):
-    """``found`` as a running container of the Debian 12 image, Postfix installed and not started; with
-    ``systemd``, systemd runs the container and Postfix is stopped after its boot."""
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    run = (["--systemd=always", systemd_image(found.dir), "/lib/systemd/systemd"] if systemd
-           else ["--init", IMAGE, "sleep", "infinity"])
-    subprocess.run(["podman", "run", "-d", "--rm", "--name", found.name] + run, check=True, capture_output=True)
-    try:
-        if systemd:
-            for _attempt in range(60):
-                if found.sh("systemctl is-system-running", check=False).strip() in ("running", "degraded"):
-                    break
-                time.sleep(0.5)
-        yield found
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
+def new_host(tmp_path):
+    return ServiceHost(tmp_path, "mailtls-service", {"receiving.yml": RECEIVING_PLAYBOOK})
 
 
 @pytest.fixture()
 def host(tmp_path):
-    with stopped_host(Host(tmp_path)) as found:
+    with service_container(new_host(tmp_path)) as found:
         yield found
+
+
+def play(host, playbook, *extra, fail=False):
+    """(the results of the role's tls_profile calls, the modules that ran and did not skip, the failures' messages)."""
+    results, rc = host.play(playbook, *extra)
+    assert (rc != 0) == fail, results[-3:]
+    return (tls_profile_results(results), [result["action"] for result in results],
+            " ".join(result.get("msg", "") for result in results if result.get("failed")))
 
 
 def modules(ran):
@@ -126,13 +55,13 @@ def test_the_service_is_kept_by_the_one_call(host):
     assert host.boot_links() == ["K01postfix"]
 
     # Check mode predicts the start and the boot link, and does neither.
-    states, ran, _failures = host.play("forced.yml", "--check")
+    states, ran, _failures = play(host, "forced.yml", "--check")
     assert [(state["started"], state["enabled_changed"], state["running"], state["enabled"]) for state in states] \
         == [(True, True, True, True)]
     assert not host.running() and host.boot_links() == ["K01postfix"]
 
     # The run: one module call writes, starts and enables; the role's service task does not run.
-    states, ran, _failures = host.play("forced.yml")
+    states, ran, _failures = play(host, "forced.yml")
     assert modules(ran) == ["tls_profile"], ran
     assert [(state["changed"], state["started"], state["enabled_changed"], state["restart_required"],
              state["reload_required"], state["reloaded"]) for state in states] == [(True, True, True, False, False,
@@ -142,28 +71,28 @@ def test_the_service_is_kept_by_the_one_call(host):
 
     # Nothing to do: no write, no start, no reload, and still the one call.
     before = host.sh("sha256sum /etc/postfix/main.cf; cat /var/spool/postfix/pid/master.pid")
-    states, ran, _failures = host.play("forced.yml")
+    states, ran, _failures = play(host, "forced.yml")
     assert modules(ran) == ["tls_profile"], ran
     assert [(state["changed"], state["started"], state["enabled_changed"], state["reloaded"]) for state in states] \
         == [(False, False, False, False)]
     assert host.sh("sha256sum /etc/postfix/main.cf; cat /var/spool/postfix/pid/master.pid") == before
 
     # Not at boot, and back: the running Postfix is left running.
-    states, ran, _failures = host.play("forced.yml", "-e", "server_service_enabled=false")
+    states, ran, _failures = play(host, "forced.yml", "-e", "server_service_enabled=false")
     assert [(state["changed"], state["enabled_changed"], state["enabled"]) for state in states] == [(True, True, False)]
     assert host.boot_links() == ["K01postfix"] and host.running()
-    states, ran, _failures = host.play("forced.yml")
+    states, ran, _failures = play(host, "forced.yml")
     assert host.boot_links() == ["S01postfix"] and states[0]["enabled_changed"] is True
 
     # server_manage_service: false leaves a stopped Postfix stopped and its boot links alone.
     host.sh("postfix stop >/dev/null 2>&1; update-rc.d postfix disable >/dev/null 2>&1")
-    states, ran, _failures = host.play("forced.yml", "-e", "server_manage_service=false")
+    states, ran, _failures = play(host, "forced.yml", "-e", "server_manage_service=false")
     found = [(state["started"], state["enabled_changed"], state["running"]) for state in states]
     assert found == [(False, False, False)]
     assert not host.running() and host.boot_links() == ["K01postfix"]
 
     # A receiver found stopped: started on its certificate and probed in the same call.
-    states, ran, _failures = host.play("receiving.yml")
+    states, ran, _failures = play(host, "receiving.yml")
     assert modules(ran) == ["tls_profile"], ran
     assert states[0]["started"] is True and states[0]["self_probe"]["status"] == "passed", states[0]
     assert [listener["port"] for listener in states[0]["self_probe"]["listeners"]] == [25], states[0]
@@ -173,29 +102,29 @@ def test_the_service_is_kept_by_the_one_call(host):
     host.sh("nohup python3 -c 'import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
             "socket.SO_REUSEADDR, 1); s.bind((\"0.0.0.0\", 25)); s.listen(); time.sleep(600)' >/dev/null 2>&1 &"
             " sleep 1")
-    states, ran, failures = host.play("receiving.yml", fail=True)
+    states, ran, failures = play(host, "receiving.yml", fail=True)
     assert "/etc/init.d/postfix start failed" in failures, failures
     assert not host.running()
 
 
 def test_the_service_is_kept_by_the_one_call_under_systemd(tmp_path):
-    with stopped_host(Host(tmp_path), systemd=True) as host:
+    with service_container(new_host(tmp_path), systemd=True) as host:
         assert host.running()  # systemd started it at boot
         # Stopped by hand, not at boot: Debian's postfix.service (a oneshot) stays active, its instance does not.
         host.sh("postfix stop >/dev/null 2>&1; systemctl disable postfix >/dev/null 2>&1")
         assert not host.running() and host.sh("systemctl is-enabled postfix", check=False).strip() == "disabled"
         assert host.sh("systemctl is-active postfix", check=False).strip() == "active"
 
-        states, _ran, _failures = host.play("forced.yml", "--check")
+        states, _ran, _failures = play(host, "forced.yml", "--check")
         assert [(state["started"], state["enabled_changed"]) for state in states] == [(True, True)]
         assert not host.running() and host.sh("systemctl is-enabled postfix", check=False).strip() == "disabled"
 
-        states, ran, _failures = host.play("forced.yml")
+        states, ran, _failures = play(host, "forced.yml")
         assert modules(ran) == ["tls_profile"], ran
         assert [(state["started"], state["enabled_changed"]) for state in states] == [(True, True)]
         assert host.running() and host.sh("systemctl is-active postfix@-").strip() == "active"
         assert host.sh("systemctl is-enabled postfix").strip() == "enabled"
 
-        states, ran, _failures = host.play("forced.yml")
+        states, ran, _failures = play(host, "forced.yml")
         assert [(state["changed"], state["started"], state["enabled_changed"]) for state in states] \
             == [(False, False, False)]

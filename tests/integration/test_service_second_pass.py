@@ -6,84 +6,21 @@ removed after it. The unit twin is tests/unit/plugins/module_utils/_postfix/test
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
-import os
-import subprocess
-import time
 
-import pytest
-from helpers import ROOT, ansible_env
-from test_mta_sts_resolver_managed import FORCED_PLAYBOOK, IMAGE
-from test_service_in_one_call import systemd_image
+from service_hosts import ServiceHost, service_container
+from test_mta_sts_resolver_managed import FORCED_PLAYBOOK
 
 UNNAMED = "/etc/postfix-un"
-COUNTER = itertools.count()
 # The user's usual play: facts gathered, so the role's service tasks use service_mgr=systemd (the systemd module).
 FORCED_WITH_FACTS = FORCED_PLAYBOOK.replace("gather_facts: false", "gather_facts: true")
 
 
-class Host(object):
-    def __init__(self, tmp_path):
-        self.name = "mailtls-brk2-%d-%d" % (os.getpid(), next(COUNTER))
-        self.dir = tmp_path
-        (tmp_path / "forced.yml").write_text(FORCED_PLAYBOOK)
-        (tmp_path / "forced-facts.yml").write_text(FORCED_WITH_FACTS)
-        (tmp_path / "inventory").write_text(
-            "%s ansible_connection=containers.podman.podman ansible_python_interpreter=/usr/bin/python3\n" % self.name)
-
-    def sh(self, command, check=True):
-        return subprocess.run(["podman", "exec", self.name, "bash", "-c", command], capture_output=True, text=True,
-                              check=check).stdout
-
-    def play(self, playbook, *extra):
-        """(the non-skipped results of the play's tasks on the host, the run's return code)."""
-        env = dict(ansible_env(), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_HOME=str(self.dir / "home"))
-        proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", str(self.dir / "inventory"),
-                               str(self.dir / playbook), *extra], capture_output=True, text=True, env=env, check=False)
-        try:
-            tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-        except (ValueError, KeyError, IndexError):
-            raise AssertionError(proc.stdout[-4000:] + proc.stderr[-2000:])
-        results = []
-        for task in tasks:
-            result = task["hosts"].get(self.name) or {}
-            if result and not result.get("skipped"):
-                results.append(dict(result, task=task["task"]["name"]))
-        return results, proc.returncode
-
-    def module(self, name, arguments, *extra):
-        (self.dir / "module.yml").write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": [
-            {"name": "the call", "mailtls.postfix." + name: arguments, "ignore_errors": True}]}]))
-        results, _rc = self.play("module.yml", *extra)
-        return [result for result in results if result["task"] == "the call"][0]
-
-    def running(self, config_dir="/etc/postfix"):
-        return subprocess.run(["podman", "exec", self.name, "postfix", "-c", config_dir, "status"],
-                              capture_output=True, check=False).returncode == 0
-
-    def master_pid(self):
-        return self.sh("cat /var/spool/postfix/pid/master.pid", check=False).strip()
-
-
 @contextlib.contextmanager
 def container(tmp_path, systemd=False):
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.fail("image %s is missing: run bash tests/molecule/build-image.sh" % IMAGE, pytrace=False)
-    image = systemd_image(tmp_path) if systemd else IMAGE
-    found = Host(tmp_path)
-    run = (["--systemd=always", image, "/lib/systemd/systemd"] if systemd
-           else ["--init", image, "sleep", "infinity"])
-    subprocess.run(["podman", "run", "-d", "--rm", "--name", found.name] + run, check=True, capture_output=True)
-    try:
-        if systemd:
-            for _attempt in range(60):
-                if found.sh("systemctl is-system-running", check=False).strip() in ("running", "degraded"):
-                    break
-                time.sleep(0.5)
+    host = ServiceHost(tmp_path, "mailtls-brk2", {"forced-facts.yml": FORCED_WITH_FACTS})
+    with service_container(host, systemd) as found:
         yield found
-    finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", found.name], check=False, capture_output=True)
 
 
 def unnamed_instance(host):
