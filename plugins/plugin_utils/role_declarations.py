@@ -258,8 +258,8 @@ def server(var, declarations, distribution):
     ``distribution`` is the host's family's data (roles/server/vars/main.yml): the packages that
     add a map type or the SASL client mechanisms.
     """
-    host_settings = ansible_bool(var["apply_host_settings"])
-    manage_packages = ansible_bool(var["manage_packages"])
+    switches = server_switches(var)
+    host_settings, manage_packages = switches["apply_host_settings"], switches["manage_packages"]
     arguments = {"config_dir": var["config_dir"]}
     # Left out, the module's own default applies: no validation command, no hardening.
     if var["validate"]:
@@ -272,12 +272,12 @@ def server(var, declarations, distribution):
     arguments.update(migrate_obsolete=ansible_bool(var["migrate_obsolete_tls"]) and host_settings,
                      packages=var["packages"] if manage_packages else [],
                      map_types=var["map_types"] if manage_packages else [],
-                     reload=ansible_bool(var["manage_service"]),
+                     reload=switches["manage_service"],
                      # Started in the same call: no service task's round trip on a fresh host.
-                     service_started=bool(ansible_bool(var["manage_service"]) and var["service_state"] == "started"),
+                     service_started=switches["manage_service"] and var["service_state"] == "started",
                      map_type_packages=distribution["map_type_packages"],
                      sasl_client_package=distribution["sasl_client_package"])
-    if ansible_bool(var["manage_service"]):
+    if switches["manage_service"]:
         arguments["service_enabled"] = ansible_bool(var["service_enabled"])
     return arguments
 
