@@ -17,18 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar
 
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.core.errors import InputError, PostfixError
 from ansible_collections.mailtls.postfix.plugins.module_utils._postfix.host.host_state import HostState
 from ansible_collections.mailtls.postfix.plugins.plugin_utils import role_declarations
-
-try:  # ansible-core 2.19 templates only trusted text
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover
-    def trust_as_template(value):
-        return value
+from test_service_keep_unit import conditional  # the same Templar reading of a role's `when`
 
 ROOT = Path(__file__).resolve().parents[5]
 ROLES = ROOT / "roles"
@@ -153,11 +146,6 @@ def test_the_start_under_systemd_leaves_postfix_service_active(monkeypatch):
 
 
 # --- S3: the handlers' fallback reads y / t as false ---------------------------------------------
-
-def conditional(when, variables):
-    templar = Templar(loader=DataLoader(), variables=variables)
-    return templar.evaluate_conditional(trust_as_template(when))
-
 
 # The handlers read __server_profile.switches.manage_service, else (no declare ran before them: a play of the
 # user's own tasks notifying mailtls_postfix_reload/restart, which the argument spec says "stay for your own
